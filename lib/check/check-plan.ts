@@ -1,0 +1,135 @@
+import { CheckError, type Issue } from "../errors.ts";
+import { bundleMembers, refKey } from "../model/bundles.ts";
+import { GLOBAL } from "../model/names.ts";
+import type { Plan, Step, StepTable } from "../plan/step.ts";
+import { checkState } from "./check-state.ts";
+
+declare const checked: unique symbol;
+/** A plan the checker has passed. Only this can be applied. */
+export type CheckedPlan = Plan & { readonly [checked]: true };
+
+const t = (s: string) => Date.parse(s);
+
+/**
+ * Prove a plan keeps every invariant before anything is signed or written. Returns the issues
+ * as data (each with the step number and the runbook line that asked for it).
+ */
+export function checkPlan(plan: Plan): Issue[] {
+  const issues: Issue[] = checkState(plan.after).map((i) => ({ ...i, origin: plan.intents[0]?.origin }));
+  const allowed = writableScopes(plan);
+  const fresh = new Set<string>();
+  plan.steps.forEach((step, n) => {
+    const add = (code: string, message: string) => issues.push({ code, message, step: n + 1, origin: step.origin });
+    for (const w of step.writes) {
+      if (w.startsWith("/") || w.split("/").includes("..")) add("write.outside", `step writes "${w}", outside the pki directory`);
+      const region = regionOf(w);
+      if (allowed && region && !allowed.has(region)) add("write.foreign-region", `step writes "${w}", a file of region "${region}", which this plan does not target`);
+    }
+    // A signing step opens its issuer's key with that issuer's identity — unless the issuer
+    // was created earlier in this plan and its key is still in memory.
+    const expected = IDENTITY[step.kind];
+    const issuerFresh = signedBy(step).length > 0 && signedBy(step).every((r) => fresh.has(r));
+    if (step.identity !== expected && !(step.identity === null && issuerFresh)) {
+      add("step.identity", `a ${step.kind} step must use the ${expected ?? "no"} identity, not ${step.identity ?? "none"}`);
+    }
+    for (const [code, message] of stepRules()[step.kind](step as never)) add(code, message);
+    for (const r of creates(step)) fresh.add(r);
+  });
+  return issues;
+
+  function findGen(scope: string, gen: number) {
+    return (scope === "root" ? plan.after.root.generations : plan.after.scopes[scope]?.generations ?? []).find((g) => g.gen === gen);
+  }
+
+  // One rule set per step kind (a new kind does not compile until it has one).
+  function stepRules(): StepTable<Found> { return {
+    "create-root-identity": () => [],
+    "create-root": (s) => (t(s.notAfter) > t(s.notBefore) ? [] : [["validity.empty", `root G${s.gen} has an empty validity`]]),
+    "cross-sign-root": (s) => {
+      const by = findGen("root", s.by);
+      return by && t(s.notAfter) <= t(by.notAfter) ? [] : [["validity.outlives-issuer", `the cross-signed root G${s.gen} outlives root G${s.by}`]];
+    },
+    "issue-intermediate": (s) => {
+      const root = findGen("root", s.rootGen);
+      const out: Found = [];
+      if (!root || root.state !== "active") out.push(["intermediate.issuer-not-active", `${s.scope} G${s.gen} is signed by root G${s.rootGen}, which is not the active root`]);
+      else if (t(s.notBefore) < t(root.notBefore) || t(s.notAfter) > t(root.notAfter)) out.push(["validity.outlives-issuer", `${s.scope} G${s.gen} outlives root G${root.gen}`]);
+      if (s.permittedDns.length === 0 || s.permittedUriHosts.length === 0) out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} must constrain both DNS and URI names`]);
+      return out;
+    },
+    "issue-leaf": (s) => {
+      const issuer = findGen(s.scope, s.gen);
+      const out: Found = [];
+      if (!issuer || issuer.state !== "active") out.push(["leaf.issuer-not-active", `leaf ${s.scope}/${s.service} is signed by ${s.scope} G${s.gen}, which is ${issuer?.state ?? "missing"}; only the active generation issues`]);
+      else if (t(s.notBefore) < t(issuer.notBefore) || t(s.notAfter) > t(issuer.notAfter)) out.push(["validity.outlives-issuer", `leaf ${s.scope}/${s.service} outlives ${s.scope} G${s.gen}`]);
+      return out;
+    },
+    "set-state": () => [],
+    "sign-crl": (s) => (t(s.nextUpdate) > t(s.thisUpdate) ? [] : [["crl.empty-window", "the CRL's nextUpdate is not after its thisUpdate"]]),
+    "write-bundle": (s) => {
+      const want = bundleMembers(plan.after, s.bundle).map(refKey).join(", ");
+      const got = s.members.map(refKey).join(", ");
+      return want === got ? [] : [["bundle.definition", `bundle ${s.bundle} would hold [${got}] but must hold [${want}]`]];
+    },
+    "write-state": () => [],
+  }; }
+}
+
+type Found = [code: string, message: string][];
+
+/** The certificates (as "scope/Gn") whose keys sign in this step. */
+function signedBy(s: Step): string[] {
+  switch (s.kind) {
+    case "cross-sign-root": return [`root/G${s.by}`];
+    case "issue-intermediate": return [`root/G${s.rootGen}`];
+    case "issue-leaf": return [`${s.scope}/G${s.gen}`];
+    case "sign-crl": return s.rootGens.map((g) => `root/G${g}`);
+    default: return [];
+  }
+}
+
+/** The certificates a step creates (with their keys, in memory for later steps). */
+function creates(s: Step): string[] {
+  if (s.kind === "create-root") return [`root/G${s.gen}`];
+  if (s.kind === "issue-intermediate") return [`${s.scope}/G${s.gen}`];
+  return [];
+}
+
+/** Check, and brand the plan as applicable; throws one CheckError listing every issue. */
+export function assertChecked(plan: Plan): CheckedPlan {
+  const issues = checkPlan(plan);
+  if (issues.length) {
+    const lines = issues.map((i) => `  - [${i.code}] ${i.message}${i.step ? ` (step ${i.step}` : ""}${i.origin ? `${i.step ? ", " : " ("}${i.origin})` : i.step ? ")" : ""}`);
+    throw new CheckError(`the plan breaks ${issues.length} trust invariant(s); nothing was applied:\n${lines.join("\n")}`, issues);
+  }
+  return plan as CheckedPlan;
+}
+
+const IDENTITY: { readonly [K in Step["kind"]]: "root" | "ci" | null } = {
+  "create-root-identity": null,
+  "create-root": null,
+  "cross-sign-root": "root",
+  "issue-intermediate": "root",
+  "issue-leaf": "ci",
+  "set-state": null,
+  "sign-crl": "root",
+  "write-bundle": null,
+  "write-state": null,
+};
+
+/** The region a file belongs to, if it belongs to one (global and root files do not). */
+function regionOf(path: string): string | null {
+  const m = /^(?:scopes|leaves)\/([^/]+)\//.exec(path) ?? /^bundles\/([^/]+)\.pem$/.exec(path);
+  if (!m || m[1] === GLOBAL || m[1] === "root") return null;
+  return m[1]!;
+}
+
+/** Regions whose files the plan may write; null when it may write any (root or fleet-wide intents). */
+function writableScopes(plan: Plan): Set<string> | null {
+  const out = new Set<string>();
+  for (const i of plan.intents) {
+    if (!("scope" in i) || i.scope === "all" || i.scope === GLOBAL) return null;
+    out.add(i.scope);
+  }
+  return out;
+}

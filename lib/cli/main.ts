@@ -1,0 +1,132 @@
+import "reflect-metadata";
+import { InputError, PostureError, StateError, CheckError } from "../errors.ts";
+import { parseArgs, nearest, type Args } from "./args.ts";
+import { runContext, type RunContext } from "./context.ts";
+import { USAGE } from "./help.ts";
+import { listTasks, loadTask, SHIPPED, taskDirs, importTask } from "./tasks.ts";
+import { runTask } from "./run-task.ts";
+import { renderStatus, statusData } from "./status.ts";
+import { FsStore } from "../store/fs-store.ts";
+import { readSnapshot } from "../store/snapshot.ts";
+import { ciGuard } from "./identities.ts";
+import { join } from "node:path";
+import type { RunOutcome } from "./pipeline.ts";
+
+const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "help"];
+const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help"]);
+
+/** `inforge pki <sub>`: the seed's commands, each a shipped task underneath. */
+const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args) => { name: string; flags: Record<string, string | true> } }> = {
+  init: { flags: ["domain", "name", "ci-recipient", "identity-out"], task: (a) => ({ name: "init", flags: pick(a, ["domain", "name", "ci-recipient", "identity-out"]) }) },
+  intermediate: { flags: [], positional: "scope", task: (a) => ({ name: "add-region", flags: { scope: pos(a, "scope", "inforge pki intermediate eu") } }) },
+  renew: { flags: ["region"], task: (a) => ({ name: "renew", flags: pick(a, ["region"]) }) },
+  rotate: {
+    flags: ["intermediate", "root", "finish", "force", "leaf", "region"],
+    task: (a) => {
+      const f = a.flags;
+      const modes = ["intermediate", "root", "leaf"].filter((m) => f[m] !== undefined);
+      if (modes.length !== 1) throw new InputError("inforge pki rotate needs exactly one of --intermediate <scope>, --root or --leaf <service> --region <region>");
+      if (f.root) return { name: "rotate-root", flags: pick(a, ["finish"]) };
+      if (f.leaf) return { name: "rotate-leaf", flags: { service: str(f.leaf, "--leaf"), ...pick(a, ["region"]) } };
+      return { name: "rotate-intermediate", flags: { scope: str(f.intermediate!, "--intermediate"), ...pick(a, ["force"]) } };
+    },
+  },
+  "recover-intermediate": { flags: [], positional: "scope", task: (a) => ({ name: "recover-intermediate", flags: { scope: pos(a, "scope", "inforge pki recover-intermediate eu") } }) },
+};
+
+function pick(a: Args, names: string[]): Record<string, string | true> {
+  return Object.fromEntries(Object.entries(a.flags).filter(([k]) => names.includes(k)));
+}
+function str(v: string | true, flag: string): string {
+  if (v === true) throw new InputError(`${flag} needs a value`);
+  return v;
+}
+function pos(a: Args, what: string, example: string): string {
+  const p = a.positionals[2];
+  if (!p) throw new InputError(`missing ${what}; for example: ${example}`);
+  if (a.positionals.length > 3) throw new InputError(`unexpected argument "${a.positionals[3]}"; give one ${what}`);
+  return p;
+}
+
+function checkFlags(a: Args, allowed: string[], where: string): void {
+  for (const f of Object.keys(a.flags)) {
+    if (allowed.includes(f) || GLOBAL_FLAGS.includes(f)) continue;
+    const near = nearest(f, [...allowed, ...GLOBAL_FLAGS]);
+    throw new InputError(`unknown flag --${f} for ${where}${near ? ` — did you mean --${near}?` : ""}`);
+  }
+}
+
+export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  const a = parseArgs(argv, BOOLEANS);
+  const [cmd, sub] = a.positionals;
+  if (!cmd || cmd === "help" || (a.flags.help && cmd !== "run")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  ciGuard(env);
+  const ctx = runContext(a, env);
+  if (cmd === "tasks") {
+    checkFlags(a, [], "inforge tasks");
+    const rows = await Promise.all((await listTasks(taskDirs(env))).map(async (t) => ({ ...t, task: await importTask(t.file) })));
+    const w = Math.max(...rows.map((r) => r.name.length));
+    if (ctx.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ name: r.name, summary: r.task.summary, file: r.file }))) + "\n");
+    else for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}  ${r.task.summary}${r.file.startsWith(SHIPPED) ? "" : "  (./tasks)"}\n`);
+    return 0;
+  }
+  if (cmd === "run") {
+    if (!sub) throw new InputError("missing task name; for example: inforge run renew --region eu (inforge tasks lists them)");
+    const { task } = await loadTask(sub, taskDirs(env));
+    return report(await runTask(sub, task, a.flags, ctx, `inforge run ${argv.slice(1).join(" ")}`), ctx);
+  }
+  if (cmd === "pki") {
+    if (sub === "status") {
+      checkFlags(a, [], "inforge pki status");
+      const snap = await readSnapshot(new FsStore(ctx.dir));
+      process.stdout.write((ctx.json ? JSON.stringify(statusData(snap, ctx.now), null, 2) : renderStatus(snap, ctx.now)) + "\n");
+      return 0;
+    }
+    const spec = sub ? PKI[sub] : undefined;
+    if (!spec) {
+      const near = sub ? nearest(sub, [...Object.keys(PKI), "status"]) : null;
+      throw new InputError(`unknown command "inforge pki ${sub ?? ""}"${near ? ` — did you mean "inforge pki ${near}"?` : ""}; run inforge --help`);
+    }
+    checkFlags(a, spec.flags, `inforge pki ${sub}`);
+    if (!spec.positional && a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki ${sub}`);
+    const t = spec.task(a);
+    const { task } = await loadTask(t.name, [SHIPPED]);
+    const flags = { ...t.flags, ...pick(a, ["identity-out", "wait"]) };
+    return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx);
+  }
+  const near = nearest(cmd, ["pki", "tasks", "run", "help"]);
+  throw new InputError(`unknown command "${cmd}"${near ? ` — did you mean "${near}"?` : ""}; run inforge --help`);
+}
+
+function report(o: RunOutcome, ctx: RunContext): number {
+  if (ctx.json) {
+    process.stdout.write(JSON.stringify({
+      schema: "inforge.run/v1", at: o.plan.now, applied: o.result !== null,
+      steps: o.plan.steps, notes: o.plan.notes, next: o.plan.next, written: o.result?.written ?? [],
+    }) + "\n");
+  }
+  return 0;
+}
+
+/** One clear sentence on stderr and a non-zero exit for anything the operator can fix. */
+export function explain(e: unknown): number {
+  if (e instanceof InputError || e instanceof PostureError || e instanceof StateError || e instanceof CheckError) {
+    process.stderr.write(`inforge: ${e.message}\n`);
+    return e instanceof PostureError ? 3 : 1;
+  }
+  const m = (e as Error)?.name === "AgeError" || (e as Error)?.name === "X509Error" ? (e as Error).message : null;
+  if (m) {
+    process.stderr.write(`inforge: ${m}\n`);
+    return 1;
+  }
+  process.stderr.write(`inforge: unexpected error (a bug; please report it): ${(e as Error)?.stack ?? String(e)}\n`);
+  return 70;
+}
+
+const entry = process.argv[1] ?? "";
+if (entry.endsWith(join("lib", "cli", "main.ts"))) {
+  main(process.argv.slice(2), process.env).then((code) => (process.exitCode = code), (e) => (process.exitCode = explain(e)));
+}

@@ -1,0 +1,83 @@
+import { readdir, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import * as v from "valibot";
+import { InputError } from "../errors.ts";
+import { isTask, type Task, type TaskContext } from "../task.ts";
+import { parseRecipient } from "../age/mod.ts";
+import { camel, kebab, nearest } from "./args.ts";
+import type { Intent } from "../dsl/intent.ts";
+
+/** The runbooks that ship with inforge. */
+export const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), "../../tasks");
+
+/** Task directories, the operator's own first: ./tasks (or INFORGE_TASKS_DIR), then the shipped ones. */
+export function taskDirs(env: Readonly<Record<string, string | undefined>>): string[] {
+  const own = resolve(env.INFORGE_TASKS_DIR ?? "tasks");
+  return own === SHIPPED ? [SHIPPED] : [own, SHIPPED];
+}
+
+export async function listTasks(dirs: readonly string[]): Promise<{ name: string; file: string }[]> {
+  const seen = new Map<string, string>();
+  for (const d of dirs) {
+    const files = await readdir(d).catch(() => [] as string[]);
+    for (const f of files.sort()) {
+      if (!f.endsWith(".ts") || f.startsWith("_")) continue;
+      const name = f.slice(0, -3);
+      if (!seen.has(name)) seen.set(name, join(d, f));
+    }
+  }
+  return [...seen].map(([name, file]) => ({ name, file })).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export async function loadTask(name: string, dirs: readonly string[]): Promise<{ task: Task; file: string }> {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new InputError(`invalid task name "${name}"; task names are file names in tasks/ such as rotate-intermediate`);
+  for (const d of dirs) {
+    const file = join(d, `${name}.ts`);
+    if (await stat(file).then((s) => s.isFile(), () => false)) return { task: await importTask(file), file };
+  }
+  const names = (await listTasks(dirs)).map((t) => t.name);
+  const near = nearest(name, names);
+  throw new InputError(`unknown task "${name}"${near ? ` — did you mean "${near}"?` : ""} (run inforge tasks to list them)`);
+}
+
+export async function importTask(file: string): Promise<Task> {
+  const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  if (!isTask(mod.default)) throw new InputError(`${file} does not export a task: its default export must be task({ summary, args, run })`);
+  return mod.default;
+}
+
+/** Flags → the task's valibot-checked arguments; one sentence naming the flag on failure. */
+export function taskArgs(t: Task, flags: Readonly<Record<string, string | true>>, name: string): Record<string, unknown> {
+  const input: Record<string, unknown> = {};
+  for (const [k, val] of Object.entries(flags)) input[camel(k)] = val;
+  const r = v.safeParse(t.args, input);
+  if (r.success) return r.output;
+  const i = r.issues[0];
+  const key = v.getDotPath(i);
+  const known = knownArgs(t);
+  if (i.type === "strict_object" || i.type === "object" && key && !known.includes(key)) {
+    const near = key ? nearest(kebab(key), known.map(kebab)) : null;
+    throw new InputError(`task ${name} has no argument --${kebab(key ?? "?")}${near ? ` — did you mean --${near}?` : ""} (arguments: ${known.map((k) => "--" + kebab(k)).join(", ") || "none"})`);
+  }
+  throw new InputError(`task ${name}: ${key ? `--${kebab(key)}` : "arguments"}: ${i.message}${i.input === undefined ? " (missing)" : ` (got ${JSON.stringify(i.input)})`}`);
+}
+
+export function knownArgs(t: Task): string[] {
+  const s = t.args as { entries?: Record<string, unknown> };
+  return Object.keys(s.entries ?? {});
+}
+
+export function taskContext(env: Readonly<Record<string, string | undefined>>, now: Date, ciRecipient: string | null): TaskContext {
+  void env;
+  return { ciRecipient, now };
+}
+
+export function intentsOf(t: Task, args: Record<string, unknown>, ctx: TaskContext): Intent[] {
+  const r = t.run(args, ctx);
+  const list = (Array.isArray(r) ? r : [r]) as Intent[];
+  if (!list.length) throw new InputError("the task returned no intents; its run() must return one or more DSL verbs such as region('eu').leaves().renew()");
+  return list;
+}
+
+export { parseRecipient };

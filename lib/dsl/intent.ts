@@ -1,0 +1,17 @@
+import type { ScopeName, ServiceName } from "../model/names.ts";
+
+// Intents: what an operator asked for, as frozen JSON data with a `kind`. No key material,
+// no I/O. `origin` is the runbook line that asked ("tasks/rotate.ts:12"), so a check failure
+// points at the operator's own code.
+
+export type Intent =
+  | { readonly kind: "root.init"; readonly origin: string; readonly name: string; readonly domain: string; readonly ciRecipient: string }
+  | { readonly kind: "root.rotate"; readonly origin: string }
+  | { readonly kind: "root.finish"; readonly origin: string }
+  | { readonly kind: "scope.add"; readonly origin: string; readonly scope: ScopeName }
+  | { readonly kind: "intermediate.rotate"; readonly origin: string; readonly scope: ScopeName; readonly force: boolean }
+  | { readonly kind: "intermediate.recover"; readonly origin: string; readonly scope: ScopeName }
+  | { readonly kind: "leaves.renew"; readonly origin: string; readonly scope: ScopeName | "all" }
+  | { readonly kind: "leaf.rotate"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName };
+
+export type IntentKind = Intent["kind"];

@@ -1,0 +1,11 @@
+// The public entry of inforge: what tasks/ and operators' own runbooks and zx scripts import.
+export { all, global, region, root, scope } from "./dsl/mod.ts";
+export type { Intent } from "./dsl/mod.ts";
+export { task, type Task, type TaskContext, type AfterContext } from "./task.ts";
+export { ScopeName, RegionName, ServiceName, GLOBAL } from "./model/names.ts";
+export { plan } from "./plan/planner.ts";
+export type { Plan, Step } from "./plan/step.ts";
+export { checkPlan, assertChecked, type CheckedPlan } from "./check/check-plan.ts";
+export { checkState } from "./check/check-state.ts";
+export { InputError, PostureError, StateError, CheckError } from "./errors.ts";
+export * as v from "valibot";

@@ -1,0 +1,38 @@
+import { GLOBAL } from "./names.ts";
+import { LIVE, type Snapshot } from "./state.ts";
+
+/** A certificate of the tree: a root generation, or a scope's intermediate generation. */
+export interface Ref {
+  readonly scope: string; // "root" or a scope name
+  readonly gen: number;
+}
+
+export const refKey = (r: Ref) => `${r.scope}/G${r.gen}`;
+
+/**
+ * What each trust bundle must hold (DESIGN.md invariants 1–3):
+ * - `root`: the live roots (two during a root overlap) — for root-anchoring consumers only;
+ * - a region R: the live intermediates of R and of `global`, never another region's;
+ * - `global`: the live intermediates of every scope, because a global service is called by,
+ *   and calls, services of every region.
+ * Live = prepared, active or retiring: trust is published before a generation issues, and kept
+ * until no leaf it signed is still in use.
+ */
+export function bundleMembers(state: Snapshot, name: string): Ref[] {
+  const live = (scope: string): Ref[] =>
+    (state.scopes[scope]?.generations ?? []).filter((g) => LIVE.has(g.state)).map((g) => ({ scope, gen: g.gen }));
+  if (name === "root") {
+    return state.root.generations.filter((g) => LIVE.has(g.state)).map((g) => ({ scope: "root", gen: g.gen }));
+  }
+  if (name === GLOBAL) {
+    const others = Object.keys(state.scopes).filter((s) => s !== GLOBAL).sort();
+    return [...live(GLOBAL), ...others.flatMap(live)];
+  }
+  return [...live(name), ...(name in state.scopes ? live(GLOBAL) : [])];
+}
+
+/** Every bundle the state defines: root, once there is a root, and one per scope. */
+export function bundleNames(state: Snapshot): string[] {
+  const scopes = Object.keys(state.scopes).sort();
+  return state.root.generations.length ? ["root", ...scopes] : scopes;
+}

@@ -1,0 +1,19 @@
+// Where each thing lives under the pki directory. One function per file kind, so a path is
+// never assembled by hand elsewhere (and a scope name, already validated, is the only input).
+
+export const CONFIG = "pki.json";
+export const ROOT_STATE = "root/root.json";
+export const CRL = "crl/root.crl.pem";
+export const JOURNAL = "journal/pki.jsonl";
+
+export const rootCert = (gen: number) => `root/G${gen}.crt.pem`;
+export const rootKey = (gen: number) => `root/G${gen}.key.age`;
+/** Root G(n) cross-signed by root G(by): lets consumers anchored on the old root verify the new. */
+export const crossCert = (gen: number, by: number) => `root/G${gen}-by-G${by}.crt.pem`;
+export const scopeState = (scope: string) => `scopes/${scope}/scope.json`;
+export const intermediateCert = (scope: string, gen: number) => `scopes/${scope}/G${gen}.crt.pem`;
+export const intermediateKey = (scope: string, gen: number) => `scopes/${scope}/G${gen}.key.age`;
+export const leafIndex = (scope: string) => `leaves/${scope}/index.json`;
+export const leafCert = (scope: string, service: string) => `leaves/${scope}/${service}.crt.pem`;
+export const leafKey = (scope: string, service: string) => `leaves/${scope}/${service}.key.age`;
+export const bundle = (name: string) => `bundles/${name}.pem`;

@@ -1,0 +1,94 @@
+import * as v from "valibot";
+import { ScopeName, ServiceName } from "./names.ts";
+import { PkiConfigSchema, type PkiConfig } from "./config.ts";
+
+// The state of the tree as plain data: what the files under pki/ say, validated when read.
+// Certificates stay in their PEM files; these records carry what the planner reasons about.
+
+/** Lifecycle of a CA generation: prepared → active → retiring → retired, or revoked from any. */
+export const GEN_STATES = ["prepared", "active", "retiring", "retired", "revoked"] as const;
+export type GenState = (typeof GEN_STATES)[number];
+
+/** States whose certificate is in bundles (trusted); only `active` issues. */
+export const LIVE: ReadonlySet<GenState> = new Set(["prepared", "active", "retiring"]);
+
+const Iso = v.pipe(v.string(), v.isoTimestamp("a UTC timestamp such as 2026-11-27T10:00:00Z"));
+
+export const GenerationSchema = v.strictObject({
+  gen: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  state: v.picklist(GEN_STATES),
+  serial: v.pipe(v.string(), v.regex(/^[0-9a-f]*$/)),
+  fingerprint: v.pipe(v.string(), v.regex(/^[0-9a-f]*$/)),
+  notBefore: Iso,
+  notAfter: Iso,
+  /** The root generation that signed an intermediate; null for a root. */
+  issuer: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  /** When it entered its current state. */
+  since: Iso,
+  /** Earliest time a prepared generation may become active (publish trust before use). */
+  activateAfter: v.optional(Iso),
+  /** Earliest time a retiring generation may leave the bundles: when its last leaf expires. */
+  retireAfter: v.optional(Iso),
+});
+export type Generation = v.InferOutput<typeof GenerationSchema>;
+
+export const RevokedSchema = v.strictObject({
+  scope: ScopeName,
+  gen: v.number(),
+  serial: v.string(),
+  date: Iso,
+});
+export type Revoked = v.InferOutput<typeof RevokedSchema>;
+
+export const RootFileSchema = v.strictObject({
+  generations: v.array(GenerationSchema),
+  /** The cross-signed certificate of a newer root by the older one, during a root overlap. */
+  crossSigned: v.optional(v.nullable(v.strictObject({ gen: v.number(), by: v.number(), fingerprint: v.string() }))),
+  crl: v.strictObject({ number: v.number(), revoked: v.array(RevokedSchema), thisUpdate: v.optional(Iso) }),
+});
+export type RootFile = v.InferOutput<typeof RootFileSchema>;
+
+export const ScopeFileSchema = v.strictObject({
+  scope: ScopeName,
+  generations: v.array(GenerationSchema),
+});
+export type ScopeFile = v.InferOutput<typeof ScopeFileSchema>;
+
+export const LeafSchema = v.strictObject({
+  /** The generation of the scope's intermediate that signed it. */
+  gen: v.number(),
+  serial: v.string(),
+  fingerprint: v.string(),
+  notBefore: Iso,
+  notAfter: Iso,
+});
+export type Leaf = v.InferOutput<typeof LeafSchema>;
+
+export const LeafIndexSchema = v.strictObject({
+  scope: ScopeName,
+  leaves: v.record(ServiceName, LeafSchema),
+});
+export type LeafIndex = v.InferOutput<typeof LeafIndexSchema>;
+
+/** Everything the planner and checker need, read from pki/ at one instant. */
+export interface Snapshot {
+  readonly config: PkiConfig | null;
+  readonly root: RootFile;
+  readonly scopes: Readonly<Record<string, ScopeFile>>;
+  readonly leaves: Readonly<Record<string, LeafIndex>>;
+}
+
+export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({
+  config: null,
+  root: { generations: [], crossSigned: null, crl: { number: 0, revoked: [] } },
+  scopes: {},
+  leaves: {},
+});
+
+/** The scopes and services the operator declared in regions/*.json. */
+export interface Topology {
+  readonly scopes: Readonly<Record<string, { readonly services: readonly ServiceName[] }>>;
+}
+
+export { PkiConfigSchema };
+export type { PkiConfig };

@@ -1,0 +1,98 @@
+import { InputError } from "../errors.ts";
+import type { Timing } from "../model/config.ts";
+import type { Generation, LeafIndex, RootFile, ScopeFile, Snapshot, Topology } from "../model/state.ts";
+import type { PkiConfig } from "../model/config.ts";
+import type { Step } from "./step.ts";
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The planner's working copy of the state, plus the steps and notes gathered so far. */
+export interface Draft {
+  readonly now: number;
+  readonly topology: Topology;
+  config: PkiConfig | null;
+  root: RootFile;
+  scopes: Record<string, ScopeFile>;
+  leaves: Record<string, LeafIndex>;
+  readonly steps: Step[];
+  readonly notes: string[];
+  readonly next: string[];
+  /** Certificates created by this plan ("root/G2", "eu/G3"): their keys are in memory, so
+   *  signing with them needs no identity. */
+  readonly fresh: Set<string>;
+}
+
+export function newDraft(s: Snapshot, topology: Topology, now: number): Draft {
+  const c = structuredClone(s) as Mutable<Snapshot>;
+  return {
+    now,
+    topology,
+    config: c.config,
+    root: c.root,
+    scopes: c.scopes as Record<string, ScopeFile>,
+    leaves: c.leaves as Record<string, LeafIndex>,
+    steps: [],
+    notes: [],
+    next: [],
+    fresh: new Set(),
+  };
+}
+
+export function snapshotOf(d: Draft): Snapshot {
+  return { config: d.config, root: d.root, scopes: d.scopes, leaves: d.leaves };
+}
+
+/** Timestamps are whole seconds: X.509 UTCTime carries no fraction. */
+export const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+export const ms = (isoText: string) => Date.parse(isoText);
+
+export function configOf(d: Draft, origin: string): PkiConfig {
+  if (!d.config) throw new InputError(`the pki directory is not initialised (${origin}); run inforge pki init first (root posture)`);
+  return d.config;
+}
+
+export const activeOf = (gens: readonly Generation[]) => gens.find((g) => g.state === "active");
+export const preparedOf = (gens: readonly Generation[]) => gens.find((g) => g.state === "prepared");
+export const nextGen = (gens: readonly Generation[]) => gens.reduce((n, g) => Math.max(n, g.gen), 0) + 1;
+
+export function activeRoot(d: Draft, origin: string): Generation {
+  configOf(d, origin);
+  const r = activeOf(d.root.generations);
+  if (!r) throw new InputError(`there is no active root (${origin}); run inforge pki init (root posture)`);
+  if (ms(r.notAfter) <= d.now) {
+    throw new InputError(`the root G${r.gen} expired on ${r.notAfter} (${origin}); rotate it with inforge pki rotate --root (root posture)`);
+  }
+  return r;
+}
+
+/** A generation record for a certificate the plan will create (serial filled in when applied). */
+export function newGeneration(gen: number, state: Generation["state"], notBefore: number, notAfter: number, issuer: number | null, now: number): Generation {
+  return { gen, state, serial: "", fingerprint: "", notBefore: iso(notBefore), notAfter: iso(notAfter), issuer, since: iso(now) };
+}
+
+/**
+ * A child's validity within its issuer's (RFC 5280 §6.1.3 checks each certificate's own dates;
+ * a child that outlives its issuer stops verifying when the issuer expires, so we never mint one).
+ * Returns the window and a note when it had to be shortened.
+ */
+export function nestedWindow(d: Draft, want: { from: number; life: number }, issuer: Generation, what: string): { nb: number; na: number } {
+  const nb = Math.max(want.from, ms(issuer.notBefore));
+  let na = want.from + want.life;
+  if (na > ms(issuer.notAfter)) {
+    na = ms(issuer.notAfter);
+    d.notes.push(`${what} is cut short to ${iso(na)}, when its issuer expires; rotate the issuer soon`);
+  }
+  return { nb, na };
+}
+
+/** The identity a signing step needs: none when the issuer was created in this same plan. */
+export function signingIdentity(d: Draft, scope: string, gen: number): "root" | "ci" | null {
+  if (d.fresh.has(`${scope}/G${gen}`)) return null;
+  return scope === "root" ? "root" : "ci";
+}
+
+export function skewed(d: Draft, t: Timing): number {
+  // Backdate notBefore by the allowed clock skew so a consumer whose clock runs a little
+  // behind does not reject a certificate minted a moment ago.
+  return d.now - t.clockSkew;
+}

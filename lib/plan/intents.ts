@@ -1,0 +1,303 @@
+import { InputError } from "../errors.ts";
+import type { Intent } from "../dsl/intent.ts";
+import { timing, DEFAULTS } from "../model/config.ts";
+import { formatDuration } from "../model/duration.ts";
+import { GLOBAL } from "../model/names.ts";
+import * as P from "../model/paths.ts";
+import type { Generation } from "../model/state.ts";
+import {
+  activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, signingIdentity, skewed, type Draft,
+} from "./draft.ts";
+import type { LeafReason } from "./step.ts";
+
+// One planning function per intent kind. Each reads and changes the draft and appends steps;
+// none does I/O or crypto. Preconditions that make an intent impossible throw an InputError
+// that names the runbook line and says what to run instead.
+
+type Handlers = { readonly [K in Intent["kind"]]: (d: Draft, i: Extract<Intent, { kind: K }>) => void };
+
+const scopeFlag = (scope: string) => (scope === GLOBAL ? "--region global" : `--region ${scope}`);
+
+function requireScope(d: Draft, scope: string, origin: string) {
+  const s = d.scopes[scope];
+  if (!s || !activeOf(s.generations)) {
+    throw new InputError(`scope "${scope}" has no active intermediate yet (${origin}); run inforge pki intermediate ${scope} first (root posture)`);
+  }
+  return s;
+}
+
+function requireTopology(d: Draft, scope: string, origin: string) {
+  const t = d.topology.scopes[scope];
+  if (!t) {
+    const known = Object.keys(d.topology.scopes).sort().join(", ") || "none";
+    throw new InputError(`unknown ${scope === GLOBAL ? "scope" : "region"} "${scope}" (${origin}; known: ${known}); add regions/${scope}.json`);
+  }
+  return t;
+}
+
+/** Issue a new intermediate generation for a scope under the active root. */
+function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active", origin: string, rootGen?: Generation): Generation {
+  const cfg = configOf(d, origin);
+  const t = timing(cfg);
+  const root = rootGen ?? activeRoot(d, origin);
+  const s = (d.scopes[scope] ??= { scope: scope as never, generations: [] });
+  const gen = nextGen(s.generations);
+  const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.intermediate }, root, `${scope} intermediate G${gen}`);
+  const g = newGeneration(gen, state, nb, na, root.gen, d.now);
+  if (state === "prepared") g.activateAfter = iso(d.now + t.propagation);
+  s.generations.push(g);
+  d.fresh.add(`${scope}/G${gen}`);
+  const host = `${scope}.${cfg.domain}`;
+  d.steps.push({
+    kind: "issue-intermediate", origin, identity: signingIdentity(d, "root", root.gen), scope, gen, rootGen: root.gen, state,
+    commonName: `${cfg.name} ${scope} intermediate G${gen}`, notBefore: g.notBefore, notAfter: g.notAfter,
+    // RFC 5280 §4.2.1.10: a dNSName constraint permits the name and its subdomains; a URI
+    // constraint matches the host. Every name form a leaf carries is constrained.
+    permittedDns: [host], permittedUriHosts: [host],
+    writes: [P.intermediateCert(scope, gen), P.intermediateKey(scope, gen)],
+  });
+  return g;
+}
+
+function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason, origin: string) {
+  const cfg = configOf(d, origin);
+  const t = timing(cfg);
+  const issuer = activeOf(d.scopes[scope]!.generations)!;
+  if (ms(issuer.notAfter) <= d.now) {
+    throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); run inforge pki recover-intermediate ${scope} (root posture)`);
+  }
+  const name = `${service}.${scope}.${cfg.domain}`;
+  const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, `leaf ${scope}/${service}`);
+  const idx = (d.leaves[scope] ??= { scope: scope as never, leaves: {} });
+  idx.leaves[service as never] = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  d.steps.push({
+    kind: "issue-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen, reason,
+    commonName: name, notBefore: iso(nb), notAfter: iso(na),
+    dns: [name], uris: [`spiffe://${scope}.${cfg.domain}/svc/${service}`],
+    writes: [P.leafCert(scope, service), P.leafKey(scope, service)],
+  });
+}
+
+/** Publish-before-use, CI side: promote a prepared generation whose delay has passed, retire
+ *  a retiring one once every leaf it signed has expired. No key is opened for either. */
+function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
+  const s = d.scopes[scope]!;
+  const t = timing(configOf(d, origin));
+  let promoted = false;
+  for (const g of s.generations) {
+    if (g.state === "retiring" && g.retireAfter && ms(g.retireAfter) <= d.now) {
+      g.state = "retired";
+      g.since = iso(d.now);
+      d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: g.gen, from: "retiring", to: "retired", why: `its last leaf expired by ${g.retireAfter}`, writes: [P.scopeState(scope)] });
+    }
+  }
+  const p = preparedOf(s.generations);
+  if (p?.activateAfter && ms(p.activateAfter) <= d.now) {
+    const a = activeOf(s.generations);
+    if (a) {
+      const own = Object.values(d.leaves[scope]?.leaves ?? {}).filter((l) => l.gen === a.gen);
+      const last = Math.max(d.now, ...own.map((l) => ms(l.notAfter))) + t.clockSkew;
+      a.state = "retiring";
+      a.since = iso(d.now);
+      a.retireAfter = iso(Math.min(last, ms(a.notAfter)));
+      d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: a.gen, from: "active", to: "retiring", why: `G${p.gen} takes over; stays trusted until ${a.retireAfter}`, writes: [P.scopeState(scope)] });
+    }
+    p.state = "active";
+    p.since = iso(d.now);
+    delete p.activateAfter;
+    d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: p.gen, from: "prepared", to: "active", why: `bundles carried it since ${p.since === iso(d.now) ? "the propagation delay" : p.since}`, writes: [P.scopeState(scope)] });
+    promoted = true;
+  } else if (p?.activateAfter) {
+    d.next.push(`in CI after ${p.activateAfter}: inforge pki renew ${scopeFlag(scope)} (promotes ${scope} G${p.gen} to active and re-issues the scope's leaves)`);
+  }
+  const r = s.generations.find((g) => g.state === "retiring");
+  if (r?.retireAfter) d.next.push(`in CI after ${r.retireAfter}: inforge pki renew ${scopeFlag(scope)} (retires ${scope} G${r.gen}; it then leaves the bundles)`);
+  return promoted;
+}
+
+function renewScope(d: Draft, scope: string, origin: string) {
+  requireScope(d, scope, origin);
+  const topo = requireTopology(d, scope, origin);
+  const t = timing(configOf(d, origin));
+  advanceLifecycle(d, scope, origin);
+  const s = d.scopes[scope]!;
+  const active = activeOf(s.generations)!;
+  const have = d.leaves[scope]?.leaves ?? {};
+  for (const service of topo.services) {
+    const l = have[service];
+    let reason: LeafReason | null = null;
+    if (!l) reason = "missing";
+    else if (l.gen !== active.gen) {
+      reason = s.generations.find((g) => g.gen === l.gen)?.state === "revoked" ? "issuer revoked" : "new issuer";
+    } else {
+      const nb = ms(l.notBefore);
+      const due = nb + (ms(l.notAfter) - nb) * t.renewAt;
+      if (d.now >= due) reason = "due";
+    }
+    if (reason) issueLeaf(d, scope, service, reason, origin);
+  }
+  for (const svc of Object.keys(have)) {
+    if (!topo.services.includes(svc as never)) {
+      d.notes.push(`leaf ${scope}/${svc} is kept but no longer renewed: "${svc}" is not in regions/${scope}.json`);
+    }
+  }
+}
+
+/** The root-signed CRL: re-signed by every root-posture run that changes revocations or roots. */
+function signCrl(d: Draft, origin: string) {
+  const t = timing(configOf(d, origin));
+  const r = activeRoot(d, origin);
+  const live = d.root.generations.filter((g) => g.state === "active" || g.state === "retiring");
+  d.root.crl.number += 1;
+  d.root.crl.thisUpdate = iso(d.now);
+  d.steps.push({
+    kind: "sign-crl", origin, identity: live.every((g) => d.fresh.has(`root/G${g.gen}`)) ? null : "root", rootGens: live.map((g) => g.gen), number: d.root.crl.number,
+    thisUpdate: iso(d.now), nextUpdate: iso(Math.min(d.now + t.crlLifetime, ms(r.notAfter))),
+    revoked: d.root.crl.revoked.map((x) => ({ scope: x.scope, gen: x.gen })),
+    writes: [P.CRL],
+  });
+}
+
+export const planIntent: Handlers = {
+  "root.init": (d, i) => {
+    if (d.config || d.root.generations.length) {
+      throw new InputError(`the pki directory is already initialised (${i.origin}); to replace the root use inforge pki rotate --root`);
+    }
+    d.config = {
+      version: 1, name: i.name, domain: i.domain,
+      recipients: { root: "", ci: i.ciRecipient },
+      lifetimes: { ...DEFAULTS.lifetimes }, renewAt: Math.round(DEFAULTS.renewAt * 1000) / 1000,
+      propagation: DEFAULTS.propagation, clockSkew: DEFAULTS.clockSkew, crlLifetime: DEFAULTS.crlLifetime,
+    };
+    const t = timing(d.config);
+    d.steps.push({ kind: "create-root-identity", origin: i.origin, identity: null, writes: [] });
+    const nb = skewed(d, t);
+    const g = newGeneration(1, "active", nb, nb + t.root, null, d.now);
+    d.root.generations.push(g);
+    d.fresh.add("root/G1");
+    d.steps.push({ kind: "create-root", origin: i.origin, identity: null, gen: 1, commonName: `${i.name} root G1`, notBefore: g.notBefore, notAfter: g.notAfter, writes: [P.rootCert(1), P.rootKey(1)] });
+    signCrl(d, i.origin);
+    d.next.push(`root posture: inforge pki intermediate global, then inforge pki intermediate <region> for each region`);
+  },
+
+  "scope.add": (d, i) => {
+    activeRoot(d, i.origin);
+    requireTopology(d, i.scope, i.origin);
+    if (d.scopes[i.scope]?.generations.length) {
+      throw new InputError(`scope "${i.scope}" already has an intermediate (${i.origin}); to replace it use inforge pki rotate --intermediate ${i.scope}`);
+    }
+    issueIntermediate(d, i.scope, "active", i.origin);
+    d.next.push(`in CI: inforge pki renew ${scopeFlag(i.scope)} (mints the scope's leaves)`);
+  },
+
+  "intermediate.rotate": (d, i) => {
+    const s = requireScope(d, i.scope, i.origin);
+    const t = timing(configOf(d, i.origin));
+    const p = preparedOf(s.generations);
+    if (p) {
+      throw new InputError(`a rotation of "${i.scope}" is already under way: G${p.gen} is prepared (${i.origin}); run inforge pki renew ${scopeFlag(i.scope)} in CI after ${p.activateAfter} to promote it`);
+    }
+    const a = activeOf(s.generations)!;
+    // Publish trust before use: both generations must stay in the bundles for at least the
+    // longest leaf life plus propagation plus clock skew, so the old one must outlive that.
+    const need = t.propagation + t.leaf + t.clockSkew;
+    const left = ms(a.notAfter) - d.now;
+    if (left < need && !i.force) {
+      throw new InputError(
+        `rotating "${i.scope}" needs an overlap of ${formatDuration(need)} (leaf life + propagation + clock skew) but G${a.gen} expires in ${formatDuration(left)} (${i.origin}); recover instead with inforge pki recover-intermediate ${i.scope}, or pass --force to accept a shorter overlap`,
+      );
+    }
+    if (left < need) d.notes.push(`forced: G${a.gen} expires in ${formatDuration(left)}, less than the ${formatDuration(need)} overlap; some consumers may see failures`);
+    const g = issueIntermediate(d, i.scope, "prepared", i.origin);
+    d.next.push(`in CI after ${g.activateAfter}: inforge pki renew ${scopeFlag(i.scope)} (promotes G${g.gen}, re-issues the scope's leaves)`);
+  },
+
+  "intermediate.recover": (d, i) => {
+    const s = requireScope(d, i.scope, i.origin);
+    const suspects = s.generations.filter((g) => g.state === "active" || g.state === "prepared");
+    for (const g of suspects) {
+      const from = g.state;
+      g.state = "revoked";
+      g.since = iso(d.now);
+      delete g.activateAfter;
+      d.root.crl.revoked.push({ scope: i.scope, gen: g.gen, serial: g.serial, date: iso(d.now) });
+      d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: i.scope, gen: g.gen, from, to: "revoked", why: "believed compromised: leaves every bundle now, listed on the root CRL", writes: [P.scopeState(i.scope)] });
+    }
+    const g = issueIntermediate(d, i.scope, "active", i.origin);
+    signCrl(d, i.origin);
+    const hit = Object.entries(d.leaves[i.scope]?.leaves ?? {}).filter(([, l]) => suspects.some((s) => s.gen === l.gen)).map(([svc]) => svc);
+    d.notes.push(`blast radius: ${hit.length} leaf(s) of "${i.scope}" signed by the revoked generation stop verifying now: ${hit.join(", ") || "none"}`);
+    d.next.push(`in CI now: inforge pki renew ${scopeFlag(i.scope)} (re-issues every leaf of "${i.scope}" under G${g.gen})`);
+  },
+
+  "leaves.renew": (d, i) => {
+    configOf(d, i.origin);
+    if (i.scope !== "all") return renewScope(d, i.scope, i.origin);
+    const scopes = Object.keys(d.scopes).filter((s) => activeOf(d.scopes[s]!.generations) && d.topology.scopes[s]).sort();
+    for (const s of scopes) renewScope(d, s, i.origin);
+  },
+
+  "leaf.rotate": (d, i) => {
+    requireScope(d, i.scope, i.origin);
+    const topo = requireTopology(d, i.scope, i.origin);
+    if (!topo.services.includes(i.service)) {
+      throw new InputError(`unknown service "${i.service}" in "${i.scope}" (${i.origin}; known: ${topo.services.join(", ") || "none"}); add it to regions/${i.scope}.json`);
+    }
+    advanceLifecycle(d, i.scope, i.origin);
+    issueLeaf(d, i.scope, i.service, "forced", i.origin);
+  },
+
+  "root.rotate": (d, i) => {
+    const cfg = configOf(d, i.origin);
+    const t = timing(cfg);
+    const old = activeRoot(d, i.origin);
+    for (const [scope, s] of Object.entries(d.scopes)) {
+      const p = preparedOf(s.generations);
+      if (p) throw new InputError(`scope "${scope}" is mid-rotation (G${p.gen} prepared) (${i.origin}); finish it with inforge pki renew ${scopeFlag(scope)} in CI after ${p.activateAfter}, then rotate the root`);
+    }
+    const gen = nextGen(d.root.generations);
+    const nb = skewed(d, t);
+    const nu = newGeneration(gen, "active", nb, nb + t.root, null, d.now);
+    old.state = "retiring";
+    old.since = iso(d.now);
+    d.root.generations.push(nu);
+    d.fresh.add(`root/G${gen}`);
+    d.steps.push({ kind: "create-root", origin: i.origin, identity: null, gen, commonName: `${cfg.name} root G${gen}`, notBefore: nu.notBefore, notAfter: nu.notAfter, writes: [P.rootCert(gen), P.rootKey(gen)] });
+    d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: "root", gen: old.gen, from: "active", to: "retiring", why: `G${gen} signs from now on; G${old.gen} stays in root.pem until the overlap is finished`, writes: [P.ROOT_STATE] });
+    // The cross-signed certificate (same subject and key as the new root, issued by the old)
+    // lets a consumer that still anchors only on the old root verify chains under the new one.
+    const xna = Math.min(ms(nu.notAfter), ms(old.notAfter));
+    d.root.crossSigned = { gen, by: old.gen, fingerprint: "" };
+    d.steps.push({ kind: "cross-sign-root", origin: i.origin, identity: "root", gen, by: old.gen, notBefore: nu.notBefore, notAfter: iso(xna), writes: [P.crossCert(gen, old.gen)] });
+    for (const scope of Object.keys(d.scopes).sort()) {
+      if (!activeOf(d.scopes[scope]!.generations)) continue;
+      issueIntermediate(d, scope, "prepared", i.origin, nu);
+    }
+    signCrl(d, i.origin);
+    d.next.push(`in CI after ${iso(d.now + t.propagation)}: inforge pki renew (promotes every scope's new intermediate under root G${gen})`);
+    d.next.push(`root posture, once every old intermediate has retired: inforge pki rotate --root --finish (G${old.gen} leaves root.pem)`);
+  },
+
+  "root.finish": (d, i) => {
+    activeRoot(d, i.origin);
+    const old = d.root.generations.filter((g) => g.state === "retiring");
+    if (!old.length) throw new InputError(`no root overlap to finish (${i.origin}); start one with inforge pki rotate --root`);
+    const blockers: string[] = [];
+    for (const [scope, s] of Object.entries(d.scopes)) {
+      for (const g of s.generations) {
+        if (old.some((r) => r.gen === g.issuer) && g.state !== "retired" && g.state !== "revoked") blockers.push(`${scope} G${g.gen} (${g.state})`);
+      }
+    }
+    if (blockers.length) {
+      throw new InputError(`the root overlap cannot finish while intermediates of the old root are live: ${blockers.join(", ")} (${i.origin}); run inforge pki renew in CI until they retire, then finish`);
+    }
+    for (const g of old) {
+      g.state = "retired";
+      g.since = iso(d.now);
+      d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: "root", gen: g.gen, from: "retiring", to: "retired", why: "nothing live chains to it any more", writes: [P.ROOT_STATE] });
+    }
+    d.root.crossSigned = null;
+    signCrl(d, i.origin);
+    d.next.push(`publish bundles/root.pem to every root-anchoring consumer; the old root is no longer trusted`);
+  },
+};

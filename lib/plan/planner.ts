@@ -1,0 +1,64 @@
+import type { Intent } from "../dsl/intent.ts";
+import { bundleMembers, bundleNames, refKey } from "../model/bundles.ts";
+import * as P from "../model/paths.ts";
+import type { Snapshot, Topology } from "../model/state.ts";
+import { iso, newDraft, snapshotOf, type Draft } from "./draft.ts";
+import { planIntent } from "./intents.ts";
+import type { Plan, Step } from "./step.ts";
+
+/**
+ * Compile intents against a snapshot into a plan: typed steps, the state they lead to, and
+ * what comes next. Pure: no I/O, no crypto, no clock but `now`. Throws an InputError when an
+ * intent cannot be planned at all (unknown region, nothing to rotate, …).
+ */
+export function plan(intents: readonly Intent[], before: Snapshot, topology: Topology, now: Date): Plan {
+  const d = newDraft(before, topology, now.getTime());
+  for (const i of intents) (planIntent[i.kind] as (d: Draft, i: Intent) => void)(d, i);
+  const after = snapshotOf(d);
+  const origin = intents[0]?.origin ?? "<plan>";
+  const steps: Step[] = [...d.steps, ...bundleSteps(before, after, origin), ...stateSteps(before, after, origin)];
+  if (!steps.length) d.notes.push("nothing to do: every certificate is current and every bundle up to date");
+  return deepFreeze({
+    now: iso(d.now), intents, steps, before, after,
+    notes: [...new Set(d.notes)], next: [...new Set(d.next)],
+  });
+}
+
+/** A write-bundle step for every bundle whose members change (and none for the others, so
+ *  an untouched region's files stay byte-identical). */
+function bundleSteps(before: Snapshot, after: Snapshot, origin: string): Step[] {
+  const names = [...new Set([...bundleNames(before), ...bundleNames(after)])];
+  const out: Step[] = [];
+  for (const name of names) {
+    const was = bundleMembers(before, name);
+    const now = bundleMembers(after, name);
+    const wasKeys = new Set(was.map(refKey));
+    const nowKeys = new Set(now.map(refKey));
+    const enter = now.filter((r) => !wasKeys.has(refKey(r)));
+    const leave = was.filter((r) => !nowKeys.has(refKey(r)));
+    if (!enter.length && !leave.length && was.map(refKey).join() === now.map(refKey).join()) continue;
+    out.push({ kind: "write-bundle", origin, identity: null, bundle: name, members: now, enter, leave, writes: [P.bundle(name)] });
+  }
+  return out;
+}
+
+/** A write-state step for each state file whose content changes. */
+function stateSteps(before: Snapshot, after: Snapshot, origin: string): Step[] {
+  const files: [string, unknown, unknown][] = [
+    [P.CONFIG, before.config, after.config],
+    [P.ROOT_STATE, before.root, after.root],
+    ...Object.keys(after.scopes).map((s): [string, unknown, unknown] => [P.scopeState(s), before.scopes[s], after.scopes[s]]),
+    ...Object.keys(after.leaves).map((s): [string, unknown, unknown] => [P.leafIndex(s), before.leaves[s], after.leaves[s]]),
+  ];
+  return files
+    .filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b))
+    .map(([file]) => ({ kind: "write-state" as const, origin, identity: null, file, writes: [file] }));
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object" && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

@@ -1,0 +1,116 @@
+import type { Posture } from "../errors.ts";
+import type { Intent } from "../dsl/intent.ts";
+import type { Ref } from "../model/bundles.ts";
+import type { GenState, Snapshot } from "../model/state.ts";
+
+// Steps: what applying a plan will do, as frozen JSON data. Each names the identity it needs
+// (null: none) and the files it writes, so a plan can be reviewed and checked before any key is
+// touched. Certificates are referred to by (scope, generation); their serials and keys only
+// exist once applied.
+
+interface Base {
+  readonly origin: string;
+  /** The age identity needed to open the signing key; null when no key is opened. */
+  readonly identity: Posture | null;
+  readonly writes: readonly string[];
+}
+
+export interface CreateRootIdentity extends Base { readonly kind: "create-root-identity" }
+export interface CreateRoot extends Base {
+  readonly kind: "create-root";
+  readonly gen: number;
+  readonly commonName: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+}
+export interface CrossSignRoot extends Base {
+  readonly kind: "cross-sign-root";
+  readonly gen: number;
+  readonly by: number;
+  readonly notBefore: string;
+  readonly notAfter: string;
+}
+export interface IssueIntermediate extends Base {
+  readonly kind: "issue-intermediate";
+  readonly scope: string;
+  readonly gen: number;
+  readonly rootGen: number;
+  readonly state: "prepared" | "active";
+  readonly commonName: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly permittedDns: readonly string[];
+  readonly permittedUriHosts: readonly string[];
+}
+export type LeafReason = "missing" | "due" | "new issuer" | "forced" | "issuer revoked";
+export interface IssueLeaf extends Base {
+  readonly kind: "issue-leaf";
+  readonly scope: string;
+  readonly service: string;
+  readonly gen: number;
+  readonly reason: LeafReason;
+  readonly commonName: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly dns: readonly string[];
+  readonly uris: readonly string[];
+}
+export interface SetState extends Base {
+  readonly kind: "set-state";
+  readonly scope: string; // "root" or a scope
+  readonly gen: number;
+  readonly from: GenState;
+  readonly to: GenState;
+  readonly why: string;
+}
+export interface SignCrl extends Base {
+  readonly kind: "sign-crl";
+  /** One CRL per live root, each listing what that root signed and revoked. */
+  readonly rootGens: readonly number[];
+  readonly number: number;
+  readonly thisUpdate: string;
+  readonly nextUpdate: string;
+  readonly revoked: readonly Ref[];
+}
+export interface WriteBundle extends Base {
+  readonly kind: "write-bundle";
+  readonly bundle: string;
+  readonly members: readonly Ref[];
+  readonly enter: readonly Ref[];
+  readonly leave: readonly Ref[];
+}
+export interface WriteState extends Base { readonly kind: "write-state"; readonly file: string }
+
+export type Step =
+  | CreateRootIdentity
+  | CreateRoot
+  | CrossSignRoot
+  | IssueIntermediate
+  | IssueLeaf
+  | SetState
+  | SignCrl
+  | WriteBundle
+  | WriteState;
+
+export type StepKind = Step["kind"];
+/** One handler per step kind: a new kind does not compile until every stage handles it. */
+export type StepTable<R> = { readonly [K in StepKind]: (step: Extract<Step, { kind: K }>) => R };
+
+export interface Plan {
+  readonly now: string;
+  readonly intents: readonly Intent[];
+  readonly steps: readonly Step[];
+  readonly before: Snapshot;
+  /** The state once applied (serials and fingerprints of new certificates still empty). */
+  readonly after: Snapshot;
+  /** Things the operator should know (clamped lifetimes, nothing to do, …). */
+  readonly notes: readonly string[];
+  /** What comes next, in which posture, and from when. */
+  readonly next: readonly string[];
+}
+
+/** The identities a plan needs, in a stable order. */
+export function identitiesNeeded(plan: Plan): Posture[] {
+  const s = new Set(plan.steps.map((x) => x.identity).filter((x): x is Posture => x !== null));
+  return (["root", "ci"] as const).filter((p) => s.has(p));
+}

@@ -1,0 +1,52 @@
+import * as v from "valibot";
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { InputError } from "../errors.ts";
+import { RegionFileSchema } from "../model/config.ts";
+import { parseScope, parseService, type ServiceName } from "../model/names.ts";
+import type { Topology } from "../model/state.ts";
+
+/**
+ * Read regions/*.json: one file per scope (each region, and global.json for the global scope),
+ * `{ "name": "eu", "services": ["payments", …] }`. The file name must match the name inside.
+ */
+export async function loadTopology(dir: string): Promise<Topology> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith(".json")).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { scopes: {} };
+    throw e;
+  }
+  const scopes: Record<string, { services: ServiceName[] }> = {};
+  for (const file of names) {
+    const path = join(dir, file);
+    let data: unknown;
+    try {
+      data = JSON.parse(await readFile(path, "utf8"));
+    } catch {
+      throw new InputError(`${path} is not valid JSON; fix it (expected {"name": "eu", "services": ["payments"]})`);
+    }
+    const r = v.safeParse(RegionFileSchema, data);
+    if (!r.success) {
+      const i = r.issues[0];
+      throw new InputError(`${path} is invalid at ${v.getDotPath(i) ?? "(top level)"}: ${i.message}; expected {"name": "eu", "services": ["payments"]}`);
+    }
+    const stem = file.slice(0, -".json".length);
+    const name = wrap(path, () => parseScope(r.output.name));
+    if (name !== stem) throw new InputError(`${path} names the scope "${name}"; a region file must be named after its scope (rename it to ${name}.json)`);
+    const services = r.output.services.map((s) => wrap(path, () => parseService(s)));
+    const dup = services.find((s, i) => services.indexOf(s) !== i);
+    if (dup) throw new InputError(`${path} lists the service "${dup}" twice; remove one`);
+    scopes[name] = { services };
+  }
+  return { scopes };
+}
+
+function wrap<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new InputError(`${path}: ${(e as Error).message}`);
+  }
+}
