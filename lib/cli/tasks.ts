@@ -42,7 +42,14 @@ export async function loadTask(name: string, dirs: readonly string[]): Promise<{
 }
 
 export async function importTask(file: string): Promise<Task> {
-  const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    const hint = /require\(\)|ERR_REQUIRE/.test(String(e)) ? ` (is the repo's package.json "type": "module"?)` : "";
+    throw new InputError(`cannot load the task ${file}: ${(e as Error).message.split("\n")[0]}${hint}`);
+  }
   if (!isTask(mod.default)) throw new InputError(`${file} does not export a task: its default export must be task({ summary, args, run })`);
   return mod.default;
 }

@@ -1,0 +1,113 @@
+import { Decrypter, Encrypter, armor } from "age-encryption";
+import { AgeError, quote } from "./errors.ts";
+import { ageBytes, corrupt, inspectSealed } from "./header.ts";
+import { identityRejected, type Identity } from "./identity.ts";
+import { parseRecipient } from "./recipient.ts";
+
+/**
+ * Encrypts `plaintext` to every recipient and returns an ASCII-armored age file
+ * ("-----BEGIN AGE ENCRYPTED FILE-----"), which diffs and reviews cleanly in git and opens with
+ * `age -d -i <identity file>`. Recipients are checked with parseRecipient; duplicates are dropped.
+ *
+ *   const sealedKey = await seal(pkcs8Pem, [rootRecipient, breakGlassRecipient]);
+ */
+export async function seal(plaintext: Uint8Array | string, recipients: readonly string[]): Promise<string> {
+  // The library happily encrypts to nobody, producing a file no key can ever open.
+  if (recipients.length === 0) {
+    throw new AgeError("seal.no-recipients", "refusing to seal to no recipients, since nobody could ever open the file; pass at least one age1… recipient");
+  }
+  const encrypter = new Encrypter();
+  const seen = new Set<string>();
+  for (const [i, text] of recipients.entries()) {
+    // parseRecipient also refuses post-quantum recipients, so PQ and X25519 are never mixed
+    // (the library would allow it, silently voiding the post-quantum protection).
+    const recipient = parseRecipient(text, `recipient ${i + 1} of ${recipients.length}`);
+    if (seen.has(recipient)) continue;
+    seen.add(recipient);
+    encrypter.addRecipient(recipient);
+  }
+  return armor.encode(await encrypter.encrypt(plaintext));
+}
+
+/**
+ * Decrypts an armored or binary age file with `identity` and returns the plaintext as text.
+ * `origin` (the file's path) and `label` (where the identity came from, e.g.
+ * "INFORGE_SECRETS_KEY") name things in errors, which are AgeErrors coded `open.not-age`,
+ * `open.corrupt`, `open.wrong-identity` or `open.not-text` (the payload is not UTF-8).
+ *
+ *   const pem = await open(await readFile(path), secretsKey, path, "INFORGE_SECRETS_KEY");
+ */
+export async function open(sealed: string | Uint8Array, identity: Identity, origin: string, label?: string): Promise<string> {
+  const { bytes } = ageBytes(sealed, origin);
+  const decrypter = new Decrypter();
+  // Only X25519: the library would also take a post-quantum key here, which parseIdentity refuses.
+  if (!identity.secret.startsWith("AGE-SECRET-KEY-1")) {
+    throw identityRejected(origin, label, new Error(identity.secret.startsWith("AGE-SECRET-KEY-PQ-") ? "post-quantum" : "not X25519"));
+  }
+  try {
+    decrypter.addIdentity(identity.secret);
+  } catch (cause) {
+    throw identityRejected(origin, label, cause);
+  }
+  let plaintext: Uint8Array;
+  try {
+    plaintext = await decrypter.decrypt(bytes);
+  } catch (cause) {
+    throw openFailure(cause, sealed, identity, origin, label);
+  }
+  try {
+    // The library's "text" output replaces invalid UTF-8 with U+FFFD; a binary payload (a DER
+    // key, say) would come back silently mangled, so decode strictly instead.
+    return new TextDecoder("utf-8", { fatal: true }).decode(plaintext);
+  } catch (cause) {
+    throw new AgeError(
+      "open.not-text",
+      `${quote(origin)} opened, but its contents are binary, not UTF-8 text; inforge seals only PEM and other text, so re-seal the text form`,
+      { origin, cause },
+    );
+  }
+}
+
+// age-encryption throws plain Errors; these are the messages of 0.3.x that we translate.
+const NO_MATCH = "no identity matched any of the file's recipients";
+const WHY: readonly (readonly [RegExp, string])[] = [
+  [/^invalid tag$/, "its contents fail authentication"],
+  [/^invalid header HMAC$/, "its header fails authentication"],
+  [/^invalid (stanza|header)$|^invalid non-ASCII byte in header$/, "its header is malformed or cut off"],
+  [/^stream ended before reading/, "it is cut off right after its header"],
+  [/ciphertext|final chunk is empty/, "its contents are cut off"],
+];
+
+function openFailure(cause: unknown, sealed: string | Uint8Array, identity: Identity, origin: string, label: string | undefined): AgeError {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  if (message !== NO_MATCH) {
+    const why = WHY.find(([pattern]) => pattern.test(message))?.[1];
+    return corrupt(origin, why === undefined ? message : `${why}: ${message}`, cause);
+  }
+
+  const where = quote(origin);
+  const fix = label === undefined
+    ? `check that you gave the right key (its public key is ${identity.recipient})`
+    : `check that ${label} holds the right key (its public key is ${identity.recipient})`;
+  const which = label === undefined ? "the given identity" : `the ${label} identity`;
+  // The header parsed (the library got as far as trying keys), so this cannot throw in practice;
+  // it only sharpens the message when the file was never sealed to any X25519 key.
+  let types: readonly string[] = [];
+  try {
+    types = inspectSealed(sealed, origin).stanzas;
+  } catch {
+    // keep the general message
+  }
+  if (types.length > 0 && !types.includes("X25519")) {
+    return new AgeError(
+      "open.wrong-identity",
+      `${where} is not sealed to ${which} (its recipients are of type ${[...new Set(types)].join(", ")}, not X25519); re-seal it with inforge`,
+      { origin, cause },
+    );
+  }
+  return new AgeError(
+    "open.wrong-identity",
+    `${where} is not sealed to ${which} (no identity matched its recipients); ${fix}`,
+    { origin, cause },
+  );
+}

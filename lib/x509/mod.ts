@@ -1,0 +1,17 @@
+// Public API of lib/x509: certificate profiles for the inforge PKI on @peculiar/x509.
+// Nothing outside lib/x509 imports @peculiar/*: the rest of inforge sees only these types.
+// reflect-metadata first: @peculiar/x509's DI container needs Reflect at import time.
+import "reflect-metadata";
+
+export { X509Error, type X509ErrorCode } from "./errors.ts";
+export { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyPair } from "./keys.ts";
+export { keySigner, type Issuer, type Signer } from "./signer.ts";
+export { createIntermediate, createLeaf, createRoot, crossSignRoot } from "./profiles.ts";
+export { createCrl, parseCrl, type CrlInfo } from "./crl.ts";
+export {
+  parseCertificate,
+  parseCertificates,
+  publicKeyMatches,
+  verifySignedBy,
+  type CertInfo,
+} from "./parse.ts";

@@ -1,0 +1,110 @@
+// The signing seam. Everything that issues a certificate or CRL signs through a Signer, so an
+// issuer key held in an HSM (PKCS#11) or a cloud KMS can replace the age-sealed file without
+// touching profiles, the planner or the DSL.
+import { X509Error } from "./errors.ts";
+import { EC_SIGN_ALGORITHM, isP256, type KeyPair } from "./keys.ts";
+
+/**
+ * Signs bytes with an issuer's private key. `sign` receives the DER of a TBSCertificate or
+ * TBSCertList and returns the raw WebCrypto ECDSA P-256/SHA-256 signature (IEEE P1363 r||s,
+ * 64 bytes) — not DER: KMS APIs that return DER must convert.
+ */
+export interface Signer {
+  readonly publicKey: CryptoKey;
+  sign(tbs: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A certificate authority: its certificate and a way to sign with its key. */
+export interface Issuer {
+  readonly certPem: string;
+  readonly signer: Signer;
+}
+
+// Signers made by keySigner: they sign with WebCrypto directly and check their key pair on
+// first use, so their output needs no after-the-fact verification.
+const keySigners = new WeakSet<Signer>();
+
+export function isKeySigner(signer: Signer): boolean {
+  return keySigners.has(signer);
+}
+
+/** A Signer over an in-memory WebCrypto key pair. */
+export function keySigner(k: KeyPair): Signer {
+  const { privateKey, publicKey } = k;
+  if (!privateKey || privateKey.type !== "private" || !isP256(privateKey)) {
+    throw new X509Error("keySigner needs an ECDSA P-256 private key", "bad-key");
+  }
+  const subtle = globalThis.crypto.subtle;
+  let pairChecked = false;
+  const signer: Signer = Object.freeze({
+    publicKey,
+    async sign(tbs: Uint8Array): Promise<Uint8Array> {
+      const data = new Uint8Array(tbs);
+      const sig = await subtle.sign(EC_SIGN_ALGORITHM, privateKey, data);
+      // Once per signer: a pair glued from two different keys would otherwise sign
+      // certificates that the published public key cannot verify.
+      if (!pairChecked) {
+        if (!(await subtle.verify(EC_SIGN_ALGORITHM, publicKey, sig, data))) {
+          throw new X509Error("key pair does not match: its public key does not verify its private key's signatures", "bad-key");
+        }
+        pairChecked = true;
+      }
+      return new Uint8Array(sig);
+    },
+  });
+  keySigners.add(signer);
+  return signer;
+}
+
+export function isSigner(x: KeyPair | Signer): x is Signer {
+  return typeof (x as Partial<Signer>).sign === "function";
+}
+
+export function assertP256Signer(signer: Signer): void {
+  if (!signer || typeof signer.sign !== "function" || !signer.publicKey) {
+    throw new X509Error("signer must have a publicKey and a sign(tbs) method");
+  }
+  if (!isP256(signer.publicKey)) {
+    throw new X509Error(
+      `signer key is ${JSON.stringify(signer.publicKey.algorithm)}; expected ECDSA P-256`,
+      "bad-key",
+    );
+  }
+}
+
+/**
+ * A WebCrypto `Crypto` whose subtle.sign goes to `signer`, for the optional crypto argument
+ * of @peculiar/x509's generators. Those generators call subtle.sign(alg, signingKey, tbs); we
+ * pass the signer's public key as `signingKey` (the library reads only its `algorithm` to pick
+ * ecdsa-with-SHA256) and ignore it here. Every other member forwards, bound, to the platform's
+ * crypto (Node's SubtleCrypto methods check their receiver).
+ */
+export function signerCrypto(signer: Signer): Crypto {
+  const base = globalThis.crypto;
+  const sign = async (_alg: unknown, _key: unknown, data: BufferSource): Promise<ArrayBuffer> => {
+    const tbs = ArrayBuffer.isView(data)
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(data);
+    const sig = await signer.sign(tbs.slice());
+    if (!(sig instanceof Uint8Array) || sig.length !== 64) {
+      throw new X509Error(
+        `signer returned ${sig instanceof Uint8Array ? `${sig.length} bytes` : typeof sig}; ` +
+          "expected a 64-byte P1363 r||s ECDSA P-256 signature (convert DER signatures first)",
+        "bad-signature",
+      );
+    }
+    return sig.slice().buffer;
+  };
+  const subtle = new Proxy(base.subtle, {
+    get(target, prop) {
+      if (prop === "sign") return sign;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return {
+    subtle,
+    getRandomValues: base.getRandomValues.bind(base),
+    randomUUID: base.randomUUID.bind(base),
+  } as Crypto;
+}

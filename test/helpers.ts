@@ -1,0 +1,138 @@
+// Shared test helpers: throwaway pki directories, the CLI in-process and as a real process,
+// real verifiers (openssl, age), and a byte-level fingerprint of a directory.
+import "reflect-metadata";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { createHash } from "node:crypto";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { main, explain } from "../lib/cli/main.ts";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+export interface Sandbox {
+  readonly base: string;
+  readonly dir: string; // the pki dir
+  readonly regions: string;
+  readonly ciKey: string; // identity file path
+  rootKey: string; // identity file path (written by init)
+  env(extra?: Record<string, string | undefined>): Record<string, string | undefined>;
+}
+
+/** A temp dir with a fresh CI identity (made by age-keygen) and a copy of the example regions. */
+export function sandbox(regions?: Record<string, string[]>): Sandbox {
+  const base = mkdtempSync(join(tmpdir(), "inforge-test-"));
+  const ciKey = join(base, "ci.key");
+  run("age-keygen", ["-o", ciKey]);
+  const regionsDir = join(base, "regions");
+  if (regions) {
+    mkdirSync(regionsDir);
+    for (const [name, services] of Object.entries(regions)) writeFileSync(join(regionsDir, `${name}.json`), JSON.stringify({ name, services }));
+  } else cpSync(join(ROOT, "regions"), regionsDir, { recursive: true });
+  const sb: Sandbox = {
+    base,
+    dir: join(base, "pki"),
+    regions: regionsDir,
+    ciKey,
+    rootKey: join(base, "root.key"),
+    env(extra = {}) {
+      const env: Record<string, string | undefined> = { ...process.env, CI: undefined, INFORGE_NOW: undefined, INFORGE_PKI_ROOT_KEY: undefined, INFORGE_SECRETS_KEY: undefined };
+      Object.assign(env, { INFORGE_PKI_DIR: sb.dir, INFORGE_REGIONS_DIR: sb.regions, NO_COLOR: "1" }, extra);
+      return env;
+    },
+  };
+  return sb;
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+/** Run the CLI in this process (fast), capturing what it prints. */
+export async function cli(argv: string[], env: Record<string, string | undefined>): Promise<CliResult> {
+  let out = "";
+  let err = "";
+  const o = process.stdout.write.bind(process.stdout);
+  const e = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string | Uint8Array) => ((out += String(s)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
+  let code: number;
+  try {
+    code = await main(argv, env);
+  } catch (x) {
+    code = explain(x);
+  } finally {
+    process.stdout.write = o;
+    process.stderr.write = e;
+  }
+  return { code, out, err };
+}
+
+/** The root-posture and CI-posture environments of a sandbox. */
+export const rootEnv = (sb: Sandbox, extra = {}) => sb.env({ INFORGE_PKI_ROOT_KEY: sb.rootKey, ...extra });
+export const ciEnv = (sb: Sandbox, extra = {}) => sb.env({ INFORGE_SECRETS_KEY: sb.ciKey, ...extra });
+
+/** init + global + the given regions + renew, as an operator would, returning the sandbox. */
+export async function buildTree(sb: Sandbox, scopes = ["global", "eu", "us"], at?: string): Promise<void> {
+  const when = at ? ["--at", at] : [];
+  await ok(cli(["pki", "init", "--domain", "mesh.test", "--identity-out", sb.rootKey, ...when], ciEnv(sb)));
+  for (const s of scopes) await ok(cli(["pki", "intermediate", s, ...when], rootEnv(sb)));
+  await ok(cli(["pki", "renew", ...when], ciEnv(sb)));
+}
+
+export async function ok(p: Promise<CliResult> | CliResult): Promise<CliResult> {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`command failed (${r.code}): ${r.err}\n${r.out}`);
+  return r;
+}
+
+export function run(cmd: string, args: string[], opts: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { encoding: "utf8", ...opts });
+}
+
+/** `openssl verify …`: true when openssl accepts the chain. */
+export function opensslVerify(args: string[]): { ok: boolean; out: string } {
+  const r = run("openssl", ["verify", ...args]);
+  return { ok: r.status === 0, out: r.stdout + r.stderr };
+}
+
+/** Every file under `dir` with its mode and bytes, hashed: equal hashes mean byte-identical trees. */
+export function treeHash(dir: string, filter: (rel: string) => boolean = () => true): string {
+  const h = createHash("sha256");
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = statSync(p);
+      const rel = relative(dir, p);
+      if (st.isDirectory()) walk(p);
+      else if (filter(rel)) h.update(`${rel}\0${st.mode}\0`).update(readFileSync(p)).update("\0");
+    }
+  };
+  try {
+    walk(dir);
+  } catch {
+    h.update("<missing>");
+  }
+  return h.digest("hex");
+}
+
+export function files(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(relative(dir, p));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** No plaintext private key anywhere under the pki directory. */
+export function plaintextKeys(dir: string): string[] {
+  return files(dir).filter((f) => /PRIVATE KEY|AGE-SECRET-KEY/.test(readFileSync(join(dir, f), "latin1")));
+}
