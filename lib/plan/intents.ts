@@ -102,10 +102,11 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
       a.retireAfter = iso(Math.min(last, ms(a.notAfter)));
       d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: a.gen, from: "active", to: "retiring", why: `G${p.gen} takes over; stays trusted until ${a.retireAfter}`, writes: [P.scopeState(scope)] });
     }
+    const published = p.since;
     p.state = "active";
     p.since = iso(d.now);
     delete p.activateAfter;
-    d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: p.gen, from: "prepared", to: "active", why: `bundles carried it since ${p.since === iso(d.now) ? "the propagation delay" : p.since}`, writes: [P.scopeState(scope)] });
+    d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: p.gen, from: "prepared", to: "active", why: `in the bundles since ${published}; propagation delay passed`, writes: [P.scopeState(scope)] });
     promoted = true;
   } else if (p?.activateAfter) {
     d.next.push(`in CI after ${p.activateAfter}: inforge pki renew ${scopeFlag(scope)} (promotes ${scope} G${p.gen} to active and re-issues the scope's leaves)`);
