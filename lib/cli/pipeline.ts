@@ -66,7 +66,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     for (const p of identitiesNeeded(plan)) {
       if (!ids[p]) {
         throw new PostureError(
-          `this plan needs the ${p === "root" ? "offline root" : "CI master"} identity (${p} posture), but ${IDENTITY_VAR[p]} is not set; ${POSTURE_HINT[p]}: ${o.command}. Nothing was changed`,
+          `this plan needs the ${p === "root" ? "offline root" : "CI master"} identity (${p === "root" ? "root" : "CI"} posture), but ${IDENTITY_VAR[p]} is not set; ${POSTURE_HINT[p]}: ${o.command}. Nothing was changed`,
           p,
         );
       }
