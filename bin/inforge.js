@@ -9,5 +9,5 @@ const { main, explain } = await import("../lib/cli/main.ts");
 try {
   process.exitCode = await main(process.argv.slice(2), process.env);
 } catch (e) {
-  process.exitCode = explain(e);
+  process.exitCode = explain(e, process.argv.includes("--json"));
 }

@@ -5,15 +5,17 @@ import { runContext, type RunContext } from "./context.ts";
 import { USAGE } from "./help.ts";
 import { listTasks, loadTask, SHIPPED, taskDirs, importTask } from "./tasks.ts";
 import { runTask } from "./run-task.ts";
-import { renderStatus, statusData } from "./status.ts";
+import { graphCommand, statusCommand } from "./report-commands.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { ciGuard } from "./identities.ts";
 import { join } from "node:path";
 import type { RunOutcome } from "./pipeline.ts";
+import type { RunReport } from "../model/reports.ts";
+import { identitiesNeeded } from "../plan/step.ts";
 
 const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "help"];
-const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help"]);
+const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check"]);
 
 /** `inforge pki <sub>`: the seed's commands, each a shipped task underneath. */
 const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args) => { name: string; flags: Record<string, string | true> } }> = {
@@ -31,6 +33,7 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
       return { name: "rotate-intermediate", flags: { scope: str(f.intermediate!, "--intermediate"), ...pick(a, ["force"]) } };
     },
   },
+  crl: { flags: [], task: () => ({ name: "sign-crl", flags: {} }) },
   "recover-intermediate": { flags: [], positional: "scope", task: (a) => ({ name: "recover-intermediate", flags: { scope: pos(a, "scope", "inforge pki recover-intermediate eu") } }) },
 };
 
@@ -76,18 +79,20 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   if (cmd === "run") {
     if (!sub) throw new InputError("missing task name; for example: inforge run renew --region eu (inforge tasks lists them)");
     const { task } = await loadTask(sub, taskDirs(env));
-    return report(await runTask(sub, task, a.flags, ctx, `inforge run ${argv.slice(1).join(" ")}`), ctx);
+    return report(await runTask(sub, task, a.flags, ctx, `inforge run ${argv.slice(1).join(" ")}`), ctx, sub);
   }
   if (cmd === "pki") {
     if (sub === "status") {
-      checkFlags(a, [], "inforge pki status");
-      const snap = await readSnapshot(new FsStore(ctx.dir));
-      process.stdout.write((ctx.json ? JSON.stringify(statusData(snap, ctx.now), null, 2) : renderStatus(snap, ctx.now)) + "\n");
-      return 0;
+      checkFlags(a, ["check", "calendar"], "inforge pki status");
+      return statusCommand(a, ctx);
+    }
+    if (sub === "graph") {
+      checkFlags(a, ["format"], "inforge pki graph");
+      return graphCommand(a, ctx);
     }
     const spec = sub ? PKI[sub] : undefined;
     if (!spec) {
-      const near = sub ? nearest(sub, [...Object.keys(PKI), "status"]) : null;
+      const near = sub ? nearest(sub, [...Object.keys(PKI), "status", "graph"]) : null;
       throw new InputError(`unknown command "inforge pki ${sub ?? ""}"${near ? ` — did you mean "inforge pki ${near}"?` : ""}; run inforge --help`);
     }
     checkFlags(a, spec.flags, `inforge pki ${sub}`);
@@ -95,24 +100,34 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     const t = spec.task(a);
     const { task } = await loadTask(t.name, [SHIPPED]);
     const flags = { ...t.flags, ...pick(a, ["identity-out", "wait"]) };
-    return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx);
+    return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx, t.name);
   }
   const near = nearest(cmd, ["pki", "tasks", "run", "help"]);
   throw new InputError(`unknown command "${cmd}"${near ? ` — did you mean "${near}"?` : ""}; run inforge --help`);
 }
 
-function report(o: RunOutcome, ctx: RunContext): number {
-  if (ctx.json) {
-    process.stdout.write(JSON.stringify({
-      schema: "inforge.run/v1", at: o.plan.now, applied: o.result !== null,
-      steps: o.plan.steps, notes: o.plan.notes, next: o.plan.next, written: o.result?.written ?? [],
-    }) + "\n");
-  }
+function report(o: RunOutcome, ctx: RunContext, task: string): number {
+  if (ctx.json) process.stdout.write(JSON.stringify(runReport(o, ctx, task)) + "\n");
   return 0;
 }
 
+/** The `inforge.run/v1` report (lib/model/reports.ts): what `--json` prints for any task. */
+export function runReport(o: RunOutcome, ctx: RunContext, task: string): RunReport {
+  return {
+    schema: "inforge.run/v1", at: o.plan.now, task, applied: o.result !== null, planOnly: ctx.planOnly,
+    needs: identitiesNeeded(o.plan),
+    steps: o.plan.steps as RunReport["steps"],
+    bundles: o.plan.steps.flatMap((s) => (s.kind === "write-bundle" ? [{ bundle: s.bundle, enter: [...s.enter], leave: [...s.leave], members: [...s.members] }] : [])),
+    notes: [...o.plan.notes], next: [...o.plan.next], written: [...(o.result?.written ?? [])], journal: o.result?.entry.seq ?? null,
+  };
+}
+
 /** One clear sentence on stderr and a non-zero exit for anything the operator can fix. */
-export function explain(e: unknown): number {
+export function explain(e: unknown, json = false): number {
+  if (json) {
+    const name = (e as Error)?.name ?? "Error";
+    process.stdout.write(JSON.stringify({ schema: "inforge.error/v1", error: name, message: (e as Error)?.message ?? String(e) }) + "\n");
+  }
   if (e instanceof InputError || e instanceof PostureError || e instanceof StateError || e instanceof CheckError) {
     process.stderr.write(`inforge: ${e.message}\n`);
     return e instanceof PostureError ? 3 : 1;
@@ -128,5 +143,5 @@ export function explain(e: unknown): number {
 
 const entry = process.argv[1] ?? "";
 if (entry.endsWith(join("lib", "cli", "main.ts"))) {
-  main(process.argv.slice(2), process.env).then((code) => (process.exitCode = code), (e) => (process.exitCode = explain(e)));
+  main(process.argv.slice(2), process.env).then((code) => (process.exitCode = code), (e) => (process.exitCode = explain(e, process.argv.includes("--json"))));
 }

@@ -56,6 +56,18 @@ export function renderPlan(plan: Plan, ids: Identities, title: string): string {
     out.push(dim(`(${count} leaves of ${scope} (${reason}) under ${scope} G${gen} are shown as one row)`));
   }
   out.push(plan.steps.length ? table(rows) : dim("no steps"));
+  const bundles = plan.steps.filter((s) => s.kind === "write-bundle");
+  if (bundles.length) {
+    // Per bundle: who loads it, and which certificates enter and leave it.
+    const state = (r: { scope: string; gen: number }) =>
+      (r.scope === "root" ? plan.after.root.generations : plan.after.scopes[r.scope]?.generations ?? []).find((g) => g.gen === r.gen)?.state ?? "gone";
+    const who = (b: string) => (b === "root" ? "root-anchoring consumers" : b === "global" ? "global services (trust every scope)" : `${b} services`);
+    out.push(bold("bundle changes") + dim(" (who loads it: what enters, what leaves)"));
+    out.push(table(bundles.map((s) => [
+      `  bundles/${s.bundle}.pem`, who(s.bundle),
+      [...s.enter.map((r) => green(`+ ${refKey(r).replace("/", " ")} (${state(r)})`)), ...s.leave.map((r) => red(`- ${refKey(r).replace("/", " ")} (${state(r)})`))].join("  ") || dim("reordered"),
+    ])));
+  }
   for (const n of plan.notes) out.push(yellow("note: ") + n);
   for (const n of plan.next) out.push(cyan("next, ") + n);
   return out.join("\n");

@@ -1,64 +1,178 @@
 import { checkState, pendingWork } from "../check/check-state.ts";
-import { timing } from "../model/config.ts";
-import { formatDuration } from "../model/duration.ts";
-import type { Generation, Snapshot } from "../model/state.ts";
-import { LIVE } from "../model/state.ts";
-import { dim, green, red, yellow } from "./style.ts";
+import { DEFAULTS, timing, type PkiConfig } from "../model/config.ts";
+import { formatDuration, parseDuration } from "../model/duration.ts";
+import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { bold, dim, green, red, yellow } from "./style.ts";
 
+// `inforge pki status`: the tree, its health against thresholds, and a calendar of what comes
+// next. Pure: a snapshot and a clock in, data or text out (golden-tested).
+
+const DAY = 86_400_000;
 const t = (s: string) => Date.parse(s);
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-/** The tree as data (for --json): root → scopes → generations → leaf counts. */
-export function statusData(s: Snapshot, now: Date) {
-  const cfg = s.config;
-  const renewAt = cfg ? timing(cfg).renewAt : 2 / 3;
-  const gen = (g: Generation) => ({
-    gen: g.gen, state: g.state, notBefore: g.notBefore, notAfter: g.notAfter, serial: g.serial,
-    expiresInDays: Math.floor((t(g.notAfter) - now.getTime()) / 86_400_000),
-    ...(g.activateAfter ? { activateAfter: g.activateAfter } : {}), ...(g.retireAfter ? { retireAfter: g.retireAfter } : {}),
-  });
+export type Severity = "ok" | "warning" | "critical";
+const RANK: Record<Severity, number> = { ok: 0, warning: 1, critical: 2 };
+
+export interface Finding {
+  readonly severity: Exclude<Severity, "ok">;
+  readonly code: string;
+  readonly message: string;
+}
+export interface CalendarEvent {
+  readonly at: string;
+  readonly subject: string;
+  readonly event: string;
+  readonly severity: Severity;
+}
+export interface GenView {
+  readonly gen: number;
+  readonly state: Generation["state"];
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly serial: string;
+  readonly issuer: number | null;
+  readonly expiresInDays: number;
+  readonly health: Severity;
+  readonly activateAfter?: string;
+  readonly retireAfter?: string;
+}
+export interface StatusReport {
+  readonly schema: "inforge.status/v1";
+  readonly at: string;
+  readonly mesh: { readonly name: string; readonly domain: string } | null;
+  readonly health: Severity;
+  readonly roots: readonly GenView[];
+  readonly scopes: readonly {
+    readonly scope: string;
+    readonly generations: readonly GenView[];
+    readonly leaves: { readonly total: number; readonly due: number; readonly expired: number; readonly nextRenewal: string | null };
+  }[];
+  readonly crl: { readonly number: number; readonly thisUpdate: string | null; readonly nextUpdate: string | null };
+  readonly findings: readonly Finding[];
+  readonly calendar: readonly CalendarEvent[];
+}
+
+function thresholds(c: PkiConfig) {
+  const th = c.thresholds ?? DEFAULTS.thresholds;
+  const d = (s: string) => parseDuration(s)!;
   return {
-    schema: "inforge.status/v1",
-    at: now.toISOString(),
-    mesh: cfg ? { name: cfg.name, domain: cfg.domain } : null,
-    roots: s.root.generations.map(gen),
-    scopes: Object.keys(s.scopes).sort().map((name) => {
-      const leaves = Object.entries(s.leaves[name]?.leaves ?? {});
-      const due = leaves.filter(([, l]) => now.getTime() >= t(l.notBefore) + (t(l.notAfter) - t(l.notBefore)) * renewAt);
-      return {
-        scope: name,
-        generations: s.scopes[name]!.generations.map(gen),
-        leaves: { total: leaves.length, due: due.length, expired: leaves.filter(([, l]) => t(l.notAfter) <= now.getTime()).length },
-      };
-    }),
-    problems: checkState(s).map((i) => ({ code: i.code, message: i.message })),
-    pending: pendingWork(s, now.getTime()).map((i) => ({ code: i.code, message: i.message })),
+    root: { warn: d(th.root.warn), crit: d(th.root.crit) },
+    intermediate: { warn: d(th.intermediate.warn), crit: d(th.intermediate.crit) },
+    crl: { warn: d(th.crl.warn), crit: d(th.crl.crit) },
   };
 }
 
-export function renderStatus(s: Snapshot, now: Date): string {
-  if (!s.config) return "not initialised: run inforge pki init";
-  const d = statusData(s, now);
-  const left = (g: { notAfter: string }) => t(g.notAfter) - now.getTime();
-  const colour = (ms: number, warn: number, crit: number) => (s: string) => (ms <= crit ? red(s) : ms <= warn ? yellow(s) : s);
-  const day = 86_400_000;
-  const genLine = (g: ReturnType<typeof statusData>["roots"][number], warn: number, crit: number) => {
-    const ms = left(g);
-    const state = g.state === "active" ? green(g.state) : LIVE.has(g.state as never) ? yellow(g.state) : dim(g.state);
-    const when = ms <= 0 ? red(`expired ${g.notAfter.slice(0, 10)}`) : colour(ms, warn, crit)(`expires ${g.notAfter.slice(0, 10)} (in ${formatDuration(ms)})`);
-    const extra = g.activateAfter ? dim(` activates after ${g.activateAfter}`) : g.retireAfter ? dim(` retires after ${g.retireAfter}`) : "";
-    return `G${g.gen} ${state} ${when}${extra}`;
+const level = (left: number, th: { warn: number; crit: number }): Severity => (left <= th.crit ? "critical" : left <= th.warn ? "warning" : "ok");
+
+/** The status as data: stable, versioned (`schema`), what `--json` prints. */
+export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusReport {
+  const now = at.getTime();
+  const findings: Finding[] = [];
+  const calendar: CalendarEvent[] = [];
+  const cfg = s.config;
+  const atIso = at.toISOString().replace(/\.\d{3}Z$/, "Z");
+  if (!cfg) {
+    return { schema: "inforge.status/v1", at: atIso, mesh: null, health: "critical", roots: [], scopes: [], crl: { number: 0, thisUpdate: null, nextUpdate: null }, findings: [{ severity: "critical", code: "pki.uninitialised", message: "not initialised: run inforge pki init" }], calendar: [] };
+  }
+  const tm = timing(cfg);
+  const th = thresholds(cfg);
+  const event = (when: number, subject: string, what: string, severity: Severity = "ok") => {
+    if (when >= now && when <= now + horizonDays * DAY) calendar.push({ at: new Date(when).toISOString().replace(/\.\d{3}Z$/, "Z"), subject, event: what, severity });
   };
-  const out = [`${d.mesh!.name} (${d.mesh!.domain})  at ${d.at}`];
-  for (const r of d.roots) out.push(`root ${genLine(r, 365 * day, 182 * day)}`);
-  d.scopes.forEach((sc, i) => {
-    const last = i === d.scopes.length - 1;
-    out.push(`${last ? "└─" : "├─"} ${sc.scope}  leaves: ${sc.leaves.total}${sc.leaves.due ? yellow(`, ${sc.leaves.due} due`) : ""}${sc.leaves.expired ? red(`, ${sc.leaves.expired} expired`) : ""}`);
-    for (const g of sc.generations) {
-      if (g.state === "retired") continue;
-      out.push(`${last ? "  " : "│ "}   ${genLine(g, 60 * day, 30 * day)}`);
+  const view = (g: Generation, kind: "root" | "intermediate", subject: string): GenView => {
+    const left = t(g.notAfter) - now;
+    const tier = th[kind];
+    const watched = g.state === "active" || g.state === "prepared";
+    const health: Severity = !watched ? "ok" : left <= 0 ? "critical" : level(left, tier);
+    if (watched) {
+      if (health !== "ok") findings.push({ severity: health, code: `${kind}.expiring`, message: `${subject} G${g.gen} ${left <= 0 ? `expired on ${g.notAfter}` : `expires in ${formatDuration(left)} (${g.notAfter})`}; ${kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : `rotate it: inforge pki rotate --intermediate ${subject} (root posture)`}` });
+      event(t(g.notAfter) - tier.warn, `${subject} G${g.gen}`, kind === "root" ? `enters its last ${formatDuration(tier.warn)}` : `has ${formatDuration(tier.warn)} left`, "warning");
+      event(t(g.notAfter) - tier.crit, `${subject} G${g.gen}`, `has ${formatDuration(tier.crit)} left`, "critical");
+      event(t(g.notAfter), `${subject} G${g.gen}`, "expires", "critical");
     }
+    if (g.state === "prepared" && g.activateAfter) {
+      event(t(g.activateAfter), `${subject} G${g.gen}`, `can be promoted (CI: inforge pki renew${subject === "root" ? "" : ` --region ${subject}`})`);
+      if (now > t(g.activateAfter) + DAY) findings.push({ severity: "warning", code: "intermediate.promotion-overdue", message: `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${subject} in CI` });
+    }
+    if (g.state === "retiring" && g.retireAfter) event(t(g.retireAfter), `${subject} G${g.gen}`, "retires and leaves the bundles");
+    return {
+      gen: g.gen, state: g.state, notBefore: g.notBefore, notAfter: g.notAfter, serial: g.serial, issuer: g.issuer,
+      expiresInDays: Math.floor(left / DAY), health,
+      ...(g.activateAfter ? { activateAfter: g.activateAfter } : {}), ...(g.retireAfter ? { retireAfter: g.retireAfter } : {}),
+    };
+  };
+
+  const roots = s.root.generations.map((g) => view(g, "root", "root"));
+  const scopes = Object.keys(s.scopes).sort().map((name) => {
+    const gens = s.scopes[name]!.generations.map((g) => view(g, "intermediate", name));
+    const leaves = Object.values(s.leaves[name]?.leaves ?? {});
+    const renewal = leaves.map((l) => t(l.notBefore) + (t(l.notAfter) - t(l.notBefore)) * tm.renewAt);
+    const due = renewal.filter((r) => r <= now).length;
+    const expired = leaves.filter((l) => t(l.notAfter) <= now).length;
+    const future = renewal.filter((r) => r > now);
+    const next = future.length ? Math.min(...future) : null;
+    if (due) findings.push({ severity: "warning", code: "leaf.due", message: `${due} leaf(s) of ${name} are past their renewal point; run inforge pki renew --region ${name} in CI` });
+    if (next !== null) event(next, name, `${future.filter((r) => day(r) === day(next)).length} leaf(s) due for renewal (CI: inforge pki renew)`);
+    return { scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") } };
   });
-  for (const p of d.problems) out.push(red(`problem: ${p.message}`));
-  for (const p of d.pending) out.push(yellow(`pending: ${p.message}`));
+
+  const activeRoot = s.root.generations.find((g) => g.state === "active");
+  const crlNext = s.root.crl.thisUpdate && activeRoot ? Math.min(t(s.root.crl.thisUpdate) + tm.crlLifetime, t(activeRoot.notAfter)) : null;
+  if (crlNext !== null) {
+    const left = crlNext - now;
+    const sev = left <= 0 ? "critical" : level(left, th.crl);
+    if (sev !== "ok") findings.push({ severity: sev, code: "crl.expiring", message: `the root CRL ${left <= 0 ? "has expired" : `expires in ${formatDuration(left)}`}; re-sign it with inforge pki crl (root posture)` });
+    event(crlNext - th.crl.warn, "root CRL", `has ${formatDuration(th.crl.warn)} left before its nextUpdate`, "warning");
+    event(crlNext, "root CRL", "expires (root posture: inforge pki crl)", "critical");
+  }
+  for (const i of checkState(s)) findings.push({ severity: "critical", code: i.code, message: i.message });
+  for (const i of pendingWork(s, now)) findings.push({ severity: "critical", code: i.code, message: i.message });
+  calendar.sort((a, b) => a.at.localeCompare(b.at) || a.subject.localeCompare(b.subject));
+  const health = findings.reduce<Severity>((h, f) => (RANK[f.severity] > RANK[h] ? f.severity : h), "ok");
+  return {
+    schema: "inforge.status/v1", at: atIso, mesh: { name: cfg.name, domain: cfg.domain }, health, roots, scopes,
+    crl: { number: s.root.crl.number, thisUpdate: s.root.crl.thisUpdate ?? null, nextUpdate: crlNext === null ? null : new Date(crlNext).toISOString().replace(/\.\d{3}Z$/, "Z") },
+    findings, calendar,
+  };
+}
+
+/** `status --check` exit status, as monitoring expects: 0 ok, 1 warning, 2 critical. */
+export const checkExitCode = (r: StatusReport) => RANK[r.health];
+
+const paint = (sev: Severity) => (s: string) => (sev === "critical" ? red(s) : sev === "warning" ? yellow(s) : s);
+
+export function renderStatus(s: Snapshot, at: Date, o: { calendar?: number } = {}): string {
+  const r = statusReport(s, at);
+  if (!r.mesh) return "not initialised: run inforge pki init";
+  const gen = (g: GenView) => {
+    const left = t(g.notAfter) - at.getTime();
+    const state = g.state === "active" ? green(g.state) : LIVE.has(g.state) ? yellow(g.state) : dim(g.state);
+    const when = left <= 0 ? `expired ${g.notAfter.slice(0, 10)}` : `expires ${g.notAfter.slice(0, 10)} (in ${formatDuration(left)})`;
+    const extra = g.activateAfter ? `, activates after ${g.activateAfter}` : g.retireAfter ? `, retires after ${g.retireAfter}` : "";
+    return `G${g.gen} ${state}  ${paint(g.health)(when)}${dim(extra)}`;
+  };
+  const healthText = paint(r.health)(r.health);
+  const out = [bold(`${r.mesh.name} (${r.mesh.domain})`) + `  at ${r.at}  health: ${healthText}`, "root"];
+  r.roots.forEach((g, i) => out.push(`${i === r.roots.length - 1 ? "└─" : "├─"} ${gen(g)}`));
+  out.push("scopes");
+  r.scopes.forEach((sc, i) => {
+    const last = i === r.scopes.length - 1;
+    const leaves = `${sc.leaves.total} leaves` + (sc.leaves.due ? yellow(`, ${sc.leaves.due} due`) : "") + (sc.leaves.expired ? red(`, ${sc.leaves.expired} expired`) : "");
+    out.push(`${last ? "└─" : "├─"} ${bold(sc.scope)}  ${leaves}`);
+    const shown = sc.generations.filter((g) => g.state !== "retired");
+    shown.forEach((g, j) => out.push(`${last ? "   " : "│  "}${j === shown.length - 1 ? "└─" : "├─"} ${gen(g)}`));
+  });
+  if (r.crl.nextUpdate) out.push(`crl #${r.crl.number}, next update by ${r.crl.nextUpdate}`);
+  if (r.findings.length) {
+    out.push("findings");
+    for (const f of r.findings) out.push(`  ${paint(f.severity)(f.severity.padEnd(8))} ${f.message}`);
+  }
+  const cal = r.calendar.slice(0, o.calendar ?? 12);
+  if (cal.length) {
+    out.push("calendar");
+    const w = Math.max(...cal.map((e) => e.subject.length));
+    for (const e of cal) out.push(`  ${e.at.slice(0, 10)}  ${e.subject.padEnd(w)}  ${paint(e.severity)(e.event)}`);
+  }
   return out.join("\n");
 }

@@ -16,6 +16,8 @@ export interface RootBuilder {
   rotate(): Intent;
   /** End the root overlap once nothing live chains only to the old root. `inforge pki rotate --root --finish`. */
   finish(): Intent;
+  /** Re-sign the root CRL before its nextUpdate (root posture). `inforge pki crl`. */
+  crl(): Intent;
 }
 
 export interface IntermediateBuilder {
@@ -59,6 +61,7 @@ export function root(): RootBuilder {
       intent({ kind: "root.init", origin: callerOrigin(), name: o.name, domain: o.domain, ciRecipient: o.ciRecipient }),
     rotate: () => intent({ kind: "root.rotate", origin: callerOrigin() }),
     finish: () => intent({ kind: "root.finish", origin: callerOrigin() }),
+    crl: () => intent({ kind: "root.crl", origin: callerOrigin() }),
   });
 }
 

@@ -8,6 +8,7 @@ export type Intent =
   | { readonly kind: "root.init"; readonly origin: string; readonly name: string; readonly domain: string; readonly ciRecipient: string }
   | { readonly kind: "root.rotate"; readonly origin: string }
   | { readonly kind: "root.finish"; readonly origin: string }
+  | { readonly kind: "root.crl"; readonly origin: string }
   | { readonly kind: "scope.add"; readonly origin: string; readonly scope: ScopeName }
   | { readonly kind: "intermediate.rotate"; readonly origin: string; readonly scope: ScopeName; readonly force: boolean }
   | { readonly kind: "intermediate.recover"; readonly origin: string; readonly scope: ScopeName }

@@ -21,6 +21,13 @@ export const DEFAULTS = {
   propagation: "24h",
   clockSkew: "5m",
   crlLifetime: "180d",
+  // Vault flags roots at 365/182 days left and intermediates at 60/30; the offline-signed CRL
+  // must be re-signed (any root-posture run) before its nextUpdate.
+  thresholds: {
+    root: { warn: "365d", crit: "182d" },
+    intermediate: { warn: "60d", crit: "30d" },
+    crl: { warn: "30d", crit: "7d" },
+  },
 } as const;
 
 const Recipient = v.pipe(v.string(), v.regex(/^age1[02-9ac-hj-np-z]{58}$/, "an age X25519 recipient (age1…, 62 characters)"));
@@ -35,6 +42,14 @@ export const PkiConfigSchema = v.strictObject({
   propagation: Duration,
   clockSkew: Duration,
   crlLifetime: Duration,
+  /** When status warns and `status --check` alerts (optional; Vault's thresholds by default). */
+  thresholds: v.optional(
+    v.strictObject({
+      root: v.strictObject({ warn: Duration, crit: Duration }),
+      intermediate: v.strictObject({ warn: Duration, crit: Duration }),
+      crl: v.strictObject({ warn: Duration, crit: Duration }),
+    }),
+  ),
 });
 export type PkiConfig = v.InferOutput<typeof PkiConfigSchema>;
 

@@ -279,6 +279,11 @@ export const planIntent: Handlers = {
     d.next.push(`root posture, once every old intermediate has retired: inforge pki rotate --root --finish (G${old.gen} leaves root.pem)`);
   },
 
+  "root.crl": (d, i) => {
+    signCrl(d, i.origin);
+    d.next.push("publish crl/root.crl.pem where verifiers fetch it");
+  },
+
   "root.finish": (d, i) => {
     activeRoot(d, i.origin);
     const old = d.root.generations.filter((g) => g.state === "retiring");

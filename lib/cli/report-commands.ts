@@ -1,0 +1,33 @@
+import { InputError } from "../errors.ts";
+import { FsStore } from "../store/fs-store.ts";
+import { readSnapshot } from "../store/snapshot.ts";
+import type { Args } from "./args.ts";
+import type { RunContext } from "./context.ts";
+import { renderGraph, type GraphFormat } from "./graph.ts";
+import { checkExitCode, renderStatus, statusReport } from "./status.ts";
+
+async function snapshot(ctx: RunContext) {
+  const store = new FsStore(ctx.dir);
+  if (!(await store.exists())) throw new InputError(`no pki directory at ${ctx.dir}; run inforge pki init first, or point --dir / INFORGE_PKI_DIR at it`);
+  return readSnapshot(store);
+}
+
+/** `inforge pki status [--json] [--check] [--calendar N] [--at T]` */
+export async function statusCommand(a: Args, ctx: RunContext): Promise<number> {
+  const snap = await snapshot(ctx);
+  const cal = a.flags.calendar;
+  const calendar = typeof cal === "string" ? Number(cal) : undefined;
+  if (calendar !== undefined && !(Number.isInteger(calendar) && calendar >= 0)) throw new InputError(`invalid --calendar "${cal}"; give the number of upcoming events to show, such as 20`);
+  const report = statusReport(snap, ctx.now);
+  if (ctx.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+  else process.stdout.write(renderStatus(snap, ctx.now, calendar === undefined ? {} : { calendar }) + "\n");
+  return a.flags.check ? checkExitCode(report) : 0;
+}
+
+/** `inforge pki graph [--format mermaid|dot]` */
+export async function graphCommand(a: Args, ctx: RunContext): Promise<number> {
+  const f = a.flags.format ?? "mermaid";
+  if (f !== "mermaid" && f !== "dot") throw new InputError(`unknown graph format "${String(f)}"; use --format mermaid or --format dot`);
+  process.stdout.write(renderGraph(await snapshot(ctx), f as GraphFormat) + "\n");
+  return 0;
+}

@@ -1,0 +1,77 @@
+import * as v from "valibot";
+import { GEN_STATES } from "./state.ts";
+
+// The machine-readable outputs of the CLI (`--json`), as versioned valibot schemas: the single
+// source for their types, for the tests that validate real output, and for the JSON Schema
+// files under docs/schemas/ (npm run schemas). A breaking change bumps the `schema` version.
+
+const Iso = v.pipe(v.string(), v.isoTimestamp());
+const Severity = v.picklist(["ok", "warning", "critical"]);
+const Ref = v.strictObject({ scope: v.string(), gen: v.number() });
+
+const GenView = v.strictObject({
+  gen: v.number(),
+  state: v.picklist(GEN_STATES),
+  notBefore: Iso,
+  notAfter: Iso,
+  serial: v.string(),
+  issuer: v.nullable(v.number()),
+  expiresInDays: v.number(),
+  health: Severity,
+  activateAfter: v.optional(Iso),
+  retireAfter: v.optional(Iso),
+});
+
+export const StatusReportSchema = v.strictObject({
+  schema: v.literal("inforge.status/v1"),
+  at: Iso,
+  mesh: v.nullable(v.strictObject({ name: v.string(), domain: v.string() })),
+  health: Severity,
+  roots: v.array(GenView),
+  scopes: v.array(
+    v.strictObject({
+      scope: v.string(),
+      generations: v.array(GenView),
+      leaves: v.strictObject({ total: v.number(), due: v.number(), expired: v.number(), nextRenewal: v.nullable(Iso) }),
+    }),
+  ),
+  crl: v.strictObject({ number: v.number(), thisUpdate: v.nullable(Iso), nextUpdate: v.nullable(Iso) }),
+  findings: v.array(v.strictObject({ severity: v.picklist(["warning", "critical"]), code: v.string(), message: v.string() })),
+  calendar: v.array(v.strictObject({ at: Iso, subject: v.string(), event: v.string(), severity: Severity })),
+});
+
+export const StepSchema = v.looseObject({
+  kind: v.string(),
+  origin: v.string(),
+  identity: v.nullable(v.picklist(["root", "ci"])),
+  writes: v.array(v.string()),
+});
+
+export const RunReportSchema = v.strictObject({
+  schema: v.literal("inforge.run/v1"),
+  at: Iso,
+  task: v.string(),
+  applied: v.boolean(),
+  planOnly: v.boolean(),
+  needs: v.array(v.picklist(["root", "ci"])),
+  steps: v.array(StepSchema),
+  bundles: v.array(v.strictObject({ bundle: v.string(), enter: v.array(Ref), leave: v.array(Ref), members: v.array(Ref) })),
+  notes: v.array(v.string()),
+  next: v.array(v.string()),
+  written: v.array(v.string()),
+  journal: v.nullable(v.number()),
+});
+
+export const ErrorReportSchema = v.strictObject({
+  schema: v.literal("inforge.error/v1"),
+  error: v.string(),
+  message: v.string(),
+});
+
+export const REPORT_SCHEMAS = {
+  "inforge.status/v1": StatusReportSchema,
+  "inforge.run/v1": RunReportSchema,
+  "inforge.error/v1": ErrorReportSchema,
+} as const;
+
+export type RunReport = v.InferOutput<typeof RunReportSchema>;
