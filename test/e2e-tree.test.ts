@@ -149,7 +149,7 @@ test("the bin entry, a task run directly with tsx, and an operator's own task al
   const env = { ...ciEnv(sb), PATH: process.env.PATH };
   const bin = run(process.execPath, [join(ROOT, "bin/inforge.js"), "pki", "status"], { env: env as NodeJS.ProcessEnv });
   assert.is(bin.status, 0, bin.stderr);
-  assert.match(bin.stdout, /eu\s+leaves: 3/);
+  assert.match(bin.stdout, /eu\s+3 leaves/);
   const direct = run(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "tasks/rotate-leaf.ts"), "--region", "us", "--service", "checkout"], { env: env as NodeJS.ProcessEnv });
   assert.is(direct.status, 0, direct.stderr);
   assert.match(direct.stdout, /issue leaf\s+us\/checkout \(forced\)/);

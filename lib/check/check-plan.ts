@@ -1,5 +1,6 @@
 import { CheckError, type Issue } from "../errors.ts";
-import { bundleMembers, refKey } from "../model/bundles.ts";
+import { bundleMembers, bundleNames, refKey } from "../model/bundles.ts";
+import { derivedWrites } from "../plan/writes.ts";
 import { GLOBAL } from "../model/names.ts";
 import type { Plan, Step, StepTable } from "../plan/step.ts";
 import { checkState } from "./check-state.ts";
@@ -20,7 +21,9 @@ export function checkPlan(plan: Plan): Issue[] {
   const fresh = new Set<string>();
   plan.steps.forEach((step, n) => {
     const add = (code: string, message: string) => issues.push({ code, message, step: n + 1, origin: step.origin });
-    for (const w of step.writes) {
+    const derived = (derivedWrites[step.kind] as (x: typeof step) => string[])(step);
+    for (const w of derived) if (!step.writes.includes(w)) add("write.undeclared", `step writes "${w}" but does not declare it`);
+    for (const w of new Set([...step.writes, ...derived])) {
       if (w.startsWith("/") || w.split("/").includes("..")) add("write.outside", `step writes "${w}", outside the pki directory`);
       const region = regionOf(w);
       if (allowed && region && !allowed.has(region)) add("write.foreign-region", `step writes "${w}", a file of region "${region}", which this plan does not target`);
@@ -35,6 +38,24 @@ export function checkPlan(plan: Plan): Issue[] {
     for (const [code, message] of stepRules()[step.kind](step as never)) add(code, message);
     for (const r of creates(step)) fresh.add(r);
   });
+  // Every bundle whose members change gets written (a missing write would leave a revoked or
+  // retired generation trusted, or a new one unpublished).
+  const written = new Set(plan.steps.flatMap((s) => (s.kind === "write-bundle" ? [s.bundle] : [])));
+  for (const name of new Set([...bundleNames(plan.before), ...bundleNames(plan.after)])) {
+    const was = bundleMembers(plan.before, name).map(refKey).join(", ");
+    const now = bundleMembers(plan.after, name).map(refKey).join(", ");
+    if (was !== now && !written.has(name)) issues.push({ code: "bundle.definition", message: `bundle ${name} changes from [${was}] to [${now}] but the plan does not write it` });
+  }
+  // A new revocation is published: the plan re-signs the CRL, and the CRL lists every revocation.
+  const crlSteps = plan.steps.filter((s) => s.kind === "sign-crl");
+  const revokedKeys = plan.after.root.crl.revoked.map((r) => `${r.scope}/G${r.gen}`).sort().join(", ");
+  if (plan.after.root.crl.revoked.length > plan.before.root.crl.revoked.length && !crlSteps.length) {
+    issues.push({ code: "revoked.not-on-crl", message: `the plan revokes [${revokedKeys}] but does not re-sign the root CRL` });
+  }
+  for (const c of crlSteps) {
+    const listed = c.revoked.map(refKey).sort().join(", ");
+    if (listed !== revokedKeys) issues.push({ code: "revoked.not-on-crl", message: `the CRL would list [${listed}] but the revoked generations are [${revokedKeys}]` });
+  }
   return issues;
 
   function findGen(scope: string, gen: number) {
@@ -54,7 +75,12 @@ export function checkPlan(plan: Plan): Issue[] {
       const out: Found = [];
       if (!root || root.state !== "active") out.push(["intermediate.issuer-not-active", `${s.scope} G${s.gen} is signed by root G${s.rootGen}, which is not the active root`]);
       else if (t(s.notBefore) < t(root.notBefore) || t(s.notAfter) > t(root.notAfter)) out.push(["validity.outlives-issuer", `${s.scope} G${s.gen} outlives root G${root.gen}`]);
+      // Invariant 4: the constraints permit exactly the scope's own name space, in every name form.
+      const own = plan.after.config ? `${s.scope}.${plan.after.config.domain}` : null;
       if (s.permittedDns.length === 0 || s.permittedUriHosts.length === 0) out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} must constrain both DNS and URI names`]);
+      else if (own && (s.permittedDns.some((n) => n !== own) || s.permittedUriHosts.some((n) => n !== own))) {
+        out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} would permit [${[...new Set([...s.permittedDns, ...s.permittedUriHosts])].join(", ")}] but may permit only "${own}"`]);
+      }
       return out;
     },
     "issue-leaf": (s) => {

@@ -8,9 +8,13 @@ usage:
   inforge pki rotate --intermediate <scope> [--force]   planned key roll with overlap                   [root posture]
   inforge pki rotate --root [--finish]        start / finish a dual-root overlap                       [root posture]
   inforge pki recover-intermediate <scope>    revoke a compromised intermediate, replace it at once    [root posture]
-  inforge pki status [--json]                 the tree: generations, states, expiry
+  inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
+  inforge pki status [--json] [--check]       the tree, its health and an expiry calendar
+  inforge pki graph [--format mermaid|dot]    the tree as a picture
   inforge tasks                               list runbooks (./tasks first, then the shipped ones)
   inforge run <task> [--arg value …]          run a runbook from tasks/
+  inforge completion bash|zsh                 shell completion
+  inforge <command> --help                    usage and examples of one command
 
 common flags:
   --dir PATH       the pki directory (default ./pki, or INFORGE_PKI_DIR)
@@ -29,3 +33,97 @@ examples:
   INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki intermediate eu
   INFORGE_SECRETS_KEY=ci.key inforge pki renew --region eu
 `;
+
+/** Per-command help: usage, what it does, the posture, and real examples. */
+export const COMMAND_HELP: Record<string, { usage: string; about: string; examples: string[] }> = {
+  "pki init": {
+    usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE]",
+    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory). The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient age1…"],
+  },
+  "pki intermediate": {
+    usage: "inforge pki intermediate <scope>",
+    about: "Add a region (or global): issue its first intermediate, active at once, and write its trust bundle. Root posture. Needs regions/<scope>.json.",
+    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki intermediate eu", "inforge pki intermediate global --plan"],
+  },
+  "pki renew": {
+    usage: "inforge pki renew [--region R]",
+    about: "Mint missing leaves, renew those past their renewal point (2/3 of life), promote prepared intermediates whose propagation delay has passed, retire retiring ones. CI posture. Nothing due: nothing written.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki renew", "inforge pki renew --region eu --plan --at 2027-01-01T00:00:00Z"],
+  },
+  "pki rotate": {
+    usage: "inforge pki rotate --intermediate <scope> [--force] | --root [--finish] | --leaf <service> --region R",
+    about: "--intermediate: planned key roll with overlap (root posture). --root: start a dual-root overlap; --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
+    examples: ["inforge pki rotate --intermediate eu", "inforge pki rotate --root", "inforge pki rotate --root --finish", "inforge pki rotate --leaf payments --region eu"],
+  },
+  "pki recover-intermediate": {
+    usage: "inforge pki recover-intermediate <scope>",
+    about: "An intermediate key is believed leaked: revoke it (root CRL), issue a new generation active at once, drop the old one from every bundle now. Root posture. Then run inforge pki renew --region <scope> in CI.",
+    examples: ["inforge pki recover-intermediate eu --plan", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki recover-intermediate eu"],
+  },
+  "pki crl": {
+    usage: "inforge pki crl",
+    about: "Re-sign the root CRL before its nextUpdate (root posture). Every root-posture run re-signs it as well.",
+    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki crl"],
+  },
+  "pki status": {
+    usage: "inforge pki status [--json] [--check] [--calendar N] [--at T]",
+    about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, and a calendar of what comes next. --check exits 0 ok, 1 warning, 2 critical.",
+    examples: ["inforge pki status", "inforge pki status --check --at 2027-10-01T00:00:00Z", "inforge pki status --json | jq .health"],
+  },
+  "pki graph": {
+    usage: "inforge pki graph [--format mermaid|dot]",
+    about: "The tree as a picture: roots, intermediates per scope with their states, who signed whom, which bundle carries which certificate.",
+    examples: ["inforge pki graph > tree.mmd", "inforge pki graph --format dot | dot -Tpng > tree.png"],
+  },
+  tasks: { usage: "inforge tasks [--json]", about: "List the runbooks: ./tasks (or INFORGE_TASKS_DIR) first, then the shipped ones.", examples: ["inforge tasks"] },
+  run: { usage: "inforge run <task> [--arg value …]", about: "Run a runbook from tasks/ — yours or a shipped one — with its arguments as flags.", examples: ["inforge run rotate-intermediate --scope eu --plan", "inforge run renew --region us"] },
+  completion: { usage: "inforge completion bash|zsh", about: "Print a shell completion script.", examples: ["source <(inforge completion bash)", "inforge completion zsh > ~/.zfunc/_inforge"] },
+};
+
+export function commandHelp(key: string): string | null {
+  const h = COMMAND_HELP[key];
+  if (!h) return null;
+  return `usage: ${h.usage}\n\n${h.about}\n\nexamples:\n${h.examples.map((e) => "  " + e).join("\n")}\n\ncommon flags: --dir, --regions, --plan, --at, --json, --wait (inforge --help)\n`;
+}
+
+const WORDS = {
+  top: ["pki", "tasks", "run", "completion", "help"],
+  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "crl", "status", "graph"],
+  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format"],
+};
+
+/** Shell completion scripts: commands, subcommands and flags (static lists). */
+export function completion(shell: string): string | null {
+  if (shell === "bash") {
+    return `# bash completion for inforge — source <(inforge completion bash)
+_inforge() {
+  local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[1]}
+  if [[ $cur == --* ]]; then COMPREPLY=($(compgen -W "${WORDS.flags.join(" ")}" -- "$cur")); return; fi
+  if [[ $COMP_CWORD -eq 1 ]]; then COMPREPLY=($(compgen -W "${WORDS.top.join(" ")}" -- "$cur")); return; fi
+  if [[ $prev == pki && $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W "${WORDS.pki.join(" ")}" -- "$cur")); return; fi
+  if [[ $prev == run && $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W "$(inforge tasks 2>/dev/null | cut -d' ' -f1)" -- "$cur")); return; fi
+}
+complete -F _inforge inforge
+`;
+  }
+  if (shell === "zsh") {
+    return `#compdef inforge
+# zsh completion for inforge — inforge completion zsh > "\${fpath[1]}/_inforge"
+_inforge() {
+  local -a top pki flags
+  top=(${WORDS.top.join(" ")})
+  pki=(${WORDS.pki.join(" ")})
+  flags=(${WORDS.flags.join(" ")})
+  if [[ $words[CURRENT] == --* ]]; then compadd -- $flags; return; fi
+  case $CURRENT in
+    2) compadd -- $top ;;
+    3) [[ $words[2] == pki ]] && compadd -- $pki
+       [[ $words[2] == run ]] && compadd -- \${(f)"$(inforge tasks 2>/dev/null | cut -d' ' -f1)"} ;;
+  esac
+}
+compdef _inforge inforge 2>/dev/null || _inforge "$@"
+`;
+  }
+  return null;
+}

@@ -2,13 +2,14 @@ import "reflect-metadata";
 import { InputError, PostureError, StateError, CheckError } from "../errors.ts";
 import { parseArgs, nearest, type Args } from "./args.ts";
 import { runContext, type RunContext } from "./context.ts";
-import { USAGE } from "./help.ts";
+import { USAGE, commandHelp, completion } from "./help.ts";
 import { listTasks, loadTask, SHIPPED, taskDirs, importTask } from "./tasks.ts";
 import { runTask } from "./run-task.ts";
 import { graphCommand, statusCommand } from "./report-commands.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { ciGuard } from "./identities.ts";
+import { deniedMessage, isDenied } from "./runtime.ts";
 import { join } from "node:path";
 import type { RunOutcome } from "./pipeline.ts";
 import type { RunReport } from "../model/reports.ts";
@@ -62,8 +63,24 @@ function checkFlags(a: Args, allowed: string[], where: string): void {
 export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const a = parseArgs(argv, BOOLEANS);
   const [cmd, sub] = a.positionals;
-  if (!cmd || cmd === "help" || (a.flags.help && cmd !== "run")) {
+  if (a.flags.help || cmd === "help") {
+    const key = cmd === "help" ? a.positionals.slice(1, 3).join(" ") : cmd === "pki" ? `pki ${sub ?? ""}` : (cmd ?? "");
+    if (cmd === "run" && sub && a.flags.help) {
+      const { task } = await loadTask(sub, taskDirs(env));
+      process.stdout.write(`${sub}: ${task.summary}\n\n${(task.examples ?? []).map((e) => "  " + e).join("\n")}\n`);
+      return 0;
+    }
+    process.stdout.write(commandHelp(key.trim()) ?? USAGE);
+    return 0;
+  }
+  if (!cmd) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (cmd === "completion") {
+    const script = completion(sub ?? "");
+    if (!script) throw new InputError(`unknown shell "${sub ?? ""}"; use inforge completion bash or inforge completion zsh`);
+    process.stdout.write(script);
     return 0;
   }
   ciGuard(env);
@@ -102,7 +119,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     const flags = { ...t.flags, ...pick(a, ["identity-out", "wait"]) };
     return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx, t.name);
   }
-  const near = nearest(cmd, ["pki", "tasks", "run", "help"]);
+  const near = nearest(cmd, ["pki", "tasks", "run", "help", "completion"]);
   throw new InputError(`unknown command "${cmd}"${near ? ` — did you mean "${near}"?` : ""}; run inforge --help`);
 }
 
@@ -135,6 +152,10 @@ export function explain(e: unknown, json = false): number {
   const m = (e as Error)?.name === "AgeError" || (e as Error)?.name === "X509Error" ? (e as Error).message : null;
   if (m) {
     process.stderr.write(`inforge: ${m}\n`);
+    return 1;
+  }
+  if (isDenied(e)) {
+    process.stderr.write(`inforge: ${deniedMessage(e)}\n`);
     return 1;
   }
   process.stderr.write(`inforge: unexpected error (a bug; please report it): ${(e as Error)?.stack ?? String(e)}\n`);

@@ -21,6 +21,8 @@ export const DEFAULTS = {
   propagation: "24h",
   clockSkew: "5m",
   crlLifetime: "180d",
+  // How often SPIFFE consumers re-fetch a bundle; SPIRE's bundle endpoint hints 5 minutes.
+  spiffeRefreshHint: "5m",
   // Vault flags roots at 365/182 days left and intermediates at 60/30; the offline-signed CRL
   // must be re-signed (any root-posture run) before its nextUpdate.
   thresholds: {
@@ -29,6 +31,19 @@ export const DEFAULTS = {
     crl: { warn: "30d", crit: "7d" },
   },
 } as const;
+
+/**
+ * A consumer that anchors on bundles/root.pem rather than on a scope bundle (DESIGN invariant 3):
+ * `reloads: "live"` picks a new root.pem up by itself, `"restart"` must be restarted after it is
+ * distributed (older Istio, Linkerd proxies). Only root anchors exist: scope bundles reach mesh
+ * services through deploy and their Secret, which every mesh reloads.
+ */
+export const ConsumerSchema = v.strictObject({
+  name: v.pipe(v.string(), v.regex(/^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/, "a consumer name of lowercase letters, digits, '.', '_' or '-', such as daemon-fleet")),
+  anchors: v.literal("root", 'a consumer anchors on "root" (bundles/root.pem)'),
+  reloads: v.picklist(["live", "restart"], 'reloads is "live" (picks up a new root.pem by itself) or "restart"'),
+});
+export type Consumer = v.InferOutput<typeof ConsumerSchema>;
 
 const Recipient = v.pipe(v.string(), v.regex(/^age1[02-9ac-hj-np-z]{58}$/, "an age X25519 recipient (age1…, 62 characters)"));
 
@@ -50,6 +65,10 @@ export const PkiConfigSchema = v.strictObject({
       crl: v.strictObject({ warn: Duration, crit: Duration }),
     }),
   ),
+  /** How often SPIFFE consumers should re-fetch the trust bundles (`spiffe_refresh_hint`); optional, "5m" by default. */
+  spiffeRefreshHint: v.optional(Duration),
+  /** Root-anchoring consumers (daemon fleet, cross-repo): root-rotation plans say what each must do. Optional. */
+  consumers: v.optional(v.array(ConsumerSchema)),
 });
 export type PkiConfig = v.InferOutput<typeof PkiConfigSchema>;
 

@@ -14,6 +14,7 @@ export const ScopeName = v.pipe(
   v.string("a scope name must be a string"),
   v.regex(LABEL, "a scope name is a lowercase DNS label: a-z first, then a-z, 0-9 or '-', at most 32 characters"),
   v.check((s) => s !== "root", `"root" names the root bundle and cannot be a scope`),
+  v.check((s) => s !== "all", `"all" means every scope (all().leaves().renew()) and cannot be a scope`),
   v.brand("ScopeName"),
 );
 export type ScopeName = v.InferOutput<typeof ScopeName>;

@@ -17,3 +17,11 @@ export const leafIndex = (scope: string) => `leaves/${scope}/index.json`;
 export const leafCert = (scope: string, service: string) => `leaves/${scope}/${service}.crt.pem`;
 export const leafKey = (scope: string, service: string) => `leaves/${scope}/${service}.key.age`;
 export const bundle = (name: string) => `bundles/${name}.pem`;
+/** The same bundle for SPIFFE consumers: a JWK set per trust domain (a scope; the root is none). */
+export const spiffeBundle = (name: string) => `bundles/${name}.spiffe.json`;
+/** The same bundle as a Kubernetes ConfigMap manifest, for trust-manager-style distribution. */
+export const bundleConfigMap = (name: string) => `bundles/${name}.configmap.yaml`;
+/** The mesh-format files written in the same commit as bundles/<name>.pem (lib/deliver/mesh-bundles.ts). */
+export const meshBundles = (name: string) => (name === "root" ? [bundleConfigMap(name)] : [spiffeBundle(name), bundleConfigMap(name)]);
+/** A leaf issued by `pki sign-csr` for a workload that keeps its own key (no sealed key beside it). */
+export const csrLeafCert = (scope: string, service: string) => `leaves/${scope}/${service}.csr.crt.pem`;

@@ -67,6 +67,9 @@ export type Leaf = v.InferOutput<typeof LeafSchema>;
 export const LeafIndexSchema = v.strictObject({
   scope: ScopeName,
   leaves: v.record(ServiceName, LeafSchema),
+  /** Leaves issued by `pki sign-csr` to workloads that keep their own key: recorded so that
+   *  their issuer stays in the bundles until they expire. Optional (absent until the first). */
+  csr: v.optional(v.record(ServiceName, LeafSchema)),
 });
 export type LeafIndex = v.InferOutput<typeof LeafIndexSchema>;
 
@@ -78,7 +81,15 @@ export interface Snapshot {
   readonly leaves: Readonly<Record<string, LeafIndex>>;
 }
 
-export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({
+const freeze = <T>(o: T): T => {
+  if (o && typeof o === "object") {
+    for (const v of Object.values(o)) freeze(v);
+    Object.freeze(o);
+  }
+  return o;
+};
+
+export const EMPTY_SNAPSHOT: Snapshot = freeze({
   config: null,
   root: { generations: [], crossSigned: null, crl: { number: 0, revoked: [] } },
   scopes: {},

@@ -145,7 +145,7 @@ function renewScope(d: Draft, scope: string, origin: string) {
 }
 
 /** The root-signed CRL: re-signed by every root-posture run that changes revocations or roots. */
-function signCrl(d: Draft, origin: string) {
+export function signCrl(d: Draft, origin: string) {
   const t = timing(configOf(d, origin));
   const r = activeRoot(d, origin);
   const live = d.root.generations.filter((g) => g.state === "active" || g.state === "retiring");

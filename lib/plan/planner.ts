@@ -3,7 +3,7 @@ import { bundleMembers, bundleNames, refKey } from "../model/bundles.ts";
 import * as P from "../model/paths.ts";
 import type { Snapshot, Topology } from "../model/state.ts";
 import { iso, newDraft, snapshotOf, type Draft } from "./draft.ts";
-import { planIntent } from "./intents.ts";
+import { planIntent, signCrl } from "./intents.ts";
 import type { Plan, Step } from "./step.ts";
 
 /**
@@ -14,6 +14,9 @@ import type { Plan, Step } from "./step.ts";
 export function plan(intents: readonly Intent[], before: Snapshot, topology: Topology, now: Date): Plan {
   const d = newDraft(before, topology, now.getTime());
   for (const i of intents) (planIntent[i.kind] as (d: Draft, i: Intent) => void)(d, i);
+  // The root is offline: every run that holds it re-signs the CRL, so a CRL never lapses while
+  // root-posture work goes on (status warns ahead of its nextUpdate; `pki crl` re-signs alone).
+  if (d.steps.some((s) => s.identity === "root") && !d.steps.some((s) => s.kind === "sign-crl")) signCrl(d, intents[0]!.origin);
   const after = snapshotOf(d);
   const origin = intents[0]?.origin ?? "<plan>";
   const steps: Step[] = [...d.steps, ...bundleSteps(before, after, origin), ...stateSteps(before, after, origin)];
@@ -55,10 +58,11 @@ function stateSteps(before: Snapshot, after: Snapshot, origin: string): Step[] {
     .map(([file]) => ({ kind: "write-state" as const, origin, identity: null, file, writes: [file] }));
 }
 
+/** Freeze everything reachable, also inside objects that are frozen only at the top. */
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object" && !Object.isFrozen(o)) {
-    Object.freeze(o);
+  if (o && typeof o === "object") {
     for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
   }
   return o;
 }

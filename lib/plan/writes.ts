@@ -1,0 +1,19 @@
+import * as P from "../model/paths.ts";
+import type { StepTable } from "./step.ts";
+
+/**
+ * The files a step's executor writes, derived from the step's own fields — the same paths
+ * lib/apply builds. The checker holds a step's declared `writes` to these, so a step cannot
+ * declare eu paths while its fields make the executor write us files.
+ */
+export const derivedWrites: StepTable<string[]> = {
+  "create-root-identity": () => [],
+  "create-root": (s) => [P.rootCert(s.gen), P.rootKey(s.gen)],
+  "cross-sign-root": (s) => [P.crossCert(s.gen, s.by)],
+  "issue-intermediate": (s) => [P.intermediateCert(s.scope, s.gen), P.intermediateKey(s.scope, s.gen)],
+  "issue-leaf": (s) => [P.leafCert(s.scope, s.service), P.leafKey(s.scope, s.service)],
+  "set-state": (s) => [s.scope === "root" ? P.ROOT_STATE : P.scopeState(s.scope)],
+  "sign-crl": () => [P.CRL],
+  "write-bundle": (s) => [P.bundle(s.bundle)],
+  "write-state": (s) => [s.file],
+};
