@@ -63,7 +63,7 @@ export async function cli(argv: string[], env: Record<string, string | undefined
   try {
     code = await main(argv, env);
   } catch (x) {
-    code = explain(x);
+    code = explain(x, argv.includes("--json"));
   } finally {
     process.stdout.write = o;
     process.stderr.write = e;

@@ -158,7 +158,7 @@ export function renderStatus(s: Snapshot, at: Date, o: { calendar?: number } = {
   out.push("scopes");
   r.scopes.forEach((sc, i) => {
     const last = i === r.scopes.length - 1;
-    const leaves = `${sc.leaves.total} leaves` + (sc.leaves.due ? yellow(`, ${sc.leaves.due} due`) : "") + (sc.leaves.expired ? red(`, ${sc.leaves.expired} expired`) : "");
+    const leaves = `${sc.leaves.total} ${sc.leaves.total === 1 ? "leaf" : "leaves"}` + (sc.leaves.due ? yellow(`, ${sc.leaves.due} due`) : "") + (sc.leaves.expired ? red(`, ${sc.leaves.expired} expired`) : "");
     out.push(`${last ? "└─" : "├─"} ${bold(sc.scope)}  ${leaves}`);
     const shown = sc.generations.filter((g) => g.state !== "retired");
     shown.forEach((g, j) => out.push(`${last ? "   " : "│  "}${j === shown.length - 1 ? "└─" : "├─"} ${gen(g)}`));
