@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import type { Intent } from "./dsl/intent.ts";
+import type { Shell } from "zx";
 
 // A runbook is a default export `task({...})` in tasks/<name>.ts: a summary, valibot-checked
 // arguments, and a `run` that returns intents — no crypto, no file handling. The same file
@@ -12,11 +13,31 @@ export interface TaskContext {
   readonly now: Date;
 }
 
-/** What a task may hand to zx or a shell after a successful apply (see docs). */
+/**
+ * What `after()` gets once a plan has been applied (see docs/custom-runbooks.md).
+ *
+ * ```ts
+ * after: async ({ $, dir, written }) => {
+ *   await $`git add -- ${dir}`;
+ *   await $`git commit -m ${`pki: ${written.length} file(s)`} -- ${dir}`;
+ * }
+ * ```
+ */
 export interface AfterContext {
+  /** The pki directory, absolute. */
   readonly dir: string;
+  /** The files this run wrote, relative to `dir`. */
   readonly written: readonly string[];
+  /** Always false: after() runs only after a real apply, never for --plan or an empty plan. */
   readonly planOnly: boolean;
+  /** The journal entry this run appended (its sequence number). */
+  readonly entry: number;
+  /**
+   * zx's `$`, with the working directory of the run; it echoes each command on stderr unless
+   * --json is given. zx is loaded only for tasks that have after(), because importing it reads
+   * the whole environment and the CPU count, which Deno would otherwise have to allow every run.
+   */
+  readonly $: Shell;
 }
 
 export interface TaskDef<S extends v.GenericSchema<Record<string, unknown>, Record<string, unknown>>> {
@@ -25,7 +46,11 @@ export interface TaskDef<S extends v.GenericSchema<Record<string, unknown>, Reco
   /** Extra lines for `--help`: real examples. */
   readonly examples?: readonly string[];
   run(args: v.InferOutput<S>, ctx: TaskContext): Intent | readonly Intent[];
-  /** Runs after a successful apply (not after --plan): commit the pki dir, hand bundles on, … */
+  /**
+   * Shell steps after a successful apply (not after --plan, nor when nothing was due): commit
+   * the pki directory, hand bundles to a deploy tool, … If it throws, the run exits non-zero
+   * but what was applied stays applied (the journal has it).
+   */
   after?(result: AfterContext): Promise<void> | void;
 }
 

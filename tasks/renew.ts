@@ -6,5 +6,6 @@ export default task({
   summary: "Mint missing leaves, renew those past their renewal point, advance rotations",
   args: v.strictObject({ region: v.optional(v.string()) }),
   examples: ["inforge pki renew", "inforge pki renew --region eu"],
-  run: ({ region }) => (region ? scope(region).leaves().renew() : all().leaves().renew()),
+  // `--region ""` (an unset $REGION in CI) is refused by scope(), not taken as "every region".
+  run: ({ region }) => (region !== undefined ? scope(region).leaves().renew() : all().leaves().renew()),
 });

@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { buildTree, ciEnv, cli, ok, plaintextKeys, rootEnv, run, sandbox, treeHash, type Sandbox } from "./helpers.ts";
+import { buildTree, ciEnv, cli, leafKeyPem, ok, plaintextKeys, rootEnv, run, sandbox, treeHash, type Sandbox } from "./helpers.ts";
 import { mtls } from "./tls.ts";
 
 const H = 3_600_000;
@@ -21,11 +21,10 @@ function verifyAt(t: number, args: string[]): { ok: boolean; out: string } {
   const r = run("openssl", ["verify", "-attime", String(Math.floor(t / 1000)), ...args]);
   return { ok: r.status === 0, out: r.stdout + r.stderr };
 }
-const openKey = (sb: Sandbox, rel: string) => run("age", ["-d", "-i", sb.ciKey, join(sb.dir, rel)]).stdout;
 /** A service as it would be deployed: leaf + its issuing intermediate, key, and a trust bundle. */
 function side(sb: Sandbox, scope: string, svc: string, bundle = scope) {
   const gen = JSON.parse(read(sb, `leaves/${scope}/index.json`)).leaves[svc].gen;
-  return { cert: read(sb, `leaves/${scope}/${svc}.crt.pem`) + read(sb, `scopes/${scope}/G${gen}.crt.pem`), key: openKey(sb, `leaves/${scope}/${svc}.key.age`), ca: read(sb, `bundles/${bundle}.pem`) };
+  return { cert: read(sb, `leaves/${scope}/${svc}.crt.pem`) + read(sb, `scopes/${scope}/G${gen}.crt.pem`), key: leafKeyPem(sb, scope, svc), ca: read(sb, `bundles/${bundle}.pem`) };
 }
 const usFiles = (rel: string) => rel.startsWith("scopes/us/") || rel.startsWith("leaves/us/") || rel === "bundles/us.pem";
 const snap = (sb: Sandbox, rel: string, as: string) => {

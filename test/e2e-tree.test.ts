@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { buildTree, ciEnv, cli, files, ok, opensslVerify, plaintextKeys, rootEnv, run, sandbox, treeHash, ROOT } from "./helpers.ts";
+import { buildTree, ciEnv, cli, files, leafKeyPem, ok, opensslVerify, plaintextKeys, rootEnv, run, sandbox, treeHash, ROOT } from "./helpers.ts";
 import { mtls } from "./tls.ts";
 
 const sb = sandbox();
@@ -18,13 +18,13 @@ const openKey = (rel: string) => {
 };
 const side = (scope: string, svc: string, bundle = scope) => ({
   cert: read(`leaves/${scope}/${svc}.crt.pem`) + read(`scopes/${scope}/G1.crt.pem`),
-  key: openKey(`leaves/${scope}/${svc}.key.age`),
+  key: leafKeyPem(sb, scope, svc),
   ca: read(`bundles/${bundle}.pem`),
 });
 
 test("the tree has a root, three scopes, their bundles and a leaf per declared service", () => {
   const f = files(sb.dir);
-  for (const want of ["pki.json", "root/G1.crt.pem", "root/G1.key.age", "bundles/root.pem", "bundles/eu.pem", "bundles/us.pem", "bundles/global.pem", "crl/root.crl.pem", "scopes/eu/G1.key.age", "leaves/eu/payments.crt.pem", "leaves/eu/payments.key.age", "leaves/us/checkout.crt.pem", "leaves/global/auth.crt.pem"]) {
+  for (const want of ["pki.json", "root/G1.crt.pem", "root/G1.key.age", "bundles/root.pem", "bundles/eu.pem", "bundles/us.pem", "bundles/global.pem", "crl/root.crl.pem", "scopes/eu/G1.key.age", "leaves/eu/payments.crt.pem", "leaves/eu/keys.age", "leaves/us/checkout.crt.pem", "leaves/global/auth.crt.pem"]) {
     assert.ok(f.includes(want), `missing ${want}`);
   }
 });

@@ -76,9 +76,9 @@ export const rootEnv = (sb: Sandbox, extra = {}) => sb.env({ INFORGE_PKI_ROOT_KE
 export const ciEnv = (sb: Sandbox, extra = {}) => sb.env({ INFORGE_SECRETS_KEY: sb.ciKey, ...extra });
 
 /** init + global + the given regions + renew, as an operator would, returning the sandbox. */
-export async function buildTree(sb: Sandbox, scopes = ["global", "eu", "us"], at?: string): Promise<void> {
+export async function buildTree(sb: Sandbox, scopes = ["global", "eu", "us"], at?: string, initFlags: string[] = []): Promise<void> {
   const when = at ? ["--at", at] : [];
-  await ok(cli(["pki", "init", "--domain", "mesh.test", "--identity-out", sb.rootKey, ...when], ciEnv(sb)));
+  await ok(cli(["pki", "init", "--domain", "mesh.test", "--identity-out", sb.rootKey, ...initFlags, ...when], ciEnv(sb)));
   for (const s of scopes) await ok(cli(["pki", "intermediate", s, ...when], rootEnv(sb)));
   await ok(cli(["pki", "renew", ...when], ciEnv(sb)));
 }
@@ -130,6 +130,20 @@ export function files(dir: string): string[] {
   };
   walk(dir);
   return out;
+}
+
+/**
+ * A leaf's private key as deploy would take it: the scope's leaves/<scope>/keys.age opened with
+ * the age CLI and the CI identity, the service's entry checked against its certificate's serial.
+ */
+export function leafKeyPem(sb: Sandbox, scope: string, svc: string): string {
+  const r = run("age", ["-d", "-i", sb.ciKey, join(sb.dir, "leaves", scope, "keys.age")]);
+  if (r.status !== 0) throw new Error(`age could not open leaves/${scope}/keys.age: ${r.stderr}`);
+  const e = (JSON.parse(r.stdout) as { keys: Record<string, { serial: string; key: string }> }).keys[svc];
+  if (!e) throw new Error(`leaves/${scope}/keys.age has no key for ${svc}`);
+  const serial = run("openssl", ["x509", "-noout", "-serial", "-in", join(sb.dir, "leaves", scope, `${svc}.crt.pem`)]).stdout.trim().replace(/^serial=/, "");
+  if (BigInt("0x" + e.serial) !== BigInt("0x" + serial)) throw new Error(`leaves/${scope}/keys.age holds the key of serial ${e.serial} for ${svc}, whose certificate has serial ${serial}`);
+  return e.key;
 }
 
 /** No plaintext private key anywhere under the pki directory. */

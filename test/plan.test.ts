@@ -115,7 +115,7 @@ test("renewal mints every missing leaf of the scope under the CI identity, 7 day
     assert.is(l.notAfter, iso(nb + 7 * DAY));
     assert.equal(l.dns, [`${l.service}.eu.${DOMAIN}`]);
     assert.equal(l.uris, [`spiffe://eu.${DOMAIN}/svc/${l.service}`]);
-    assert.equal(l.writes, [`leaves/eu/${l.service}.crt.pem`, `leaves/eu/${l.service}.key.age`]);
+    assert.equal(l.writes, [`leaves/eu/${l.service}.crt.pem`, `leaves/eu/keys.age`]);
   }
   assert.equal(writesOf(p).filter((w) => !isRegionFile("eu")(w)), []);
   assert.equal(checkPlan(p), []);
@@ -329,7 +329,8 @@ test("the root overlap cannot finish while an intermediate of the old root is li
   assert.equal(refs(rootPem.members), ["root/G2"]);
   assert.equal(refs(rootPem.leave), ["root/G1"]);
   assert.is(p.after.root.crossSigned, null);
-  assert.equal(stepsOf(p, "sign-crl").map((c) => c.rootGens), [[2]]);
+  // G1 signed us G1, revoked earlier in the lifecycle: it keeps publishing a CRL until it expires.
+  assert.equal(stepsOf(p, "sign-crl").map((c) => c.rootGens), [[1, 2]]);
 });
 
 test("finishing without a root overlap is refused", () => {
@@ -411,6 +412,15 @@ test("planning does not change the snapshot it was given", () => {
   const copy = structuredClone(s);
   planAt([region("eu").intermediate().recover(), root().rotate()], s, R);
   assert.equal(s, copy);
+});
+
+test("after the root overlap ends, the retired root still signs a CRL for the intermediate it signed and that was revoked", () => {
+  const { plans } = lifecycle();
+  const crl = stepsOf(plans.finishRoot, "sign-crl");
+  assert.is(crl.length, 1);
+  assert.equal([...crl[0]!.rootGens].sort(), [1, 2], "root G1 signed the revoked us G1, so it keeps publishing a CRL");
+  assert.ok(refs(crl[0]!.revoked).includes("us/G1"));
+  assert.equal(checkPlan(plans.finishRoot), []);
 });
 
 test.run();

@@ -9,6 +9,11 @@ import type { StepTable } from "../plan/step.ts";
 import type { FileWrite, Store } from "../store/fs-store.ts";
 import type { JournalEntry } from "../store/journal.ts";
 import { need, openIssuer, sealKey, type Identities } from "./keys.ts";
+import { openLeafKeys, sealLeafKeys, type LeafKeyEntry } from "./leaf-keys.ts";
+import { Pool } from "./pool.ts";
+import { newLeafKey } from "./native-crypto.ts";
+import { meshBundleFiles } from "../deliver/mesh-bundles.ts";
+import { journalFile, scopeOfPath } from "../store/domains.ts";
 
 export interface ApplyEnv {
   readonly store: Store;
@@ -16,9 +21,17 @@ export interface ApplyEnv {
   readonly command: string;
   /** Called once with a new root identity, before anything is sealed to it or written. */
   readonly revealRootIdentity?: (id: Identity) => Promise<void>;
-  /** Called after each step (progress, tests). */
-  readonly onStep?: (n: number) => void;
+  /** Called after each step with the number of steps done and in all (progress, tests). */
+  readonly onStep?: (done: number, total: number) => void;
+  /**
+   * Leaves issued at once (default DEFAULT_CONCURRENCY). Keygen and signing run on the platform's
+   * crypto thread pool, so several in flight keep every core busy while this thread encodes.
+   */
+  readonly concurrency?: number;
 }
+
+/** Enough in flight to keep the crypto thread pool fed on a small CI runner, few enough to bound memory. */
+export const DEFAULT_CONCURRENCY = 16;
 
 export interface ApplyResult {
   readonly entry: JournalEntry;
@@ -41,6 +54,9 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   const writes = new Map<string, FileWrite>();
   const certs = new Map<string, string>(); // refKey → PEM, for certificates made in this run
   const issuers = new Map<string, X.Issuer>(); // refKey → opened issuer
+  const opening = new Map<string, Promise<X.Issuer>>(); // refKey → issuer being opened (leaves ask concurrently)
+  const minters = new Map<string, Promise<X.LeafIssuer>>(); // refKey → prepared leaf template
+  const leafKeys = new Map<string, Map<string, LeafKeyEntry>>(); // scope → service → key issued in this run
   const put = (path: string, content: string, mode = PUBLIC_MODE) => writes.set(path, { path, content, mode });
   const config = () => {
     if (!state.config) throw new StateError("internal: applying a plan without a config");
@@ -51,7 +67,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     if (!g) throw new StateError(`internal: no generation ${refKey(r)}`);
     return g;
   };
-  const record = (g: { serial: string; fingerprint: string }, c: X.CertInfo) => {
+  const record = (g: { serial: string; fingerprint: string }, c: { serial: string; fingerprint: string }) => {
     g.serial = c.serial;
     g.fingerprint = c.fingerprint;
   };
@@ -64,7 +80,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     const pem = await store.read(path);
     if (pem === null) throw new StateError(`${path} is missing; restore it from git`);
     const g = genOf(r);
-    if (g.fingerprint && X.parseCertificate(pem, path).fingerprint !== g.fingerprint) {
+    if (g.fingerprint && X.certificateFingerprint(pem, path) !== g.fingerprint) {
       throw new StateError(`${path} is not the certificate the state records (fingerprint differs): it was swapped or edited; restore it from git and run inforge pki verify`);
     }
     certs.set(refKey(r), pem);
@@ -75,6 +91,12 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     const k = refKey(r);
     const have = issuers.get(k);
     if (have) return have;
+    let p = opening.get(k);
+    if (!p) opening.set(k, (p = openIssuerOf(r)));
+    return p;
+  };
+  const openIssuerOf = async (r: Ref): Promise<X.Issuer> => {
+    const k = refKey(r);
     const posture = r.scope === "root" ? "root" : "ci";
     const id = need(identities, posture, `signing with ${k}`);
     await certOf(r); // fingerprint check first
@@ -83,6 +105,34 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       : await openIssuer(store, P.intermediateCert(r.scope, r.gen), P.intermediateKey(r.scope, r.gen), id, "ci");
     issuers.set(k, iss);
     return iss;
+  };
+
+  const minterOf = minterCache(minters, issuerOf);
+
+  /**
+   * One age file per scope holds its leaf keys (lib/apply/leaf-keys.ts). Leaves not re-issued in
+   * this run keep their keys: the scope's current file is opened (CI identity) and carried over.
+   */
+  const sealScopeKeys = async () => {
+    for (const [scope, fresh] of leafKeys) {
+      const index = state.leaves[scope]?.leaves ?? {};
+      const kept = Object.keys(index).filter((svc) => !fresh.has(svc));
+      const all = new Map<string, LeafKeyEntry>();
+      if (kept.length) {
+        const path = P.leafKeys(scope);
+        const old = await openLeafKeys(store, scope, need(identities, "ci", `keeping the other leaf keys of ${scope}`));
+        for (const svc of kept) {
+          const e = old?.get(svc);
+          const serial = (index as Record<string, { serial: string }>)[svc]!.serial;
+          if (!e || e.serial !== serial) {
+            throw new StateError(`${path} ${e ? "holds the key of another certificate" : "has no key"} for "${svc}" (leaves/${scope}/index.json records serial ${serial}); restore ${path} from git, or issue a new leaf with inforge pki rotate --leaf ${svc} --region ${scope}`);
+          }
+          all.set(svc, e);
+        }
+      }
+      for (const [svc, e] of fresh) all.set(svc, e);
+      put(P.leafKeys(scope), await sealLeafKeys(scope, all, config().recipients.ci), KEY_MODE);
+    }
   };
 
   const run: StepTable<Promise<void>> = {
@@ -112,7 +162,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       const key = await X.generateKeyPair();
       const c = await X.createIntermediate({
         publicKey: key.publicKey, issuer, commonName: s.commonName, notBefore: date(s.notBefore), notAfter: date(s.notAfter),
-        permittedDns: [...s.permittedDns], permittedUriHosts: [...s.permittedUriHosts],
+        permittedDns: [...s.permittedDns], permittedUriHosts: [...s.permittedUriHosts], unconstrainedUris: s.permittedUriHosts.length === 0,
       });
       const ref = { scope: s.scope, gen: s.gen };
       record(genOf(ref), c);
@@ -123,17 +173,31 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       put(P.intermediateKey(s.scope, s.gen), await sealKey(key, config().recipients.ci), KEY_MODE);
     },
     "issue-leaf": async (s) => {
-      const issuer = await issuerOf({ scope: s.scope, gen: s.gen });
-      const key = await X.generateKeyPair();
-      const c = await X.createLeaf({
-        publicKey: key.publicKey, issuer, commonName: s.commonName, notBefore: date(s.notBefore), notAfter: date(s.notAfter),
-        dns: [...s.dns], uris: [...s.uris],
+      // The leaf profile from a per-issuer DER template (lib/x509/fast-leaf.ts), signed through
+      // the issuer's Signer; its key joins the scope's key file, sealed once below.
+      const minter = await minterOf({ scope: s.scope, gen: s.gen });
+      const key = await newLeafKey();
+      const c = await minter.mint({
+        spki: key.spki, commonName: s.commonName, notBefore: date(s.notBefore), notAfter: date(s.notAfter), dns: s.dns, uris: s.uris,
       });
       const leaf = state.leaves[s.scope]?.leaves[s.service as never];
       if (!leaf) throw new StateError(`internal: no leaf record for ${s.scope}/${s.service}`);
       record(leaf, c);
       put(P.leafCert(s.scope, s.service), c.pem);
-      put(P.leafKey(s.scope, s.service), await sealKey(key, config().recipients.ci), KEY_MODE);
+      let keys = leafKeys.get(s.scope);
+      if (!keys) leafKeys.set(s.scope, (keys = new Map()));
+      keys.set(s.service, { serial: c.serial, key: key.pkcs8Pem });
+    },
+    "issue-csr-leaf": async (s) => {
+      // The workload keeps its private key: certify the CSR's public key, seal nothing.
+      const c = await X.createLeaf({
+        publicKey: await X.importCsrPublicKey(s.publicKey), issuer: await issuerOf({ scope: s.scope, gen: s.gen }), commonName: s.commonName,
+        notBefore: date(s.notBefore), notAfter: date(s.notAfter), dns: [...s.dns], uris: [...s.uris],
+      });
+      const leaf = state.leaves[s.scope]?.csr?.[s.service as never];
+      if (!leaf) throw new StateError(`internal: no csr leaf record for ${s.scope}/${s.service}`);
+      record(leaf, c);
+      put(P.csrLeafCert(s.scope, s.service), c.pem);
     },
     "set-state": async () => {},
     "sign-crl": async (s) => {
@@ -151,14 +215,32 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       const pems: string[] = [];
       for (const m of s.members) pems.push(await certOf(m));
       put(P.bundle(s.bundle), pems.join(""));
+      // The same members in mesh formats (SPIFFE JSON, ConfigMap), in this same commit; the journal gives the SPIFFE sequence.
+      // A bundle is written by directory-wide runs (journal/pki.jsonl) and by its own scope's runs (that scope's journal).
+      const scope = scopeOfPath(P.bundle(s.bundle));
+      const journals = [await store.read(P.JOURNAL), scope === null ? null : await store.read(journalFile(scope))];
+      for (const f of meshBundleFiles(s.bundle, pems, config(), journals.filter((j) => j !== null).join("\n") || null)) put(f.path, f.content);
     },
     "write-state": async () => {}, // written below, once every serial is known
   };
 
-  for (const [n, step] of plan.steps.entries()) {
-    await (run[step.kind] as (s: typeof step) => Promise<void>)(step);
-    env.onStep?.(n + 1);
+  // Steps run in plan order, except that a run of issue-leaf steps (independent of each other:
+  // each reads only its issuer, which an earlier step made or the disk holds) is issued with up
+  // to `concurrency` in flight. Any other step waits until the leaves before it are done.
+  const total = plan.steps.length;
+  let done = 0;
+  const pool = new Pool(Math.max(1, env.concurrency ?? DEFAULT_CONCURRENCY));
+  const exec = (step: (typeof plan.steps)[number]) => (run[step.kind] as (s: typeof step) => Promise<void>)(step).then(() => env.onStep?.(++done, total));
+  for (const step of plan.steps) {
+    if (step.kind === "issue-leaf") {
+      await pool.add(() => exec(step));
+      continue;
+    }
+    await pool.drain();
+    await exec(step);
   }
+  await pool.drain();
+  await sealScopeKeys();
   // Revocation records made by the planner carry serials from the state; fill any left empty.
   for (const r of state.root.crl.revoked) if (!r.serial) r.serial = genOf({ scope: r.scope, gen: r.gen }).serial;
   for (const step of plan.steps) {
@@ -169,6 +251,16 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     at: plan.now, command: env.command, intents: plan.intents.map((i) => i.kind), steps: plan.steps.length,
   });
   return { entry, written: [...writes.keys()], state };
+}
+
+/** Prepare (once per issuer) the leaf template of an issuer. */
+function minterCache(minters: Map<string, Promise<X.LeafIssuer>>, issuerOf: (r: Ref) => Promise<X.Issuer>) {
+  return (r: Ref): Promise<X.LeafIssuer> => {
+    const k = refKey(r);
+    let m = minters.get(k);
+    if (!m) minters.set(k, (m = issuerOf(r).then((i) => X.prepareLeafIssuer(i))));
+    return m;
+  };
 }
 
 function stateFile(s: Snapshot, file: string): unknown {

@@ -2,6 +2,7 @@ import { PostureError, StateError, type Posture } from "../errors.ts";
 import { open, seal, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import type { Store } from "../store/fs-store.ts";
+import { nativeSign } from "./native-crypto.ts";
 
 // Opening and sealing issuer keys: the age-sealed file is the default custody behind the
 // x509 Signer seam. The identity needed is named by the posture that holds it.
@@ -15,7 +16,7 @@ export interface Identities {
 
 export function need(ids: Identities, p: Posture, why: string): Identity {
   const id = ids[p];
-  if (!id) throw new PostureError(`${why} needs the ${p === "root" ? "offline root" : "CI master"} identity: set ${IDENTITY_VAR[p]} (${p} posture)`, p);
+  if (!id) throw new PostureError(`${why} needs the ${p === "root" ? "offline root" : "CI master"} identity: set ${IDENTITY_VAR[p]} (${p === "root" ? "root" : "CI"} posture)`, p);
   return id;
 }
 
@@ -38,5 +39,6 @@ export async function openIssuer(store: Store, certPath: string, keyPath: string
   if (!(await X.publicKeyMatches(certPem, key))) {
     throw new StateError(`${keyPath} does not match ${certPath} (a key or certificate was swapped); restore both from git`);
   }
-  return { certPem, signer: X.keySigner(key) };
+  // node:crypto signs the same bytes with the same key for less event-loop time (native-crypto.ts).
+  return { certPem, signer: X.keySigner(key, nativeSign ? { primitive: nativeSign } : {}) };
 }

@@ -77,7 +77,8 @@ export function checkPlan(plan: Plan): Issue[] {
       else if (t(s.notBefore) < t(root.notBefore) || t(s.notAfter) > t(root.notAfter)) out.push(["validity.outlives-issuer", `${s.scope} G${s.gen} outlives root G${root.gen}`]);
       // Invariant 4: the constraints permit exactly the scope's own name space, in every name form.
       const own = plan.after.config ? `${s.scope}.${plan.after.config.domain}` : null;
-      if (s.permittedDns.length === 0 || s.permittedUriHosts.length === 0) out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} must constrain both DNS and URI names`]);
+      const uriOptOut = plan.after.config?.nameConstraints === "dns";
+      if (s.permittedDns.length === 0 || (s.permittedUriHosts.length === 0 && !uriOptOut)) out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} must constrain both DNS and URI names`]);
       else if (own && (s.permittedDns.some((n) => n !== own) || s.permittedUriHosts.some((n) => n !== own))) {
         out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} would permit [${[...new Set([...s.permittedDns, ...s.permittedUriHosts])].join(", ")}] but may permit only "${own}"`]);
       }
@@ -88,6 +89,17 @@ export function checkPlan(plan: Plan): Issue[] {
       const out: Found = [];
       if (!issuer || issuer.state !== "active") out.push(["leaf.issuer-not-active", `leaf ${s.scope}/${s.service} is signed by ${s.scope} G${s.gen}, which is ${issuer?.state ?? "missing"}; only the active generation issues`]);
       else if (t(s.notBefore) < t(issuer.notBefore) || t(s.notAfter) > t(issuer.notAfter)) out.push(["validity.outlives-issuer", `leaf ${s.scope}/${s.service} outlives ${s.scope} G${s.gen}`]);
+      return out;
+    },
+    "issue-csr-leaf": (s) => {
+      const issuer = findGen(s.scope, s.gen);
+      const out: Found = [];
+      if (!issuer || issuer.state !== "active") out.push(["leaf.issuer-not-active", `leaf ${s.scope}/${s.service} (csr) is signed by ${s.scope} G${s.gen}, which is ${issuer?.state ?? "missing"}; only the active generation issues`]);
+      else if (t(s.notBefore) < t(issuer.notBefore) || t(s.notAfter) > t(issuer.notAfter)) out.push(["validity.outlives-issuer", `leaf ${s.scope}/${s.service} (csr) outlives ${s.scope} G${s.gen}`]);
+      // A requester's key gets exactly the service's own names, never what the CSR asked for.
+      const domain = plan.after.config?.domain;
+      const own = [`${s.service}.${s.scope}.${domain}`, `spiffe://${s.scope}.${domain}/svc/${s.service}`];
+      if ([...s.dns, ...s.uris].join() !== own.join()) out.push(["leaf.foreign-name", `leaf ${s.scope}/${s.service} (csr) would carry [${[...s.dns, ...s.uris].join(", ")}] but may carry only [${own.join(", ")}]`]);
       return out;
     },
     "set-state": () => [],
@@ -109,6 +121,7 @@ function signedBy(s: Step): string[] {
     case "cross-sign-root": return [`root/G${s.by}`];
     case "issue-intermediate": return [`root/G${s.rootGen}`];
     case "issue-leaf": return [`${s.scope}/G${s.gen}`];
+    case "issue-csr-leaf": return [`${s.scope}/G${s.gen}`];
     case "sign-crl": return s.rootGens.map((g) => `root/G${g}`);
     default: return [];
   }
@@ -137,6 +150,7 @@ const IDENTITY: { readonly [K in Step["kind"]]: "root" | "ci" | null } = {
   "cross-sign-root": "root",
   "issue-intermediate": "root",
   "issue-leaf": "ci",
+  "issue-csr-leaf": "ci",
   "set-state": null,
   "sign-crl": "root",
   "write-bundle": null,
@@ -145,7 +159,7 @@ const IDENTITY: { readonly [K in Step["kind"]]: "root" | "ci" | null } = {
 
 /** The region a file belongs to, if it belongs to one (global and root files do not). */
 function regionOf(path: string): string | null {
-  const m = /^(?:scopes|leaves)\/([^/]+)\//.exec(path) ?? /^bundles\/([^/]+)\.pem$/.exec(path);
+  const m = /^(?:scopes|leaves)\/([^/]+)\//.exec(path) ?? /^bundles\/([^/.]+)\.(?:pem|spiffe\.json|configmap\.yaml)$/.exec(path);
   if (!m || m[1] === GLOBAL || m[1] === "root") return null;
   return m[1]!;
 }

@@ -53,6 +53,13 @@ export function checkState(s: Snapshot): Issue[] {
       if (!nests(l, issuer)) add("validity.outlives-issuer", `leaf ${scope}/${svc} (${l.notBefore} – ${l.notAfter}) is not within ${scope} G${issuer.gen} (${issuer.notBefore} – ${issuer.notAfter})`);
       if (issuer.state === "retired") add("leaf.issuer-retired", `leaf ${scope}/${svc} is signed by ${scope} G${l.gen}, which is retired and in no bundle`);
     }
+    // Leaves of workloads that keep their own key (sign-csr) are never re-issued by renew, so an
+    // expired one may name a retired issuer; they must still nest in it.
+    for (const [svc, l] of Object.entries(idx.csr ?? {})) {
+      const issuer = sf?.generations.find((g) => g.gen === l.gen);
+      if (!issuer) add("leaf.issuer-missing", `leaf ${scope}/${svc} (csr) names ${scope} G${l.gen}, which does not exist`);
+      else if (!nests(l, issuer)) add("validity.outlives-issuer", `leaf ${scope}/${svc} (csr) (${l.notBefore} – ${l.notAfter}) is not within ${scope} G${issuer.gen} (${issuer.notBefore} – ${issuer.notAfter})`);
+    }
   }
 
   // Invariants 1–3 over the bundle definitions: no revoked or retired generation is trusted,

@@ -38,6 +38,8 @@ export interface CertRecord {
   readonly dns?: string;
   readonly uri?: string;
   readonly permitted?: string;
+  /** A leaf: its key is an entry of the scope's key file (P.leafKeys), or a file of its own (P.leafKey) in older trees. */
+  readonly leaf?: { readonly scope: string; readonly service: string };
 }
 
 /** Every certificate the state records (every generation, live or not, every leaf, the cross-signed root). */
@@ -65,6 +67,14 @@ export function certRecords(s: Snapshot): CertRecord[] {
     for (const [svc, l] of Object.entries(s.leaves[scope]!.leaves).sort(([a], [b]) => a.localeCompare(b))) {
       out.push({
         what: `leaf ${scope}/${svc}`, cert: P.leafCert(scope, svc), key: P.leafKey(scope, svc), posture: "ci",
+        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: `spiffe://${scope}.${domain}/svc/${svc}`,
+        leaf: { scope, service: svc },
+      });
+    }
+    // Leaves of workloads that keep their own key (pki sign-csr): a certificate and no sealed key.
+    for (const [svc, l] of Object.entries(s.leaves[scope]!.csr ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      out.push({
+        what: `leaf ${scope}/${svc} (csr)`, cert: P.csrLeafCert(scope, svc), key: null, posture: "ci",
         issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: `spiffe://${scope}.${domain}/svc/${svc}`,
       });
     }

@@ -4,8 +4,9 @@ import { parseArgs } from "./args.ts";
 import { runContext } from "./context.ts";
 import { runTask } from "./run-task.ts";
 import { ciGuard } from "./identities.ts";
-import { explain } from "./main.ts";
+import { explain, runReport } from "./main.ts";
 import { USAGE } from "./help.ts";
+import { directRunner } from "./runtime.ts";
 import type { Task } from "../task.ts";
 
 /** `tsx tasks/<name>.ts --arg v` (or `deno run … tasks/<name>.ts`): the same as `inforge run <name>`. */
@@ -19,8 +20,11 @@ export async function runDirect(t: Task, file: string): Promise<void> {
       return;
     }
     ciGuard(process.env);
-    await runTask(name, t, a.flags, runContext(a, process.env), `tsx ${file} ${argv.join(" ")}`.trim());
+    const ctx = runContext(a, process.env);
+    const outcome = await runTask(name, t, a.flags, ctx, `${directRunner} ${file} ${argv.join(" ")}`.trim());
+    // The same inforge.run/v1 report as `inforge run <name> --json`, so automation can use either.
+    if (ctx.json) process.stdout.write(JSON.stringify(runReport(outcome, ctx, name)) + "\n");
   } catch (e) {
-    process.exitCode = explain(e);
+    process.exitCode = explain(e, argv.includes("--json"));
   }
 }

@@ -11,6 +11,11 @@ usage:
   inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
   inforge pki status [--json] [--check]       the tree, its health and an expiry calendar
   inforge pki graph [--format mermaid|dot]    the tree as a picture
+  inforge pki verify [--json]                 check every file on disk, change nothing (CI gate: exit 1 on any error)
+  inforge pki sign-csr --region R --service S <csr.pem> [--out FILE]   certify a workload's own key  [CI posture]
+  inforge pki rekey --ci-recipient age1… | --root-recipient age1…      re-seal keys to a new identity [CI / root posture]
+  inforge deploy <service> --region R [--out DIR]   fresh leaf if due, then the service's files     [CI posture]
+  inforge releases deploy <release> [--out DIR]     deploy every service of releases/<release>.json  [CI posture]
   inforge tasks                               list runbooks (./tasks first, then the shipped ones)
   inforge run <task> [--arg value …]          run a runbook from tasks/
   inforge completion bash|zsh                 shell completion
@@ -23,6 +28,7 @@ common flags:
   --at TIME        act as if it were TIME (ISO 8601), for simulation (or INFORGE_NOW)
   --json           machine-readable output
   --wait 60s       wait this long for another run's lock instead of failing
+  --concurrency N  leaves issued at once by renew/rotate (default 16)
 
 identities (age X25519; the key itself or a path to an age-keygen identity file):
   INFORGE_PKI_ROOT_KEY   offline root — never in CI
@@ -71,10 +77,35 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, and a calendar of what comes next. --check exits 0 ok, 1 warning, 2 critical.",
     examples: ["inforge pki status", "inforge pki status --check --at 2027-10-01T00:00:00Z", "inforge pki status --json | jq .health"],
   },
+  "pki verify": {
+    usage: "inforge pki verify [--json] [--at T]",
+    about: "Check the pki directory without changing it: every trust invariant, each certificate against its state record and its issuer, bundles exactly as defined, the CRL, sealed keys (opened when INFORGE_PKI_ROOT_KEY / INFORGE_SECRETS_KEY is present), plaintext secrets, file modes, and the journal's hash chain against every file it recorded. One line per finding; exit 0 clean, 1 on any error.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki verify", "inforge pki verify --json | jq '.findings[] | select(.severity == \"error\")'"],
+  },
   "pki graph": {
     usage: "inforge pki graph [--format mermaid|dot]",
     about: "The tree as a picture: roots, intermediates per scope with their states, who signed whom, which bundle carries which certificate.",
     examples: ["inforge pki graph > tree.mmd", "inforge pki graph --format dot | dot -Tpng > tree.png"],
+  },
+  "pki sign-csr": {
+    usage: "inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]",
+    about: "For a workload that keeps its own key: verify the PKCS#10 CSR's signature, accept only an ECDSA P-256 key and only the service's own names (CN/DNS <service>.<region>.<domain>, URI spiffe://<region>.<domain>/svc/<service>), issue a leaf under the region's active intermediate (recorded in leaves/<region>/index.json \"csr\") and print the chain (leaf + intermediate), or write it to --out. CI posture.",
+    examples: ["openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -subj /CN=payments.eu.mesh.example.internal -out payments.csr", "INFORGE_SECRETS_KEY=ci.key inforge pki sign-csr --region eu --service payments payments.csr > chain.pem"],
+  },
+  "pki rekey": {
+    usage: "inforge pki rekey --ci-recipient age1… | --root-recipient age1…",
+    about: "Re-seal every key one identity holds (CI: intermediate and leaf keys; root: root keys) to a new recipient and update pki.json, in one crash-safe commit. Needs the current identity (CI or root posture). Each re-sealed file is checked before the commit: one X25519 recipient, not openable by the old identity.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki rekey --ci-recipient $(age-keygen -y ci-new.key)", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki rekey --root-recipient age1…"],
+  },
+  deploy: {
+    usage: "inforge deploy <service> --region R [--out DIR]",
+    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, never inside the pki directory): tls.crt (leaf + intermediate), tls.key (0600), ca.crt (bundles/<region>.pem) and secret.yaml (a kubernetes.io/tls Secret). Files already right are not rewritten: nothing due, nothing touched.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge deploy payments --region eu", "inforge deploy auth --region global --out /run/deploy/auth", "inforge deploy payments --region eu --plan"],
+  },
+  "releases deploy": {
+    usage: "inforge releases deploy <release> [--out DIR] [--releases DIR]",
+    about: "CI posture. Deploy every service of releases/<release>.json ({\"name\", \"deploy\": [{\"region\", \"services\"}]}) to DIR/<region>/<service> (default ./deploy): every leaf due in one plan and one commit, then the files. Prints minted / reused / failed per region; on a partial failure lists what was and was not delivered and exits 1 — run it again to complete.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge releases deploy 2026-12-checkout", "inforge releases deploy 2026-12-checkout --plan"],
   },
   tasks: { usage: "inforge tasks [--json]", about: "List the runbooks: ./tasks (or INFORGE_TASKS_DIR) first, then the shipped ones.", examples: ["inforge tasks"] },
   run: { usage: "inforge run <task> [--arg value …]", about: "Run a runbook from tasks/ — yours or a shipped one — with its arguments as flags.", examples: ["inforge run rotate-intermediate --scope eu --plan", "inforge run renew --region us"] },
@@ -88,9 +119,9 @@ export function commandHelp(key: string): string | null {
 }
 
 const WORDS = {
-  top: ["pki", "tasks", "run", "completion", "help"],
-  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "crl", "status", "graph"],
-  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format"],
+  top: ["pki", "deploy", "releases", "tasks", "run", "completion", "help"],
+  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "crl", "status", "graph", "verify", "sign-csr", "rekey"],
+  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient"],
 };
 
 /** Shell completion scripts: commands, subcommands and flags (static lists). */

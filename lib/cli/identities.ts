@@ -3,6 +3,7 @@ import { InputError, PostureError } from "../errors.ts";
 import { parseIdentity, type Identity } from "../age/mod.ts";
 import { IDENTITY_VAR, type Identities } from "../apply/keys.ts";
 import type { PkiConfig } from "../model/config.ts";
+import { isDenied } from "./runtime.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -29,7 +30,8 @@ async function fromEnv(name: string, env: Env): Promise<Identity | undefined> {
   let text: string;
   try {
     text = await readFile(value, "utf8");
-  } catch {
+  } catch (e) {
+    if (isDenied(e)) throw new InputError(`${name} names the identity file "${value}" but deno may not read it; add the file to --allow-read`);
     throw new InputError(`${name} is neither an age secret key (AGE-SECRET-KEY-1…) nor a readable identity file: "${value.slice(0, 120)}"; set it to the key or to the file age-keygen wrote`);
   }
   return parseIdentity(text, `${name} (${value})`);

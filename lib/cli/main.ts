@@ -6,21 +6,26 @@ import { USAGE, commandHelp, completion } from "./help.ts";
 import { listTasks, loadTask, SHIPPED, taskDirs, importTask } from "./tasks.ts";
 import { runTask } from "./run-task.ts";
 import { graphCommand, statusCommand } from "./report-commands.ts";
+import { verifyCommand } from "./verify.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { ciGuard } from "./identities.ts";
 import { deniedMessage, isDenied } from "./runtime.ts";
+import { deployCommand } from "./deploy.ts";
+import { releasesCommand } from "./releases.ts";
+import { signCsrCommand } from "./sign-csr.ts";
+import { rekeyCommand } from "./rekey.ts";
 import { join } from "node:path";
 import type { RunOutcome } from "./pipeline.ts";
 import type { RunReport } from "../model/reports.ts";
 import { identitiesNeeded } from "../plan/step.ts";
 
-const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "help"];
+const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "concurrency", "help"];
 const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check"]);
 
 /** `inforge pki <sub>`: the seed's commands, each a shipped task underneath. */
 const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args) => { name: string; flags: Record<string, string | true> } }> = {
-  init: { flags: ["domain", "name", "ci-recipient", "identity-out"], task: (a) => ({ name: "init", flags: pick(a, ["domain", "name", "ci-recipient", "identity-out"]) }) },
+  init: { flags: ["domain", "name", "ci-recipient", "identity-out", "name-constraints"], task: (a) => ({ name: "init", flags: pick(a, ["domain", "name", "ci-recipient", "identity-out", "name-constraints"]) }) },
   intermediate: { flags: [], positional: "scope", task: (a) => ({ name: "add-region", flags: { scope: pos(a, "scope", "inforge pki intermediate eu") } }) },
   renew: { flags: ["region"], task: (a) => ({ name: "renew", flags: pick(a, ["region"]) }) },
   rotate: {
@@ -64,7 +69,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   const a = parseArgs(argv, BOOLEANS);
   const [cmd, sub] = a.positionals;
   if (a.flags.help || cmd === "help") {
-    const key = cmd === "help" ? a.positionals.slice(1, 3).join(" ") : cmd === "pki" ? `pki ${sub ?? ""}` : (cmd ?? "");
+    const key = cmd === "help" ? a.positionals.slice(1, 3).join(" ") : cmd === "pki" || cmd === "releases" ? `${cmd} ${sub ?? ""}` : (cmd ?? "");
     if (cmd === "run" && sub && a.flags.help) {
       const { task } = await loadTask(sub, taskDirs(env));
       process.stdout.write(`${sub}: ${task.summary}\n\n${(task.examples ?? []).map((e) => "  " + e).join("\n")}\n`);
@@ -89,7 +94,10 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     checkFlags(a, [], "inforge tasks");
     const rows = await Promise.all((await listTasks(taskDirs(env))).map(async (t) => ({ ...t, task: await importTask(t.file) })));
     const w = Math.max(...rows.map((r) => r.name.length));
-    if (ctx.json) process.stdout.write(JSON.stringify(rows.map((r) => ({ name: r.name, summary: r.task.summary, file: r.file }))) + "\n");
+    if (ctx.json) {
+      const tasks = rows.map((r) => ({ name: r.name, summary: r.task.summary, file: r.file, shipped: r.file.startsWith(SHIPPED) }));
+      process.stdout.write(JSON.stringify({ schema: "inforge.tasks/v1", tasks }) + "\n");
+    }
     else for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}  ${r.task.summary}${r.file.startsWith(SHIPPED) ? "" : "  (./tasks)"}\n`);
     return 0;
   }
@@ -103,23 +111,44 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       checkFlags(a, ["check", "calendar"], "inforge pki status");
       return statusCommand(a, ctx);
     }
+    if (sub === "verify") {
+      checkFlags(a, [], "inforge pki verify");
+      return verifyCommand(ctx);
+    }
     if (sub === "graph") {
       checkFlags(a, ["format"], "inforge pki graph");
       return graphCommand(a, ctx);
     }
+    if (sub === "sign-csr") {
+      checkFlags(a, ["region", "service", "out"], "inforge pki sign-csr");
+      return signCsrCommand(a, ctx, `inforge ${argv.join(" ")}`);
+    }
+    if (sub === "rekey") {
+      checkFlags(a, ["ci-recipient", "root-recipient"], "inforge pki rekey");
+      if (a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki rekey`);
+      return rekeyCommand(a, ctx, `inforge ${argv.join(" ")}`);
+    }
     const spec = sub ? PKI[sub] : undefined;
     if (!spec) {
-      const near = sub ? nearest(sub, [...Object.keys(PKI), "status", "graph"]) : null;
+      const near = sub ? nearest(sub, [...Object.keys(PKI), "status", "graph", "verify", "sign-csr", "rekey"]) : null;
       throw new InputError(`unknown command "inforge pki ${sub ?? ""}"${near ? ` — did you mean "inforge pki ${near}"?` : ""}; run inforge --help`);
     }
     checkFlags(a, spec.flags, `inforge pki ${sub}`);
     if (!spec.positional && a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki ${sub}`);
     const t = spec.task(a);
     const { task } = await loadTask(t.name, [SHIPPED]);
-    const flags = { ...t.flags, ...pick(a, ["identity-out", "wait"]) };
+    const flags = { ...t.flags, ...pick(a, ["identity-out", "wait", "concurrency"]) };
     return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx, t.name);
   }
-  const near = nearest(cmd, ["pki", "tasks", "run", "help", "completion"]);
+  if (cmd === "deploy") {
+    checkFlags(a, ["region", "out"], "inforge deploy");
+    return deployCommand(a, ctx, `inforge ${argv.join(" ")}`);
+  }
+  if (cmd === "releases") {
+    checkFlags(a, ["out", "releases"], "inforge releases deploy");
+    return releasesCommand(a, ctx, `inforge ${argv.join(" ")}`);
+  }
+  const near = nearest(cmd, ["pki", "tasks", "run", "help", "completion", "deploy", "releases"]);
   throw new InputError(`unknown command "${cmd}"${near ? ` — did you mean "${near}"?` : ""}; run inforge --help`);
 }
 

@@ -1,7 +1,7 @@
-import { writeFile, stat } from "node:fs/promises";
+import { link, open, readFile, stat, unlink } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
-import { InputError, PostureError } from "../errors.ts";
-import type { Identity } from "../age/mod.ts";
+import { InputError, PostureError, StateError } from "../errors.ts";
+import { parseIdentity, type Identity } from "../age/mod.ts";
 import type { Intent } from "../dsl/intent.ts";
 import { plan as makePlan } from "../plan/planner.ts";
 import { identitiesNeeded, type Plan } from "../plan/step.ts";
@@ -9,13 +9,18 @@ import { assertChecked } from "../check/check-plan.ts";
 import { apply, type ApplyResult } from "../apply/apply.ts";
 import { IDENTITY_VAR } from "../apply/keys.ts";
 import { FsStore } from "../store/fs-store.ts";
-import { acquireLock } from "../store/lock.ts";
+import { fsyncDir } from "../store/atomic.ts";
+import { acquireLock, type Lock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { loadTopology } from "../store/regions.ts";
 import { ciGuard, isCi, loadIdentities, matchRecipients } from "./identities.ts";
 import { renderPlan } from "./render-plan.ts";
 import type { RunContext } from "./context.ts";
 import { bold, green } from "./style.ts";
+import { assertUntampered } from "./verify.ts";
+import { writesWithin } from "../store/domains.ts";
+import { progress } from "./progress.ts";
+import { isDenied } from "./runtime.ts";
 
 export interface RunOptions {
   readonly title: string;
@@ -24,6 +29,23 @@ export interface RunOptions {
   readonly identityOut?: string;
   readonly waitMs?: number;
   readonly print?: (s: string) => void;
+  /** Leaves issued at once (`--concurrency`); apply's default when absent. */
+  readonly concurrency?: number;
+  /** Lock the whole directory even for a one-scope run (set when such a run's plan writes shared files). */
+  readonly wholeDirectory?: boolean;
+}
+
+/**
+ * The scope a run may lock alone (lib/store/domains.ts): CI-posture work on one scope's leaves.
+ * Null: the run locks the whole directory.
+ */
+function scopeOfIntents(intents: readonly Intent[]): string | null {
+  const scopes = new Set<string>();
+  for (const i of intents) {
+    if ((i.kind === "leaves.renew" || i.kind === "leaf.rotate" || i.kind === "leaf.sign-csr") && i.scope !== "all") scopes.add(i.scope);
+    else return null;
+  }
+  return scopes.size === 1 ? [...scopes][0]! : null;
 }
 
 export interface RunOutcome {
@@ -46,17 +68,30 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     throw new PostureError("inforge pki init creates the offline root and prints its identity; it must not run in CI (CI is set) — run it on the offline operator workstation", "root");
   }
   if (init && o.identityOut) await checkIdentityOut(o.identityOut, ctx.dir);
-  const store = new FsStore(ctx.dir);
-  if (!init && !(await store.exists())) {
+  if (!init && !(await new FsStore(ctx.dir).exists())) {
     throw new InputError(`no pki directory at ${ctx.dir}; run inforge pki init first, or point --dir / INFORGE_PKI_DIR at it`);
   }
-  const lock = ctx.planOnly ? null : await acquireLock(await ensureDir(ctx.dir), o.command, ctx.now, o.waitMs ?? 0);
+  // One region's renewal locks only that scope, so CI can renew regions in parallel jobs.
+  const scope = o.wholeDirectory ? null : scopeOfIntents(intents);
+  const lock = ctx.planOnly ? null : await acquireLock(await ensureDir(ctx.dir), o.command, ctx.now, o.waitMs ?? 0, scope);
+  const store = new FsStore(ctx.dir, lock ? { run: lock.run, domain: lock.domain } : {});
   try {
     if (!ctx.planOnly) await store.recover();
     const [snapshot, topology] = await Promise.all([readSnapshot(store), loadTopology(ctx.regions)]);
     matchRecipients(ids, snapshot.config);
-    if (!ctx.planOnly && snapshot.config) await store.lastEntry(); // a broken journal stops the run
+    const done = lock ? await finishedRun(store, lock, o.command, init ? o.identityOut : undefined, snapshot.config?.recipients.root) : null;
+    if (done) {
+      if (!ctx.json) print(green(done));
+      return { plan: makePlan([], snapshot, topology, ctx.now), result: null };
+    }
+    if (init && o.identityOut && !snapshot.config) await identityOutFree(o.identityOut);
     const plan = makePlan(intents, snapshot, topology, ctx.now);
+    if (lock?.domain != null && !writesWithin(plan.steps.flatMap((s) => s.writes), lock.domain)) {
+      // The plan also changes shared files (a promotion or retirement rewrites bundles/global.pem):
+      // run it again under the whole directory's lock, against a snapshot taken under that lock.
+      await lock.release();
+      return runIntents(intents, ctx, { ...o, wholeDirectory: true });
+    }
     if (!ctx.json) print(renderPlan(plan, ids, o.title));
     const checked = assertChecked(plan);
     if (ctx.planOnly) {
@@ -72,15 +107,39 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       }
     }
     if (!checked.steps.length) return { plan, result: null };
+    // A broken journal or a file changed behind our back stops the run — checked only when there
+    // is something to write, so a no-op renewal does not read and hash every file of the fleet.
+    await assertUntampered(store);
+    const bar = progress(`${o.title.split(" — ")[0]}`);
     const result = await apply(checked, {
       store, identities: ids, command: o.command,
       revealRootIdentity: (id) => revealRoot(id, o.identityOut, print),
-    });
+      onStep: (done, total) => bar.update(done, total),
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+    }).catch(damagedFile).finally(() => bar.end());
+    if (init && o.identityOut) await promoteIdentity(o.identityOut);
     if (!ctx.json) print(green(`applied: ${checked.steps.length} step(s), ${result.written.length} file(s) written in ${ctx.dir} (journal entry ${result.entry.seq})`));
     return { plan, result };
   } finally {
     await lock?.release();
   }
+}
+
+/**
+ * A certificate or sealed key of the pki directory that cannot be parsed or opened while applying
+ * is a damaged file, not an operator mistake (the identity was already matched to pki.json): say
+ * so, and how to fix it, instead of lib/x509's or lib/age's generic advice.
+ */
+function damagedFile(e: unknown): never {
+  const x = e as { name?: string; code?: string; message?: string; origin?: string };
+  const inTree = (p: string | undefined) => p !== undefined && /^(root|scopes|leaves|bundles|crl)\/\S+$/.test(p);
+  if (x?.name === "X509Error" && (x.code === "not-pem" || x.code === "bad-der") && inTree(x.message?.split(" ")[0])) {
+    throw new StateError(`${x.message}; restore it from git (inforge pki verify lists every damaged file)`);
+  }
+  if (x?.name === "AgeError" && /^open\.(not-age|wrong-identity|not-text)$/.test(x.code ?? "") && inTree(x.origin)) {
+    throw new StateError(`${x.message} — the identity is the one pki.json names, so ${x.origin} itself is wrong: restore it from git (inforge pki verify lists every damaged file)`);
+  }
+  throw e;
 }
 
 async function ensureDir(dir: string): Promise<string> {
@@ -94,16 +153,72 @@ async function checkIdentityOut(path: string, dir: string): Promise<void> {
   if (p === resolve(dir) || p.startsWith(resolve(dir) + sep)) {
     throw new InputError(`--identity-out "${path}" is inside the pki directory; the root identity must never be stored with the keys it opens — write it to removable media or a password manager`);
   }
-  if (await stat(p).then(() => true, () => false)) throw new InputError(`--identity-out "${path}" already exists; choose a new file (an existing identity is never overwritten)`);
-  if (!(await stat(dirname(p)).then((s) => s.isDirectory(), () => false))) throw new InputError(`--identity-out "${path}": the directory ${dirname(p)} does not exist`);
+  if (!(await stat(dirname(p)).then((s) => s.isDirectory(), notFound))) throw new InputError(`--identity-out "${path}": the directory ${dirname(p)} does not exist`);
+}
+
+// A Deno permission refusal is not "absent": say which flag is missing instead of guessing.
+const notFound = (e: unknown): false => {
+  if (isDenied(e)) throw e;
+  return false;
+};
+const exists = (p: string) => stat(p).then(() => true, notFound);
+/** Where init writes the new root identity first; it becomes --identity-out once the root is committed. */
+const partialOf = (out: string) => resolve(out) + ".partial";
+
+async function identityOutFree(path: string): Promise<void> {
+  if (await exists(resolve(path))) throw new InputError(`--identity-out "${path}" already exists; choose a new file (an existing identity is never overwritten)`);
+}
+
+/**
+ * A run of this same command was killed after its commit point and its work is on disk now
+ * (rolled forward by recover() just now, or complete before the kill: the last journal entry is
+ * the dead lock holder's). Doing it again would not give the tree an uninterrupted run gives —
+ * a second recover-intermediate would revoke the fresh generation too — so say it is done.
+ * For init, the root identity of a committed root is moved to --identity-out if it is not there yet.
+ */
+async function finishedRun(store: FsStore, lock: Lock, command: string, identityOut: string | undefined, rootRecipient: string | undefined): Promise<string | null> {
+  if (identityOut && rootRecipient && !(await exists(resolve(identityOut))) && (await exists(partialOf(identityOut)))) {
+    const id = await parseIdentity(await readFile(partialOf(identityOut), "utf8"), partialOf(identityOut)).catch(() => null);
+    if (id?.recipient === rootRecipient) {
+      await promoteIdentity(identityOut);
+      return `the interrupted inforge pki init had committed the root; its identity is now in ${identityOut} — move it offline`;
+    }
+  }
+  const last = store.recovered ?? (lock.tookOver?.run ? await store.lastEntry() : null);
+  const finished = last && last.command === command && (last === store.recovered || last.run === lock.tookOver?.run);
+  return finished ? `the interrupted run of "${command}" had committed its work (journal entry ${last.seq}); it is finished now and nothing else needs doing` : null;
+}
+
+/** Move the committed root's identity from its .partial file to --identity-out, never over an existing file. */
+async function promoteIdentity(out: string): Promise<void> {
+  const p = resolve(out);
+  try {
+    await link(partialOf(out), p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new InputError(`the new root identity is in ${partialOf(out)}, but it could not be moved to --identity-out "${out}" (${(e as Error).message}); move it by hand — the root key is sealed to it`);
+  }
+  await unlink(partialOf(out));
+  await fsyncDir(dirname(p));
 }
 
 /** Shown (or written) once, before anything is sealed to it. */
 async function revealRoot(id: Identity, out: string | undefined, print: (s: string) => void): Promise<void> {
   const text = `# inforge offline root identity — keep offline; set INFORGE_PKI_ROOT_KEY to this file on the operator workstation\n# public key: ${id.recipient}\n${id.secret}\n`;
   if (out) {
-    await writeFile(resolve(out), text, { mode: 0o600, flag: "wx" });
-    process.stderr.write(`the new root identity was written to ${out} (mode 0600); move it offline — it is shown nowhere else\n`);
+    // Durable before anything is sealed to it, under a temporary name until the root is committed:
+    // a run killed in between leaves no identity at --identity-out that opens nothing, and the
+    // re-run of the same command finds the one that opens the committed root (see finishedRun).
+    const fh = await open(partialOf(out), "w", 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.chmod(0o600);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(dirname(resolve(out)));
+    process.stderr.write(`the new root identity is written to ${out} (mode 0600) once the root is committed; move it offline — it is shown nowhere else\n`);
     return;
   }
   print(bold("NEW ROOT IDENTITY — shown once, store it offline now (it is not saved anywhere):"));

@@ -19,6 +19,7 @@ const describe: StepTable<Row> = {
   "cross-sign-root": (s) => ({ action: "cross-sign root", subject: G("root", s.gen), issuer: G("root", s.by) }),
   "issue-intermediate": (s) => ({ action: "issue intermediate", subject: `${G(s.scope, s.gen)} (${s.state}) until ${s.notAfter.slice(0, 10)}`, issuer: G("root", s.rootGen) }),
   "issue-leaf": (s) => ({ action: "issue leaf", subject: `${s.scope}/${s.service} (${s.reason})`, issuer: G(s.scope, s.gen) }),
+  "issue-csr-leaf": (s) => ({ action: "issue leaf (csr)", subject: `${s.scope}/${s.service} for its own ${s.key} key`, issuer: G(s.scope, s.gen) }),
   "set-state": (s) => ({ action: `${s.from} → ${s.to}`, subject: G(s.scope, s.gen), issuer: s.why }),
   "sign-crl": (s) => ({ action: "sign CRL", subject: `#${s.number}, ${s.revoked.length} revoked`, issuer: s.rootGens.map((g) => G("root", g)).join(", ") }),
   "write-bundle": (s) => ({
@@ -40,8 +41,10 @@ export function renderPlan(plan: Plan, ids: Identities, title: string): string {
   // Leaves can be many: collapse them by scope and reason so the plan stays readable.
   const rows: string[][] = [["#", "action", "subject", "issuer / change", "identity", "writes"]];
   const leafGroups = new Map<string, number>();
+  // Counted once: a fleet renewal has thousands of leaf steps.
+  const manyLeaves = plan.steps.filter((x) => x.kind === "issue-leaf").length > 12;
   plan.steps.forEach((s, n) => {
-    if (s.kind === "issue-leaf" && plan.steps.filter((x) => x.kind === "issue-leaf").length > 12) {
+    if (s.kind === "issue-leaf" && manyLeaves) {
       const k = `${s.scope}|${s.reason}|${s.gen}`;
       leafGroups.set(k, (leafGroups.get(k) ?? 0) + 1);
       if (leafGroups.get(k)! > 1) return;

@@ -4,8 +4,10 @@ import type { Task } from "../task.ts";
 import type { RunContext } from "./context.ts";
 import { intentsOf, taskArgs, taskContext } from "./tasks.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
+import type { ApplyResult } from "../apply/apply.ts";
+import { deniedMessage, isDenied } from "./runtime.ts";
 
-const RESERVED = new Set(["dir", "regions", "at", "plan", "json", "identity-out", "wait"]);
+const RESERVED = new Set(["dir", "regions", "at", "plan", "json", "identity-out", "wait", "concurrency"]);
 
 /** Run one task with the flags given on the command line (minus the global ones). */
 export async function runTask(
@@ -18,9 +20,33 @@ export async function runTask(
   const identityOut = typeof flags["identity-out"] === "string" ? flags["identity-out"] : undefined;
   const wait = flags.wait;
   const waitMs = typeof wait === "string" ? parseWait(wait) : 0;
-  const outcome = await runIntents(intents, ctx, { title: `${name} — ${t.summary}`, command, ...(identityOut ? { identityOut } : {}), waitMs });
-  if (outcome.result && t.after) await t.after({ dir: ctx.dir, written: outcome.result.written, planOnly: false });
+  const concurrency = parseConcurrency(flags.concurrency);
+  const outcome = await runIntents(intents, ctx, { title: `${name} — ${t.summary}`, command, ...(identityOut ? { identityOut } : {}), waitMs, ...(concurrency ? { concurrency } : {}) });
+  if (outcome.result && t.after) await runAfter(name, t.after, outcome.result, ctx);
   return outcome;
+}
+
+/** The task's after() hook with zx's `$`; a failure says plainly that the apply itself stands. */
+async function runAfter(name: string, after: NonNullable<Task["after"]>, result: ApplyResult, ctx: RunContext): Promise<void> {
+  try {
+    const { $, quote } = await import("zx");
+    // zx looks bash up on PATH when it loads; under Deno that needs read access to every PATH
+    // directory. When the lookup failed (no quote function set), name bash and set what zx
+    // would have, so --allow-run=bash is all a task's shell steps need.
+    const sh = $({ cwd: process.cwd(), verbose: !ctx.json, quiet: ctx.json, ...($.quote ? {} : { shell: "bash", quote, prefix: "set -euo pipefail;" }) });
+    await after({ dir: ctx.dir, written: result.written, planOnly: false, entry: result.entry.seq, $: sh });
+  } catch (e) {
+    const why = isDenied(e) ? deniedMessage(e) : ((e as Error)?.message ?? String(e)).trim().split("\n")[0];
+    throw new InputError(`task ${name} applied its plan (journal entry ${result.entry.seq}), but its after() step failed: ${why}; the pki directory is complete — finish that step by hand`);
+  }
+}
+
+/** `--concurrency N`: leaves issued at once (1–1024); absent, apply's default. */
+function parseConcurrency(v: string | true | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = v === true ? NaN : Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new InputError(`invalid --concurrency "${v === true ? "" : v}"; give the number of leaves to issue at once, such as 16`);
+  return n;
 }
 
 function parseWait(s: string): number {

@@ -6,7 +6,16 @@ import { InputError } from "../errors.ts";
 import { isTask, type Task, type TaskContext } from "../task.ts";
 import { parseRecipient } from "../age/mod.ts";
 import { camel, kebab, nearest } from "./args.ts";
+import { isDenied } from "./runtime.ts";
+import { compiledTask } from "./shipped.ts";
 import type { Intent } from "../dsl/intent.ts";
+
+// A missing directory or file means "no such task"; a Deno permission refusal must not, or a
+// task outside --allow-read would be reported as unknown (or silently left out of the list).
+const absent = <T>(value: T) => (e: unknown): T => {
+  if (isDenied(e)) throw e;
+  return value;
+};
 
 /** The runbooks that ship with inforge. */
 export const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), "../../tasks");
@@ -20,7 +29,7 @@ export function taskDirs(env: Readonly<Record<string, string | undefined>>): str
 export async function listTasks(dirs: readonly string[]): Promise<{ name: string; file: string }[]> {
   const seen = new Map<string, string>();
   for (const d of dirs) {
-    const files = await readdir(d).catch(() => [] as string[]);
+    const files = await readdir(d).catch(absent([] as string[]));
     for (const f of files.sort()) {
       if (!f.endsWith(".ts") || f.startsWith("_")) continue;
       const name = f.slice(0, -3);
@@ -34,7 +43,7 @@ export async function loadTask(name: string, dirs: readonly string[]): Promise<{
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new InputError(`invalid task name "${name}"; task names are file names in tasks/ such as rotate-intermediate`);
   for (const d of dirs) {
     const file = join(d, `${name}.ts`);
-    if (await stat(file).then((s) => s.isFile(), () => false)) return { task: await importTask(file), file };
+    if (await stat(file).then((s) => s.isFile(), absent(false))) return { task: await importTask(file), file };
   }
   const names = (await listTasks(dirs)).map((t) => t.name);
   const near = nearest(name, names);
@@ -42,6 +51,8 @@ export async function loadTask(name: string, dirs: readonly string[]): Promise<{
 }
 
 export async function importTask(file: string): Promise<Task> {
+  const compiled = compiledTask(file); // the prebuilt CLI carries the shipped tasks (lib/cli/shipped.ts)
+  if (compiled) return compiled;
   let mod: { default?: unknown };
   try {
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
@@ -63,11 +74,15 @@ export function taskArgs(t: Task, flags: Readonly<Record<string, string | true>>
   const i = r.issues[0];
   const key = v.getDotPath(i);
   const known = knownArgs(t);
-  if (i.type === "strict_object" || i.type === "object" && key && !known.includes(key)) {
+  if (key && known.includes(key) && i.input === undefined) {
+    const example = t.examples?.[0];
+    throw new InputError(`task ${name} needs --${kebab(key)}${example ? `; for example: ${example}` : ` (arguments: ${known.map((k) => "--" + kebab(k)).join(", ")})`}`);
+  }
+  if ((i.type === "strict_object" || i.type === "object") && key && !known.includes(key)) {
     const near = key ? nearest(kebab(key), known.map(kebab)) : null;
     throw new InputError(`task ${name} has no argument --${kebab(key ?? "?")}${near ? ` — did you mean --${near}?` : ""} (arguments: ${known.map((k) => "--" + kebab(k)).join(", ") || "none"})`);
   }
-  throw new InputError(`task ${name}: ${key ? `--${kebab(key)}` : "arguments"}: ${i.message}${i.input === undefined ? " (missing)" : ` (got ${JSON.stringify(i.input)})`}`);
+  throw new InputError(`task ${name}: ${key ? `--${kebab(key)}` : "arguments"}: ${i.message}${i.input === undefined ? " (missing)" : /AGE-SECRET-KEY-/i.test(String(i.input)) ? " (got a secret age key, not shown here)" : ` (got ${JSON.stringify(i.input)})`}`);
 }
 
 export function knownArgs(t: Task): string[] {

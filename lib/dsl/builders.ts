@@ -1,6 +1,7 @@
 import { GLOBAL, parseRegion, parseService, type ScopeName, type ServiceName } from "../model/names.ts";
-import type { Intent } from "./intent.ts";
+import type { CsrRequest, Intent } from "./intent.ts";
 import { callerOrigin } from "./origin.ts";
+import { checkInitOptions } from "../model/config.ts";
 
 // Fluent builders. Each call returns a new frozen object over frozen props, so a builder can be
 // kept and reused without aliasing: `const eu = region("eu")` then `eu.add()` and
@@ -11,7 +12,7 @@ const intent = <T extends Intent>(i: T): T => Object.freeze(i);
 
 export interface RootBuilder {
   /** Create the offline root (root posture). `inforge pki init`. */
-  init(o: { name: string; domain: string; ciRecipient: string }): Intent;
+  init(o: { name: string; domain: string; ciRecipient: string; nameConstraints?: "dns+uri" | "dns" }): Intent;
   /** Start a root rotation: new root prepared, dual-root overlap in root.pem. `inforge pki rotate --root`. */
   rotate(): Intent;
   /** End the root overlap once nothing live chains only to the old root. `inforge pki rotate --root --finish`. */
@@ -32,9 +33,18 @@ export interface LeavesBuilder {
   renew(): Intent;
 }
 
+export interface ScopeLeavesBuilder extends LeavesBuilder {
+  /** The same, for some of the scope's services only — what a deploy or a release ships:
+   *  `region("eu").leaves().renew({ services: ["payments", "checkout"] })`. */
+  renew(o?: { services?: readonly string[] }): Intent;
+}
+
 export interface LeafBuilder {
   /** Force a new key and certificate for one service now (CI posture). */
   rotate(): Intent;
+  /** Certify a workload's own key from a verified CSR (lib/x509 parseCsr), under the scope's
+   *  active intermediate, with the service's own names only (CI posture). `inforge pki sign-csr`. */
+  signCsr(csr: CsrRequest): Intent;
 }
 
 export interface ServiceBuilder {
@@ -46,7 +56,7 @@ export interface ScopeBuilder {
   /** Issue the scope's first intermediate and write its bundle (root posture). `inforge pki intermediate eu`. */
   add(): Intent;
   intermediate(): IntermediateBuilder;
-  leaves(): LeavesBuilder;
+  leaves(): ScopeLeavesBuilder;
   service(name: string): ServiceBuilder;
 }
 
@@ -57,8 +67,10 @@ export interface AllBuilder {
 /** The offline root: `root().init({...})`, `root().rotate()`, `root().finish()`. */
 export function root(): RootBuilder {
   return Object.freeze({
-    init: (o: { name: string; domain: string; ciRecipient: string }) =>
-      intent({ kind: "root.init", origin: callerOrigin(), name: o.name, domain: o.domain, ciRecipient: o.ciRecipient }),
+    init: (o: { name: string; domain: string; ciRecipient: string; nameConstraints?: "dns+uri" | "dns" }) => {
+      checkInitOptions(o); // at once: a bad value would land in pki.json (a secret key in plaintext)
+      return intent({ kind: "root.init", origin: callerOrigin(), name: o.name, domain: o.domain, ciRecipient: o.ciRecipient, ...(o.nameConstraints ? { nameConstraints: o.nameConstraints } : {}) });
+    },
     rotate: () => intent({ kind: "root.rotate", origin: callerOrigin() }),
     finish: () => intent({ kind: "root.finish", origin: callerOrigin() }),
     crl: () => intent({ kind: "root.crl", origin: callerOrigin() }),
@@ -75,12 +87,29 @@ function scopeBuilder(scope: ScopeName): ScopeBuilder {
           intent({ kind: "intermediate.rotate", origin: callerOrigin(), scope, force: o?.force === true }),
         recover: () => intent({ kind: "intermediate.recover", origin: callerOrigin(), scope }),
       }),
-    leaves: () => Object.freeze({ renew: () => intent({ kind: "leaves.renew", origin: callerOrigin(), scope }) }),
+    leaves: () =>
+      Object.freeze({
+        renew: (o?: { services?: readonly string[] }) =>
+          intent({
+            kind: "leaves.renew", origin: callerOrigin(), scope,
+            ...(o?.services ? { services: Object.freeze(o.services.map((s) => parseService(s))) } : {}),
+          }),
+      }),
     service: (name: string) => {
       const service: ServiceName = parseService(name);
       return Object.freeze({
         leaf: () =>
-          Object.freeze({ rotate: () => intent({ kind: "leaf.rotate", origin: callerOrigin(), scope, service }) }),
+          Object.freeze({
+            rotate: () => intent({ kind: "leaf.rotate", origin: callerOrigin(), scope, service }),
+            signCsr: (csr: CsrRequest) =>
+              intent({
+                kind: "leaf.sign-csr", origin: callerOrigin(), scope, service,
+                csr: Object.freeze({
+                  publicKey: csr.publicKey, key: csr.key, commonNames: Object.freeze([...csr.commonNames]),
+                  dns: Object.freeze([...csr.dns]), uris: Object.freeze([...csr.uris]), other: Object.freeze([...csr.other]),
+                }),
+              }),
+          }),
       });
     },
   });

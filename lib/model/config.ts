@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { InputError } from "../errors.ts";
 import { DomainName } from "./names.ts";
 import { Duration, parseDuration, type Millis } from "./duration.ts";
 
@@ -57,6 +58,12 @@ export const PkiConfigSchema = v.strictObject({
   propagation: Duration,
   clockSkew: Duration,
   crlLifetime: Duration,
+  /**
+   * Which name forms the intermediates constrain. "dns+uri" (default) fences both forms a leaf
+   * carries. "dns" leaves URIs unconstrained: for meshes with rustls-based verifiers (Deno,
+   * rustls proxies), which reject every URI SAN under a URI constraint (RUSTSEC-2026-0098).
+   */
+  nameConstraints: v.optional(v.picklist(["dns+uri", "dns"], 'nameConstraints is "dns+uri" (default) or "dns"')),
   /** When status warns and `status --check` alerts (optional; Vault's thresholds by default). */
   thresholds: v.optional(
     v.strictObject({
@@ -71,6 +78,28 @@ export const PkiConfigSchema = v.strictObject({
   consumers: v.optional(v.array(ConsumerSchema)),
 });
 export type PkiConfig = v.InferOutput<typeof PkiConfigSchema>;
+
+/**
+ * The options of `pki init`, checked before anything is made (root().init calls this): a bad value
+ * would otherwise be written into pki.json, and a secret key given as the CI recipient would sit
+ * there in plaintext. One sentence naming the flag; a secret key is never echoed.
+ */
+export function checkInitOptions(o: { name: string; domain: string; ciRecipient: string }): void {
+  const fail = (m: string): never => {
+    throw new InputError(m);
+  };
+  if (/AGE-SECRET-KEY-/i.test(o.ciRecipient)) {
+    fail(`--ci-recipient holds an age identity (a secret AGE-SECRET-KEY-… key), not a recipient; give its public key instead (the "# public key:" line of the identity file, or age-keygen -y <file>)`);
+  }
+  const show = (x: string) => JSON.stringify(x.length > 80 ? x.slice(0, 80) + "…" : x);
+  if (!v.is(Recipient, o.ciRecipient)) {
+    fail(`--ci-recipient ${show(o.ciRecipient)} is not an age X25519 recipient (age1…, 62 characters); copy it again from the "# public key:" line of the CI identity file, or run age-keygen -y <file>`);
+  }
+  const domain = v.safeParse(DomainName, o.domain);
+  if (!domain.success) fail(`--domain ${show(o.domain)} is invalid: ${domain.issues[0].message}`);
+  const name = v.safeParse(PkiConfigSchema.entries.name, o.name);
+  if (!name.success) fail(`--name ${show(o.name)} is invalid: ${name.issues[0].message}, at most 63 characters`);
+}
 
 /** The config's durations in milliseconds, parsed once. */
 export interface Timing {

@@ -16,6 +16,8 @@ export const intermediateKey = (scope: string, gen: number) => `scopes/${scope}/
 export const leafIndex = (scope: string) => `leaves/${scope}/index.json`;
 export const leafCert = (scope: string, service: string) => `leaves/${scope}/${service}.crt.pem`;
 export const leafKey = (scope: string, service: string) => `leaves/${scope}/${service}.key.age`;
+/** Every leaf key of a scope in one age file (JSON: service → serial + PKCS#8), sealed to CI; see lib/apply/leaf-keys.ts. */
+export const leafKeys = (scope: string) => `leaves/${scope}/keys.age`;
 export const bundle = (name: string) => `bundles/${name}.pem`;
 /** The same bundle for SPIFFE consumers: a JWK set per trust domain (a scope; the root is none). */
 export const spiffeBundle = (name: string) => `bundles/${name}.spiffe.json`;

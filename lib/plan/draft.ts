@@ -60,7 +60,8 @@ export function activeRoot(d: Draft, origin: string): Generation {
   const r = activeOf(d.root.generations);
   if (!r) throw new InputError(`there is no active root (${origin}); run inforge pki init (root posture)`);
   if (ms(r.notAfter) <= d.now) {
-    throw new InputError(`the root G${r.gen} expired on ${r.notAfter} (${origin}); rotate it with inforge pki rotate --root (root posture)`);
+    // Not "rotate it": rotate --root needs a live root to cross-sign its successor, so it refuses too.
+    throw new InputError(`the root G${r.gen} expired on ${r.notAfter} (${origin}), and nothing chains to an expired root; start a new tree with inforge pki init in a new directory and move consumers to its bundles (rotate a root before it expires: inforge pki status warns a year ahead)`);
   }
   return r;
 }

@@ -9,6 +9,8 @@ import {
   activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, signingIdentity, skewed, type Draft,
 } from "./draft.ts";
 import type { LeafReason } from "./step.ts";
+import type { CsrRequest } from "../dsl/intent.ts";
+import { consumersOnFinish, consumersOnRotate } from "./consumers.ts";
 
 // One planning function per intent kind. Each reads and changes the draft and appends steps;
 // none does I/O or crypto. Preconditions that make an intent impossible throw an InputError
@@ -53,7 +55,7 @@ function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active"
     commonName: `${cfg.name} ${scope} intermediate G${gen}`, notBefore: g.notBefore, notAfter: g.notAfter,
     // RFC 5280 §4.2.1.10: a dNSName constraint permits the name and its subdomains; a URI
     // constraint matches the host. Every name form a leaf carries is constrained.
-    permittedDns: [host], permittedUriHosts: [host],
+    permittedDns: [host], permittedUriHosts: cfg.nameConstraints === "dns" ? [] : [host],
     writes: [P.intermediateCert(scope, gen), P.intermediateKey(scope, gen)],
   });
   return g;
@@ -74,8 +76,44 @@ function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason,
     kind: "issue-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen, reason,
     commonName: name, notBefore: iso(nb), notAfter: iso(na),
     dns: [name], uris: [`spiffe://${scope}.${cfg.domain}/svc/${service}`],
-    writes: [P.leafCert(scope, service), P.leafKey(scope, service)],
+    writes: [P.leafCert(scope, service), P.leafKeys(scope)],
   });
+}
+
+/**
+ * A leaf for a workload's own key, from a verified CSR. It carries exactly the names our own leaf
+ * for the service would (CN and DNS `<svc>.<scope>.<domain>`, URI `spiffe://<scope>.<domain>/svc/<svc>`),
+ * and the CSR may ask for those and nothing else: any other name — another region's, an IP — is
+ * refused rather than dropped, so the requester learns what it will not get.
+ */
+function issueCsrLeaf(d: Draft, scope: string, service: string, csr: CsrRequest, origin: string) {
+  const cfg = configOf(d, origin);
+  const t = timing(cfg);
+  const issuer = activeOf(d.scopes[scope]!.generations)!;
+  if (ms(issuer.notAfter) <= d.now) {
+    throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); run inforge pki recover-intermediate ${scope} (root posture)`);
+  }
+  const name = `${service}.${scope}.${cfg.domain}`;
+  const uri = `spiffe://${scope}.${cfg.domain}/svc/${service}`;
+  const asked = [...csr.commonNames, ...csr.dns, ...csr.uris, ...csr.other];
+  const bad = asked.find((n) => n !== name && n !== uri);
+  if (bad !== undefined) {
+    throw new InputError(`the CSR asks for the name ${JSON.stringify(bad)}, which ${scope}/${service} may not carry (${origin}); a CSR for ${service} in ${scope} may ask only for ${name} and ${uri} — make it with -subj "/CN=${name}"`);
+  }
+  const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, `leaf ${scope}/${service} (csr)`);
+  const idx = (d.leaves[scope] ??= { scope: scope as never, leaves: {} });
+  (idx.csr ??= {})[service as never] = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  d.steps.push({
+    kind: "issue-csr-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen,
+    commonName: name, notBefore: iso(nb), notAfter: iso(na), dns: [name], uris: [uri], publicKey: csr.publicKey, key: csr.key,
+    writes: [P.csrLeafCert(scope, service)],
+  });
+}
+
+function requireService(services: readonly string[], scope: string, service: string, origin: string) {
+  if (!services.includes(service)) {
+    throw new InputError(`unknown service "${service}" in "${scope}" (${origin}; known: ${services.join(", ") || "none"}); add it to regions/${scope}.json`);
+  }
 }
 
 /** Publish-before-use, CI side: promote a prepared generation whose delay has passed, retire
@@ -95,7 +133,8 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
   if (p?.activateAfter && ms(p.activateAfter) <= d.now) {
     const a = activeOf(s.generations);
     if (a) {
-      const own = Object.values(d.leaves[scope]?.leaves ?? {}).filter((l) => l.gen === a.gen);
+      const idx = d.leaves[scope];
+      const own = [...Object.values(idx?.leaves ?? {}), ...Object.values(idx?.csr ?? {})].filter((l) => l.gen === a.gen);
       const last = Math.max(d.now, ...own.map((l) => ms(l.notAfter))) + t.clockSkew;
       a.state = "retiring";
       a.since = iso(d.now);
@@ -116,15 +155,17 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
   return promoted;
 }
 
-function renewScope(d: Draft, scope: string, origin: string) {
+/** `only`: just these services (a deploy or a release), each of which must be declared. */
+function renewScope(d: Draft, scope: string, origin: string, only?: readonly string[]) {
   requireScope(d, scope, origin);
   const topo = requireTopology(d, scope, origin);
+  for (const svc of only ?? []) requireService(topo.services, scope, svc, origin);
   const t = timing(configOf(d, origin));
   advanceLifecycle(d, scope, origin);
   const s = d.scopes[scope]!;
   const active = activeOf(s.generations)!;
   const have = d.leaves[scope]?.leaves ?? {};
-  for (const service of topo.services) {
+  for (const service of only ? topo.services.filter((x) => only.includes(x)) : topo.services) {
     const l = have[service];
     let reason: LeafReason | null = null;
     if (!l) reason = "missing";
@@ -137,7 +178,7 @@ function renewScope(d: Draft, scope: string, origin: string) {
     }
     if (reason) issueLeaf(d, scope, service, reason, origin);
   }
-  for (const svc of Object.keys(have)) {
+  for (const svc of only ? [] : Object.keys(have)) {
     if (!topo.services.includes(svc as never)) {
       d.notes.push(`leaf ${scope}/${svc} is kept but no longer renewed: "${svc}" is not in regions/${scope}.json`);
     }
@@ -148,7 +189,13 @@ function renewScope(d: Draft, scope: string, origin: string) {
 export function signCrl(d: Draft, origin: string) {
   const t = timing(configOf(d, origin));
   const r = activeRoot(d, origin);
-  const live = d.root.generations.filter((g) => g.state === "active" || g.state === "retiring");
+  // Every root that is still trusted somewhere signs a CRL: the live ones, and a retired root
+  // that signed a revoked intermediate, until it expires — otherwise a consumer that still
+  // anchors on it would find no CRL for that revocation once the root overlap is finished.
+  const revokedBy = new Set(d.root.crl.revoked.map((r) => d.scopes[r.scope]?.generations.find((g) => g.gen === r.gen)?.issuer));
+  const live = d.root.generations.filter(
+    (g) => g.state === "active" || g.state === "retiring" || (g.state === "retired" && revokedBy.has(g.gen) && ms(g.notAfter) > d.now),
+  );
   d.root.crl.number += 1;
   d.root.crl.thisUpdate = iso(d.now);
   d.steps.push({
@@ -169,6 +216,7 @@ export const planIntent: Handlers = {
       recipients: { root: "", ci: i.ciRecipient },
       lifetimes: { ...DEFAULTS.lifetimes }, renewAt: Math.round(DEFAULTS.renewAt * 1000) / 1000,
       propagation: DEFAULTS.propagation, clockSkew: DEFAULTS.clockSkew, crlLifetime: DEFAULTS.crlLifetime,
+      ...(i.nameConstraints === "dns" ? { nameConstraints: "dns" as const } : {}),
     };
     const t = timing(d.config);
     d.steps.push({ kind: "create-root-identity", origin: i.origin, identity: null, writes: [] });
@@ -226,14 +274,14 @@ export const planIntent: Handlers = {
     }
     const g = issueIntermediate(d, i.scope, "active", i.origin);
     signCrl(d, i.origin);
-    const hit = Object.entries(d.leaves[i.scope]?.leaves ?? {}).filter(([, l]) => suspects.some((s) => s.gen === l.gen)).map(([svc]) => svc);
+    const hit = [...Object.entries(d.leaves[i.scope]?.leaves ?? {}), ...Object.entries(d.leaves[i.scope]?.csr ?? {}).map(([svc, l]) => [`${svc} (csr)`, l] as const)].filter(([, l]) => suspects.some((s) => s.gen === l.gen)).map(([svc]) => svc);
     d.notes.push(`blast radius: ${hit.length} leaf(s) of "${i.scope}" signed by the revoked generation stop verifying now: ${hit.join(", ") || "none"}`);
     d.next.push(`in CI now: inforge pki renew ${scopeFlag(i.scope)} (re-issues every leaf of "${i.scope}" under G${g.gen})`);
   },
 
   "leaves.renew": (d, i) => {
     configOf(d, i.origin);
-    if (i.scope !== "all") return renewScope(d, i.scope, i.origin);
+    if (i.scope !== "all") return renewScope(d, i.scope, i.origin, i.services);
     const scopes = Object.keys(d.scopes).filter((s) => activeOf(d.scopes[s]!.generations) && d.topology.scopes[s]).sort();
     for (const s of scopes) renewScope(d, s, i.origin);
   },
@@ -241,11 +289,16 @@ export const planIntent: Handlers = {
   "leaf.rotate": (d, i) => {
     requireScope(d, i.scope, i.origin);
     const topo = requireTopology(d, i.scope, i.origin);
-    if (!topo.services.includes(i.service)) {
-      throw new InputError(`unknown service "${i.service}" in "${i.scope}" (${i.origin}; known: ${topo.services.join(", ") || "none"}); add it to regions/${i.scope}.json`);
-    }
+    requireService(topo.services, i.scope, i.service, i.origin);
     advanceLifecycle(d, i.scope, i.origin);
     issueLeaf(d, i.scope, i.service, "forced", i.origin);
+  },
+
+  "leaf.sign-csr": (d, i) => {
+    requireScope(d, i.scope, i.origin);
+    requireService(requireTopology(d, i.scope, i.origin).services, i.scope, i.service, i.origin);
+    advanceLifecycle(d, i.scope, i.origin);
+    issueCsrLeaf(d, i.scope, i.service, i.csr, i.origin);
   },
 
   "root.rotate": (d, i) => {
@@ -275,6 +328,9 @@ export const planIntent: Handlers = {
       issueIntermediate(d, scope, "prepared", i.origin, nu);
     }
     signCrl(d, i.origin);
+    const consumers = consumersOnRotate(cfg, old.gen, gen);
+    d.notes.push(...consumers.notes);
+    d.next.push(...consumers.next);
     d.next.push(`in CI after ${iso(d.now + t.propagation)}: inforge pki renew (promotes every scope's new intermediate under root G${gen})`);
     d.next.push(`root posture, once every old intermediate has retired: inforge pki rotate --root --finish (G${old.gen} leaves root.pem)`);
   },
@@ -305,5 +361,6 @@ export const planIntent: Handlers = {
     d.root.crossSigned = null;
     signCrl(d, i.origin);
     d.next.push(`publish bundles/root.pem to every root-anchoring consumer; the old root is no longer trusted`);
+    d.next.push(...consumersOnFinish(configOf(d, i.origin), old.map((g) => g.gen)));
   },
 };

@@ -40,7 +40,8 @@ function bundleSteps(before: Snapshot, after: Snapshot, origin: string): Step[] 
     const enter = now.filter((r) => !wasKeys.has(refKey(r)));
     const leave = was.filter((r) => !nowKeys.has(refKey(r)));
     if (!enter.length && !leave.length && was.map(refKey).join() === now.map(refKey).join()) continue;
-    out.push({ kind: "write-bundle", origin, identity: null, bundle: name, members: now, enter, leave, writes: [P.bundle(name)] });
+    // The mesh formats (SPIFFE JSON, ConfigMap) are written from the same certificates in the same commit.
+    out.push({ kind: "write-bundle", origin, identity: null, bundle: name, members: now, enter, leave, writes: [P.bundle(name), ...P.meshBundles(name)] });
   }
   return out;
 }

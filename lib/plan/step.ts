@@ -55,6 +55,22 @@ export interface IssueLeaf extends Base {
   readonly dns: readonly string[];
   readonly uris: readonly string[];
 }
+/** A leaf for a workload that keeps its own key (`pki sign-csr`): no key is generated or sealed. */
+export interface IssueCsrLeaf extends Base {
+  readonly kind: "issue-csr-leaf";
+  readonly scope: string;
+  readonly service: string;
+  readonly gen: number;
+  readonly commonName: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly dns: readonly string[];
+  readonly uris: readonly string[];
+  /** The workload's public key, DER SubjectPublicKeyInfo in base64 (public data). */
+  readonly publicKey: string;
+  /** The key as people say it ("ECDSA P-256"), for the plan. */
+  readonly key: string;
+}
 export interface SetState extends Base {
   readonly kind: "set-state";
   readonly scope: string; // "root" or a scope
@@ -87,6 +103,7 @@ export type Step =
   | CrossSignRoot
   | IssueIntermediate
   | IssueLeaf
+  | IssueCsrLeaf
   | SetState
   | SignCrl
   | WriteBundle

@@ -11,9 +11,10 @@ export const derivedWrites: StepTable<string[]> = {
   "create-root": (s) => [P.rootCert(s.gen), P.rootKey(s.gen)],
   "cross-sign-root": (s) => [P.crossCert(s.gen, s.by)],
   "issue-intermediate": (s) => [P.intermediateCert(s.scope, s.gen), P.intermediateKey(s.scope, s.gen)],
-  "issue-leaf": (s) => [P.leafCert(s.scope, s.service), P.leafKey(s.scope, s.service)],
+  "issue-leaf": (s) => [P.leafCert(s.scope, s.service), P.leafKeys(s.scope)],
+  "issue-csr-leaf": (s) => [P.csrLeafCert(s.scope, s.service)],
   "set-state": (s) => [s.scope === "root" ? P.ROOT_STATE : P.scopeState(s.scope)],
   "sign-crl": () => [P.CRL],
-  "write-bundle": (s) => [P.bundle(s.bundle)],
+  "write-bundle": (s) => [P.bundle(s.bundle), ...P.meshBundles(s.bundle)],
   "write-state": (s) => [s.file],
 };

@@ -12,6 +12,14 @@ export interface JournalEntry {
   /** Every file the plan wrote, with the sha256 of its new content. */
   readonly files: readonly { readonly path: string; readonly sha256: string }[];
   readonly prev: string;
+  /** The run (lock holder) that wrote it: lets a re-run see that a killed run had finished. */
+  readonly run?: string;
+  /**
+   * In a scope's journal (journal/scopes/<scope>.jsonl, lib/store/domains.ts): the seq of the last
+   * entry of journal/pki.jsonl when this one was committed (0: none yet). Directory-wide runs
+   * exclude scope runs, so this places the entry between pki.jsonl's entries `base` and `base + 1`.
+   */
+  readonly base?: number;
   readonly hash: string;
 }
 
@@ -43,4 +51,37 @@ export function readJournal(text: string): { entries: JournalEntry[]; broken: st
     entries.push(e);
   }
   return { entries, broken: null };
+}
+
+/**
+ * The entries of journal/pki.jsonl and of the scope journals, interleaved in an order that agrees
+ * with when they were committed (each scope entry after the directory entry it names as `base`).
+ * Scope entries of different scopes wrote disjoint files, so their relative order is immaterial.
+ * For "which entry last wrote this file" over the whole directory.
+ */
+export function mergeJournals(whole: readonly JournalEntry[], scopes: readonly (readonly JournalEntry[])[]): JournalEntry[] {
+  const out: JournalEntry[] = [];
+  const at = scopes.map(() => 0);
+  const upTo = (seq: number) => {
+    scopes.forEach((list, i) => {
+      while (at[i]! < list.length && (list[at[i]!]!.base ?? 0) < seq) out.push(list[at[i]!++]!);
+    });
+  };
+  for (const e of whole) {
+    upTo(e.seq);
+    out.push(e);
+  }
+  upTo(Infinity);
+  return out;
+}
+
+/**
+ * The unterminated last line of a journal, when it is the start of `line` (the entry being
+ * appended): what an append cut short by a power failure leaves. Null when there is none.
+ * Anything else unterminated is damage, and readJournal reports it.
+ */
+export function tornTail(text: string, line: string): string | null {
+  if (text === "" || text.endsWith("\n")) return null;
+  const tail = text.slice(text.lastIndexOf("\n") + 1);
+  return line.startsWith(tail) ? tail : null;
 }

@@ -1,20 +1,38 @@
-import { open, readFile, unlink } from "node:fs/promises";
+import { open, readdir, readFile, stat, unlink } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { StateError } from "../errors.ts";
+import { lockFile, pendingFile, type Domain } from "./domains.ts";
 
-// One writer at a time per pki directory: a lock file created with O_EXCL, naming its holder.
-// A lock whose holder is a dead process on this host is taken over — under a short-lived
-// second lock, so two runs that both find it stale cannot both take it.
+// One writer at a time per lock domain (lib/store/domains.ts): a lock file created with O_EXCL,
+// naming its holder. A lock whose holder is a dead process on this host is taken over — under a
+// short-lived second lock, so two runs that both find it stale cannot both take it.
+// The whole directory (.lock) excludes every scope (.lock-<scope>): its holder first takes .lock,
+// then waits until no scope lock is held; a scope's run first takes its own lock, then backs off
+// while .lock is held. Each checks after taking its own, so at least one of two racing runs sees
+// the other, and the directory-wide run, which never backs off, cannot starve.
 
-interface Holder {
+export interface Holder {
   pid: number;
   host: string;
   command: string;
   since: string;
+  /** A random id of the run, recorded in its journal entries too. */
+  run?: string;
 }
 
 export interface Lock {
+  /**
+   * The domain held: the scope asked for, or null for the whole directory — also when a scope
+   * was asked for but a dead directory-wide run must be recovered first (only the whole
+   * directory's lock may finish its commit).
+   */
+  readonly domain: Domain;
+  /** This run's id (see Holder.run). */
+  readonly run: string;
+  /** The dead run whose lock this one took over, if any: the pipeline checks whether it had finished. */
+  readonly tookOver: Holder | null;
   release(): Promise<void>;
 }
 
@@ -23,7 +41,9 @@ const alive = (pid: number) => {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    // Only "no such process" proves the holder is gone. Anything else (EPERM, or Deno's
+    // NotCapable when --allow-run is not granted) must keep the lock: never take it over on a guess.
+    return (e as NodeJS.ErrnoException).code !== "ESRCH";
   }
 };
 
@@ -50,37 +70,110 @@ async function holderOf(path: string): Promise<Holder | null> {
 
 const stale = (h: Holder | null) => h !== null && h.host === hostname() && !alive(h.pid);
 
-export async function acquireLock(dir: string, command: string, now: Date, waitMs = 0): Promise<Lock> {
-  const path = join(dir, ".lock");
-  const me: Holder = { pid: process.pid, host: hostname(), command, since: now.toISOString() };
+/** A lock file with no readable holder that is older than this was left by a run killed while creating it. */
+const UNREADABLE_STALE_MS = 10_000;
+const abandoned = async (path: string) =>
+  stat(path).then((s) => Date.now() - s.mtimeMs > UNREADABLE_STALE_MS, () => false);
+
+const who = (h: Holder | null) => (h ? `pid ${h.pid} on ${h.host} (${h.command}, since ${h.since})` : "another run (its lock file is unreadable)");
+const sleep = () => new Promise((r) => setTimeout(r, 100));
+const isStale = async (p: string, h: Holder | null) => stale(h) || (h === null && (await abandoned(p)));
+
+export async function acquireLock(dir: string, command: string, now: Date, waitMs = 0, domain: Domain = null): Promise<Lock> {
+  const me: Holder = { pid: process.pid, host: hostname(), command, since: now.toISOString(), run: randomUUID() };
   const deadline = Date.now() + waitMs;
+  const release = (path: string) => async () => {
+    const h = await holderOf(path);
+    if (h && h.pid === me.pid && h.host === me.host) await unlink(path).catch(() => {});
+  };
+  const whole = join(dir, lockFile(null));
+  if (domain !== null) {
+    for (;;) {
+      const path = join(dir, lockFile(domain));
+      const { tookOver } = await takeFile(path, me, deadline, dir);
+      const h = await holderOf(whole);
+      const wholeHeld = h !== null || (await stat(whole).then(() => true, () => false));
+      if (!wholeHeld) {
+        // A directory-wide commit left pending (its lock file removed by hand): only a
+        // directory-wide run may finish it, so this run becomes one.
+        if (!(await stat(join(dir, pendingFile(null))).then(() => true, () => false))) {
+          return { domain, run: me.run!, tookOver, release: release(path) };
+        }
+      } else if (!(await isStale(whole, h))) {
+        await release(path)();
+        if (Date.now() < deadline) {
+          await sleep();
+          continue;
+        }
+        throw new StateError(`the pki directory ${dir} is locked by ${who(h)}; wait for it to finish (or pass --wait 60s), and remove ${whole} only if that process is gone`);
+      }
+      // The directory-wide lock is stale (or its commit is pending): recover under it instead.
+      await release(path)();
+      break;
+    }
+  }
+  const { tookOver } = await takeFile(whole, me, deadline, dir);
+  // Holding .lock, no new scope run starts; wait for those under way to finish.
+  for (;;) {
+    const busy: Holder[] = [];
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!name.startsWith(".lock-") || name.endsWith(".takeover")) continue;
+      const p = join(dir, name);
+      const h = await holderOf(p);
+      if (await isStale(p, h)) await clearStale(p, me);
+      else busy.push(h ?? { pid: 0, host: "?", command: "?", since: "?" });
+    }
+    if (!busy.length) break;
+    if (Date.now() < deadline) {
+      await sleep();
+      continue;
+    }
+    await release(whole)();
+    throw new StateError(`the pki directory ${dir} is locked by ${who(busy[0]!)}; wait for it to finish (or pass --wait 60s), and remove its .lock-<scope> file only if that process is gone`);
+  }
+  return { domain: null, run: me.run!, tookOver, release: release(whole) };
+}
+
+/** Remove a dead holder's lock file under its takeover guard (a scope run killed mid-way; its pending record is recovered by the directory-wide store). */
+async function clearStale(path: string, me: Holder): Promise<void> {
+  const guard = path + ".takeover";
+  if (await isStale(guard, await holderOf(guard))) await unlink(guard).catch(() => {});
+  if (!(await create(guard, me))) return;
+  try {
+    if (await isStale(path, await holderOf(path))) await unlink(path).catch(() => {});
+  } finally {
+    await unlink(guard).catch(() => {});
+  }
+}
+
+/** Create the lock file at `path`, taking it over from a dead holder; wait for a live one until `deadline`. */
+async function takeFile(path: string, me: Holder, deadline: number, dir: string): Promise<{ tookOver: Holder | null }> {
+  let tookOver: Holder | null = null;
   for (;;) {
     if (await create(path, me)) break;
     const h = await holderOf(path);
-    if (stale(h)) {
+    if (await isStale(path, h)) {
       const guard = path + ".takeover";
-      const g = await holderOf(guard);
-      if (stale(g)) await unlink(guard).catch(() => {});
+      if (await isStale(guard, await holderOf(guard))) await unlink(guard).catch(() => {});
       if (await create(guard, me)) {
         try {
-          if (stale(await holderOf(path))) await unlink(path).catch(() => {});
+          const again = await holderOf(path);
+          if (await isStale(path, again)) {
+            await unlink(path).catch(() => {});
+            tookOver = again;
+          }
         } finally {
           await unlink(guard).catch(() => {});
         }
+        continue;
       }
-      continue;
+      // Another run is taking the stale lock over right now: wait for it like for any holder.
     }
     if (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       continue;
     }
-    const who = h ? `pid ${h.pid} on ${h.host} (${h.command}, since ${h.since})` : "another run (its lock file is unreadable)";
-    throw new StateError(`the pki directory ${dir} is locked by ${who}; wait for it to finish (or pass --wait 60s), and remove ${path} only if that process is gone`);
+    throw new StateError(`the pki directory ${dir} is locked by ${who(h)}; wait for it to finish (or pass --wait 60s), and remove ${path} only if that process is gone`);
   }
-  return {
-    release: async () => {
-      const h = await holderOf(path);
-      if (h && h.pid === me.pid && h.host === me.host) await unlink(path).catch(() => {});
-    },
-  };
+  return { tookOver };
 }

@@ -5,13 +5,17 @@ import "reflect-metadata";
 
 export { X509Error, type X509ErrorCode } from "./errors.ts";
 export { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyPair } from "./keys.ts";
-export { keySigner, type Issuer, type Signer } from "./signer.ts";
+export { keySigner, type Issuer, type SignPrimitive, type Signer } from "./signer.ts";
 export { createIntermediate, createLeaf, createRoot, crossSignRoot } from "./profiles.ts";
+export { generateLeafKey, leafKeyFromParts, prepareLeafIssuer, type LeafIssuer, type LeafKey, type LeafRequest, type MintedLeaf } from "./fast-leaf.ts";
 export { createCrl, parseCrl, type CrlInfo } from "./crl.ts";
 export {
+  certificateFingerprint,
   parseCertificate,
   parseCertificates,
   publicKeyMatches,
   verifySignedBy,
   type CertInfo,
 } from "./parse.ts";
+export { certificateJwk, type EcPublicJwk } from "./jwk.ts";
+export { importCsrPublicKey, parseCsr, type CsrInfo } from "./csr.ts";

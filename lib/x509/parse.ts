@@ -60,8 +60,30 @@ export function certFromDer(der: Bytes, describe: (why: string) => string): x509
 
 /** Internal: the library object for exactly one PEM certificate. */
 export function loadCertificate(pem: string, what = "input"): x509.X509Certificate {
+  const hit = loaded.get(pem);
+  if (hit) return hit;
   const describe = certReason(what);
-  return certFromDer(decodeSinglePem(pem, CERT_LABEL, describe), describe);
+  const cert = certFromDer(decodeSinglePem(pem, CERT_LABEL, describe), describe);
+  if (loaded.size >= LOADED_MAX) loaded.delete(loaded.keys().next().value!);
+  loaded.set(pem, cert);
+  return cert;
+}
+
+// Parsing costs about 2 ms of JavaScript, and one run reads each issuer certificate several
+// times (its fingerprint against the state, its key against the sealed key, its profile before
+// signing). Certificates are immutable and these objects stay inside lib/x509, which only reads
+// them, so parses are kept by exact PEM text — a few dozen, issuers and bundles.
+const LOADED_MAX = 64;
+const loaded = new Map<string, x509.X509Certificate>();
+
+/**
+ * SHA-256 of a PEM certificate's DER, lowercase hex (CertInfo.fingerprint), without parsing it:
+ * for checking that a file is the certificate the state records.
+ */
+export function certificateFingerprint(pem: string, what = "input"): string {
+  const der = decodeSinglePem(pem, CERT_LABEL, certReason(what));
+  assertSingleDerElement(der, certReason(what));
+  return toHex(sha256(der));
 }
 
 /** Internal: CertInfo of an already parsed certificate. */

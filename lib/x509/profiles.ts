@@ -128,12 +128,15 @@ export async function createIntermediate(o: {
   notAfter: Date;
   permittedDns: string[];
   permittedUriHosts: string[];
+  /** Leave URIs unconstrained (pki.json nameConstraints "dns"): rustls-based verifiers reject
+   *  any URI SAN under a URI name constraint, so a mesh with such consumers must opt out. */
+  unconstrainedUris?: boolean;
 }): Promise<CertInfo> {
   checkCommonName(o.commonName, "intermediate");
   const what = `intermediate "${o.commonName}"`;
   // An empty list would leave that name form unconstrained (§4.2.1.10 binds only the forms
   // it mentions), i.e. the intermediate could mint any DNS name or any URI.
-  if (!o.permittedDns?.length || !o.permittedUriHosts?.length) {
+  if (!o.permittedDns?.length || (!o.permittedUriHosts?.length && !o.unconstrainedUris)) {
     throw new X509Error(
       `${what} needs at least one permitted DNS name and one permitted URI host; an empty list leaves that name form unconstrained`,
     );

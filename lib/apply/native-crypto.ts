@@ -1,0 +1,50 @@
+import { createECDH, KeyObject, sign as nodeSign, type ECDH } from "node:crypto";
+import * as X from "../x509/mod.ts";
+
+// node:crypto where it makes the same bytes cheaper than WebCrypto on the event loop, which is
+// what bounds a fleet renewal (thousands of keys and signatures, one JavaScript thread):
+// - P-256 key generation: WebCrypto's generateKey spends about 130 µs of the event loop per key
+//   in Node 20 (algorithm normalisation, two KeyObject wrappers around the OpenSSL call);
+//   node:crypto's ECDH generator makes the same kind of key — a random scalar in [1, n-1] and
+//   its public point, by OpenSSL's EC_KEY_generate_key — in 20–40 µs. A leaf key is only ever
+//   exported, never used through a CryptoKey.
+// - ECDSA signing: about 30 µs of the event loop through subtle.sign, about 10 µs through
+//   crypto.sign with a callback (both sign on the thread pool).
+// Each is checked once at first use and falls back to the portable WebCrypto path on a runtime
+// that lacks it or gets it wrong.
+
+let ecdh: ECDH | null | undefined;
+
+function nodeEcdh(): ECDH | null {
+  if (ecdh !== undefined) return ecdh;
+  try {
+    const e = createECDH("prime256v1");
+    const point = e.generateKeys();
+    ecdh = point.length === 65 && point[0] === 0x04 && e.getPrivateKey().length <= 32 ? e : null;
+  } catch {
+    ecdh = null;
+  }
+  return ecdh;
+}
+
+/** A fresh P-256 leaf key (its SPKI for the certificate, its PKCS#8 PEM for sealing). */
+export async function newLeafKey(): Promise<X.LeafKey> {
+  const e = nodeEcdh();
+  if (!e) return X.generateLeafKey();
+  // Synchronous pair of calls: no other leaf can generate in between.
+  const point = e.generateKeys();
+  return X.leafKeyFromParts(e.getPrivateKey(), point);
+}
+
+const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+
+/** ECDSA P-256/SHA-256, P1363 r||s, through node:crypto; WebCrypto where KeyObject.from is missing. */
+export const nativeSign: X.SignPrimitive | undefined = typeof KeyObject?.from === "function" && typeof nodeSign === "function"
+  ? (privateKey, data) => {
+    let key = keyObjects.get(privateKey);
+    if (!key) keyObjects.set(privateKey, (key = KeyObject.from(privateKey)));
+    const k = key;
+    return new Promise((resolve, reject) =>
+      nodeSign("sha256", data, { key: k, dsaEncoding: "ieee-p1363" }, (err, sig) => (err ? reject(err) : resolve(sig))));
+  }
+  : undefined;

@@ -1,0 +1,260 @@
+import { chmod, mkdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
+import { InputError, PostureError, StateError } from "../errors.ts";
+import { open, type Identity } from "../age/mod.ts";
+import * as X from "../x509/mod.ts";
+import { scope as scopeOf } from "../dsl/builders.ts";
+import type { Intent } from "../dsl/intent.ts";
+import { bundleMembers, refKey } from "../model/bundles.ts";
+import * as P from "../model/paths.ts";
+import type { Snapshot } from "../model/state.ts";
+import type { LeafReason } from "../plan/step.ts";
+import { deployBundle, type DeployFile } from "../deliver/deploy-bundle.ts";
+import { IDENTITY_VAR } from "../apply/keys.ts";
+import { openLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
+import { fsyncDir, writeDurable } from "../store/atomic.ts";
+import { FsStore } from "../store/fs-store.ts";
+import { acquireLock } from "../store/lock.ts";
+import { readSnapshot } from "../store/snapshot.ts";
+import type { Args } from "./args.ts";
+import type { RunContext } from "./context.ts";
+import { loadIdentities, matchRecipients } from "./identities.ts";
+import { runIntents, type RunOutcome } from "./pipeline.ts";
+import { bold, green } from "./style.ts";
+
+// `inforge deploy <service> --region R [--out DIR]` (CI posture): make sure the service has a
+// current leaf — through the planner, as `leaves.renew` for just that service, so what is due is
+// decided in one place — then write the files the service loads (lib/deliver/deploy-bundle.ts)
+// outside the pki directory. Files whose bytes are already right are not touched, so a re-run
+// with nothing due changes no byte and no mtime. Shared with `releases deploy`.
+
+/** One service to deliver, and where. */
+export interface Target {
+  readonly scope: string;
+  readonly service: string;
+  readonly out: string;
+}
+
+export interface Delivered extends Target {
+  /** Why a leaf was minted in this run, or null when the current one was reused. */
+  readonly minted: LeafReason | null;
+  readonly notAfter: string;
+  /** Files rewritten (empty: everything was already up to date). */
+  readonly changed: readonly string[];
+}
+
+/** The services' intent: renew each leaf that is missing or due (the planner decides). `origin`
+ *  names what asked (the command, or the release file) in the planner's messages. */
+export function deployIntent(scope: string, services: readonly string[], origin: string): Intent {
+  return Object.freeze({ ...scopeOf(scope).leaves().renew({ services }), origin });
+}
+
+/** Deploy output must never land in the pki directory: it holds a plaintext key. */
+export function checkOut(out: string, pkiDir: string, flag = "--out"): string {
+  const p = resolve(out);
+  const dir = resolve(pkiDir);
+  if (p === dir || p.startsWith(dir + sep)) {
+    throw new InputError(`${flag} "${out}" is inside the pki directory ${dir}; deploy writes a plaintext private key, which must never sit beside the sealed ones — choose a directory outside it (default ./deploy/<region>/<service>)`);
+  }
+  return p;
+}
+
+/** The CI identity, required before anything runs: deploy opens the service's sealed key. */
+export async function ciIdentity(ctx: RunContext, what: string): Promise<Identity | undefined> {
+  const ids = await loadIdentities(ctx.env);
+  if (!ids.ci && !ctx.planOnly) {
+    throw new PostureError(`${what} opens the service's sealed leaf key and needs the CI master identity: set ${IDENTITY_VAR.ci} (CI posture); nothing was changed`, "ci");
+  }
+  return ids.ci;
+}
+
+/** What the plan minted, by "scope/service" (nothing when it was not applied). */
+export function mintedBy(o: RunOutcome | null): Map<string, LeafReason> {
+  const out = new Map<string, LeafReason>();
+  if (!o?.result) return out;
+  for (const s of o.plan.steps) if (s.kind === "issue-leaf") out.set(`${s.scope}/${s.service}`, s.reason);
+  return out;
+}
+
+/**
+ * Read and open everything the targets need, under the directory lock (so no commit lands
+ * between reading a certificate and its key), then write each target's directory. Each target
+ * succeeds or fails on its own; `done` is called after each one.
+ */
+export async function deliver(
+  ctx: RunContext, ci: Identity, targets: readonly Target[], minted: ReadonlyMap<string, LeafReason>, command: string, waitMs: number,
+  done: (t: Target, r: Delivered | Error, n: number) => void,
+): Promise<(Delivered | Error)[]> {
+  const lock = await acquireLock(ctx.dir, command, ctx.now, waitMs);
+  const inputs: (DeployRead | Error)[] = [];
+  try {
+    const store = new FsStore(ctx.dir, { run: lock.run });
+    await store.recover();
+    const snap = await readSnapshot(store);
+    matchRecipients({ ci }, snap.config);
+    const keys = new Map<string, Promise<Map<string, LeafKeyEntry> | null>>(); // a scope's key file, opened once
+    const keysOf = (scope: string) => {
+      let k = keys.get(scope);
+      if (!k) keys.set(scope, (k = openLeafKeys(store, scope, ci)));
+      return k;
+    };
+    for (const t of targets) inputs.push(await readTarget(store, snap, t, ci, keysOf).catch((e: unknown) => asError(e)));
+  } finally {
+    await lock.release();
+  }
+  const results: (Delivered | Error)[] = [];
+  for (const [n, t] of targets.entries()) {
+    const input = inputs[n]!;
+    let r: Delivered | Error;
+    if (input instanceof Error) r = input;
+    else {
+      try {
+        const changed = await writeDeployDir(t.out, input.files);
+        r = { ...t, minted: minted.get(`${t.scope}/${t.service}`) ?? null, notAfter: input.notAfter, changed };
+      } catch (e) {
+        r = asError(e);
+      }
+    }
+    results.push(r);
+    done(t, r, n + 1);
+  }
+  return results;
+}
+
+interface DeployRead {
+  readonly files: DeployFile[];
+  readonly notAfter: string;
+}
+
+async function readTarget(
+  store: FsStore, snap: Snapshot, t: Target, ci: Identity, keysOf: (scope: string) => Promise<Map<string, LeafKeyEntry> | null>,
+): Promise<DeployRead> {
+  const cfg = snap.config;
+  if (!cfg) throw new StateError(`the pki directory ${store.dir} is not initialised; run inforge pki init first (root posture)`);
+  const leaf = snap.leaves[t.scope]?.leaves[t.service as never];
+  if (!leaf) throw new StateError(`${t.scope}/${t.service} has no leaf in ${P.leafIndex(t.scope)}; run inforge deploy ${t.service} --region ${t.scope} (it mints one)`);
+  const must = async (path: string) => {
+    const text = await store.read(path);
+    if (text === null) throw new StateError(`${path} is missing; restore it from git`);
+    return text;
+  };
+  const [leafPem, intermediatePem, bundlePem] = await Promise.all([
+    must(P.leafCert(t.scope, t.service)), must(P.intermediateCert(t.scope, leaf.gen)), must(P.bundle(t.scope)),
+  ]);
+  // Hand out only what the state vouches for: the recorded leaf, its live issuer, and its key.
+  if (X.parseCertificate(leafPem, P.leafCert(t.scope, t.service)).fingerprint !== leaf.fingerprint) {
+    throw new StateError(`${P.leafCert(t.scope, t.service)} is not the leaf ${P.leafIndex(t.scope)} records (fingerprint differs); restore it from git and run inforge pki verify`);
+  }
+  if (!bundleMembers(snap, t.scope).some((r) => refKey(r) === refKey({ scope: t.scope, gen: leaf.gen }))) {
+    throw new StateError(`the leaf of ${t.scope}/${t.service} is signed by ${t.scope} G${leaf.gen}, which is not in bundles/${t.scope}.pem; run inforge pki renew --region ${t.scope} in CI`);
+  }
+  // The key: the scope's key file (leaves/<scope>/keys.age), or a per-leaf file in older trees.
+  const entry = (await keysOf(t.scope))?.get(t.service);
+  let keyPem: string;
+  let keyPath: string;
+  if (entry) {
+    [keyPem, keyPath] = [entry.key, P.leafKeys(t.scope)];
+    if (entry.serial !== leaf.serial) throw new StateError(`${keyPath} holds the key of another certificate for "${t.service}" (${P.leafIndex(t.scope)} records serial ${leaf.serial}); restore it from git, or run inforge pki rotate --leaf ${t.service} --region ${t.scope}`);
+  } else {
+    keyPath = P.leafKey(t.scope, t.service);
+    const sealed = await store.read(keyPath);
+    if (sealed === null) throw new StateError(`no key for ${t.scope}/${t.service} in ${P.leafKeys(t.scope)} (nor ${keyPath}); restore it from git, or run inforge pki rotate --leaf ${t.service} --region ${t.scope}`);
+    keyPem = await open(sealed, ci, keyPath, IDENTITY_VAR.ci);
+  }
+  if (!(await X.publicKeyMatches(leafPem, await X.importPrivateKeyPem(keyPem)))) {
+    throw new StateError(`${keyPath} does not hold the key of ${P.leafCert(t.scope, t.service)} (a key or certificate was swapped); restore both from git`);
+  }
+  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, intermediatePem, keyPem, bundlePem, notAfter: leaf.notAfter });
+  return { files, notAfter: leaf.notAfter };
+}
+
+/**
+ * Write the files whose bytes differ, and only those: each is staged beside its target (durable),
+ * then all are renamed into place, so a reader sees each file old or new, never half. A file
+ * with the right bytes but a wrong mode only gets its mode fixed (no new mtime).
+ */
+export async function writeDeployDir(out: string, files: readonly DeployFile[]): Promise<string[]> {
+  // The directory holds a plaintext key: private to the CI user.
+  await mkdir(out, { recursive: true, mode: 0o700 });
+  const staged: [tmp: string, path: string][] = [];
+  const changed: string[] = [];
+  try {
+    for (const f of files) {
+      const path = join(out, f.name);
+      const have = await readFile(path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === "ENOENT") return null;
+        throw e;
+      });
+      if (have !== null && sameBytes(have, new TextEncoder().encode(f.content))) {
+        const mode = (await stat(path)).mode & 0o777;
+        if (mode !== f.mode) await chmod(path, f.mode);
+        continue;
+      }
+      const tmp = `${path}.inforge-new`;
+      await writeDurable(tmp, f.content, f.mode);
+      staged.push([tmp, path]);
+      changed.push(f.name);
+    }
+    for (const [tmp, path] of staged) await rename(tmp, path);
+  } catch (e) {
+    for (const [tmp] of staged) await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  if (staged.length) await fsyncDir(out);
+  return changed;
+}
+
+export function parseWait(a: Args): number {
+  const w = a.flags.wait;
+  if (w === undefined) return 0;
+  const m = typeof w === "string" ? /^(\d+)(s|m)$/.exec(w) : null;
+  if (!m) throw new InputError(`invalid --wait "${String(w)}"; give seconds or minutes such as 60s or 5m`);
+  return Number(m[1]) * (m[2] === "m" ? 60_000 : 1000);
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+/** `inforge deploy <service> --region R [--out DIR]`. */
+export async function deployCommand(a: Args, ctx: RunContext, command: string): Promise<number> {
+  const service = a.positionals[1];
+  if (!service) throw new InputError("missing service; for example: inforge deploy payments --region eu");
+  if (a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}"; deploy one service (use inforge releases deploy for several)`);
+  const region = a.flags.region;
+  if (typeof region !== "string") throw new InputError(`inforge deploy needs --region; for example: inforge deploy ${service} --region eu (or --region global)`);
+  const outFlag = a.flags.out;
+  if (outFlag === true) throw new InputError("--out needs a directory");
+  const intent = deployIntent(region, [service], "inforge deploy"); // validates both names
+  const out = checkOut(outFlag ?? join("deploy", region, service), ctx.dir);
+  const ci = await ciIdentity(ctx, "inforge deploy");
+  const waitMs = parseWait(a);
+  const held: string[] = [];
+  let outcome: RunOutcome;
+  try {
+    outcome = await runIntents([intent], ctx, { title: `deploy ${region}/${service}`, command, waitMs, print: (s) => held.push(s) });
+  } catch (e) {
+    flush(held);
+    throw e;
+  }
+  // A plan that mints something is shown; "nothing to do" is said in the one line below instead.
+  if (outcome.plan.steps.length || ctx.planOnly) flush(held);
+  if (ctx.planOnly) return 0;
+  const minted = mintedBy(outcome);
+  const [r] = await deliver(ctx, ci!, [{ scope: region, service, out }], minted, command, waitMs, () => {});
+  if (r instanceof Error) throw r;
+  const d = r!;
+  if (ctx.json) {
+    process.stdout.write(JSON.stringify({ schema: "inforge.deploy/v1", scope: d.scope, service: d.service, out: d.out, minted: d.minted, notAfter: d.notAfter, changed: d.changed }) + "\n");
+    return 0;
+  }
+  const leaf = d.minted ? `minted a new leaf (${d.minted})` : "reused the current leaf";
+  const files = d.changed.length ? `wrote ${d.changed.join(", ")}` : "every file already up to date, nothing written";
+  process.stdout.write(`${d.changed.length ? green("deployed") : bold("deployed")} ${d.scope}/${d.service} to ${d.out}: ${leaf}, valid until ${d.notAfter}; ${files}\n`);
+  return 0;
+}
+
+/** Print held lines (a plan printed only when it does something). */
+export function flush(lines: string[]): void {
+  for (const l of lines.splice(0)) process.stdout.write(l + "\n");
+}

@@ -1,0 +1,65 @@
+import { readFile } from "node:fs/promises";
+import { resolve, sep } from "node:path";
+import { InputError, StateError } from "../errors.ts";
+import * as X from "../x509/mod.ts";
+import { scope as scopeOf } from "../dsl/builders.ts";
+import * as P from "../model/paths.ts";
+import { writeAtomic } from "../store/atomic.ts";
+import { FsStore } from "../store/fs-store.ts";
+import type { Args } from "./args.ts";
+import type { RunContext } from "./context.ts";
+import { parseWait } from "./deploy.ts";
+import { runIntents } from "./pipeline.ts";
+
+// `inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]` (CI posture), for
+// workloads that keep their own key. lib/x509 reads the CSR, applies the key policy and verifies
+// its signature; the planner holds the requested names to the service's own and issues under the
+// scope's active intermediate (step issue-csr-leaf), recorded in leaves/<scope>/index.json "csr"
+// so the issuer stays trusted while it is valid. Prints the chain (leaf + intermediate) on
+// stdout — the plan goes to stderr — or writes it to --out.
+
+export async function signCsrCommand(a: Args, ctx: RunContext, command: string): Promise<number> {
+  const file = a.positionals[2];
+  if (!file) throw new InputError("missing the CSR file; for example: inforge pki sign-csr --region eu --service payments payments.csr");
+  if (a.positionals.length > 3) throw new InputError(`unexpected argument "${a.positionals[3]}"; give one CSR file`);
+  const region = a.flags.region;
+  const service = a.flags.service;
+  if (typeof region !== "string" || typeof service !== "string") {
+    throw new InputError(`inforge pki sign-csr needs --region and --service; for example: inforge pki sign-csr --region eu --service payments ${file}`);
+  }
+  const out = a.flags.out;
+  if (out === true) throw new InputError("--out needs a file");
+  if (out !== undefined) {
+    const p = resolve(out);
+    if (p.startsWith(resolve(ctx.dir) + sep)) throw new InputError(`--out "${out}" is inside the pki directory; write the chain elsewhere (inforge records its own copy as ${P.csrLeafCert(region, service)})`);
+  }
+  let pem: string;
+  try {
+    pem = await readFile(file, "utf8");
+  } catch {
+    throw new InputError(`cannot read the CSR "${file}"; give the path of a PEM certificate request (openssl req -new … -out ${file})`);
+  }
+  const csr = await X.parseCsr(pem, file);
+  const intent = Object.freeze({ ...scopeOf(region).service(service).leaf().signCsr(csr), origin: "inforge pki sign-csr" });
+  const outcome = await runIntents([intent], ctx, {
+    title: `sign-csr ${region}/${service}`, command, waitMs: parseWait(a),
+    // stdout carries the chain, so the plan goes to stderr.
+    print: (s) => process.stderr.write(s + "\n"),
+  });
+  if (!outcome.result) return 0; // --plan
+  const rec = outcome.result.state.leaves[region]?.csr?.[service as never];
+  const store = new FsStore(ctx.dir);
+  const leafPem = await store.read(P.csrLeafCert(region, service));
+  const intermediatePem = rec ? await store.read(P.intermediateCert(region, rec.gen)) : null;
+  if (!rec || leafPem === null || intermediatePem === null || X.parseCertificate(leafPem, P.csrLeafCert(region, service)).fingerprint !== rec.fingerprint) {
+    throw new StateError(`the certificate for ${region}/${service} changed while it was being read (another sign-csr ran); run the command again`);
+  }
+  const chain = leafPem + intermediatePem;
+  if (out !== undefined) {
+    await writeAtomic(resolve(out), chain, 0o644);
+    process.stderr.write(`wrote the chain (leaf + ${region} G${rec.gen}) to ${out}, valid until ${rec.notAfter}\n`);
+  } else {
+    process.stdout.write(chain);
+  }
+  return 0;
+}

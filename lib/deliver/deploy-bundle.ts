@@ -1,0 +1,74 @@
+// What `inforge deploy` writes for one service: the files a workload loads, and a Kubernetes
+// Secret carrying the same three. Pure: lib/cli reads the pki directory, opens the key and
+// writes the files (only when their bytes differ).
+//
+//   tls.crt      the leaf, then the intermediate that signed it (what a TLS stack sends)
+//   tls.key      the leaf's private key, PKCS#8 PEM (mode 0600)
+//   ca.crt       the scope's trust bundle: bundles/<scope>.pem (partial-chain anchors)
+//   secret.yaml  Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt (mode 0600)
+import { yamlDocument } from "./yaml.ts";
+
+export interface DeployInputs {
+  readonly scope: string;
+  readonly service: string;
+  readonly domain: string;
+  readonly leafPem: string;
+  readonly intermediatePem: string;
+  readonly keyPem: string;
+  readonly bundlePem: string;
+  /** The leaf's notAfter, recorded in the Secret so a reviewer sees when it runs out. */
+  readonly notAfter: string;
+}
+
+export interface DeployFile {
+  readonly name: string;
+  readonly content: string;
+  readonly mode: number;
+}
+
+export const DEPLOY_FILES = ["tls.crt", "tls.key", "ca.crt", "secret.yaml"] as const;
+
+/** The deploy bundle's files, in a fixed order (the key before the certificate that needs it). */
+export function deployBundle(i: DeployInputs): DeployFile[] {
+  const crt = i.leafPem + i.intermediatePem;
+  return [
+    { name: "tls.key", content: i.keyPem, mode: 0o600 },
+    { name: "tls.crt", content: crt, mode: 0o644 },
+    { name: "ca.crt", content: i.bundlePem, mode: 0o644 },
+    { name: "secret.yaml", content: tlsSecret(i, crt), mode: 0o600 },
+  ];
+}
+
+/**
+ * A Secret of type kubernetes.io/tls (the type cert-manager and ingress controllers read), named
+ * `<service>-tls`, without a namespace (kubectl apply -n <ns> chooses it). Content depends only
+ * on the files, so an unchanged leaf gives byte-identical YAML.
+ */
+export function tlsSecret(i: DeployInputs, crt: string): string {
+  return yamlDocument({
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "kubernetes.io/tls",
+    metadata: {
+      name: `${i.service}-tls`,
+      labels: {
+        "app.kubernetes.io/name": i.service,
+        "app.kubernetes.io/managed-by": "inforge",
+        "inforge.dev/scope": i.scope,
+      },
+      annotations: {
+        "inforge.dev/spiffe-id": `spiffe://${i.scope}.${i.domain}/svc/${i.service}`,
+        "inforge.dev/not-after": i.notAfter,
+        "inforge.dev/trust-bundle": `bundles/${i.scope}.pem`,
+      },
+    },
+    data: { "tls.crt": base64(crt), "tls.key": base64(i.keyPem), "ca.crt": base64(i.bundlePem) },
+  });
+}
+
+function base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}

@@ -1,0 +1,53 @@
+// A certificate's public key as a JWK and its DER as base64: what a SPIFFE trust bundle carries
+// for each X.509 authority (a JWK set whose "x509-svid" keys hold "x5c", RFC 7517 §4.7).
+import { X509Error } from "./errors.ts";
+import { loadCertificate } from "./parse.ts";
+import { toHex } from "./pem.ts";
+import { asn1x509, AsnConvert } from "./vendor.ts";
+
+/** An elliptic-curve public key in JWK form (RFC 7518 §6.2.1). */
+export interface EcPublicJwk {
+  readonly kty: "EC";
+  readonly crv: "P-256" | "P-384" | "P-521";
+  readonly x: string;
+  readonly y: string;
+}
+
+const ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
+// DER of the namedCurve OID (RFC 5480 §2.1.1.1) → JWK curve name and coordinate length.
+const CURVES: Record<string, [EcPublicJwk["crv"], number]> = {
+  "06082a8648ce3d030107": ["P-256", 32],
+  "06052b81040022": ["P-384", 48],
+  "06052b81040023": ["P-521", 66],
+};
+
+/** A certificate as a SPIFFE bundle needs it: the JWK of its key, and its DER in base64 (x5c). */
+export function certificateJwk(pem: string, what = "certificate"): { jwk: EcPublicJwk; x5c: string } {
+  const cert = loadCertificate(pem, what);
+  const spki = AsnConvert.parse(cert.publicKey.rawData, asn1x509.SubjectPublicKeyInfo);
+  const params = spki.algorithm.parameters ? toHex(new Uint8Array(spki.algorithm.parameters)) : "";
+  const curve = CURVES[params];
+  const point = new Uint8Array(spki.subjectPublicKey);
+  if (spki.algorithm.algorithm !== ID_EC_PUBLIC_KEY || !curve) {
+    throw new X509Error(`${what} has a ${spki.algorithm.algorithm} key, which a SPIFFE bundle here cannot carry; only EC P-256/P-384/P-521 keys are written as JWKs`, "bad-key");
+  }
+  const [crv, n] = curve;
+  // Uncompressed point (SEC 1 §2.3.3): 0x04 || X || Y, each coordinate n bytes.
+  if (point.length !== 1 + 2 * n || point[0] !== 0x04) {
+    throw new X509Error(`${what} has a malformed ${crv} public point (${point.length} bytes); restore the certificate from git`, "bad-der");
+  }
+  return {
+    jwk: { kty: "EC", crv, x: base64url(point.subarray(1, 1 + n)), y: base64url(point.subarray(1 + n)) },
+    x5c: base64(new Uint8Array(cert.rawData)),
+  };
+}
+
+function base64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+function base64url(bytes: Uint8Array): string {
+  return base64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}

@@ -1,0 +1,177 @@
+// lib/deliver and the planner's delivery paths on pure data: YAML and SPIFFE builders, the
+// release schema, deploy's renew-only-these-services intent, CSR name policy, root-anchoring
+// consumers in root-rotation plans. No disk, no crypto (except where a certificate is parsed).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as v from "valibot";
+import { parse as parseYaml } from "yaml";
+import { all, region, root } from "../lib/dsl/mod.ts";
+import { InputError } from "../lib/errors.ts";
+import { checkPlan } from "../lib/check/check-plan.ts";
+import { PkiConfigSchema } from "../lib/model/config.ts";
+import { yamlDocument } from "../lib/deliver/yaml.ts";
+import { spiffeSequence } from "../lib/deliver/mesh-bundles.ts";
+import { parseRelease } from "../lib/deliver/release.ts";
+import { deployBundle } from "../lib/deliver/deploy-bundle.ts";
+import type { CsrRequest } from "../lib/dsl/intent.ts";
+import { DAY, DOMAIN, HOUR, T0, after, established, planAt, step, stepsOf, type DeepMutable } from "./fixtures/pure-pki.ts";
+import type { Snapshot } from "../lib/model/state.ts";
+
+const throwsInput = (fn: () => unknown, re: RegExp) => {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, InputError);
+    assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable("expected an InputError");
+};
+
+// ---- YAML ------------------------------------------------------------------------------------
+
+test("the YAML writer round-trips PEM, JSON, quotes, colons and leading spaces through a real YAML parser", () => {
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\nAAAA\n-----END CERTIFICATE-----\n";
+  const doc = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "inforge-trust-eu", labels: { "app.kubernetes.io/managed-by": "inforge", "weird key: yes": "no" } },
+    data: { "ca.crt": pem, "bundle.spiffe.json": '{\n  "a": 1\n}\n', "no-newline": "a\nb", "indented": "  x\ny\n", "colon": "a: b # c", "yes": "yes", "n": 3 },
+  };
+  assert.equal(parseYaml(yamlDocument(doc)), doc);
+});
+
+// ---- SPIFFE sequence ---------------------------------------------------------------------------
+
+test("the SPIFFE sequence is one more than the journal entries that wrote the bundle's PEM", () => {
+  const entry = (seq: number, paths: string[]) => JSON.stringify({ seq, files: paths.map((path) => ({ path, sha256: "x" })) });
+  const journal = [entry(1, ["bundles/root.pem"]), entry(2, ["bundles/eu.pem", "bundles/global.pem"]), entry(3, ["bundles/eu.pem.old", "leaves/eu/index.json"]), entry(4, ["bundles/eu.pem"])].join("\n") + "\n";
+  assert.is(spiffeSequence(journal, "eu"), 3);
+  assert.is(spiffeSequence(journal, "global"), 2);
+  assert.is(spiffeSequence(journal, "us"), 1);
+  assert.is(spiffeSequence(null, "eu"), 1);
+});
+
+// ---- deploy bundle -------------------------------------------------------------------------------
+
+test("the deploy bundle is tls.key (0600), tls.crt (leaf + intermediate), ca.crt and a kubernetes.io/tls Secret (0600) carrying the three", () => {
+  const files = deployBundle({ scope: "eu", service: "payments", domain: DOMAIN, leafPem: "LEAF\n", intermediatePem: "INT\n", keyPem: "KEY\n", bundlePem: "BUNDLE\n", notAfter: "2026-12-08T00:00:00Z" });
+  assert.equal(files.map((f) => [f.name, f.mode]), [["tls.key", 0o600], ["tls.crt", 0o644], ["ca.crt", 0o644], ["secret.yaml", 0o600]]);
+  const secret = parseYaml(files[3]!.content);
+  assert.is(secret.kind, "Secret");
+  assert.is(secret.type, "kubernetes.io/tls");
+  assert.is(secret.metadata.name, "payments-tls");
+  assert.is(secret.metadata.annotations["inforge.dev/spiffe-id"], `spiffe://eu.${DOMAIN}/svc/payments`);
+  const b = (s: string) => Buffer.from(s, "base64").toString();
+  assert.equal([b(secret.data["tls.crt"]), b(secret.data["tls.key"]), b(secret.data["ca.crt"])], ["LEAF\nINT\n", "KEY\n", "BUNDLE\n"]);
+});
+
+// ---- releases -------------------------------------------------------------------------------------
+
+test("a release file is validated: fields, names, duplicate regions and services, and the file name", () => {
+  const ok = parseRelease({ name: "r1", deploy: [{ region: "eu", services: ["payments"] }, { region: "global", services: ["auth"] }] }, "releases/r1.json", "r1");
+  assert.equal(ok.entries, [{ scope: "eu", services: ["payments"] }, { scope: "global", services: ["auth"] }]);
+  throwsInput(() => parseRelease({ name: "r1", deploy: [{ region: "eu", services: ["a"] }], extra: 1 }, "releases/r1.json", "r1"), /releases\/r1\.json is invalid at extra/);
+  throwsInput(() => parseRelease({ name: "r1", deploy: [{ region: "EU", services: ["payments"] }] }, "releases/r1.json", "r1"), /invalid at deploy\.0\.region: a scope name is a lowercase DNS label/);
+  throwsInput(() => parseRelease({ name: "r1", deploy: [{ region: "eu", services: [] }] }, "releases/r1.json", "r1"), /at least one service/);
+  throwsInput(() => parseRelease({ name: "r1", deploy: [{ region: "eu", services: ["a"] }, { region: "eu", services: ["b"] }] }, "releases/r1.json", "r1"), /lists the region "eu" twice/);
+  throwsInput(() => parseRelease({ name: "r1", deploy: [{ region: "eu", services: ["a", "a"] }] }, "releases/r1.json", "r1"), /lists the service "a" twice/);
+  throwsInput(() => parseRelease({ name: "r2", deploy: [{ region: "eu", services: ["a"] }] }, "releases/r1.json", "r1"), /rename it to r2\.json/);
+});
+
+// ---- deploy's intent: renew only these services -------------------------------------------------
+
+test("renewing some services of a region mints only those that are missing or due, and nothing when they are current", () => {
+  const s = established();
+  const late = after(T0, 5 * DAY); // every leaf is past 2/3 of its 7 days
+  const p = planAt(region("eu").leaves().renew({ services: ["payments"] }), s, late);
+  assert.equal(stepsOf(p, "issue-leaf").map((x) => `${x.scope}/${x.service} (${x.reason})`), ["eu/payments (due)"]);
+  assert.equal(checkPlan(p), []);
+  const quiet = planAt(region("eu").leaves().renew({ services: ["payments", "ledger"] }), s, after(T0, HOUR));
+  assert.is(quiet.steps.length, 0);
+  throwsInput(() => planAt(region("eu").leaves().renew({ services: ["search"] }), s, late), /unknown service "search" in "eu" .*add it to regions\/eu\.json/);
+});
+
+// ---- sign-csr ---------------------------------------------------------------------------------------
+
+const csr = (o: Partial<CsrRequest> = {}): CsrRequest => ({ publicKey: "AAAA", key: "ECDSA P-256", commonNames: [], dns: [], uris: [], other: [], ...o });
+
+test("a CSR leaf carries exactly the service's own names, is recorded apart from the managed leaf, and passes the checker", () => {
+  const s = established();
+  const p = planAt(region("eu").service("payments").leaf().signCsr(csr({ commonNames: [`payments.eu.${DOMAIN}`], uris: [`spiffe://eu.${DOMAIN}/svc/payments`] })), s, after(T0, HOUR));
+  const [st] = stepsOf(p, "issue-csr-leaf");
+  assert.equal([st!.dns, st!.uris, st!.identity, st!.writes], [[`payments.eu.${DOMAIN}`], [`spiffe://eu.${DOMAIN}/svc/payments`], "ci", ["leaves/eu/payments.csr.crt.pem"]]);
+  const rec = (x: Snapshot, k: "leaves" | "csr") => (x.leaves.eu?.[k] as Record<string, unknown> | undefined)?.payments;
+  assert.ok(rec(p.after, "csr"), "recorded under csr");
+  assert.equal(rec(p.after, "leaves"), rec(s, "leaves"), "the managed leaf is untouched");
+  assert.equal(checkPlan(p), []);
+});
+
+test("a CSR asking for another region's name, an undeclared service or an IP address is refused with the allowed names", () => {
+  const s = established();
+  const now = after(T0, HOUR);
+  throwsInput(() => planAt(region("eu").service("payments").leaf().signCsr(csr({ dns: [`payments.us.${DOMAIN}`] })), s, now), /asks for the name "payments\.us\.mesh\.example\.internal", which eu\/payments may not carry.*may ask only for payments\.eu\.mesh\.example\.internal and spiffe:\/\/eu\.mesh\.example\.internal\/svc\/payments/);
+  throwsInput(() => planAt(region("eu").service("payments").leaf().signCsr(csr({ other: ["IP:10.0.0.1"] })), s, now), /"IP:10\.0\.0\.1"/);
+  throwsInput(() => planAt(region("eu").service("search").leaf().signCsr(csr()), s, now), /unknown service "search" in "eu"/);
+});
+
+test("a live CSR leaf keeps its intermediate trusted: a promotion retires the old generation only after it expires", () => {
+  let s: DeepMutable<Snapshot> = established();
+  const t1 = after(T0, 2 * DAY);
+  s = step(region("eu").service("payments").leaf().signCsr(csr()), s, t1);
+  const csrLeaf = (s.leaves.eu!.csr as Record<string, { notAfter: string }>).payments!;
+  s = step(region("eu").intermediate().rotate(), s, after(t1, HOUR));
+  const p = planAt(region("eu").leaves().renew({ services: ["ledger"] }), s, after(t1, 26 * HOUR));
+  const old = p.after.scopes.eu!.generations.find((g) => g.gen === 1)!;
+  assert.is(old.state, "retiring");
+  assert.ok(Date.parse(old.retireAfter!) >= Date.parse(csrLeaf.notAfter), `${old.retireAfter} < ${csrLeaf.notAfter}`);
+});
+
+// ---- root-anchoring consumers ------------------------------------------------------------------------
+
+const withConsumers = (s: DeepMutable<Snapshot>) => {
+  s.config!.consumers = [{ name: "daemon-fleet", anchors: "root", reloads: "restart" }, { name: "cross-repo", anchors: "root", reloads: "live" }];
+  return s;
+};
+
+test("a root rotation plan tells each declared root-anchoring consumer what to do, before CI promotes", () => {
+  const p = planAt(root().rotate(), withConsumers(established()), after(T0, DAY));
+  const i = p.next.findIndex((n) => n.startsWith("restart daemon-fleet after distributing bundles/root.pem (root G1 and G2)"));
+  assert.ok(i >= 0, p.next.join("\n"));
+  assert.ok(p.next.some((n) => n.startsWith("cross-repo reloads bundles/root.pem by itself")), p.next.join("\n"));
+  assert.ok(i < p.next.findIndex((n) => n.startsWith("in CI after")), "consumers come before the CI promotion");
+  const bare = planAt(root().rotate(), established(), after(T0, DAY));
+  assert.ok(bare.notes.some((n) => n.includes(`no root-anchoring consumers are declared ("consumers" in pki.json)`)), bare.notes.join("\n"));
+});
+
+test("finishing a root rotation tells each consumer that the old root leaves root.pem", () => {
+  let s: Snapshot = withConsumers(established());
+  s = step(root().rotate(), s, after(T0, DAY));
+  s = step(all().leaves().renew(), s, after(T0, 2 * DAY + HOUR));
+  s = step(all().leaves().renew(), s, after(T0, 12 * DAY));
+  const p = planAt(root().finish(), s, after(T0, 12 * DAY + HOUR));
+  assert.ok(p.next.includes("restart daemon-fleet after distributing bundles/root.pem (root G1 leaves it; until restarted daemon-fleet still trusts it)"), p.next.join("\n"));
+  assert.ok(p.next.includes("cross-repo reloads bundles/root.pem by itself: distribute it (root G1 leaves it)"), p.next.join("\n"));
+});
+
+test("pki.json without the new fields stays valid; a consumer with an unknown reload mode is refused", () => {
+  const cfg = { ...established().config!, recipients: { root: "age1" + "p".repeat(58), ci: "age1" + "q".repeat(58) } } as Record<string, unknown>;
+  assert.ok(v.safeParse(PkiConfigSchema, cfg).success);
+  const bad = v.safeParse(PkiConfigSchema, { ...cfg, consumers: [{ name: "daemon-fleet", anchors: "root", reloads: "sometimes" }] });
+  assert.not.ok(bad.success);
+  assert.match(bad.issues![0].message, /reloads is "live" .* or "restart"/);
+  assert.ok(v.safeParse(PkiConfigSchema, { ...cfg, spiffeRefreshHint: "90s" }).success);
+  assert.not.ok(v.safeParse(PkiConfigSchema, { ...cfg, spiffeRefreshHint: "soon" }).success);
+});
+
+test("every write-bundle step declares the mesh-format files beside the PEM, and the checker accepts it", () => {
+  const p = planAt(region("eu").intermediate().rotate(), established(), after(T0, DAY));
+  const w = stepsOf(p, "write-bundle").map((s) => s.writes);
+  assert.equal(w, [
+    ["bundles/eu.pem", "bundles/eu.spiffe.json", "bundles/eu.configmap.yaml"],
+    ["bundles/global.pem", "bundles/global.spiffe.json", "bundles/global.configmap.yaml"],
+  ]);
+  assert.equal(checkPlan(p), []);
+});
+
+test.run();

@@ -1,0 +1,51 @@
+// The prebuilt CLI (`npm run build` → dist/cli/inforge.mjs): bin/inforge.js runs it only while
+// every input is unchanged, it behaves as the sources do, and it carries the shipped tasks.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildCli } from "../scripts/build.ts";
+import { ROOT, buildTree, ciEnv, run, sandbox } from "./helpers.ts";
+
+const sb = sandbox({ global: ["auth"], eu: ["payments"] });
+await buildTree(sb, ["global", "eu"]);
+await buildCli();
+const BIN = join(ROOT, "bin/inforge.js");
+const cliRun = (argv: string[], extra: Record<string, string> = {}) =>
+  run(process.execPath, [BIN, ...argv], { env: { ...ciEnv(sb), PATH: process.env.PATH, INFORGE_TRACE_ENTRY: "1", ...extra } as NodeJS.ProcessEnv });
+
+test("bin runs the prebuilt CLI when it is current, and it prints what the sources print", () => {
+  for (const argv of [["--help"], ["pki", "status", "--at", "2030-01-01T00:00:00Z"], ["pki", "renew", "--plan"]]) {
+    const built = cliRun(argv);
+    const src = cliRun(argv, { INFORGE_NO_BUNDLE: "1" });
+    assert.match(built.stderr, /running dist\/cli\/inforge\.mjs/, argv.join(" "));
+    assert.match(src.stderr, /running the sources/);
+    assert.is(built.status, src.status, argv.join(" "));
+    assert.is(built.stdout, src.stdout, argv.join(" "));
+  }
+});
+
+test("the prebuilt CLI applies a shipped task (rotate a leaf) without a TypeScript loader", () => {
+  const r = cliRun(["pki", "rotate", "--leaf", "payments", "--region", "eu"]);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stderr, /running dist\/cli\/inforge\.mjs/);
+  assert.match(r.stdout, /issue leaf\s+eu\/payments \(forced\)/);
+});
+
+test("a changed input makes bin run the sources instead, and run/tasks always do", () => {
+  const path = join(ROOT, "dist/cli/manifest.json");
+  const text = readFileSync(path, "utf8");
+  try {
+    // As if lib/ had been edited since the build: one recorded mtime no longer matches.
+    const m = JSON.parse(text) as { inputs: [string, number, number][] };
+    m.inputs[0]![2] -= 1000;
+    writeFileSync(path, JSON.stringify(m));
+    assert.match(cliRun(["--help"]).stderr, /running the sources/);
+  } finally {
+    writeFileSync(path, text);
+  }
+  assert.match(cliRun(["--help"]).stderr, /running dist/);
+  assert.match(cliRun(["tasks"]).stderr, /running the sources/);
+});
+
+test.run();
