@@ -50,8 +50,6 @@ async function load() {
     return fromSources();
   }
   try {
-    // Stack frames of the bundle map back to lib/ and tasks/, where intents record their origin.
-    process.setSourceMapsEnabled(true);
     const m = await import(pathToFileURL(join(root, "dist/cli/inforge.mjs")).href);
     trace("dist/cli/inforge.mjs");
     return m;

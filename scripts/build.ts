@@ -7,7 +7,7 @@
 //
 // The bundle sits at dist/cli/, the same depth as lib/cli/, so paths that lib/cli derives from
 // import.meta.url (the shipped tasks directory) resolve to the same place from either.
-import { build, type Metafile } from "esbuild";
+import { build, type Metafile, type OutputFile } from "esbuild";
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,6 +29,9 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
   // The entry: register each shipped task under its source path, then the CLI itself.
   const entry = [
     `import { join } from "node:path";`,
+    `import { setFrameMapper } from "./lib/dsl/origin.ts";`,
+    `import { bundleFrameMapper } from "./lib/cli/bundle-origins.ts";`,
+    `setFrameMapper(bundleFrameMapper(import.meta.url));`,
     `import { registerShippedTask } from "./lib/cli/shipped.ts";`,
     `import { SHIPPED } from "./lib/cli/tasks.ts";`,
     ...tasks.map((f, i) => `import t${i} from "./tasks/${f}";\nregisterShippedTask(join(SHIPPED, ${JSON.stringify(f)}), t${i});`),
@@ -51,15 +54,20 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
     outExtension: { ".js": ".mjs" },
     metafile: true,
     legalComments: "none",
-    // Intents record the runbook line that made them (lib/dsl/origin.ts reads the stack): with the
-    // source map, stack frames name tasks/renew.ts:10 and lib/dsl/, not the bundle. bin/ turns
-    // source maps on before it loads the bundle.
-    sourcemap: "linked",
+    // Only read here, for the positions of lib/dsl/ and tasks/ (origins.json, lib/cli/bundle-origins.ts).
+    sourcemap: "external",
     sourcesContent: false,
+    write: false,
     logLevel: "warning",
     // CommonJS dependencies call require() for node built-ins; ESM output has no require.
     banner: { js: `import { createRequire as __inforgeRequire } from "node:module"; const require = __inforgeRequire(import.meta.url);` },
   });
+  const origins: Origins = { sources: [], chunks: {} };
+  for (const f of result.outputFiles) {
+    if (f.path.endsWith(".map")) originsOf(f, origins);
+    else writeFileSync(f.path, f.contents);
+  }
+  writeFileSync(join(tmp, "origins.json"), JSON.stringify(origins) + "\n");
   const manifest: Manifest = { format: "inforge.build/v1", inputs: inputsOf(result.metafile), tasks };
   writeFileSync(join(tmp, "manifest.json"), JSON.stringify(manifest) + "\n");
   // Swap the directory in whole: a CLI starting meanwhile sees the old bundle, none (and runs
@@ -75,6 +83,58 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
   if (had) rmSync(old, { recursive: true, force: true });
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   return { ms: performance.now() - t, bytes };
+}
+
+interface Origins {
+  sources: string[];
+  chunks: Record<string, Record<string, [number, number, number][]>>;
+}
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Base64 VLQ fields of one source-map segment (Source Map v3 "mappings"). */
+function vlq(segment: string): number[] {
+  const out: number[] = [];
+  let value = 0;
+  let shift = 0;
+  for (const c of segment) {
+    const d = B64.indexOf(c);
+    value += (d & 31) << shift;
+    if (d & 32) shift += 5;
+    else {
+      out.push(value & 1 ? -(value >>> 1) : value >>> 1);
+      value = 0;
+      shift = 0;
+    }
+  }
+  return out;
+}
+
+/** The mappings of one bundle file that come from lib/dsl/ or tasks/, where intents take their origin. */
+function originsOf(map: OutputFile, into: Origins): void {
+  const m = JSON.parse(map.text) as { sources: string[]; mappings: string };
+  const rel = m.sources.map((s) => relative(ROOT, join(dirname(map.path), s)));
+  const wanted = rel.map((r) => (/^(lib\/dsl|tasks)\//.test(r) ? r : null));
+  if (!wanted.some((w) => w)) return;
+  const chunk: Record<string, [number, number, number][]> = {};
+  let src = 0;
+  let line = 0;
+  m.mappings.split(";").forEach((text, gen) => {
+    let col = 0;
+    for (const seg of text ? text.split(",") : []) {
+      const f = vlq(seg);
+      col += f[0]!;
+      if (f.length < 4) continue;
+      src += f[1]!;
+      line += f[2]!;
+      const name = wanted[src];
+      if (!name) continue;
+      let i = into.sources.indexOf(name);
+      if (i < 0) i = into.sources.push(name) - 1;
+      (chunk[String(gen + 1)] ??= []).push([col, i, line + 1]);
+    }
+  });
+  into.chunks[relative(dirname(map.path), map.path.slice(0, -".map".length))] = chunk;
 }
 
 function inputsOf(meta: Metafile): [string, number, number][] {

@@ -11,7 +11,7 @@
 // and once everything is on disk but the process has not exited (committed) — the kinds spread
 // over the runbooks, and the points exercised are printed.
 // INFORGE_FAULTS=full runs every point of every runbook (stage:n and rename:n for every file n),
-// INFORGE_FAULT_KILLS the number of random kills (default 3).
+// INFORGE_FAULT_KILLS the number of random kills (default 4).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
@@ -24,7 +24,7 @@ import { assertNoPlaintextKeys, errorCodes, findingsOf, rng, seedFrom, verify } 
 const T0 = "2030-01-01T00:00:00Z"; // the tree is built then
 const T1 = "2030-01-01T01:00:00Z"; // each runbook runs then
 const FULL = process.env.INFORGE_FAULTS === "full";
-const KILLS = Number(process.env.INFORGE_FAULT_KILLS ?? 3);
+const KILLS = Number(process.env.INFORGE_FAULT_KILLS ?? 4);
 const PARALLEL = 2;
 const seed = seedFrom("INFORGE_FAULT_SEED", "faults");
 const random = rng(seed);
@@ -145,24 +145,45 @@ interface Child {
   readonly signal: NodeJS.Signals | null;
   readonly out: string;
 }
-/** Run the CLI as a child; `killAfterPlanMs`: SIGKILL it that long after it printed its plan (so inside the apply). */
-function child(argv: string[], env: Record<string, string | undefined>, killAfterPlanMs?: number): Promise<Child & { applyMs: number }> {
+/**
+ * Run the CLI as a child. `kill`: SIGKILL it `ms` after it printed its plan (so inside the apply),
+ * or `ms` after its first staged file appeared in `staging` (so inside the commit). Reports how
+ * long the apply and the commit took.
+ */
+function child(argv: string[], env: Record<string, string | undefined>, kill?: { after: "plan" | "staged"; ms: number }, staging?: string): Promise<Child & { applyMs: number; commitMs: number }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [join(ROOT, "bin/inforge.js"), ...argv], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let planned = 0;
+    let staged = 0;
     let timer: NodeJS.Timeout | null = null;
+    const arm = (after: "plan" | "staged") => {
+      if (kill?.after === after) timer = setTimeout(() => p.kill("SIGKILL"), kill.ms);
+    };
+    // The first staged file (*.inforge-new) marks the start of the commit.
+    const poll = staging === undefined ? null : setInterval(() => {
+      if (staged) return;
+      try {
+        if (readdirSync(staging).some((n) => n.endsWith(".inforge-new"))) {
+          staged = Date.now();
+          arm("staged");
+        }
+      } catch {
+        // not created yet
+      }
+    }, 1);
     p.stdout.on("data", (b: Buffer) => {
       out += b;
       if (!planned && out.includes("plan:")) {
         planned = Date.now();
-        if (killAfterPlanMs !== undefined) timer = setTimeout(() => p.kill("SIGKILL"), killAfterPlanMs);
+        arm("plan");
       }
     });
     p.stderr.on("data", (b: Buffer) => (out += b));
     p.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolve({ code, signal, out, applyMs: planned ? Date.now() - planned : 0 });
+      if (poll) clearInterval(poll);
+      resolve({ code, signal, out, applyMs: planned ? Date.now() - planned : 0, commitMs: staged ? Date.now() - staged : 0 });
     });
   });
 }
@@ -288,20 +309,23 @@ test("renews of a bigger region SIGKILLed at random instants end in the old, a r
     return d;
   };
   const refDir = copy();
-  const whole = await child(argv, { ...env(refDir, "ci"), PATH: process.env.PATH });
+  const whole = await child(argv, { ...env(refDir, "ci"), PATH: process.env.PATH }, undefined, join(refDir, "leaves/big"));
   const duration = whole.applyMs; // from the plan on screen to exit: the signing and the commit
+  const commit = Math.max(whole.commitMs, 1); // from the first staged file to exit
   assert.is(whole.code, 0, whole.out);
   const ref = { files: listFiles(refDir), state: maskedState(refDir), journal: journalLength(refDir), written: 0 };
   const landed: string[] = [];
   const sbVerify = (d: string) => ({ ...big.env({ INFORGE_SECRETS_KEY: big.ciKey, INFORGE_PKI_ROOT_KEY: big.rootKey }), INFORGE_PKI_DIR: d });
   for (let k = 0; k < KILLS; k++) {
-    // Uniform over the later part of the apply of an uninterrupted run: start-up and signing write
-    // nothing (a kill there is the old tree, as the crash points before the commit show).
-    const delay = Math.round(duration * (0.6 + 0.5 * random()));
+    // Every other kill lands uniformly over the apply of an uninterrupted run (after the plan is
+    // printed), the others uniformly over its commit (after the first staged file appears): the
+    // commit is a small part of the apply, and the part where a kill can do harm.
+    const from = k % 2 ? "staged" : "plan";
+    const delay = Math.round((from === "plan" ? duration : commit) * 1.1 * random());
     const dir = copy();
     const before = contentHash(dir);
-    const c = await child(argv, { ...env(dir, "ci"), PATH: process.env.PATH }, delay);
-    const what = `renew killed after ${delay} ms`;
+    const c = await child(argv, { ...env(dir, "ci"), PATH: process.env.PATH }, { after: from, ms: delay }, join(dir, "leaves/big"));
+    const what = `renew killed ${delay} ms after the ${from === "plan" ? "plan was printed" : "commit began"}`;
     const v = await verify(dir, sbVerify(dir), T1);
     const lost = v.report.findings.filter((f) => /^key\.(missing|mismatch|unreadable)$/.test(f.code));
     assert.equal(lost, [], `${what}: a key is lost:\n${findingsOf(v.report)}`);
@@ -317,7 +341,7 @@ test("renews of a bigger region SIGKILLed at random instants end in the old, a r
       assert.equal(errorCodes(v.report), [], `${what}:\n${findingsOf(v.report)}`);
       kind = "finished";
     }
-    landed.push(`${delay} ms: ${kind}`);
+    landed.push(`${delay} ms after the ${from === "plan" ? "plan" : "first staged file"}: ${kind}`);
     const again = await cli(argv, env(dir, "ci"));
     assert.is(again.code, 0, `${what}: re-run failed: ${again.err}`);
     const after = await verify(dir, sbVerify(dir), T1);
@@ -330,7 +354,7 @@ test("renews of a bigger region SIGKILLed at random instants end in the old, a r
     assert.ok(o.ok, `${what}: ${o.out}`);
     assertNoPlaintextKeys(dir);
   }
-  console.log(`faults: ${KILLS} random SIGKILLs during renews of 40 leaves, each after the plan was printed (an uninterrupted apply takes ${duration} ms): ${landed.join("; ")}`);
+  console.log(`faults: ${KILLS} random SIGKILLs during renews of 40 leaves (an uninterrupted apply takes ${duration} ms, its commit ${commit} ms): ${landed.join("; ")}`);
 });
 
 test.after(() => {

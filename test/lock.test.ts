@@ -72,7 +72,8 @@ test("while a live process holds the lock, six runs started at once all refuse n
       assert.match(r.err, new RegExp(`is locked by pid ${process.pid} on ${hostname()} \\(inforge pki renew \\(held by the test\\), since`));
     }
   }
-  assert.ok(namedTest >= 5, `only ${namedTest} refusals named the holder`);
+  // At least the first run of each scope (eu, us, global) got its scope's lock and found the holder's.
+  assert.ok(namedTest >= new Set(ROTATIONS.map(([, r]) => r)).size, `only ${namedTest} refusals named the holder`);
   assert.is(treeHash(dir), before);
   unlinkSync(join(dir, ".lock"));
   await intact(dir);

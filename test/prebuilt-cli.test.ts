@@ -11,11 +11,13 @@ const sb = sandbox({ global: ["auth"], eu: ["payments"] });
 await buildTree(sb, ["global", "eu"]);
 await buildCli();
 const BIN = join(ROOT, "bin/inforge.js");
+/** Every leaf is due by then: the plan has steps, each with its runbook origin. */
+const SOON = new Date(Math.floor(Date.now() / 1000) * 1000 + 5 * 86_400_000).toISOString();
 const cliRun = (argv: string[], extra: Record<string, string> = {}) =>
   run(process.execPath, [BIN, ...argv], { env: { ...ciEnv(sb), PATH: process.env.PATH, INFORGE_TRACE_ENTRY: "1", ...extra } as NodeJS.ProcessEnv });
 
 test("bin runs the prebuilt CLI when it is current, and it prints what the sources print", () => {
-  for (const argv of [["--help"], ["pki", "status", "--at", "2030-01-01T00:00:00Z"], ["pki", "renew", "--plan"]]) {
+  for (const argv of [["--help"], ["pki", "status", "--at", "2030-01-01T00:00:00Z"], ["pki", "renew", "--plan", "--at", SOON]]) {
     const built = cliRun(argv);
     const src = cliRun(argv, { INFORGE_NO_BUNDLE: "1" });
     assert.match(built.stderr, /running dist\/cli\/inforge\.mjs/, argv.join(" "));

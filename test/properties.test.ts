@@ -173,12 +173,13 @@ function runSequence(ops: readonly Op[], tally: Outcome): void {
       throw new Error(`step ${n} ${JSON.stringify(o)} threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
     }
     const issues = checkPlan(p);
-    assert.equal(issues, [], `step ${n} ${JSON.stringify(o)}: the plan breaks invariants`);
+    assert.equal(issues, [], `step ${n} ${JSON.stringify(o)}: the plan breaks invariants: ${issues.map((i) => `[${i.code}] ${i.message}`).join("; ")}`);
     const next = applyFake(p.after);
-    assert.equal(checkState(next), [], `step ${n} ${JSON.stringify(o)}: the state breaks invariants`);
+    const bad = checkState(next);
+    assert.equal(bad, [], `step ${n} ${JSON.stringify(o)}: the state breaks invariants: ${bad.map((i) => `[${i.code}] ${i.message}`).join("; ")}`);
     const propagation = 24 * HOUR; // pki.json default
     const broken = stepInvariants(state, next, now, propagation);
-    assert.equal(broken, [], `step ${n} ${JSON.stringify(o)} at +${(now - T0) / DAY} days`);
+    assert.equal(broken, [], `step ${n} ${JSON.stringify(o)} at +${(now - T0) / DAY} days: ${broken.join("; ")}`);
     state = next;
     tally.planned++;
   }
@@ -186,7 +187,8 @@ function runSequence(ops: readonly Op[], tally: Outcome): void {
 
 test(`random operation sequences through the planner keep every invariant after every step (${RUNS} sequences)`, () => {
   const tally: Outcome = { planned: 0, refused: 0, steps: 0 };
-  fc.assert(fc.property(fc.array(opArb, { minLength: 1, maxLength: 40, size: "max" }), (ops) => runSequence(ops, tally)), { seed, numRuns: RUNS });
+  const r = fc.check(fc.property(fc.array(opArb, { minLength: 1, maxLength: 40, size: "max" }), (ops) => runSequence(ops, tally)), { seed, numRuns: RUNS });
+  if (r.failed) assert.unreachable(`${fc.defaultReportMessage(r)}\nthe failure: ${(r.errorInstance as Error)?.message}`);
   console.log(`properties: ${RUNS} planner sequences, ${tally.steps} steps: ${tally.planned} plans checked and applied, ${tally.refused} refused with an InputError`);
   assert.ok(tally.planned > RUNS, "too few operations were plannable for the test to mean much");
 });
@@ -206,7 +208,7 @@ test("a root rotation walked to its end through the planner: prepare, promote, r
 const CLI_OPS = fc.array(fc.oneof(
   fc.constantFrom<Op>({ op: "renew", scope: "all" }, { op: "rotate", scope: "eu", force: false }, { op: "recover", scope: "eu" }, { op: "leaf", scope: "eu", service: "payments" }, { op: "rotate-root" }, { op: "finish-root" }, { op: "crl" }),
   fc.integer({ min: 1, max: 10 }).map((d) => ({ op: "advance" as const, ms: d * DAY })),
-), { minLength: 3, maxLength: 7 });
+), { minLength: 3, maxLength: 8, size: "max" });
 
 function argvOf(o: Op): string[] | null {
   switch (o.op) {

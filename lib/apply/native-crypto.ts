@@ -1,4 +1,4 @@
-import { createECDH, KeyObject, sign as nodeSign, type ECDH } from "node:crypto";
+import { createECDH, createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify, type ECDH } from "node:crypto";
 import * as X from "../x509/mod.ts";
 
 // node:crypto where it makes the same bytes cheaper than WebCrypto on the event loop, which is
@@ -48,3 +48,27 @@ export const nativeSign: X.SignPrimitive | undefined = typeof KeyObject?.from ==
       nodeSign("sha256", data, { key: k, dsaEncoding: "ieee-p1363" }, (err, sig) => (err ? reject(err) : resolve(sig))));
   }
   : undefined;
+
+// `pki verify` checks every leaf's key (d·G against its certificate) and every signature:
+// node:crypto does both for a fraction of WebCrypto's per-call cost (lib/x509/platform.ts).
+// Installed when this module loads — lib/apply/keys.ts, which every command that opens keys
+// imports, imports it.
+const verifyKeys = new Map<string, KeyObject>();
+X.installPlatform({
+  p256Point: (d) => {
+    const e = createECDH("prime256v1");
+    e.setPrivateKey(d);
+    return new Uint8Array(e.getPublicKey());
+  },
+  verifyP256: (spki, sig, data) => {
+    const id = Buffer.from(spki).toString("base64");
+    let key = verifyKeys.get(id);
+    if (!key) {
+      if (verifyKeys.size >= 256) verifyKeys.delete(verifyKeys.keys().next().value!);
+      verifyKeys.set(id, (key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" })));
+    }
+    const k = key;
+    return new Promise((resolve, reject) =>
+      nodeVerify("sha256", data, { key: k, dsaEncoding: "ieee-p1363" }, sig, (err, ok) => (err ? reject(err) : resolve(ok))));
+  },
+});

@@ -51,7 +51,9 @@ export function checkState(s: Snapshot): Issue[] {
         continue;
       }
       if (!nests(l, issuer)) add("validity.outlives-issuer", `leaf ${scope}/${svc} (${l.notBefore} – ${l.notAfter}) is not within ${scope} G${issuer.gen} (${issuer.notBefore} – ${issuer.notAfter})`);
-      if (issuer.state === "retired") add("leaf.issuer-retired", `leaf ${scope}/${svc} is signed by ${scope} G${l.gen}, which is retired and in no bundle`);
+      // A generation retires once its last leaf has expired (retireAfter), so a leaf that expired
+      // before its issuer retired is dead, not broken — only one still valid then has lost its trust.
+      if (issuer.state === "retired" && t(l.notAfter) > t(issuer.since)) add("leaf.issuer-retired", `leaf ${scope}/${svc} is signed by ${scope} G${l.gen}, which is retired and in no bundle`);
     }
     // Leaves of workloads that keep their own key (sign-csr) are never re-issued by renew, so an
     // expired one may name a retired issuer; they must still nest in it.

@@ -1,4 +1,4 @@
-import { link, open, readFile, stat, unlink } from "node:fs/promises";
+import { link, open, readFile, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
 import { parseIdentity, type Identity } from "../age/mod.ts";
@@ -73,6 +73,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
   }
   // One region's renewal locks only that scope, so CI can renew regions in parallel jobs.
   const scope = o.wholeDirectory ? null : scopeOfIntents(intents);
+  const existed = await new FsStore(ctx.dir).exists();
   const lock = ctx.planOnly ? null : await acquireLock(await ensureDir(ctx.dir), o.command, ctx.now, o.waitMs ?? 0, scope);
   const store = new FsStore(ctx.dir, lock ? { run: lock.run, domain: lock.domain } : {});
   try {
@@ -122,6 +123,8 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     return { plan, result };
   } finally {
     await lock?.release();
+    // An init that failed leaves no empty pki directory behind (rmdir removes only an empty one).
+    if (!existed) await rmdir(ctx.dir).catch(() => {});
   }
 }
 

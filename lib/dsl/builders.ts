@@ -1,7 +1,6 @@
 import { GLOBAL, parseRegion, parseService, type ScopeName, type ServiceName } from "../model/names.ts";
 import type { CsrRequest, Intent } from "./intent.ts";
 import { callerOrigin } from "./origin.ts";
-import { checkInitOptions } from "../model/config.ts";
 
 // Fluent builders. Each call returns a new frozen object over frozen props, so a builder can be
 // kept and reused without aliasing: `const eu = region("eu")` then `eu.add()` and
@@ -67,10 +66,8 @@ export interface AllBuilder {
 /** The offline root: `root().init({...})`, `root().rotate()`, `root().finish()`. */
 export function root(): RootBuilder {
   return Object.freeze({
-    init: (o: { name: string; domain: string; ciRecipient: string; nameConstraints?: "dns+uri" | "dns" }) => {
-      checkInitOptions(o); // at once: a bad value would land in pki.json (a secret key in plaintext)
-      return intent({ kind: "root.init", origin: callerOrigin(), name: o.name, domain: o.domain, ciRecipient: o.ciRecipient, ...(o.nameConstraints ? { nameConstraints: o.nameConstraints } : {}) });
-    },
+    init: (o: { name: string; domain: string; ciRecipient: string; nameConstraints?: "dns+uri" | "dns" }) =>
+      intent({ kind: "root.init", origin: callerOrigin(), name: o.name, domain: o.domain, ciRecipient: o.ciRecipient, ...(o.nameConstraints ? { nameConstraints: o.nameConstraints } : {}) }),
     rotate: () => intent({ kind: "root.rotate", origin: callerOrigin() }),
     finish: () => intent({ kind: "root.finish", origin: callerOrigin() }),
     crl: () => intent({ kind: "root.crl", origin: callerOrigin() }),

@@ -1,6 +1,6 @@
 import { InputError } from "../errors.ts";
 import type { Intent } from "../dsl/intent.ts";
-import { timing, DEFAULTS } from "../model/config.ts";
+import { checkInitOptions, timing, DEFAULTS } from "../model/config.ts";
 import { formatDuration } from "../model/duration.ts";
 import { GLOBAL } from "../model/names.ts";
 import * as P from "../model/paths.ts";
@@ -211,6 +211,7 @@ export const planIntent: Handlers = {
     if (d.config || d.root.generations.length) {
       throw new InputError(`the pki directory is already initialised (${i.origin}); to replace the root use inforge pki rotate --root`);
     }
+    checkInitOptions(i); // before pki.json holds them: a secret key given as the recipient would sit there in plaintext
     d.config = {
       version: 1, name: i.name, domain: i.domain,
       recipients: { root: "", ci: i.ciRecipient },

@@ -1,6 +1,6 @@
 // Reading certificates into the narrow CertInfo the rest of inforge sees.
 import { X509Error } from "./errors.ts";
-import { exportSpki, type KeyPair } from "./keys.ts";
+import { exportSpki, importPrivateKeyPem, type KeyPair } from "./keys.ts";
 import { readNameConstraints } from "./name-constraints.ts";
 import {
   assertSingleDerElement,
@@ -13,6 +13,8 @@ import {
   type PemBlock,
 } from "./pem.ts";
 import { sha256 } from "./sha256.ts";
+import { certificateParts, childrenOf, fastFields, tlvAt } from "./fast-parse.ts";
+import { platform } from "./platform.ts";
 import { x509 } from "./vendor.ts";
 
 /** What inforge needs to know about a certificate, as plain data. */
@@ -86,6 +88,19 @@ export function certificateFingerprint(pem: string, what = "input"): string {
   return toHex(sha256(der));
 }
 
+/**
+ * CertInfo of a DER certificate: read directly (fast-parse.ts) when it has a shape that reader
+ * knows, through @peculiar/x509 otherwise — the same answer either way, an order of magnitude
+ * apart in cost (verify reads every leaf of the fleet).
+ */
+function infoOfDer(der: Bytes, describe: (why: string) => string): CertInfo {
+  assertSingleDerElement(der, describe);
+  const f = fastFields(der);
+  if (!f) return certInfo(certFromDer(der, describe));
+  const { spki: _spki, ...fields } = f;
+  return { pem: encodePem(CERT_LABEL, der), ...fields, fingerprint: toHex(sha256(der)) };
+}
+
 /** Internal: CertInfo of an already parsed certificate. */
 export function certInfo(cert: x509.X509Certificate): CertInfo {
   const der = new Uint8Array(cert.rawData);
@@ -118,7 +133,8 @@ export function certInfo(cert: x509.X509Certificate): CertInfo {
  * a key), bytes after the DER. `what` names the input in the message (a path, say).
  */
 export function parseCertificate(pem: string, what = "input"): CertInfo {
-  return certInfo(loadCertificate(pem, what));
+  const describe = certReason(what);
+  return infoOfDer(decodeSinglePem(pem, CERT_LABEL, describe), describe);
 }
 
 /**
@@ -133,7 +149,7 @@ export function parseCertificates(pemBundle: string, what = "bundle"): CertInfo[
     if (block.label !== CERT_LABEL) {
       throw new X509Error(inner(`found a "${block.label}" block, expected "${CERT_LABEL}"`), "not-pem");
     }
-    return certInfo(certFromDer(block.der, inner));
+    return infoOfDer(block.der, inner);
   });
 }
 
@@ -164,8 +180,52 @@ export async function verifySignedBy(childPem: string, issuerPem: string): Promi
   if (block.label !== CERT_LABEL) {
     throw new X509Error(describe(`found a "${block.label}" block`), "not-pem");
   }
+  assertSingleDerElement(block.der, describe);
+  const fast = await verifyEcdsaP256(block.der, issuerPem, new Uint8Array(issuer.publicKey.rawData));
+  if (fast !== null) return fast;
   const child = certFromDer(block.der, describe);
   return child.verify({ publicKey: issuer.publicKey, signatureOnly: true });
+}
+
+// ecdsa-with-SHA256, parameters absent (RFC 5758 §3.2); and the start of a P-256 SPKI.
+const ECDSA_SHA256 = Uint8Array.from([0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]);
+const P256_SPKI = Uint8Array.from([0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00]);
+// An issuer's key is imported once however many children are checked against it.
+const issuerKeys = new Map<string, Promise<CryptoKey>>();
+
+/**
+ * The signature check of verifySignedBy without the library, for the one algorithm inforge
+ * issues with (ECDSA P-256, SHA-256): the TBSCertificate's bytes and the DER signature are cut
+ * out of the certificate, the signature turned into WebCrypto's r||s. Null for anything else
+ * (another algorithm, an odd encoding), which the library then checks.
+ */
+async function verifyEcdsaP256(der: Uint8Array, issuerPem: string, issuerSpki: Uint8Array): Promise<boolean | null> {
+  const parts = certificateParts(der);
+  if (!parts || issuerSpki.length !== 91 || !bytesEqual(issuerSpki.subarray(0, P256_SPKI.length), P256_SPKI)) return null;
+  const alg = der.subarray(parts.alg.start, parts.alg.end);
+  const inner = childrenOf(der, parts.tbs)?.[2];
+  if (!inner || !bytesEqual(alg, ECDSA_SHA256) || !bytesEqual(der.subarray(inner.start, inner.end), ECDSA_SHA256)) return null;
+  // BIT STRING { 0 unused bits, SEQUENCE { INTEGER r, INTEGER s } } → 64 bytes r||s.
+  if (der[parts.sig.body] !== 0) return null;
+  const seq = tlvAt(der, parts.sig.body + 1, parts.sig.end);
+  const rs = seq && seq.tag === 0x30 && seq.end === parts.sig.end ? childrenOf(der, seq) : null;
+  if (!rs || rs.length !== 2 || rs.some((x) => x.tag !== 0x02)) return null;
+  const sig = new Uint8Array(64);
+  for (const [i, x] of rs.entries()) {
+    let from = x.body;
+    while (from < x.end - 1 && der[from] === 0) from++;
+    if (x.end - from > 32) return null;
+    sig.set(der.subarray(from, x.end), 32 * (i + 1) - (x.end - from));
+  }
+  const tbs = der.slice(parts.tbs.start, parts.tbs.end);
+  if (platform.verifyP256) return platform.verifyP256(issuerSpki, sig, tbs);
+  let key = issuerKeys.get(issuerPem);
+  if (!key) {
+    if (issuerKeys.size >= 64) issuerKeys.delete(issuerKeys.keys().next().value!);
+    key = globalThis.crypto.subtle.importKey("spki", new Uint8Array(issuerSpki), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+    issuerKeys.set(issuerPem, key);
+  }
+  return globalThis.crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, await key, sig, tbs);
 }
 
 /**
@@ -174,8 +234,10 @@ export async function verifySignedBy(childPem: string, issuerPem: string): Promi
  * two different keys does not pass).
  */
 export async function publicKeyMatches(certPem: string, k: KeyPair): Promise<boolean> {
-  const cert = loadCertificate(certPem, "certificate");
-  const certSpki = new Uint8Array(cert.publicKey.rawData);
+  const describe = certReason("certificate");
+  const der = decodeSinglePem(certPem, CERT_LABEL, describe);
+  assertSingleDerElement(der, describe);
+  const certSpki = fastFields(der)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
   if (!bytesEqual(certSpki, await exportSpki(k.publicKey))) return false;
   if (k.privateKey.extractable) {
     const subtle = globalThis.crypto.subtle;
@@ -186,6 +248,52 @@ export async function publicKeyMatches(certPem: string, k: KeyPair): Promise<boo
     if (priv.x !== pub.x || priv.y !== pub.y || priv.crv !== pub.crv) return false;
   }
   return true;
+}
+
+/**
+ * Whether a PKCS#8 PEM private key is the key of a certificate: "match", "mismatch", or
+ * "unreadable" (not a P-256 private key). For inforge's own layout (what lib/x509 writes) the
+ * check is d·G = the certificate's point, and the point stored beside d is that point too;
+ * anything else is imported and compared as importPrivateKeyPem + publicKeyMatches would.
+ */
+export async function keyMatchesCertificate(keyPem: string, certPem: string): Promise<"match" | "mismatch" | "unreadable"> {
+  const describe = certReason("certificate");
+  const certDer = decodeSinglePem(certPem, CERT_LABEL, describe);
+  assertSingleDerElement(certDer, describe);
+  const certSpki = fastFields(certDer)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
+  let der: Bytes;
+  try {
+    der = decodeSinglePem(keyPem, "PRIVATE KEY", (why) => why);
+  } catch {
+    return "unreadable";
+  }
+  const parts = p256Parts(der);
+  if (parts && platform.p256Point) {
+    const stored = parts.point;
+    if (certSpki.length !== 91 || !bytesEqual(certSpki.subarray(26), stored)) return "mismatch";
+    let derived: Uint8Array;
+    try {
+      derived = platform.p256Point(parts.d);
+    } catch {
+      return "unreadable";
+    }
+    return bytesEqual(derived, stored) ? "match" : "unreadable"; // a d that is not the stored point's: a damaged key
+  }
+  let k: KeyPair;
+  try {
+    k = await importPrivateKeyPem(keyPem);
+  } catch {
+    return "unreadable";
+  }
+  return (await publicKeyMatches(certPem, k)) ? "match" : "mismatch";
+}
+
+/** d and the public point of inforge's (and OpenSSL's) P-256 PKCS#8 layout; null for any other. */
+function p256Parts(der: Uint8Array): { d: Uint8Array; point: Uint8Array } | null {
+  if (der.length !== 138 || der[0] !== 0x30 || der[1] !== 0x81 || der[2] !== 0x87) return null;
+  const head = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420";
+  if (toHex(der.subarray(0, 36)) !== head || toHex(der.subarray(68, 74)) !== "a14403420004") return null;
+  return { d: der.subarray(36, 68), point: der.subarray(73, 138) };
 }
 
 export function errText(e: unknown): string {

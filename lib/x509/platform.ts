@@ -1,0 +1,19 @@
+// Optional platform routines for the two operations `pki verify` repeats per leaf, where
+// WebCrypto's per-call cost dominates: lib/apply/native-crypto.ts installs node:crypto's on
+// Node. The answers are the same either way (test/fast-parse.test.ts runs both); lib/x509
+// itself stays on WebCrypto, so Deno and browsers run it unchanged.
+
+export interface Platform {
+  /** d·G on P-256, as the 65-byte uncompressed point; d is big-endian, 32 bytes. */
+  p256Point?(d: Uint8Array): Uint8Array;
+  /** ECDSA P-256/SHA-256: does the r||s signature over `data` verify with the key of `spki`? */
+  verifyP256?(spki: Uint8Array, sig: Uint8Array, data: Uint8Array): Promise<boolean>;
+}
+
+export const platform: Platform = {};
+
+/** Install (or, with undefined members, remove) platform routines. */
+export function installPlatform(p: Platform): void {
+  platform.p256Point = p.p256Point;
+  platform.verifyP256 = p.verifyP256;
+}

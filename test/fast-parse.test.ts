@@ -1,0 +1,99 @@
+// The direct DER reader behind parseCertificate and verifySignedBy (lib/x509/fast-parse.ts)
+// against @peculiar/x509's parse of the same certificates: inforge's own profiles, and
+// certificates openssl makes in shapes inforge does not (RSA, odd names, high-bit serials).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as X from "../lib/x509/mod.ts";
+import { certInfo, loadCertificate } from "../lib/x509/parse.ts";
+import { fastFields } from "../lib/x509/fast-parse.ts";
+import { exportSpki } from "../lib/x509/keys.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "inforge-fast-parse-"));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+const DAY = 86_400_000;
+const at = (ms: number) => new Date(Math.floor(Date.now() / 1000) * 1000 + ms);
+const derOf = (pem: string) => new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64"));
+/** What the library says, bypassing the direct reader. */
+const viaLibrary = (pem: string) => certInfo(loadCertificate(pem));
+
+const rootKey = await X.generateKeyPair();
+const root = await X.createRoot({ key: rootKey, commonName: "inforge root G1", notBefore: at(-DAY), notAfter: at(3650 * DAY) });
+const root2Key = await X.generateKeyPair();
+const root2 = await X.createRoot({ key: root2Key, commonName: "inforge root G2", notBefore: at(-DAY), notAfter: at(3000 * DAY) });
+const cross = await X.crossSignRoot({ subjectCertPem: root2.pem, issuer: { certPem: root.pem, signer: X.keySigner(rootKey) }, notBefore: at(0), notAfter: at(1000 * DAY) });
+const euKey = await X.generateKeyPair();
+const eu = await X.createIntermediate({
+  publicKey: euKey.publicKey, issuer: { certPem: root.pem, signer: X.keySigner(rootKey) }, commonName: "inforge eu G1",
+  notBefore: at(-DAY), notAfter: at(365 * DAY), permittedDns: ["eu.mesh.test"], permittedUriHosts: ["eu.mesh.test"],
+});
+const leafKey = await X.generateKeyPair();
+const leaf = await X.createLeaf({ publicKey: leafKey.publicKey, issuer: { certPem: eu.pem, signer: X.keySigner(euKey) }, commonName: "payments.eu.mesh.test", notBefore: at(0), notAfter: at(7 * DAY), dns: ["payments.eu.mesh.test"], uris: ["spiffe://eu.mesh.test/svc/payments"] });
+const fast = await (await X.prepareLeafIssuer({ certPem: eu.pem, signer: X.keySigner(euKey) })).mint({ spki: await exportSpki(leafKey.publicKey), commonName: "ledger.eu.mesh.test", notBefore: at(0), notAfter: at(7 * DAY), dns: ["ledger.eu.mesh.test"], uris: [] });
+
+/** A certificate made by openssl from a config; returns its PEM. */
+function openssl(name: string, args: string[], conf?: string): string {
+  const out = join(dir, `${name}.pem`);
+  if (conf) writeFileSync(join(dir, `${name}.cnf`), conf);
+  const r = spawnSync("openssl", [...args, "-out", out, ...(conf ? ["-config", join(dir, `${name}.cnf`)] : [])], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  return readFileSync(out, "utf8");
+}
+const req = (dn: string, ext: string) => `[req]\ndistinguished_name=dn\nprompt=no\nx509_extensions=ext\nstring_mask=utf8only\nutf8=yes\n[dn]\n${dn}\n[ext]\n${ext}\n`;
+const fromOpenssl: Record<string, string> = {
+  "an RSA CA with a 20-byte high-bit serial": openssl("rsa", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "rsa.key"), "-days", "3", "-set_serial", "0xF1223344556677889900AABBCCDDEEFF00112233"], req("CN=rsa ca\nO=Example", "basicConstraints=critical,CA:true,pathlen:3\nsubjectKeyIdentifier=hash\nkeyUsage=critical,keyCertSign")),
+  "an EC leaf with several CNs, IP and e-mail SANs, no SKI": openssl("multi", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "multi.key"), "-days", "3", "-set_serial", "7"], req("CN=first\nCN=second", "subjectAltName=DNS:a.example,IP:10.0.0.1,email:x@example.org,URI:spiffe://example.org/a\nbasicConstraints=CA:false")),
+  "a UTF8 common name and an AKI with issuer and serial": openssl("utf8", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "utf8.key"), "-days", "3"], req("CN=Zürich Ünit", "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always,issuer:always")),
+  "a GeneralizedTime notAfter beyond 2050": openssl("far", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "far.key"), "-days", "10000"], req("CN=far", "nameConstraints=critical,permitted;DNS:far.example,permitted;URI:far.example,excluded;IP:0.0.0.0/0.0.0.0")),
+};
+
+test("parseCertificate reads every profile and openssl's shapes exactly as @peculiar/x509 does", () => {
+  const all: Record<string, string> = { root: root.pem, "cross-signed root": cross.pem, intermediate: eu.pem, leaf: leaf.pem, "fast-path leaf": fast.pem, ...fromOpenssl };
+  for (const [what, pem] of Object.entries(all)) assert.equal(X.parseCertificate(pem), viaLibrary(pem), what);
+  assert.equal(X.parseCertificates(Object.values(all).join("")), Object.values(all).map(viaLibrary));
+});
+
+test("the direct reader handles inforge's own certificates itself and leaves the odd shapes to the library", () => {
+  for (const pem of [root.pem, cross.pem, eu.pem, leaf.pem, fast.pem]) assert.ok(fastFields(derOf(pem)), "an inforge certificate went to the library");
+  assert.is(fastFields(derOf(fromOpenssl["an RSA CA with a 20-byte high-bit serial"]!)), null, "a serial with a sign byte must go to the library");
+});
+
+test("verifySignedBy gives the library's answer: chains verify, a wrong issuer or a changed byte does not", async () => {
+  assert.ok(await X.verifySignedBy(leaf.pem, eu.pem));
+  assert.ok(await X.verifySignedBy(fast.pem, eu.pem));
+  assert.ok(await X.verifySignedBy(eu.pem, root.pem));
+  assert.ok(await X.verifySignedBy(cross.pem, root.pem));
+  assert.not.ok(await X.verifySignedBy(leaf.pem, root.pem));
+  assert.not.ok(await X.verifySignedBy(cross.pem, root2.pem));
+  // One byte of the subject changed: the TBS no longer matches the signature.
+  const der = derOf(leaf.pem);
+  const i = Buffer.from(der).indexOf(Buffer.from("payments"));
+  der[i] = der[i]! ^ 0x20;
+  const tampered = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64")}\n-----END CERTIFICATE-----\n`;
+  assert.not.ok(await X.verifySignedBy(tampered, eu.pem));
+  // An RSA-signed certificate is checked by the library.
+  const rsa = fromOpenssl["an RSA CA with a 20-byte high-bit serial"]!;
+  assert.ok(await X.verifySignedBy(rsa, rsa));
+});
+
+test("a key imported from inforge's PKCS#8 layout matches its certificate, and a key glued from two is refused", async () => {
+  const k = await X.importPrivateKeyPem(await X.exportPrivateKeyPem(leafKey));
+  assert.ok(await X.publicKeyMatches(leaf.pem, k));
+  assert.not.ok(await X.publicKeyMatches(eu.pem, k));
+  const other = await X.generateKeyPair();
+  const a = await crypto.subtle.exportKey("jwk", leafKey.privateKey);
+  const b = await crypto.subtle.exportKey("jwk", other.privateKey);
+  const u = (s: string) => new Uint8Array(Buffer.from(s, "base64url"));
+  const glued = X.leafKeyFromParts(u(a.d!), new Uint8Array([4, ...u(b.x!), ...u(b.y!)]));
+  try {
+    await X.importPrivateKeyPem(glued.pkcs8Pem);
+    assert.unreachable("a private key glued to another key's public point was accepted");
+  } catch (e) {
+    assert.instance(e, X.X509Error);
+  }
+});
+
+test.run();
