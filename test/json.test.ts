@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { ErrorReportSchema, RunReportSchema, StatusReportSchema } from "../lib/model/reports.ts";
+import { DeployReportSchema, ErrorReportSchema, RunReportSchema, StatusReportSchema, TasksReportSchema, VerifyReportSchema } from "../lib/model/reports.ts";
 import { jsonSchemas } from "../scripts/schemas.ts";
 import { buildTree, ciEnv, cli, rootEnv, sandbox, ROOT } from "./helpers.ts";
 
@@ -41,6 +41,16 @@ test("status --json validates against inforge.status/v1", async () => {
   const r = await cli(["pki", "status", "--json"], sb.env());
   const out = valid(StatusReportSchema, r.out);
   assert.is(out.health, "ok");
+});
+
+test("verify --json, tasks --json and deploy --json validate against their schemas", async () => {
+  const ver = await cli(["pki", "verify", "--json"], ciEnv(sb));
+  assert.is(ver.code, 0, ver.err + ver.out);
+  assert.is(valid(VerifyReportSchema, ver.out).ok, true);
+  valid(TasksReportSchema, (await cli(["tasks", "--json"], sb.env())).out);
+  const dep = await cli(["deploy", "payments", "--region", "eu", "--out", join(sb.base, "deploy-eu-payments"), "--json"], ciEnv(sb));
+  assert.is(dep.code, 0, dep.err);
+  valid(DeployReportSchema, dep.out);
 });
 
 test("an error under --json is an inforge.error/v1 object on stdout and a sentence on stderr", async () => {

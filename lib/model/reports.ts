@@ -68,9 +68,53 @@ export const ErrorReportSchema = v.strictObject({
   message: v.string(),
 });
 
+export const VerifyReportSchema = v.strictObject({
+  schema: v.literal("inforge.verify/v1"),
+  ok: v.boolean(),
+  at: Iso,
+  dir: v.string(),
+  findings: v.array(v.strictObject({ code: v.string(), severity: v.picklist(["error", "warning"]), file: v.optional(v.string()), message: v.string() })),
+  checked: v.strictObject({
+    files: v.number(),
+    certificates: v.number(),
+    bundles: v.number(),
+    crls: v.number(),
+    keys: v.strictObject({ present: v.number(), opened: v.number(), skipped: v.number() }),
+    journal: v.strictObject({ entries: v.number(), files: v.number() }),
+  }),
+});
+
+export const TasksReportSchema = v.strictObject({
+  schema: v.literal("inforge.tasks/v1"),
+  tasks: v.array(v.strictObject({ name: v.string(), summary: v.string(), file: v.string(), shipped: v.boolean() })),
+});
+
+const Minted = v.nullable(v.string());
+export const DeployReportSchema = v.strictObject({
+  schema: v.literal("inforge.deploy/v1"),
+  scope: v.string(),
+  service: v.string(),
+  out: v.string(),
+  minted: Minted,
+  notAfter: Iso,
+  changed: v.array(v.string()),
+});
+
+export const ReleaseReportSchema = v.strictObject({
+  schema: v.literal("inforge.release/v1"),
+  release: v.string(),
+  ok: v.boolean(),
+  delivered: v.array(v.strictObject({ scope: v.string(), service: v.string(), out: v.string(), minted: Minted, changed: v.array(v.string()) })),
+  failed: v.array(v.strictObject({ scope: v.string(), service: v.string(), error: v.string() })),
+});
+
 export const REPORT_SCHEMAS = {
   "inforge.status/v1": StatusReportSchema,
   "inforge.run/v1": RunReportSchema,
+  "inforge.verify/v1": VerifyReportSchema,
+  "inforge.tasks/v1": TasksReportSchema,
+  "inforge.deploy/v1": DeployReportSchema,
+  "inforge.release/v1": ReleaseReportSchema,
   "inforge.error/v1": ErrorReportSchema,
 } as const;
 
