@@ -196,21 +196,19 @@ async function makeFleet(leaves: number, regionCount: number): Promise<Fleet> {
   // exactly what an operator's commands do).
   const { main, explain } = await import("../lib/cli/main.ts");
   const quiet = async (argv: string[], env: NodeJS.ProcessEnv) => {
-    const w = process.stdout.write;
+    const [w, ew] = [process.stdout.write, process.stderr.write];
     let out = "";
-    process.stdout.write = ((s: string | Uint8Array) => ((out += String(s)), true)) as typeof process.stdout.write;
+    const sink = ((s: string | Uint8Array) => ((out += String(s)), true)) as typeof process.stdout.write;
+    process.stdout.write = sink;
+    process.stderr.write = sink;
     let code: number;
     try {
       code = await main(argv, env);
     } catch (e) {
-      const ew = process.stderr.write;
-      let err = "";
-      process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
       code = explain(e);
-      process.stderr.write = ew;
-      out += err;
     } finally {
       process.stdout.write = w;
+      process.stderr.write = ew;
     }
     if (code !== 0) throw new Error(`setup: inforge ${argv.join(" ")} failed (${code}): ${out.slice(-2000)}`);
   };
@@ -335,7 +333,13 @@ async function bench(o: Opts): Promise<void> {
   log("first renew: mint every leaf…");
   const mint = must(await runChild(process.execPath, [BIN, "pki", "renew", ...concFlag], ci), "first renew");
   log("full renew: every leaf due…");
-  const renew = must(await runChild(process.execPath, [BIN, "pki", "renew", "--at", t1, ...concFlag], ci), "full renew");
+  const renew = must(await runChild(process.execPath, [BIN, "pki", "renew", "--at", t1, ...concFlag], { ...ci, INFORGE_TIMINGS: "1" }), "full renew");
+  // Where the full renewal's time went (INFORGE_TIMINGS lines on its stderr).
+  const breakdown: Record<string, number> = {};
+  for (const m of renew.err.matchAll(/inforge timing: ([a-z +]+) (\d+) ms(?: \(([^)]*)\))?/g)) {
+    if (m[3]) for (const p of m[3].matchAll(/([a-z]+) (\d+) ms/g)) breakdown[p[1]!] = Number(p[2]);
+    else breakdown[m[1]!.replace(/[ +]/g, "_")] = Number(m[2]);
+  }
   log("no-op renew…");
   const noop = must(await runChild(process.execPath, [BIN, "pki", "renew", "--at", t1], ci), "no-op renew");
   if (!/nothing to do/.test(noop.out)) notes.push("the no-op renew was not a no-op");
@@ -395,6 +399,7 @@ async function bench(o: Opts): Promise<void> {
     concurrency: conc,
     renew_leaves_per_s: round(renewPerS),
     mint_leaves_per_s: round(o.leaves / (mint.ms / 1000)),
+    renew_breakdown_ms: breakdown,
     ceiling_leaves_per_s: round(ceiling),
     ceiling_ratio: round(renewPerS / ceiling, 3),
     naive_x509_leaves_per_s: round(naive),
@@ -419,6 +424,7 @@ async function bench(o: Opts): Promise<void> {
     ["measurement", "result", "peak RSS"],
     [`first renew (mint ${o.leaves} leaves)`, `${fmt(mint.ms / 1000)} s = ${result.mint_leaves_per_s} leaves/s`, mb(mint.rssMb)],
     [`full renew (${o.leaves} leaves due)`, `${fmt(renew.ms / 1000)} s = ${result.renew_leaves_per_s} leaves/s`, mb(renew.rssMb)],
+    ["  of which (ms)", Object.entries(breakdown).map(([k, v]) => `${k.replace(/_/g, " ")} ${v}`).join(", ") || "n/a", "-"],
     [`raw crypto ceiling (node:crypto, ${conc} in flight)`, `${result.ceiling_leaves_per_s} leaves/s → renew at ${pct(result.ceiling_ratio)}`, "-"],
     ["plain @peculiar/x509 loop", `${result.naive_x509_leaves_per_s} leaves/s → renew ${result.naive_x509_ratio}× faster`, "-"],
     [`openssl + age shell loop (${o.opensslLeaves} leaves)`, ossl ? `${result.openssl_loop_leaves_per_s} leaves/s → renew ${result.openssl_loop_ratio}× faster` : "n/a", "-"],

@@ -11,6 +11,7 @@ import * as X from "../lib/x509/mod.ts";
 import { certInfo, loadCertificate } from "../lib/x509/parse.ts";
 import { fastFields } from "../lib/x509/fast-parse.ts";
 import { exportSpki } from "../lib/x509/keys.ts";
+import { nativePlatform } from "../lib/apply/native-crypto.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "inforge-fast-parse-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,7 +62,19 @@ test("the direct reader handles inforge's own certificates itself and leaves the
   assert.is(fastFields(derOf(fromOpenssl["an RSA CA with a 20-byte high-bit serial"]!)), null, "a serial with a sign byte must go to the library");
 });
 
-test("verifySignedBy gives the library's answer: chains verify, a wrong issuer or a changed byte does not", async () => {
+/** Each check twice: through node:crypto (lib/apply/native-crypto.ts) and through WebCrypto alone. */
+async function bothPlatforms(f: () => Promise<void>): Promise<void> {
+  for (const p of [nativePlatform, {}]) {
+    X.installPlatform(p);
+    try {
+      await f();
+    } finally {
+      X.installPlatform(nativePlatform);
+    }
+  }
+}
+
+test("verifySignedBy gives the library's answer: chains verify, a wrong issuer or a changed byte does not", () => bothPlatforms(async () => {
   assert.ok(await X.verifySignedBy(leaf.pem, eu.pem));
   assert.ok(await X.verifySignedBy(fast.pem, eu.pem));
   assert.ok(await X.verifySignedBy(eu.pem, root.pem));
@@ -77,7 +90,23 @@ test("verifySignedBy gives the library's answer: chains verify, a wrong issuer o
   // An RSA-signed certificate is checked by the library.
   const rsa = fromOpenssl["an RSA CA with a 20-byte high-bit serial"]!;
   assert.ok(await X.verifySignedBy(rsa, rsa));
-});
+}));
+
+test("keyMatchesCertificate: a leaf's own key matches, another's does not, a damaged one is unreadable", () => bothPlatforms(async () => {
+  const pem = await X.exportPrivateKeyPem(leafKey);
+  assert.is(await X.keyMatchesCertificate(pem, leaf.pem), "match");
+  assert.is(await X.keyMatchesCertificate(pem, eu.pem), "mismatch");
+  assert.is(await X.keyMatchesCertificate(await X.exportPrivateKeyPem(euKey), leaf.pem), "mismatch");
+  // d changed under the stored public point: not the key of any certificate.
+  const der = new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64"));
+  der[40] = der[40]! ^ 1;
+  const damaged = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(der).toString("base64")}\n-----END PRIVATE KEY-----\n`;
+  assert.is(await X.keyMatchesCertificate(damaged, leaf.pem), "unreadable");
+  assert.is(await X.keyMatchesCertificate("not a key", leaf.pem), "unreadable");
+  // A key openssl wrote in another layout goes through the import path.
+  const other = openssl("otherkey", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "other.key"), "-days", "1"], req("CN=other", "basicConstraints=CA:false"));
+  assert.is(await X.keyMatchesCertificate(readFileSync(join(dir, "other.key"), "utf8"), other), "match");
+}));
 
 test("a key imported from inforge's PKCS#8 layout matches its certificate, and a key glued from two is refused", async () => {
   const k = await X.importPrivateKeyPem(await X.exportPrivateKeyPem(leafKey));

@@ -18,7 +18,7 @@ import { spawn } from "node:child_process";
 import { X509Certificate, createHash, createPrivateKey, createPublicKey } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { ROOT, cli, ok, opensslVerify, run, sandbox, type Sandbox } from "./helpers.ts";
+import { ROOT, cli, ok, opensslVerify, run, sandbox } from "./helpers.ts";
 import { assertNoPlaintextKeys, errorCodes, findingsOf, rng, seedFrom, verify } from "./safety-helpers.ts";
 
 const T0 = "2030-01-01T00:00:00Z"; // the tree is built then

@@ -1,5 +1,5 @@
 import { StateError } from "../errors.ts";
-import { generateIdentity, type Identity } from "../age/mod.ts";
+import { generateIdentity, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import { refKey, type Ref } from "../model/bundles.ts";
 import * as P from "../model/paths.ts";
@@ -37,6 +37,8 @@ export interface ApplyResult {
   readonly entry: JournalEntry;
   readonly written: readonly string[];
   readonly state: Snapshot;
+  /** Milliseconds spent running the steps (keys, certificates), sealing the leaf key files, and committing. */
+  readonly timings: { readonly steps: number; readonly seal: number; readonly commit: number };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -120,10 +122,12 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       const all = new Map<string, LeafKeyEntry>();
       if (kept.length) {
         const path = P.leafKeys(scope);
-        const old = await openLeafKeys(store, scope, need(identities, "ci", `keeping the other leaf keys of ${scope}`));
+        const id = need(identities, "ci", `keeping the other leaf keys of ${scope}`);
+        const old = await openLeafKeys(store, scope, id);
         for (const svc of kept) {
-          const e = old?.get(svc);
           const serial = (index as Record<string, { serial: string }>)[svc]!.serial;
+          // A tree from before keys.age keeps a leaf's key in a file of its own: moved in here.
+          const e = old?.get(svc) ?? (await legacyKey(scope, svc, serial, id));
           if (!e || e.serial !== serial) {
             throw new StateError(`${path} ${e ? "holds the key of another certificate" : "has no key"} for "${svc}" (leaves/${scope}/index.json records serial ${serial}); restore ${path} from git, or issue a new leaf with inforge pki rotate --leaf ${svc} --region ${scope}`);
           }
@@ -133,6 +137,15 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       for (const [svc, e] of fresh) all.set(svc, e);
       put(P.leafKeys(scope), await sealLeafKeys(scope, all, config().recipients.ci), KEY_MODE);
     }
+  };
+
+  /** A leaf key in the per-leaf file of older trees, if it is the key of the leaf's certificate. */
+  const legacyKey = async (scope: string, svc: string, serial: string, id: Identity): Promise<LeafKeyEntry | undefined> => {
+    const path = P.leafKey(scope, svc);
+    const [sealed, cert] = await Promise.all([store.read(path), store.read(P.leafCert(scope, svc))]);
+    if (sealed === null || cert === null) return undefined;
+    const key = await open(sealed, id, path, "INFORGE_SECRETS_KEY");
+    return (await X.keyMatchesCertificate(key, cert)) === "match" ? { serial, key } : undefined;
   };
 
   const run: StepTable<Promise<void>> = {
@@ -229,6 +242,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   // to `concurrency` in flight. Any other step waits until the leaves before it are done.
   const total = plan.steps.length;
   let done = 0;
+  const t0 = performance.now();
   const pool = new Pool(Math.max(1, env.concurrency ?? DEFAULT_CONCURRENCY));
   const exec = (step: (typeof plan.steps)[number]) => (run[step.kind] as (s: typeof step) => Promise<void>)(step).then(() => env.onStep?.(++done, total));
   for (const step of plan.steps) {
@@ -240,7 +254,9 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     await exec(step);
   }
   await pool.drain();
+  const t1 = performance.now();
   await sealScopeKeys();
+  const t2 = performance.now();
   // Revocation records made by the planner carry serials from the state; fill any left empty.
   for (const r of state.root.crl.revoked) if (!r.serial) r.serial = genOf({ scope: r.scope, gen: r.gen }).serial;
   for (const step of plan.steps) {
@@ -250,7 +266,8 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   const entry = await store.commit([...writes.values()], {
     at: plan.now, command: env.command, intents: plan.intents.map((i) => i.kind), steps: plan.steps.length,
   });
-  return { entry, written: [...writes.keys()], state };
+  const t3 = performance.now();
+  return { entry, written: [...writes.keys()], state, timings: { steps: t1 - t0, seal: t2 - t1, commit: t3 - t2 } };
 }
 
 /** Prepare (once per issuer) the leaf template of an issuer. */

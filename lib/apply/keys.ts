@@ -40,5 +40,5 @@ export async function openIssuer(store: Store, certPath: string, keyPath: string
     throw new StateError(`${keyPath} does not match ${certPath} (a key or certificate was swapped); restore both from git`);
   }
   // node:crypto signs the same bytes with the same key for less event-loop time (native-crypto.ts).
-  return { certPem, signer: X.keySigner(key, nativeSign ? { primitive: nativeSign } : {}) };
+  return { certPem, signer: X.keySigner(key, { primitive: nativeSign }) };
 }

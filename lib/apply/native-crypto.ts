@@ -37,29 +37,50 @@ export async function newLeafKey(): Promise<X.LeafKey> {
 }
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+let nodeSignWorks = typeof KeyObject?.from === "function" && typeof nodeSign === "function";
 
-/** ECDSA P-256/SHA-256, P1363 r||s, through node:crypto; WebCrypto where KeyObject.from is missing. */
-export const nativeSign: X.SignPrimitive | undefined = typeof KeyObject?.from === "function" && typeof nodeSign === "function"
-  ? (privateKey, data) => {
-    let key = keyObjects.get(privateKey);
-    if (!key) keyObjects.set(privateKey, (key = KeyObject.from(privateKey)));
-    const k = key;
-    return new Promise((resolve, reject) =>
-      nodeSign("sha256", data, { key: k, dsaEncoding: "ieee-p1363" }, (err, sig) => (err ? reject(err) : resolve(sig))));
+/**
+ * ECDSA P-256/SHA-256, P1363 r||s, through node:crypto. A runtime whose node:crypto lacks (or
+ * refuses) it gets WebCrypto's signature instead, from then on: keySigner checks the first
+ * signature against the public key either way.
+ */
+export const nativeSign: X.SignPrimitive = async (privateKey, data) => {
+  if (nodeSignWorks) {
+    try {
+      let key = keyObjects.get(privateKey);
+      if (!key) keyObjects.set(privateKey, (key = KeyObject.from(privateKey)));
+      const k = key;
+      return await new Promise<Uint8Array>((resolve, reject) =>
+        nodeSign("sha256", data, { key: k, dsaEncoding: "ieee-p1363" }, (err, sig) => (err ? reject(err) : resolve(sig))));
+    } catch {
+      nodeSignWorks = false;
+    }
   }
-  : undefined;
+  return new Uint8Array(await globalThis.crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, data));
+};
 
 // `pki verify` checks every leaf's key (d·G against its certificate) and every signature:
 // node:crypto does both for a fraction of WebCrypto's per-call cost (lib/x509/platform.ts).
 // Installed when this module loads — lib/apply/keys.ts, which every command that opens keys
-// imports, imports it.
-const verifyKeys = new Map<string, KeyObject>();
-X.installPlatform({
-  p256Point: (d) => {
+// imports, imports it — and only what works here: d·G is checked against a generated pair
+// first; a verification that throws makes lib/x509 fall back to WebCrypto.
+function nodePoint(d: Uint8Array): Uint8Array {
+  const e = createECDH("prime256v1");
+  e.setPrivateKey(d);
+  return new Uint8Array(e.getPublicKey());
+}
+function pointWorks(): boolean {
+  try {
     const e = createECDH("prime256v1");
-    e.setPrivateKey(d);
-    return new Uint8Array(e.getPublicKey());
-  },
+    const q = e.generateKeys();
+    return Buffer.from(nodePoint(e.getPrivateKey())).equals(q);
+  } catch {
+    return false;
+  }
+}
+const verifyKeys = new Map<string, KeyObject>();
+export const nativePlatform: X.Platform = {
+  ...(pointWorks() ? { p256Point: nodePoint } : {}),
   verifyP256: (spki, sig, data) => {
     const id = Buffer.from(spki).toString("base64");
     let key = verifyKeys.get(id);
@@ -71,4 +92,5 @@ X.installPlatform({
     return new Promise((resolve, reject) =>
       nodeVerify("sha256", data, { key: k, dsaEncoding: "ieee-p1363" }, sig, (err, ok) => (err ? reject(err) : resolve(ok))));
   },
-});
+};
+X.installPlatform(nativePlatform);

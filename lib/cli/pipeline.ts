@@ -71,6 +71,9 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
   if (!init && !(await new FsStore(ctx.dir).exists())) {
     throw new InputError(`no pki directory at ${ctx.dir}; run inforge pki init first, or point --dir / INFORGE_PKI_DIR at it`);
   }
+  // INFORGE_TIMINGS=1: where a run's time went, on stderr (the benchmark's breakdown). Under Deno
+  // it counts only when --allow-env grants it (asking would prompt, or fail, mid-run).
+  const lap = laps(envIfGranted(ctx.env, "INFORGE_TIMINGS"));
   // One region's renewal locks only that scope, so CI can renew regions in parallel jobs.
   const scope = o.wholeDirectory ? null : scopeOfIntents(intents);
   const existed = await new FsStore(ctx.dir).exists();
@@ -78,7 +81,9 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
   const store = new FsStore(ctx.dir, lock ? { run: lock.run, domain: lock.domain } : {});
   try {
     if (!ctx.planOnly) await store.recover();
+    lap("lock+recover");
     const [snapshot, topology] = await Promise.all([readSnapshot(store), loadTopology(ctx.regions)]);
+    lap("read state");
     matchRecipients(ids, snapshot.config);
     const done = lock ? await finishedRun(store, lock, o.command, init ? o.identityOut : undefined, snapshot.config?.recipients.root) : null;
     if (done) {
@@ -87,6 +92,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     }
     if (init && o.identityOut && !snapshot.config) await identityOutFree(o.identityOut);
     const plan = makePlan(intents, snapshot, topology, ctx.now);
+    lap("plan");
     if (lock?.domain != null && !writesWithin(plan.steps.flatMap((s) => s.writes), lock.domain)) {
       // The plan also changes shared files (a promotion or retirement rewrites bundles/global.pem):
       // run it again under the whole directory's lock, against a snapshot taken under that lock.
@@ -94,7 +100,9 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       return runIntents(intents, ctx, { ...o, wholeDirectory: true });
     }
     if (!ctx.json) print(renderPlan(plan, ids, o.title));
+    lap("print plan");
     const checked = assertChecked(plan);
+    lap("check");
     if (ctx.planOnly) {
       if (!ctx.json) print(bold("--plan: nothing was changed"));
       return { plan, result: null };
@@ -111,6 +119,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     // A broken journal or a file changed behind our back stops the run — checked only when there
     // is something to write, so a no-op renewal does not read and hash every file of the fleet.
     await assertUntampered(store);
+    lap("tamper check");
     const bar = progress(`${o.title.split(" — ")[0]}`);
     const result = await apply(checked, {
       store, identities: ids, command: o.command,
@@ -118,6 +127,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       onStep: (done, total) => bar.update(done, total),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     }).catch(damagedFile).finally(() => bar.end());
+    lap("apply", result.timings);
     if (init && o.identityOut) await promoteIdentity(o.identityOut);
     if (!ctx.json) print(green(`applied: ${checked.steps.length} step(s), ${result.written.length} file(s) written in ${ctx.dir} (journal entry ${result.entry.seq})`));
     return { plan, result };
@@ -143,6 +153,29 @@ function damagedFile(e: unknown): never {
     throw new StateError(`${x.message} — the identity is the one pki.json names, so ${x.origin} itself is wrong: restore it from git (inforge pki verify lists every damaged file)`);
   }
   throw e;
+}
+
+type DenoPermissions = { permissions: { querySync(d: { name: "env"; variable: string }): { state: string } } };
+function envIfGranted(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+  const deno = (globalThis as { Deno?: DenoPermissions }).Deno;
+  if (deno && deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
+  try {
+    return env[name];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A stopwatch printing each lap to stderr when `enabled`; a no-op otherwise. */
+function laps(enabled: string | undefined): (what: string, parts?: Record<string, number>) => void {
+  if (!enabled) return () => {};
+  let t = performance.now();
+  return (what, parts) => {
+    const now = performance.now();
+    const detail = parts ? ` (${Object.entries(parts).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(", ")})` : "";
+    process.stderr.write(`inforge timing: ${what} ${(now - t).toFixed(0)} ms${detail}\n`);
+    t = now;
+  };
 }
 
 async function ensureDir(dir: string): Promise<string> {

@@ -105,12 +105,14 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
   const files = disk.filter((f) => !f.dir);
   checked.files = files.length;
   let staged = 0;
-  for (const f of disk) {
+  // Read in parallel batches (a fleet has tens of thousands of files), judged in order.
+  const contents = await mapBatched(disk, (f) => (f.dir || f.symlink ? Promise.resolve(null) : readFile(join(base.dir, f.rel))));
+  for (const [i, f] of disk.entries()) {
     if (!f.symlink) add(...modeFindings(f.rel, f.mode, f.dir));
     if (f.symlink) add(error("file.symlink", `${f.rel} is a symbolic link; inforge writes only plain files, so replace it with the file it points to or restore it from git`, f.rel));
     if (f.dir || f.symlink) continue;
     if (isStaged(f.rel)) staged++;
-    const bytes = await readFile(join(base.dir, f.rel));
+    const bytes = contents[i]!;
     if (SECRET.test(bytes.toString("latin1"))) {
       add(error("plaintext.secret", `${f.rel} holds a private key or age identity in plaintext; treat that key as exposed — remove the file, purge it from git history and rotate what it opens`, f.rel));
     }
@@ -191,8 +193,9 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
   const certs = new Map<string, string>(); // path → PEM, for chains and bundles
   const infos = new Map<string, X.CertInfo>();
   const records = certRecords(snap);
-  for (const r of records) {
-    const pem = await store.read(r.cert);
+  const pems = await mapBatched(records, (r) => store.read(r.cert));
+  for (const [i, r] of records.entries()) {
+    const pem = pems[i]!;
     if (pem === null) {
       add(error("cert.missing", `${r.cert} is missing, but the state records ${r.what}; restore it from git`, r.cert));
       continue;
@@ -207,12 +210,15 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
       add(error("cert.invalid", `${messageOf(e)}; restore it from git`, r.cert));
     }
   }
-  for (const r of records) {
+  // Signatures checked many at once (each waits on the crypto thread pool), reported in order.
+  const signed = await mapBatched(records, (r) => {
     const pem = certs.get(r.cert);
+    const issuerPem = certs.get(r.issuer ?? r.cert);
+    return pem && issuerPem ? signedBy(pem, issuerPem) : Promise.resolve(null);
+  });
+  for (const [i, r] of records.entries()) {
     const issuer = r.issuer ?? r.cert;
-    const issuerPem = certs.get(issuer);
-    if (!pem || !issuerPem) continue;
-    if (!(await signedBy(pem, issuerPem))) {
+    if (signed[i] === false) {
       add(error("chain.bad-signature", `${r.cert} (${r.what}) is not signed by ${r.issuer ? issuer : "its own key"}, as its scope says it must be; restore it from git`, r.cert));
     }
   }
@@ -255,11 +261,19 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
   const ids = usableIdentities(o.identities, snap, add);
   const skipped = { root: 0, ci: 0 };
   const leafScopes = new Map<string, CertRecord[]>();
+  // Whether each scope has its key file, asked once per scope (not once per leaf: the file holds every leaf's key).
+  const keyFiles = new Map<string, boolean>();
   for (const r of records) {
     if (!r.key) continue;
-    if (r.leaf && (await store.read(P.leafKeys(r.leaf.scope))) !== null) {
-      leafScopes.set(r.leaf.scope, [...(leafScopes.get(r.leaf.scope) ?? []), r]);
-      continue;
+    if (r.leaf) {
+      let has = keyFiles.get(r.leaf.scope);
+      if (has === undefined) keyFiles.set(r.leaf.scope, (has = (await store.read(P.leafKeys(r.leaf.scope))) !== null));
+      if (has) {
+        let list = leafScopes.get(r.leaf.scope);
+        if (!list) leafScopes.set(r.leaf.scope, (list = []));
+        list.push(r);
+        continue;
+      }
     }
     const sealed = await store.read(r.key);
     if (sealed === null) {
@@ -300,6 +314,16 @@ function report(dir: string, now: Date, findings: Finding[], checked: VerifyRepo
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** `f` over every item, up to 64 at once; results in the items' order. */
+async function mapBatched<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  for (let i = 0; i < items.length; i += 64) {
+    const part = await Promise.all(items.slice(i, i + 64).map(f));
+    part.forEach((r, j) => (out[i + j] = r));
+  }
+  return out;
+}
 
 async function signedBy(child: string, issuer: string): Promise<boolean> {
   try {

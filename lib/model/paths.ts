@@ -15,6 +15,7 @@ export const intermediateCert = (scope: string, gen: number) => `scopes/${scope}
 export const intermediateKey = (scope: string, gen: number) => `scopes/${scope}/G${gen}.key.age`;
 export const leafIndex = (scope: string) => `leaves/${scope}/index.json`;
 export const leafCert = (scope: string, service: string) => `leaves/${scope}/${service}.crt.pem`;
+/** A leaf key in a file of its own: the layout before leaves/<scope>/keys.age; still read from older trees. */
 export const leafKey = (scope: string, service: string) => `leaves/${scope}/${service}.key.age`;
 /** Every leaf key of a scope in one age file (JSON: service → serial + PKCS#8), sealed to CI; see lib/apply/leaf-keys.ts. */
 export const leafKeys = (scope: string) => `leaves/${scope}/keys.age`;

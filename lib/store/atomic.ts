@@ -13,13 +13,30 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+// The process's umask, read once (process.umask() without an argument reads it); unknown → assume it alters every mode.
+const UMASK = (() => {
+  try {
+    const m = process.umask();
+    return typeof m === "number" ? m : 0o777;
+  } catch {
+    return 0o777;
+  }
+})();
+
 /** Write `data` to `path` durably (temp file + fsync), without renaming it into place. */
 export async function writeDurable(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const fh = await open(path, "w", mode);
+  // A new file gets the mode given to open() narrowed by the umask; an existing one keeps its
+  // own. chmod only when either may differ: a fleet renewal writes thousands of files.
+  let created = true;
+  const fh = await open(path, "wx", mode).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== "EEXIST") throw e;
+    created = false;
+    return open(path, "w", mode);
+  });
   try {
     await fh.writeFile(data);
-    await fh.chmod(mode); // the umask may have narrowed or widened the mode given to open
+    if (!created || (mode & ~UMASK) !== mode) await fh.chmod(mode);
     await fh.sync();
   } finally {
     await fh.close();

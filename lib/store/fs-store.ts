@@ -85,6 +85,17 @@ async function inParallel<T>(items: readonly T[], f: (item: T, n: number) => Pro
 /** Files in flight at once when staging and renaming (the thread pool is sized for it in bin/inforge.js). */
 const IO_WIDTH = 32;
 
+/** The entry on the last complete line of a journal's text (null: none, or not JSON). */
+function lastLine(text: string): JournalEntry | null {
+  const end = text.endsWith("\n") ? text.length - 1 : text.lastIndexOf("\n");
+  if (end <= 0) return null;
+  try {
+    return JSON.parse(text.slice(text.lastIndexOf("\n", end - 1) + 1, end)) as JournalEntry;
+  } catch {
+    return null;
+  }
+}
+
 function safeRel(rel: string): string {
   if (!rel || rel.startsWith("/") || rel.includes("\0") || rel.split("/").some((p) => p === ".." || p === "." || p === "")) {
     throw new StateError(`refusing the path "${rel}": it is not a plain path inside the pki directory`);
@@ -161,9 +172,11 @@ export class FsStore implements Store {
       await writeDurable(this.abs(w.path) + TMP, w.content, w.mode);
       crashPoint(`stage:${n + 1}`);
     });
-    const last = await this.lastEntry();
+    // The chains were verified before anything was applied (the pipeline's tamper check); here
+    // only the last entry of each journal is needed, read off its last line.
+    const last = await this.tail(this.domain);
     // A scope's entry records where the directory's journal stood, which orders the two (mergeJournals).
-    const base = this.domain === null ? null : ((await this.lastEntry(null))?.seq ?? 0);
+    const base = this.domain === null ? null : ((await this.tail(null))?.seq ?? 0);
     const entry = sealEntry({
       seq: (last?.seq ?? 0) + 1, at: info.at, command: info.command, intents: info.intents, steps: info.steps,
       files: writes.map((w) => ({ path: w.path, sha256: sha256(w.content) })), prev: last?.hash ?? GENESIS,
@@ -210,7 +223,11 @@ export class FsStore implements Store {
     const text = await this.read(journal);
     const torn = text === null ? null : tornTail(text, line);
     if (text !== null && torn !== null) await writeAtomic(this.abs(journal), text.slice(0, text.length - torn.length), 0o644);
-    const last = await this.lastEntry(domain);
+    const kept = text === null ? "" : torn === null ? text : text.slice(0, text.length - torn.length);
+    if (kept !== "" && !kept.endsWith("\n")) {
+      throw new StateError(`the journal ${journal} is broken: its last line is cut off; the pki directory may have been tampered with — run inforge pki verify and restore from git`);
+    }
+    const last = lastLine(kept);
     if (last?.hash !== entry.hash) {
       crashPoint("journal-torn", { path: this.abs(journal), content: line, append: true });
       const fh = await open(this.abs(journal), "a", 0o644);
@@ -273,6 +290,11 @@ export class FsStore implements Store {
       }
     }
     return out;
+  }
+
+  /** The last entry of a domain's journal, unverified: its last complete line. */
+  private async tail(domain: Domain): Promise<JournalEntry | null> {
+    return lastLine((await this.read(journalFile(domain))) ?? "");
   }
 
   /** The last entry of a domain's journal (this store's, unless given). */

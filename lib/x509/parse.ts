@@ -218,7 +218,13 @@ async function verifyEcdsaP256(der: Uint8Array, issuerPem: string, issuerSpki: U
     sig.set(der.subarray(from, x.end), 32 * (i + 1) - (x.end - from));
   }
   const tbs = der.slice(parts.tbs.start, parts.tbs.end);
-  if (platform.verifyP256) return platform.verifyP256(issuerSpki, sig, tbs);
+  if (platform.verifyP256) {
+    try {
+      return await platform.verifyP256(issuerSpki, sig, tbs);
+    } catch {
+      // the platform routine is unavailable here: WebCrypto below gives the same answer
+    }
+  }
   let key = issuerKeys.get(issuerPem);
   if (!key) {
     if (issuerKeys.size >= 64) issuerKeys.delete(issuerKeys.keys().next().value!);
