@@ -19,6 +19,7 @@ import {
   parseRecipient,
   seal,
 } from "../lib/age/mod.ts";
+import { SAMPLE_PKCS8 } from "./fixtures/pem.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "inforge-age-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,7 +51,7 @@ async function rejects(run: () => unknown, code: AgeErrorCode): Promise<AgeError
 }
 
 /** A plausible PEM private key: what inforge actually seals. */
-const PEM = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIL0s9mR8Y0T3hA1pTqfGm2c3Yw1w9xQwJ0s0Z3u3p2Vd\n-----END PRIVATE KEY-----\n";
+const PEM = SAMPLE_PKCS8;
 
 test("a key we seal opens with the age CLI and the identity file we write", async () => {
   const id = await generateIdentity();

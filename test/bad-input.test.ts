@@ -10,6 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { join } from "node:path";
 import { buildTree, cli, ok, run, sandbox, treeHash } from "./helpers.ts";
 import { assertNoPlaintextKeys, assertOneLine, clone, rechain } from "./safety-helpers.ts";
+import { pkcs8Pem } from "./fixtures/pem.ts";
 
 const sb = sandbox({ global: ["auth"], eu: ["payments", "checkout"], us: ["payments"] });
 await buildTree(sb);
@@ -104,7 +105,7 @@ const CASES: Case[] = [
   { name: "a truncated sealed intermediate key (forged journal)", argv: LEAF, env: "ci", setup: (c) => c.forge("scopes/eu/G1.key.age", c.read("scopes/eu/G1.key.age").slice(0, 150)), names: /scopes\/eu\/G1\.key\.age" is a damaged age file/, fix: RESTORE },
   { name: "an empty sealed intermediate key (forged journal)", argv: LEAF, env: "ci", setup: (c) => c.forge("scopes/eu/G1.key.age", ""), names: /scopes\/eu\/G1\.key\.age" is not an age-encrypted file \(it is empty\)/, fix: RESTORE },
   { name: "a foreign age file where the intermediate key belongs (forged journal)", argv: LEAF, env: "ci", setup: (c) => c.forge("scopes/eu/G1.key.age", c.read("root/G1.key.age")), names: /scopes\/eu\/G1\.key\.age" is not sealed to the INFORGE_SECRETS_KEY identity/, fix: RESTORE },
-  { name: "a plaintext private key where the intermediate key belongs (forged journal)", argv: LEAF, env: "ci", setup: (c) => c.forge("scopes/eu/G1.key.age", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), names: /scopes\/eu\/G1\.key\.age" is not an age-encrypted file \(it is an unencrypted PEM "PRIVATE KEY": treat that key as exposed\)/, fix: /re-seal it|restore/ },
+  { name: "a plaintext private key where the intermediate key belongs (forged journal)", argv: LEAF, env: "ci", setup: (c) => c.forge("scopes/eu/G1.key.age", pkcs8Pem("AAAA")), names: /scopes\/eu\/G1\.key\.age" is not an age-encrypted file \(it is an unencrypted PEM "PRIVATE KEY": treat that key as exposed\)/, fix: /re-seal it|restore/ },
   { name: "a corrupt sealed root key (forged journal)", argv: ["pki", "rotate", "--intermediate", "eu"], env: "root", setup: (c) => c.forge("root/G1.key.age", c.read("root/G1.key.age").slice(0, 120)), names: /root\/G1\.key\.age" is a damaged age file/, fix: RESTORE },
   { name: "two intermediate keys swapped (forged journal)", argv: LEAF, env: "ci", setup: (c) => { const eu = c.read("scopes/eu/G1.key.age"); c.write("scopes/eu/G1.key.age", c.read("scopes/us/G1.key.age")); c.forge("scopes/us/G1.key.age", eu); rechain(c.dir, ["scopes/eu/G1.key.age"]); }, names: /scopes\/eu\/G1\.key\.age does not match scopes\/eu\/G1\.crt\.pem/, fix: /restore both from git/ },
   { name: "two leaf certificates swapped", argv: LEAF, env: "ci", setup: (c) => { const a = c.read("leaves/eu/payments.crt.pem"); c.write("leaves/eu/payments.crt.pem", c.read("leaves/eu/checkout.crt.pem")); c.write("leaves/eu/checkout.crt.pem", a); }, names: /leaves\/eu\/checkout\.crt\.pem was changed outside inforge \(and 1 other file\(s\)\)/, fix: /restore the file\(s\) from git/ },

@@ -12,6 +12,7 @@ import { certInfo, loadCertificate } from "../lib/x509/parse.ts";
 import { fastFields } from "../lib/x509/fast-parse.ts";
 import { exportSpki } from "../lib/x509/keys.ts";
 import { nativePlatform } from "../lib/apply/native-crypto.ts";
+import { pkcs8Pem } from "./fixtures/pem.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "inforge-fast-parse-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,7 +101,7 @@ test("keyMatchesCertificate: a leaf's own key matches, another's does not, a dam
   // d changed under the stored public point: not the key of any certificate.
   const der = new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64"));
   der[40] = der[40]! ^ 1;
-  const damaged = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(der).toString("base64")}\n-----END PRIVATE KEY-----\n`;
+  const damaged = pkcs8Pem(Buffer.from(der).toString("base64"));
   assert.is(await X.keyMatchesCertificate(damaged, leaf.pem), "unreadable");
   assert.is(await X.keyMatchesCertificate("not a key", leaf.pem), "unreadable");
   // A key openssl wrote in another layout goes through the import path.

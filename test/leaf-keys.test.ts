@@ -9,6 +9,7 @@ import { buildTree, ciEnv, cli, leafKeyPem, ok, run, sandbox } from "./helpers.t
 import { clone } from "./safety-helpers.ts";
 import { readJournal, sealEntry, sha256, GENESIS, type JournalEntry } from "../lib/store/journal.ts";
 import { LEAF_KEYS_FORMAT } from "../lib/apply/leaf-keys.ts";
+import { STARTS_PKCS8 } from "./fixtures/pem.ts";
 
 const sb = sandbox({ global: ["auth"], eu: ["payments", "checkout", "ledger"] });
 await buildTree(sb, ["global", "eu"]);
@@ -25,7 +26,7 @@ test("the age CLI opens a scope's key file: one entry per leaf, each tagged with
   assert.is(f.scope, "eu");
   assert.equal(Object.keys(f.keys), ["checkout", "ledger", "payments"]);
   for (const [svc, e] of Object.entries(f.keys)) {
-    assert.match(e.key, /^-----BEGIN PRIVATE KEY-----\n/);
+    assert.match(e.key, STARTS_PKCS8);
     assert.is(e.serial, serialOf(sb.dir, "eu", svc));
   }
   assert.not.ok(existsSync(join(sb.dir, "leaves/eu/payments.key.age")), "no per-leaf key files in the new layout");

@@ -7,6 +7,7 @@ import { appendFileSync, chmodSync, mkdirSync, readFileSync, renameSync, unlinkS
 import { join } from "node:path";
 import { buildTree, ciEnv, cli, ok, rootEnv, sandbox, treeHash } from "./helpers.ts";
 import { assertNoPlaintextKeys, assertOneLine, clone, errorCodes, findingsOf, rechain, verify } from "./safety-helpers.ts";
+import { pkcs8Pem } from "./fixtures/pem.ts";
 
 const sb = sandbox({ global: ["auth"], eu: ["payments", "checkout"], us: ["payments"] });
 await buildTree(sb);
@@ -137,7 +138,7 @@ test("a key file that is not an age file, or is sealed to someone else, is repor
 });
 
 test("a plaintext private key anywhere under the directory is reported", async () => {
-  const v = await tampered((dir) => writeFileSync(join(dir, "leaves/eu/debug.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"));
+  const v = await tampered((dir) => writeFileSync(join(dir, "leaves/eu/debug.pem"), pkcs8Pem("AAAA")));
   assert.equal(v.codes, ["plaintext.secret"], findingsOf(v.report));
   assert.ok(v.report.findings.some((f) => f.code === "file.unrecorded" && f.file === "leaves/eu/debug.pem"));
 });

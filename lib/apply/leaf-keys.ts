@@ -1,6 +1,7 @@
 import { StateError } from "../errors.ts";
 import { open, seal, type Identity } from "../age/mod.ts";
 import * as P from "../model/paths.ts";
+import { isPkcs8Pem } from "../x509/mod.ts";
 import type { Store } from "../store/fs-store.ts";
 
 // A scope's leaf keys live together in one age file, leaves/<scope>/keys.age, sealed to the CI
@@ -52,7 +53,7 @@ export function decodeLeafKeys(text: string, scope: string, path: string): Map<s
   }
   const out = new Map<string, LeafKeyEntry>();
   for (const [svc, e] of Object.entries(data.keys)) {
-    if (typeof e?.serial !== "string" || typeof e?.key !== "string" || !e.key.startsWith("-----BEGIN PRIVATE KEY-----")) {
+    if (typeof e?.serial !== "string" || typeof e?.key !== "string" || !isPkcs8Pem(e.key)) {
       throw new StateError(`${path} holds a malformed entry for "${svc}"; restore it from git`);
     }
     out.set(svc, { serial: e.serial, key: e.key });

@@ -22,7 +22,13 @@ export async function generateKeyPair(): Promise<KeyPair> {
   return { privateKey: pair.privateKey, publicKey: pair.publicKey };
 }
 
-/** The private key as PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"), ending with "\n". */
+/** The PEM label of an unencrypted PKCS#8 private key (RFC 7468 §10). */
+export const PKCS8_LABEL = "PRIVATE KEY";
+
+/** True when `text` starts like the PKCS#8 PEM that exportPrivateKeyPem writes. */
+export const isPkcs8Pem = (text: string) => text.startsWith(`-----BEGIN ${PKCS8_LABEL}-----\n`);
+
+/** The private key as PKCS#8 PEM (label PKCS8_LABEL), ending with "\n". */
 export async function exportPrivateKeyPem(k: KeyPair): Promise<string> {
   let der: ArrayBuffer;
   try {
@@ -34,7 +40,7 @@ export async function exportPrivateKeyPem(k: KeyPair): Promise<string> {
       { cause },
     );
   }
-  return encodePem("PRIVATE KEY", new Uint8Array(der));
+  return encodePem(PKCS8_LABEL, new Uint8Array(der));
 }
 
 /**
@@ -48,7 +54,7 @@ export async function importPrivateKeyPem(pem: string): Promise<KeyPair> {
     (why.includes('"EC PRIVATE KEY"')
       ? " (convert it with `openssl pkcs8 -topk8 -nocrypt`)"
       : "");
-  const der = decodeSinglePem(pem, "PRIVATE KEY", describe);
+  const der = decodeSinglePem(pem, PKCS8_LABEL, describe);
   const fast = await importP256Parts(der);
   if (fast) return fast;
   let privateKey: CryptoKey;

@@ -4,7 +4,7 @@
 import "reflect-metadata";
 
 export { X509Error, type X509ErrorCode } from "./errors.ts";
-export { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, type KeyPair } from "./keys.ts";
+export { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, isPkcs8Pem, type KeyPair } from "./keys.ts";
 export { keySigner, type Issuer, type SignPrimitive, type Signer } from "./signer.ts";
 export { installPlatform, type Platform } from "./platform.ts";
 export { createIntermediate, createLeaf, createRoot, crossSignRoot } from "./profiles.ts";
