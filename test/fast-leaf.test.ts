@@ -10,7 +10,6 @@ import * as assert from "uvu/assert";
 import * as X from "../lib/x509/mod.ts";
 import { exportSpki } from "../lib/x509/keys.ts";
 import { encodePem } from "../lib/x509/pem.ts";
-import { sha1 } from "../lib/x509/sha1.ts";
 import { newLeafKey, nativeSign } from "../lib/apply/native-crypto.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "inforge-fast-leaf-"));
@@ -244,13 +243,6 @@ test("the fast path refuses what createLeaf refuses", async () => {
   await refuse({ ...base, spki: k.spki.subarray(1) }, /expected an ECDSA P-256 public key/);
   // An end-entity certificate cannot be prepared as an issuer at all.
   await rejects(X.prepareLeafIssuer({ certPem: (await fast.mint(base)).pem, signer: X.keySigner(euKey) }), /not a CA/);
-});
-
-test("the synchronous SHA-1 agrees with node:crypto at every padding boundary", () => {
-  for (let len = 0; len < 200; len++) {
-    const data = crypto.getRandomValues(new Uint8Array(len));
-    assert.is(Buffer.from(sha1(data)).toString("hex"), createHash("sha1").update(data).digest("hex"), `length ${len}`);
-  }
 });
 
 test("PEM encoding wraps at 64 columns, pads, and ends in one newline at every length", () => {

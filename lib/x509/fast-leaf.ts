@@ -13,8 +13,8 @@ import { EC_KEY_ALGORITHM, exportSpki } from "./keys.ts";
 import { checkCommonName, checkDnsName, checkUri } from "./names.ts";
 import { encodePem, bytesEqual, toHex, type Bytes } from "./pem.ts";
 import { loadIssuer, validity } from "./profiles.ts";
-import { sha1 } from "./sha1.ts";
-import { sha256 } from "./sha256.ts";
+import { sha1 } from "@noble/hashes/legacy.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { isKeySigner, type Issuer, type Signer } from "./signer.ts";
 
 // ---- DER ---------------------------------------------------------------------------------------

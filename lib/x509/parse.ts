@@ -12,7 +12,7 @@ import {
   type Bytes,
   type PemBlock,
 } from "./pem.ts";
-import { sha256 } from "./sha256.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { certificateParts, childrenOf, fastFields, tlvAt } from "./fast-parse.ts";
 import { platform } from "./platform.ts";
 import { x509 } from "./vendor.ts";
