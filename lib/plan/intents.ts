@@ -61,21 +61,30 @@ function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active"
   return g;
 }
 
-function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason, origin: string) {
+/** What every leaf of a service carries, and the window it gets under the active issuer. */
+function leafTerms(d: Draft, scope: string, service: string, origin: string, what: string) {
   const cfg = configOf(d, origin);
   const t = timing(cfg);
   const issuer = activeOf(d.scopes[scope]!.generations)!;
   if (ms(issuer.notAfter) <= d.now) {
     throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); run inforge pki recover-intermediate ${scope} (root posture)`);
   }
-  const name = `${service}.${scope}.${cfg.domain}`;
-  const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, `leaf ${scope}/${service}`);
-  const idx = (d.leaves[scope] ??= { scope: scope as never, leaves: {} });
-  idx.leaves[service as never] = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, what);
+  const record = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  return {
+    issuer, record,
+    name: `${service}.${scope}.${cfg.domain}`,
+    uri: `spiffe://${scope}.${cfg.domain}/svc/${service}`,
+    index: (d.leaves[scope] ??= { scope: scope as never, leaves: {} }),
+  };
+}
+
+function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason, origin: string) {
+  const { issuer, record, name, uri, index } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service}`);
+  index.leaves[service as never] = record;
   d.steps.push({
     kind: "issue-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen, reason,
-    commonName: name, notBefore: iso(nb), notAfter: iso(na),
-    dns: [name], uris: [`spiffe://${scope}.${cfg.domain}/svc/${service}`],
+    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri],
     writes: [P.leafCert(scope, service), P.leafKeys(scope)],
   });
 }
@@ -87,25 +96,16 @@ function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason,
  * refused rather than dropped, so the requester learns what it will not get.
  */
 function issueCsrLeaf(d: Draft, scope: string, service: string, csr: CsrRequest, origin: string) {
-  const cfg = configOf(d, origin);
-  const t = timing(cfg);
-  const issuer = activeOf(d.scopes[scope]!.generations)!;
-  if (ms(issuer.notAfter) <= d.now) {
-    throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); run inforge pki recover-intermediate ${scope} (root posture)`);
-  }
-  const name = `${service}.${scope}.${cfg.domain}`;
-  const uri = `spiffe://${scope}.${cfg.domain}/svc/${service}`;
+  const { issuer, record, name, uri, index } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service} (csr)`);
   const asked = [...csr.commonNames, ...csr.dns, ...csr.uris, ...csr.other];
   const bad = asked.find((n) => n !== name && n !== uri);
   if (bad !== undefined) {
     throw new InputError(`the CSR asks for the name ${JSON.stringify(bad)}, which ${scope}/${service} may not carry (${origin}); a CSR for ${service} in ${scope} may ask only for ${name} and ${uri} — make it with -subj "/CN=${name}"`);
   }
-  const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, `leaf ${scope}/${service} (csr)`);
-  const idx = (d.leaves[scope] ??= { scope: scope as never, leaves: {} });
-  (idx.csr ??= {})[service as never] = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  (index.csr ??= {})[service as never] = record;
   d.steps.push({
     kind: "issue-csr-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen,
-    commonName: name, notBefore: iso(nb), notAfter: iso(na), dns: [name], uris: [uri], publicKey: csr.publicKey, key: csr.key,
+    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri], publicKey: csr.publicKey, key: csr.key,
     writes: [P.csrLeafCert(scope, service)],
   });
 }
