@@ -143,25 +143,11 @@ export async function createIntermediate(o: {
   }
   o.permittedDns.forEach((n) => checkDnsConstraint(n, what));
   o.permittedUriHosts.forEach((h) => checkUriHostConstraint(h, what));
-  const ca = await loadIssuer(o.issuer);
-  const { notBefore, notAfter } = validity(o, what, ca.info);
-  const spki = await subjectKey(o.publicKey, what);
-  assertOwnKey(spki, ca, what);
-  return issue({
-    subject: new x509.Name([{ CN: [o.commonName] }]),
-    issuerName: ca.cert.subjectName,
-    publicKey: spki,
-    signer: ca.signer,
-    notBefore,
-    notAfter,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(CA_KEY_USAGE, true),
-      await skiOf(spki),
-      ca.aki,
-      nameConstraintsExtension(o.permittedDns, o.permittedUriHosts),
-    ],
-  });
+  return issueUnder(o, what, () => [
+    new x509.BasicConstraintsExtension(true, 0, true),
+    new x509.KeyUsagesExtension(CA_KEY_USAGE, true),
+    nameConstraintsExtension(o.permittedDns, o.permittedUriHosts),
+  ]);
 }
 
 /**
@@ -188,6 +174,27 @@ export async function createLeaf(o: {
   }
   dns.forEach((n) => checkDnsName(n, what));
   uris.forEach((u) => checkUri(u, what));
+  return issueUnder(o, what, () => [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
+    new x509.SubjectAlternativeNameExtension(
+      [...dns.map((value) => ({ type: "dns" as const, value })), ...uris.map((value) => ({ type: "url" as const, value }))],
+      false,
+    ),
+  ]);
+}
+
+/**
+ * A certificate for `o.publicKey` (CN `o.commonName`) signed by `o.issuer`, with the profile's
+ * own extensions followed by SKI and AKI. Checks the issuer, the validity nesting and that the
+ * child does not reuse its issuer's key before anything is signed.
+ */
+async function issueUnder(
+  o: { publicKey: CryptoKey; issuer: Issuer; commonName: string; notBefore: Date; notAfter: Date },
+  what: string,
+  profile: () => x509.Extension[],
+): Promise<CertInfo> {
   const ca = await loadIssuer(o.issuer);
   const { notBefore, notAfter } = validity(o, what, ca.info);
   const spki = await subjectKey(o.publicKey, what);
@@ -199,23 +206,7 @@ export async function createLeaf(o: {
     signer: ca.signer,
     notBefore,
     notAfter,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension(
-        [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
-        false,
-      ),
-      new x509.SubjectAlternativeNameExtension(
-        [
-          ...dns.map((value) => ({ type: "dns" as const, value })),
-          ...uris.map((value) => ({ type: "url" as const, value })),
-        ],
-        false,
-      ),
-      await skiOf(spki),
-      ca.aki,
-    ],
+    extensions: [...profile(), await skiOf(spki), ca.aki],
   });
 }
 
