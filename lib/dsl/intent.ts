@@ -1,4 +1,7 @@
 import type { ScopeName, ServiceName } from "../model/names.ts";
+import type { CsrRequest } from "../model/csr.ts";
+
+export type { CsrRequest };
 
 // Intents: what an operator asked for, as frozen JSON data with a `kind`. No key material,
 // no I/O. `origin` is the runbook line that asked ("tasks/rotate.ts:12"), so a check failure
@@ -15,16 +18,5 @@ export type Intent =
   | { readonly kind: "leaves.renew"; readonly origin: string; readonly scope: ScopeName | "all"; readonly services?: readonly ServiceName[] }
   | { readonly kind: "leaf.rotate"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName }
   | { readonly kind: "leaf.sign-csr"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName; readonly csr: CsrRequest };
-
-/** What a verified CSR asks for (lib/x509 parseCsr): its public key (DER SPKI, base64 — public
- *  data) and the names it requests, which the planner holds to the service's own names. */
-export interface CsrRequest {
-  readonly publicKey: string;
-  readonly key: string;
-  readonly commonNames: readonly string[];
-  readonly dns: readonly string[];
-  readonly uris: readonly string[];
-  readonly other: readonly string[];
-}
 
 export type IntentKind = Intent["kind"];

@@ -2,23 +2,13 @@
 // key against the mesh's key policy, verify the proof of possession (the request's signature).
 // What names the request may ask for is the planner's call (it knows the scope's names).
 import { X509Error } from "./errors.ts";
+import type { CsrRequest } from "../model/csr.ts";
 import { errText } from "./parse.ts";
 import { assertSingleDerElement, decodePemBlocks, toHex } from "./pem.ts";
 import { asn1x509, AsnConvert, x509 } from "./vendor.ts";
 
-/** What inforge takes from a verified CSR: the public key and the names it asks for. */
-export interface CsrInfo {
-  /** DER SubjectPublicKeyInfo, base64: public data, carried in the plan and intent. */
-  readonly publicKey: string;
-  /** The key, as people say it: "ECDSA P-256", "RSA 1024". */
-  readonly key: string;
-  /** Every CN in the subject (usually one); other subject attributes are not copied. */
-  readonly commonNames: readonly string[];
-  readonly dns: readonly string[];
-  readonly uris: readonly string[];
-  /** Requested names of other types ("IP:10.0.0.1", "email:a@b"): never issued. */
-  readonly other: readonly string[];
-}
+/** What inforge takes from a verified CSR (the shape lives in lib/model, shared with the DSL). */
+export type CsrInfo = CsrRequest;
 
 // Key policy. Every certificate in this mesh is ECDSA P-256 and the leaf profile issues for P-256
 // keys only, so a CSR must carry one. Keys that are weak by today's measure (RSA < 2048 bits,
