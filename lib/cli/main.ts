@@ -7,8 +7,6 @@ import { listTasks, loadTask, SHIPPED, taskDirs, importTask } from "./tasks.ts";
 import { runTask } from "./run-task.ts";
 import { graphCommand, statusCommand } from "./report-commands.ts";
 import { verifyCommand } from "./verify.ts";
-import { FsStore } from "../store/fs-store.ts";
-import { readSnapshot } from "../store/snapshot.ts";
 import { ciGuard } from "./identities.ts";
 import { deniedMessage, isDenied } from "./runtime.ts";
 import { deployCommand } from "./deploy.ts";

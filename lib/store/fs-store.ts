@@ -4,7 +4,6 @@ import { dirname, join, resolve, sep } from "node:path";
 import { StateError } from "../errors.ts";
 import { fsyncDir, writeAtomic, writeDurable } from "./atomic.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
-import { JOURNAL } from "../model/paths.ts";
 import { journalFile, pendingFile, scopeOfPath, type Domain } from "./domains.ts";
 
 export interface FileWrite {
