@@ -55,7 +55,7 @@ test("the SPIFFE sequence is one more than the journal entries that wrote the bu
 // ---- deploy bundle -------------------------------------------------------------------------------
 
 test("the deploy bundle is tls.key (0600), tls.crt (leaf + intermediate), ca.crt and a kubernetes.io/tls Secret (0600) carrying the three", () => {
-  const files = deployBundle({ scope: "eu", service: "payments", domain: DOMAIN, leafPem: "LEAF\n", intermediatePem: "INT\n", keyPem: "KEY\n", bundlePem: "BUNDLE\n", notAfter: "2026-12-08T00:00:00Z" });
+  const files = deployBundle({ scope: "eu", service: "payments", domain: DOMAIN, leafPem: "LEAF\n", chainPem: "INT\n", keyPem: "KEY\n", bundlePem: "BUNDLE\n", notAfter: "2026-12-08T00:00:00Z" });
   assert.equal(files.map((f) => [f.name, f.mode]), [["tls.key", 0o600], ["tls.crt", 0o644], ["ca.crt", 0o644], ["secret.yaml", 0o600]]);
   const secret = parseYaml(files[3]!.content);
   assert.is(secret.kind, "Secret");

@@ -20,6 +20,7 @@ import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { loadIdentities, matchRecipients } from "./identities.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
+import { readServedChain } from "./served-chain.ts";
 import { bold, green } from "./style.ts";
 
 // `inforge deploy <service> --region R [--out DIR]` (CI posture): make sure the service has a
@@ -138,8 +139,8 @@ async function readTarget(
     if (text === null) throw new StateError(`${path} is missing; restore it from git`);
     return text;
   };
-  const [leafPem, intermediatePem, bundlePem] = await Promise.all([
-    must(P.leafCert(t.scope, t.service)), must(P.intermediateCert(t.scope, leaf.gen)), must(P.bundle(t.scope)),
+  const [leafPem, bundlePem, chainPem] = await Promise.all([
+    must(P.leafCert(t.scope, t.service)), must(P.bundle(t.scope)), readServedChain(store, snap, t.scope, leaf.gen),
   ]);
   // Hand out only what the state vouches for: the recorded leaf, its live issuer, and its key.
   if (X.parseCertificate(leafPem, P.leafCert(t.scope, t.service)).fingerprint !== leaf.fingerprint) {
@@ -164,7 +165,7 @@ async function readTarget(
   if (!(await X.publicKeyMatches(leafPem, await X.importPrivateKeyPem(keyPem)))) {
     throw new StateError(`${keyPath} does not hold the key of ${P.leafCert(t.scope, t.service)} (a key or certificate was swapped); restore both from git`);
   }
-  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, intermediatePem, keyPem, bundlePem, notAfter: leaf.notAfter });
+  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, notAfter: leaf.notAfter });
   return { files, notAfter: leaf.notAfter };
 }
 

@@ -9,13 +9,15 @@ import { FsStore } from "../store/fs-store.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { parseWait } from "./deploy.ts";
+import { readServedChain } from "./served-chain.ts";
 import { runIntents } from "./pipeline.ts";
 
 // `inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]` (CI posture), for
 // workloads that keep their own key. lib/x509 reads the CSR, applies the key policy and verifies
 // its signature; the planner holds the requested names to the service's own and issues under the
 // scope's active intermediate (step issue-csr-leaf), recorded in leaves/<scope>/index.json "csr"
-// so the issuer stays trusted while it is valid. Prints the chain (leaf + intermediate) on
+// so the issuer stays trusted while it is valid. Prints the chain (leaf + intermediate, + the
+// cross-signed root during a root overlap) on
 // stdout — the plan goes to stderr — or writes it to --out.
 
 export async function signCsrCommand(a: Args, ctx: RunContext, command: string): Promise<number> {
@@ -50,11 +52,11 @@ export async function signCsrCommand(a: Args, ctx: RunContext, command: string):
   const rec = outcome.result.state.leaves[region]?.csr?.[service as never];
   const store = new FsStore(ctx.dir);
   const leafPem = await store.read(P.csrLeafCert(region, service));
-  const intermediatePem = rec ? await store.read(P.intermediateCert(region, rec.gen)) : null;
-  if (!rec || leafPem === null || intermediatePem === null || X.parseCertificate(leafPem, P.csrLeafCert(region, service)).fingerprint !== rec.fingerprint) {
+  if (!rec || leafPem === null || X.parseCertificate(leafPem, P.csrLeafCert(region, service)).fingerprint !== rec.fingerprint) {
     throw new StateError(`the certificate for ${region}/${service} changed while it was being read (another sign-csr ran); run the command again`);
   }
-  const chain = leafPem + intermediatePem;
+  // The intermediate, and during a root overlap the cross-signed root (lib/model/bundles.ts servedChain).
+  const chain = leafPem + (await readServedChain(store, outcome.result.state, region, rec.gen));
   if (out !== undefined) {
     await writeAtomic(resolve(out), chain, 0o644);
     process.stderr.write(`wrote the chain (leaf + ${region} G${rec.gen}) to ${out}, valid until ${rec.notAfter}\n`);

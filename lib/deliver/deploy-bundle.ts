@@ -2,7 +2,8 @@
 // Secret carrying the same three. Pure: lib/cli reads the pki directory, opens the key and
 // writes the files (only when their bytes differ).
 //
-//   tls.crt      the leaf, then the intermediate that signed it (what a TLS stack sends)
+//   tls.crt      the leaf, then the intermediate that signed it (what a TLS stack sends), and
+//                during a root overlap the cross-signed new root (lib/model/bundles.ts servedChain)
 //   tls.key      the leaf's private key, PKCS#8 PEM (mode 0600)
 //   ca.crt       the scope's trust bundle: bundles/<scope>.pem (partial-chain anchors)
 //   secret.yaml  Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt (mode 0600)
@@ -13,7 +14,8 @@ export interface DeployInputs {
   readonly service: string;
   readonly domain: string;
   readonly leafPem: string;
-  readonly intermediatePem: string;
+  /** What follows the leaf in tls.crt: the files of servedChain (lib/model/bundles.ts), concatenated. */
+  readonly chainPem: string;
   readonly keyPem: string;
   readonly bundlePem: string;
   /** The leaf's notAfter, recorded in the Secret so a reviewer sees when it runs out. */
@@ -30,7 +32,7 @@ export const DEPLOY_FILES = ["tls.crt", "tls.key", "ca.crt", "secret.yaml"] as c
 
 /** The deploy bundle's files, in a fixed order (the key before the certificate that needs it). */
 export function deployBundle(i: DeployInputs): DeployFile[] {
-  const crt = i.leafPem + i.intermediatePem;
+  const crt = i.leafPem + i.chainPem;
   return [
     { name: "tls.key", content: i.keyPem, mode: 0o600 },
     { name: "tls.crt", content: crt, mode: 0o644 },

@@ -1,4 +1,5 @@
 import { GLOBAL } from "./names.ts";
+import * as P from "./paths.ts";
 import { LIVE, type Snapshot } from "./state.ts";
 
 /** A certificate of the tree: a root generation, or a scope's intermediate generation. */
@@ -35,4 +36,25 @@ export function bundleMembers(state: Snapshot, name: string): Ref[] {
 export function bundleNames(state: Snapshot): string[] {
   const scopes = Object.keys(state.scopes).sort();
   return state.root.generations.length ? ["root", ...scopes] : scopes;
+}
+
+/**
+ * The certificates a leaf signed by `scope` G`gen` is served with, after the leaf itself, in
+ * the order a TLS stack sends them (DESIGN.md invariant 7):
+ * - the intermediate that signed it;
+ * - during a root overlap, when that intermediate was issued by the new root and the old root
+ *   is still live, the new root cross-signed by the old (root/G<new>-by-G<old>.crt.pem), so a
+ *   consumer still anchored only on the old root can build leaf → intermediate → cross → old root.
+ * The self-signed new root is never served: a consumer that trusts it has it already, and in an
+ *   untrusted list OpenSSL may pick it up instead of the cross certificate (it must come first;
+ *   LIBRARY-NOTES). Once the overlap is finished (`crossSigned` cleared, old root retired) the
+ *   cross certificate is gone from every chain. Paths under the pki directory.
+ */
+export function servedChain(state: Snapshot, scope: string, gen: number): string[] {
+  const chain = [P.intermediateCert(scope, gen)];
+  const issuer = state.scopes[scope]?.generations.find((g) => g.gen === gen)?.issuer ?? null;
+  const x = state.root.crossSigned;
+  const by = x ? state.root.generations.find((g) => g.gen === x.by) : undefined;
+  if (x && issuer === x.gen && by && LIVE.has(by.state)) chain.push(P.crossCert(x.gen, x.by));
+  return chain;
 }
