@@ -102,6 +102,10 @@ test("after promotion, deploy serves leaf, new intermediate, then G2-by-G1; an o
     writeFileSync(p.rest, pki(`scopes/${scope}/G2.crt.pem`));
     assert.not.ok(openssl(oldRoot, p).ok, "the old root alone reached the new intermediate without the cross certificate");
   }
+  // The tree as it stands (cross certificate included) verifies clean: strict DER, every date valid now.
+  const v = await cli(["pki", "verify"], ciEnv(sb, { INFORGE_PKI_ROOT_KEY: sb.rootKey }));
+  assert.is(v.code, 0, v.out);
+  assert.not.match(v.out, /cert\.|crl\./, v.out);
   const hs = await handshake(out("eu", "payments", "overlap"), oldRoot, "payments.eu.mesh.test");
   assert.ok(hs.ok, `node:tls client trusting only the old root: ${hs.error}`);
   assert.ok((await handshake(out("eu", "payments", "overlap"), join(sb.dir, "root/G2.crt.pem"), "payments.eu.mesh.test")).ok, "node:tls client trusting only the new root");

@@ -1,6 +1,7 @@
 import { bundleMembers, bundleNames, type Ref } from "../model/bundles.ts";
+import { formatDuration } from "../model/duration.ts";
 import * as P from "../model/paths.ts";
-import type { Generation, Snapshot } from "../model/state.ts";
+import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
 import { checkState, pendingWork } from "./check-state.ts";
 
 // The pure half of `inforge pki verify`: what the files on disk must be, given the state, and
@@ -40,6 +41,15 @@ export interface CertRecord {
   readonly permitted?: string;
   /** A leaf: its key is an entry of the scope's key file (P.leafKeys), or a file of its own (P.leafKey) in older trees. */
   readonly leaf?: { readonly scope: string; readonly service: string };
+  /**
+   * How a certificate outside its validity is judged: "error" when it is trusted or served now
+   * (an active or prepared CA, a current leaf), "warning" when it is on its way out (a retiring
+   * CA, the cross-signed root; a leaf of a workload that renews it itself), null when its state
+   * already says it is not used (retired, revoked).
+   */
+  readonly validity: Severity | null;
+  /** The command that replaces it, for the message. */
+  readonly reissue: string;
 }
 
 /** Every certificate the state records (every generation, live or not, every leaf, the cross-signed root). */
@@ -49,17 +59,18 @@ export function certRecords(s: Snapshot): CertRecord[] {
   const dated = (g: { serial: string; fingerprint: string; notBefore: string; notAfter: string }) =>
     ({ serial: g.serial, fingerprint: g.fingerprint, notBefore: g.notBefore, notAfter: g.notAfter });
   for (const g of s.root.generations) {
-    out.push({ what: `root G${g.gen}`, cert: P.rootCert(g.gen), key: P.rootKey(g.gen), posture: "root", issuer: null, ...dated(g) });
+    out.push({ what: `root G${g.gen}`, cert: P.rootCert(g.gen), key: P.rootKey(g.gen), posture: "root", issuer: null, ...dated(g), validity: inUse(g), reissue: "inforge pki rotate --root (root posture)" });
   }
   const x = s.root.crossSigned;
   if (x) {
-    out.push({ what: `root G${x.gen} cross-signed by G${x.by}`, cert: P.crossCert(x.gen, x.by), key: null, posture: "root", issuer: P.rootCert(x.by), serial: "", fingerprint: x.fingerprint, notBefore: null, notAfter: null });
+    out.push({ what: `root G${x.gen} cross-signed by G${x.by}`, cert: P.crossCert(x.gen, x.by), key: null, posture: "root", issuer: P.rootCert(x.by), serial: "", fingerprint: x.fingerprint, notBefore: null, notAfter: null, validity: "warning", reissue: "inforge pki rotate --root --finish once nothing needs the old root (root posture)" });
   }
   for (const scope of Object.keys(s.scopes).sort()) {
     for (const g of s.scopes[scope]!.generations) {
       out.push({
         what: `${scope} G${g.gen}`, cert: P.intermediateCert(scope, g.gen), key: P.intermediateKey(scope, g.gen), posture: "ci",
         issuer: g.issuer === null ? null : P.rootCert(g.issuer), ...dated(g), permitted: `${scope}.${domain}`,
+        validity: inUse(g), reissue: `inforge pki recover-intermediate ${scope} (root posture)`,
       });
     }
   }
@@ -68,7 +79,7 @@ export function certRecords(s: Snapshot): CertRecord[] {
       out.push({
         what: `leaf ${scope}/${svc}`, cert: P.leafCert(scope, svc), key: P.leafKey(scope, svc), posture: "ci",
         issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: `spiffe://${scope}.${domain}/svc/${svc}`,
-        leaf: { scope, service: svc },
+        leaf: { scope, service: svc }, validity: "error", reissue: `inforge pki rotate --leaf ${svc} --region ${scope} (CI posture)`,
       });
     }
     // Leaves of workloads that keep their own key (pki sign-csr): a certificate and no sealed key.
@@ -76,10 +87,52 @@ export function certRecords(s: Snapshot): CertRecord[] {
       out.push({
         what: `leaf ${scope}/${svc} (csr)`, cert: P.csrLeafCert(scope, svc), key: null, posture: "ci",
         issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: `spiffe://${scope}.${domain}/svc/${svc}`,
+        validity: "warning", reissue: `inforge pki sign-csr --region ${scope} --service ${svc} with a new CSR (CI posture)`,
       });
     }
   }
   return out;
+}
+
+const inUse = (g: Generation): Severity | null => (g.state === "active" || g.state === "prepared" ? "error" : LIVE.has(g.state) ? "warning" : null);
+
+/**
+ * Time in both directions, as a verifier at `now` sees the certificate. Not yet valid: inforge
+ * backdates every notBefore by the clock skew, so a notBefore still ahead of now was set by a
+ * clock running ahead — beyond the skew every verifier refuses it (openssl: "certificate is not
+ * yet valid"), within it only those whose clock is not ahead do (a warning: this host's clock
+ * may be the one behind). Expired: refused by every verifier.
+ */
+export function validityFindings(r: CertRecord, c: { notBefore: Date; notAfter: Date }, now: Date, skewMs: number): Finding[] {
+  if (!r.validity) return [];
+  const out: Finding[] = [];
+  const t = now.getTime();
+  const nb = c.notBefore.getTime();
+  const at = `at ${iso(t)}`;
+  if (nb > t) {
+    const ahead = `${r.cert} (${r.what}) is not valid until ${iso(nb)}, ${formatDuration(nb - t)} from now (${at.slice(3)})`;
+    out.push(nb > t + skewMs
+      ? error("cert.not-yet-valid", `${ahead}: beyond the clock skew of ${formatDuration(skewMs)}, so every verifier refuses it — the clock of the machine that minted it runs ahead; correct that clock (NTP) and re-issue it: ${r.reissue}`, r.cert)
+      : warning("cert.not-yet-valid", `${ahead}: within the clock skew of ${formatDuration(skewMs)}, verifiers whose clock is not ahead (openssl) refuse it until then; check this host's clock and the minting runner's`, r.cert));
+  }
+  const na = c.notAfter.getTime();
+  if (na <= t) {
+    const msg = `${r.cert} (${r.what}) expired on ${iso(na)} (checked ${at}); every verifier refuses it — ${r.reissue}`;
+    out.push(r.validity === "error" ? error("cert.expired", msg, r.cert) : warning("cert.expired", msg, r.cert));
+  }
+  return out;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/**
+ * What strict DER reading (lib/x509 derDefects) found in a certificate or CRL, one finding per
+ * defect: codes `cert.<defect>` / `crl.<defect>`. Only inforge writes these files, so a defect is
+ * tampering (with the journal rewritten to match) or a bug: either way the file means different
+ * things to different verifiers.
+ */
+export function defectFindings(kind: "cert" | "crl", file: string, what: string, defects: readonly { code: string; detail: string }[]): Finding[] {
+  return defects.map((d) => error(`${kind}.${d.code}`, `${file} (${what}): ${d.detail}; strict verifiers refuse what lenient ones accept here — restore it from git`, file));
 }
 
 /** What parsing a certificate file showed (lib/x509's CertInfo, narrowed). */

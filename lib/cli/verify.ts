@@ -5,11 +5,12 @@ import { AgeError, looksSealed, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import { IDENTITY_VAR, type Identities } from "../apply/keys.ts";
 import { decodeLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
+import { timing } from "../model/config.ts";
 import * as P from "../model/paths.ts";
 import type { Snapshot } from "../model/state.ts";
 import {
-  certRecords, compareCert, compareCrl, error, expectedBundles, expectedCrls, latestWrites, modeFindings, stateFindings,
-  untrustedFingerprints, warning, type CertRecord, type Finding,
+  certRecords, compareCert, compareCrl, defectFindings, error, expectedBundles, expectedCrls, latestWrites, modeFindings, stateFindings,
+  untrustedFingerprints, validityFindings, warning, type CertRecord, type Finding,
 } from "../check/verify-rules.ts";
 import { FsStore, TMP, type Store } from "../store/fs-store.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "../store/journal.ts";
@@ -189,7 +190,9 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
   if (!journal) add(error("journal.missing", `${P.JOURNAL} is missing, so nothing on disk can be checked against what inforge wrote; restore it from git`, P.JOURNAL));
   add(...stateFindings(snap, o.now));
 
-  // 5. Certificates: each where the state says, the one it records, signed by its issuer.
+  // 5. Certificates: each where the state says, the one it records, signed by its issuer, valid
+  // now, and DER that every verifier reads the same way.
+  const skew = timing(snap.config).clockSkew;
   const certs = new Map<string, string>(); // path → PEM, for chains and bundles
   const infos = new Map<string, X.CertInfo>();
   const records = certRecords(snap);
@@ -205,7 +208,7 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
       certs.set(r.cert, pem);
       infos.set(r.cert, info);
       checked.certificates++;
-      add(...compareCert(r, info));
+      add(...compareCert(r, info), ...validityFindings(r, info, o.now, skew));
     } catch (e) {
       add(error("cert.invalid", `${messageOf(e)}; restore it from git`, r.cert));
     }
@@ -221,6 +224,8 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
     if (signed[i] === false) {
       add(error("chain.bad-signature", `${r.cert} (${r.what}) is not signed by ${r.issuer ? issuer : "its own key"}, as its scope says it must be; restore it from git`, r.cert));
     }
+    const pem = pems[i];
+    if (pem) add(...defectFindings("cert", r.cert, r.what, strictDefects(pem, r.cert, certs.get(issuer))));
   }
 
   // 6. Bundles: exactly their definition, nothing revoked, and no bundle the state does not define.
@@ -330,6 +335,15 @@ async function signedBy(child: string, issuer: string): Promise<boolean> {
     return await X.verifySignedBy(child, issuer);
   } catch {
     return false;
+  }
+}
+
+/** lib/x509's strict DER reading; a file that is not even one PEM block is reported by the parse. */
+function strictDefects(pem: string, file: string, issuerPem: string | undefined): X.Defect[] {
+  try {
+    return X.derDefects(pem, file, issuerPem);
+  } catch {
+    return [];
   }
 }
 
@@ -515,6 +529,7 @@ async function checkCrl(
       continue;
     }
     seen.add(w.gen);
+    add(...defectFindings("crl", file, `the CRL of root G${w.gen}`, strictDefects(block, file, certs.get(w.cert))));
     if (!(await signedBy(block, certs.get(w.cert)!))) {
       add(error("crl.bad-signature", `the CRL of root G${w.gen} in ${file} is not signed by root G${w.gen}; restore it from git`, file));
     }

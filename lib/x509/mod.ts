@@ -12,6 +12,7 @@ export { generateLeafKey, leafKeyFromParts, prepareLeafIssuer, type LeafIssuer, 
 export { createCrl, parseCrl, type CrlInfo } from "./crl.ts";
 export {
   certificateFingerprint,
+  derDefects,
   keyMatchesCertificate,
   parseCertificate,
   parseCertificates,
@@ -19,5 +20,6 @@ export {
   verifySignedBy,
   type CertInfo,
 } from "./parse.ts";
+export type { Defect, DefectCode } from "./strict-der.ts";
 export { certificateJwk, type EcPublicJwk } from "./jwk.ts";
 export { importCsrPublicKey, parseCsr, type CsrInfo } from "./csr.ts";

@@ -15,6 +15,7 @@ import {
 import { sha256 } from "@noble/hashes/sha2.js";
 import { certificateParts, childrenOf, fastFields, tlvAt } from "./fast-parse.ts";
 import { platform } from "./platform.ts";
+import { certificateDefects, crlDefects, curveOrder, type Defect } from "./strict-der.ts";
 import { x509 } from "./vendor.ts";
 
 /** What inforge needs to know about a certificate, as plain data. */
@@ -151,6 +152,25 @@ export function parseCertificates(pemBundle: string, what = "bundle"): CertInfo[
     }
     return infoOfDer(block.der, inner);
   });
+}
+
+/**
+ * What in a PEM certificate or CRL ("X509 CRL") the strictest verifiers refuse, though our
+ * readers parse it (lib/x509/strict-der.ts): a signature algorithm that differs inside and out,
+ * a non-canonical ECDSA signature (r and s bounded by the curve of `issuerPem`, when given), a
+ * BOOLEAN that is not DER, a duplicate extension, a time that does not exist, lengths that are
+ * not minimal. Empty when clean. Throws X509Error when the input is not one PEM block at all.
+ */
+export function derDefects(pem: string, what = "input", issuerPem?: string): Defect[] {
+  const crl = /^-----BEGIN X509 CRL-----/.test(pem.trimStart());
+  const describe = (why: string) => `${what} is not a PEM ${crl ? "CRL" : "certificate"}: ${why}`;
+  const der = decodeSinglePem(pem, crl ? "X509 CRL" : CERT_LABEL, describe);
+  let order: bigint | null = null;
+  if (issuerPem) {
+    const issuerDer = decodeSinglePem(issuerPem, CERT_LABEL, certReason("issuer"));
+    order = curveOrder(fastFields(issuerDer)?.spki ?? new Uint8Array(loadCertificate(issuerPem, "issuer").publicKey.rawData));
+  }
+  return crl ? crlDefects(der, order) : certificateDefects(der, order);
 }
 
 /**
