@@ -1,6 +1,7 @@
 import { checkState, pendingWork } from "../check/check-state.ts";
 import { DEFAULTS, timing, type PkiConfig } from "../model/config.ts";
 import { formatDuration, parseDuration } from "../model/duration.ts";
+import * as P from "../model/paths.ts";
 import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
 import { bold, dim, green, red, yellow } from "./style.ts";
 
@@ -18,6 +19,8 @@ export interface Finding {
   readonly severity: Exclude<Severity, "ok">;
   readonly code: string;
   readonly message: string;
+  /** The certificate the finding is about, under the pki directory, when there is one. */
+  readonly file?: string;
 }
 export interface CalendarEvent {
   readonly at: string;
@@ -125,6 +128,25 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
     if (sev !== "ok") findings.push({ severity: sev, code: "crl.expiring", message: `the root CRL ${left <= 0 ? "has expired" : `expires in ${formatDuration(left)}`}; re-sign it with inforge pki crl (root posture)` });
     event(crlNext - th.crl.warn, "root CRL", `has ${formatDuration(th.crl.warn)} left before its nextUpdate`, "warning");
     event(crlNext, "root CRL", "expires (root posture: inforge pki crl)", "critical");
+  }
+  // Not yet valid: every notBefore inforge sets is backdated by the clock skew, so one still ahead
+  // was set by a clock running ahead; verifiers refuse the certificate until then (openssl:
+  // "certificate is not yet valid"). Beyond the skew that is every verifier: critical.
+  const early = (kind: string, what: string, file: string, notBefore: string) => {
+    const ahead = t(notBefore) - now;
+    if (ahead <= 0) return;
+    const beyond = ahead > tm.clockSkew;
+    findings.push({
+      severity: beyond ? "critical" : "warning", code: `${kind}.not-yet-valid`, file,
+      message: `${what} (${file}) is not valid until ${notBefore}, ${formatDuration(ahead)} from now${beyond ? `, beyond the clock skew of ${formatDuration(tm.clockSkew)}: the clock of the machine that minted it runs ahead — correct it and re-issue` : `, within the clock skew of ${formatDuration(tm.clockSkew)}: check this host's clock and the minting runner's`}`,
+    });
+  };
+  for (const g of s.root.generations) if (LIVE.has(g.state)) early("root", `root G${g.gen}`, P.rootCert(g.gen), g.notBefore);
+  for (const [scope, sf] of Object.entries(s.scopes)) {
+    for (const g of sf.generations) if (LIVE.has(g.state)) early("intermediate", `${scope} G${g.gen}`, P.intermediateCert(scope, g.gen), g.notBefore);
+  }
+  for (const [scope, idx] of Object.entries(s.leaves)) {
+    for (const [svc, l] of Object.entries(idx.leaves)) early("leaf", `leaf ${scope}/${svc}`, P.leafCert(scope, svc), l.notBefore);
   }
   for (const i of checkState(s)) findings.push({ severity: "critical", code: i.code, message: i.message });
   for (const i of pendingWork(s, now)) findings.push({ severity: "critical", code: i.code, message: i.message });
