@@ -126,4 +126,18 @@ test("a key imported from inforge's PKCS#8 layout matches its certificate, and a
   }
 });
 
+test("dates that do not exist, or a GeneralizedTime before 2050, are left to the library, and strict DER reports them on either path", () => {
+  const der = derOf(leaf.pem);
+  const text = Buffer.from(der).toString("latin1");
+  // notAfter is the second UTCTime of the validity: make it February 30 (same length, so the DER stays whole).
+  const na = text.indexOf("Z", text.indexOf("Z") + 1) - 12;
+  const feb30 = Uint8Array.from(der);
+  feb30.set(Buffer.from("270230"), na);
+  assert.is(fastFields(feb30), null);
+  assert.ok(fastFields(der), "the untouched leaf is read directly");
+  const codes = (d: Uint8Array) => X.derDefects(`-----BEGIN CERTIFICATE-----\n${Buffer.from(d).toString("base64")}\n-----END CERTIFICATE-----\n`).map((x) => x.code);
+  assert.equal(codes(der), []);
+  assert.ok(codes(feb30).includes("bad-time"));
+});
+
 test.run();

@@ -108,7 +108,13 @@ function time(b: Uint8Array, t: Tlv): Date | null {
   } else if (t.tag === 0x18 && (m = /^(\d\d\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s))) {
     year = Number(m[1]);
   } else return null;
-  return new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  // Only instants that exist, spelled as RFC 5280 §4.1.2.5 says (GeneralizedTime from 2050):
+  // Date.UTC would roll February 30 over into March, and the library reads such dates its own
+  // way; lib/x509/strict-der.ts reports them.
+  const [mo, d, h, mi, se] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
+  if ((t.tag === 0x18 && year < 2050) || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return null;
+  const at = new Date(Date.UTC(year, mo - 1, d, h, mi, se));
+  return at.getUTCDate() === d ? at : null;
 }
 
 /** GeneralNames: dNSName [2] and uniformResourceIdentifier [6], as the library reads them. */
