@@ -165,12 +165,19 @@ export function derDefects(pem: string, what = "input", issuerPem?: string): Def
   const crl = /^-----BEGIN X509 CRL-----/.test(pem.trimStart());
   const describe = (why: string) => `${what} is not a PEM ${crl ? "CRL" : "certificate"}: ${why}`;
   const der = decodeSinglePem(pem, crl ? "X509 CRL" : CERT_LABEL, describe);
-  let order: bigint | null = null;
-  if (issuerPem) {
-    const issuerDer = decodeSinglePem(issuerPem, CERT_LABEL, certReason("issuer"));
-    order = curveOrder(fastFields(issuerDer)?.spki ?? new Uint8Array(loadCertificate(issuerPem, "issuer").publicKey.rawData));
-  }
+  const order = issuerPem ? orderOf(issuerPem) : null;
   return crl ? crlDefects(der, order) : certificateDefects(der, order);
+}
+
+// An issuer's curve order, read once however many children are judged against it (a fleet's leaves share a few issuers).
+const orders = new Map<string, bigint | null>();
+function orderOf(issuerPem: string): bigint | null {
+  if (orders.has(issuerPem)) return orders.get(issuerPem)!;
+  const issuerDer = decodeSinglePem(issuerPem, CERT_LABEL, certReason("issuer"));
+  const order = curveOrder(fastFields(issuerDer)?.spki ?? new Uint8Array(loadCertificate(issuerPem, "issuer").publicKey.rawData));
+  if (orders.size >= LOADED_MAX) orders.delete(orders.keys().next().value!);
+  orders.set(issuerPem, order);
+  return order;
 }
 
 /**

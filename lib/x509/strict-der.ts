@@ -21,7 +21,11 @@ export interface Defect {
   readonly detail: string;
 }
 
-const HEX = (b: Uint8Array, t: Tlv) => Array.from(b.subarray(t.start, t.end), (x) => x.toString(16).padStart(2, "0")).join("");
+function HEX(b: Uint8Array, t: Tlv): string {
+  let s = "";
+  for (let i = t.start; i < t.end; i++) s += (b[i]! < 16 ? "0" : "") + b[i]!.toString(16);
+  return s;
+}
 
 // Curve orders n (SEC 2 §2.4.2, §2.5.1): an ECDSA r or s must lie in [1, n-1].
 const ORDERS: Record<string, bigint> = {
