@@ -79,7 +79,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki verify": {
     usage: "inforge pki verify [--json] [--at T]",
-    about: "Check the pki directory without changing it: every trust invariant, each certificate against its state record and its issuer, bundles exactly as defined, the CRL, sealed keys (opened when INFORGE_PKI_ROOT_KEY / INFORGE_SECRETS_KEY is present), plaintext secrets, file modes, and the journal's hash chain against every file it recorded. One line per finding; exit 0 clean, 1 on any error.",
+    about: "Check the pki directory without changing it: every trust invariant, each certificate against its state record and its issuer, bundles exactly as defined, the CRL, every certificate and CRL read as strictly as the strictest verifier (signature algorithm inside = outside, canonical ECDSA signature, DER BOOLEANs, no duplicate extension, times that exist), certificates not yet valid (beyond the clockSkew: error) or expired, sealed keys (opened when INFORGE_PKI_ROOT_KEY / INFORGE_SECRETS_KEY is present), plaintext secrets, file modes, and the journal's hash chain against every file it recorded. One line per finding; exit 0 clean, 1 on any error.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki verify", "inforge pki verify --json | jq '.findings[] | select(.severity == \"error\")'"],
   },
   "pki graph": {
@@ -89,7 +89,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki sign-csr": {
     usage: "inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]",
-    about: "For a workload that keeps its own key: verify the PKCS#10 CSR's signature, accept only an ECDSA P-256 key and only the service's own names (CN/DNS <service>.<region>.<domain>, URI spiffe://<region>.<domain>/svc/<service>), issue a leaf under the region's active intermediate (recorded in leaves/<region>/index.json \"csr\") and print the chain (leaf + intermediate), or write it to --out. CI posture.",
+    about: "For a workload that keeps its own key: verify the PKCS#10 CSR's signature, accept only an ECDSA P-256 key and only the service's own names (CN/DNS <service>.<region>.<domain>, URI spiffe://<region>.<domain>/svc/<service>), issue a leaf under the region's active intermediate (recorded in leaves/<region>/index.json \"csr\") and print the chain (leaf + intermediate, + the cross-signed root during a root overlap), or write it to --out. CI posture.",
     examples: ["openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -subj /CN=payments.eu.mesh.example.internal -out payments.csr", "INFORGE_SECRETS_KEY=ci.key inforge pki sign-csr --region eu --service payments payments.csr > chain.pem"],
   },
   "pki rekey": {
@@ -99,7 +99,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   deploy: {
     usage: "inforge deploy <service> --region R [--out DIR]",
-    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, never inside the pki directory): tls.crt (leaf + intermediate), tls.key (0600), ca.crt (bundles/<region>.pem) and secret.yaml (a kubernetes.io/tls Secret). Files already right are not rewritten: nothing due, nothing touched.",
+    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, never inside the pki directory): tls.crt (leaf + intermediate, + the cross-signed root during a root overlap), tls.key (0600), ca.crt (bundles/<region>.pem) and secret.yaml (a kubernetes.io/tls Secret). Files already right are not rewritten: nothing due, nothing touched.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge deploy payments --region eu", "inforge deploy auth --region global --out /run/deploy/auth", "inforge deploy payments --region eu --plan"],
   },
   "releases deploy": {
