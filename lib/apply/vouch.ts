@@ -39,8 +39,10 @@ export function vouching(read: ReadTree, snap: Snapshot): Vouch {
   const fingerprint = (pem: string, path: string): string => {
     try {
       return X.certificateFingerprint(pem, path);
-    } catch {
-      throw new StateError(`${path} is not a PEM certificate; restore it from git and run inforge pki verify`);
+    } catch (e) {
+      // lib/x509's message names the file and what it holds instead (a CRL, two certificates, …).
+      const why = e instanceof X.X509Error ? e.message : `${path} is not a PEM certificate`;
+      throw new StateError(`${why}; restore it from git and run inforge pki verify`);
     }
   };
 
@@ -51,7 +53,7 @@ export function vouching(read: ReadTree, snap: Snapshot): Vouch {
     if (!LIVE.has(g.state)) throw new StateError(`root G${gen} (${path}) is ${g.state}, so nothing may chain to it; restore the pki directory from git and run inforge pki verify`);
     const pem = await must(path);
     if (!g.fingerprint || fingerprint(pem, path) !== g.fingerprint) {
-      throw new StateError(`${path} is not the root certificate ${P.ROOT_STATE} records for G${gen} (fingerprint differs); restore it from git and run inforge pki verify`);
+      throw new StateError(`${path} is not the certificate the state records for root G${gen} (fingerprint differs from ${P.ROOT_STATE}); restore it from git and run inforge pki verify`);
     }
     if (!(await signedBy(pem, pem))) throw new StateError(`${path} (root G${gen}) is not self-signed; restore it from git and run inforge pki verify`);
     return pem;
@@ -66,7 +68,7 @@ export function vouching(read: ReadTree, snap: Snapshot): Vouch {
     if (g.issuer === null) throw new StateError(`${state} names no root for ${r.scope} G${r.gen}; restore it from git and run inforge pki verify`);
     const pem = await must(path);
     if (!g.fingerprint || fingerprint(pem, path) !== g.fingerprint) {
-      throw new StateError(`${path} is not the certificate ${state} records for ${r.scope} G${r.gen} (fingerprint differs); restore it from git and run inforge pki verify`);
+      throw new StateError(`${path} is not the certificate the state records for ${r.scope} G${r.gen} (fingerprint differs from ${state}); restore it from git and run inforge pki verify`);
     }
     const rootPem = await root(g.issuer);
     if (!(await signedBy(pem, rootPem))) {
