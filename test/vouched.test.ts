@@ -123,7 +123,7 @@ function substituteIntermediate(dir: string): void {
   const crt = join(tmp, "int.crt");
   sh("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=inforge eu G1"]);
   writeFileSync(join(tmp, "int-ext"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nnameConstraints=critical,permitted;DNS:eu.mesh.test\n");
-  sh("openssl", ["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial", "-out", crt, "-days", "20", "-extfile", join(tmp, "int-ext")]);
+  sh("openssl", ["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial", "-out", crt, "-days", "365", "-extfile", join(tmp, "int-ext")]);
   const pkcs8 = sh("openssl", ["pkcs8", "-topk8", "-nocrypt", "-in", key]);
   writeFileSync(at(dir, "scopes/eu/G1.key.age"), sh("age", ["-a", "-r", ciRecipient()], pkcs8));
   writeFileSync(at(dir, "scopes/eu/G1.crt.pem"), readFileSync(crt, "utf8"));

@@ -1,5 +1,6 @@
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { AgeError, quote } from "./errors.ts";
+import { parseRecipient } from "./recipient.ts";
 
 /**
  * An X25519 age key pair. `secret` is not enumerable, so JSON.stringify, console.log and
@@ -97,8 +98,9 @@ export async function parseIdentity(text: string, origin: string): Promise<Ident
       );
     }
     if (line.toLowerCase().startsWith("age1")) {
-      // A well-formed recipient is public and quoted in full; anything else is not shown at all.
-      const shown = /^age1[0-9a-z]+$/i.test(line) ? quote(line) : "a line starting with age1";
+      // A valid recipient is public and quoted in full; anything else (it could be "age1" typed
+      // in front of a key's body) is not shown at all.
+      const shown = isRecipient(line) ? quote(line) : "a line starting with age1";
       throw new AgeError(
         "identity.is-recipient",
         `${shown} in ${where} is an age recipient (public key), not an identity; give the AGE-SECRET-KEY-1… line or the identity file`,
@@ -149,6 +151,15 @@ export async function parseIdentity(text: string, origin: string): Promise<Ident
     );
   }
   return makeIdentity(secret, recipient);
+}
+
+function isRecipient(text: string): boolean {
+  try {
+    parseRecipient(text, "");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function redactedReason(cause: unknown): string {
