@@ -177,6 +177,8 @@ test("a sealed key with an extra recipient stanza (age CLI, two -r) is a verify 
   await refused("renew", dir, [], () => cli(["pki", "renew", "--region", "eu", "--at", later], env(dir)), /scopes\/eu\/G1\.key\.age" is sealed to 2 recipient/);
   const out = join(sb.base, "out-stanza");
   await refused("deploy", dir, [out], () => deployTo(dir, out, "payments", "us"), /leaves\/us\/keys\.age" is sealed to 2 recipient/);
+  // The release's eu services are fine, but none of it ships: the tree was tampered with.
+  await refused("releases deploy", dir, [out], () => release(dir, out), /leaves\/us\/keys\.age" is sealed to 2 recipient/);
   // The untouched tree has exactly one stanza in every sealed file.
   assert.ok((await verify(sb.dir, sb.env({ INFORGE_SECRETS_KEY: sb.ciKey, INFORGE_PKI_ROOT_KEY: sb.rootKey }))).report.ok);
 });

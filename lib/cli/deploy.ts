@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
-import { assertSingleRecipient, open, type Identity } from "../age/mod.ts";
+import { AgeError, assertSingleRecipient, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import { scope as scopeOf } from "../dsl/builders.ts";
 import type { Intent } from "../dsl/intent.ts";
@@ -113,7 +113,7 @@ export async function deliver(
   }
   // A file the state does not vouch for (tampered, swapped, unrecorded, missing) stops the whole
   // delivery before anything is written: a release must not ship half of a tree someone edited.
-  const refused = inputs.find((i) => i instanceof StateError);
+  const refused = inputs.find((i) => i instanceof StateError || i instanceof AgeError);
   if (refused) throw refused;
   const results: (Delivered | Error)[] = [];
   for (const [n, t] of targets.entries()) {
