@@ -16,7 +16,8 @@ export type AgeErrorCode =
   | "open.wrong-identity"
   | "open.corrupt"
   | "open.not-age"
-  | "open.not-text";
+  | "open.not-text"
+  | "sealed.recipients";
 
 export interface AgeErrorOptions {
   /** Where the bad value came from: an environment variable name or a file path. */

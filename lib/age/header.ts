@@ -78,6 +78,23 @@ export function inspectSealed(sealed: string | Uint8Array, origin: string): Seal
   }
 }
 
+/**
+ * Every key inforge seals goes to exactly one X25519 recipient (lib/apply/keys.ts, leaf-keys.ts).
+ * A second stanza means someone who held the plaintext sealed it again for a reader of their
+ * own; X25519 stanzas do not name their recipient (age spec, "X25519 recipient stanza"), so the
+ * count and the type are what can be checked without an identity. Throws AgeError
+ * `sealed.recipients` (or `open.not-age` / `open.corrupt` when it is no age file at all).
+ */
+export function assertSingleRecipient(sealed: string | Uint8Array, origin: string): void {
+  const { stanzas } = inspectSealed(sealed, origin);
+  if (stanzas.length === 1 && stanzas[0] === "X25519") return;
+  throw new AgeError(
+    "sealed.recipients",
+    `${quote(origin)} is sealed to ${stanzas.length} recipient(s) of type ${stanzas.join(", ") || "none"}, but inforge seals every key to exactly one X25519 recipient; whoever added the others may hold the key — restore the file from git and rotate what it opens`,
+    { origin },
+  );
+}
+
 /** Whether `sealed` is an age file (armored or binary) with a well-formed header. */
 export function looksSealed(sealed: string | Uint8Array): boolean {
   try {

@@ -1,5 +1,6 @@
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
-import { AgeError, preview, quote } from "./errors.ts";
+import { AgeError, quote } from "./errors.ts";
+import { parseRecipient } from "./recipient.ts";
 
 /**
  * An X25519 age key pair. `secret` is not enumerable, so JSON.stringify, console.log and
@@ -44,8 +45,8 @@ const EXPECTED = "expected an AGE-SECRET-KEY-1… key or the text of an identity
 /**
  * Reads one X25519 identity from a bare `AGE-SECRET-KEY-1…` string or from the text of an
  * identity file as age-keygen writes it (comment and blank lines are skipped). `origin` names
- * where the text came from (an environment variable or a path) and is quoted in errors; the
- * secret itself never is, beyond its fixed `AGE-SECRET-KEY-1` prefix.
+ * where the text came from (an environment variable or a path) and is quoted in errors; no
+ * character of the text is, except a well-formed age1… recipient given by mistake.
  *
  *   const root = await parseIdentity(env.INFORGE_PKI_ROOT_KEY ?? "", "INFORGE_PKI_ROOT_KEY");
  */
@@ -76,9 +77,16 @@ export async function parseIdentity(text: string, origin: string): Promise<Ident
         { origin },
       );
     }
-    if (upper.startsWith("AGE-SECRET-KEY-")) {
+    if (upper.startsWith("AGE-SECRET-KEY-") && !/\s/.test(line)) {
       keys.push({ secret: line, line: n });
       continue;
+    }
+    if (upper.startsWith("AGE-SECRET-KEY-")) {
+      throw new AgeError(
+        "identity.malformed",
+        `${at(n)} holds an AGE-SECRET-KEY-… key with other text after it; the line must be the key alone, as age-keygen writes it (its characters are not shown)`,
+        { origin },
+      );
     }
     if (upper.includes("AGE-SECRET-KEY-")) {
       // Something wraps the key (KEY=…, quotes, YAML): say so without quoting any of it, since
@@ -90,14 +98,17 @@ export async function parseIdentity(text: string, origin: string): Promise<Ident
       );
     }
     if (line.toLowerCase().startsWith("age1")) {
-      const shown = /^age1[0-9a-z]+$/i.test(line) ? quote(line) : preview(line);
+      // A valid recipient is public and quoted in full; anything else (it could be "age1" typed
+      // in front of a key's body) is not shown at all.
+      const shown = isRecipient(line) ? quote(line) : "a line starting with age1";
       throw new AgeError(
         "identity.is-recipient",
         `${shown} in ${where} is an age recipient (public key), not an identity; give the AGE-SECRET-KEY-1… line or the identity file`,
         { origin },
       );
     }
-    throw new AgeError("identity.malformed", `${at(n)} (${preview(line)}) is not an age identity; ${EXPECTED}`, { origin });
+    // Not even a prefix of the line is shown: a key pasted without its AGE-SECRET-KEY-1 prefix is all secret.
+    throw new AgeError("identity.malformed", `${at(n)} is not an age identity (its ${[...line].length} characters are not shown, since they may be a secret); ${EXPECTED}`, { origin });
   }
 
   const [key, ...extra] = keys;
@@ -125,7 +136,7 @@ export async function parseIdentity(text: string, origin: string): Promise<Ident
     // neither its message nor the error itself (as `cause`) may travel into ours.
     throw new AgeError(
       "identity.malformed",
-      `identity ${preview(secret)} in ${where} is not a valid X25519 age key (${redactedReason(cause)}); copy the whole line again from the identity file`,
+      `the AGE-SECRET-KEY-… key in ${where} is not a valid X25519 age key (${redactedReason(cause)}); copy the whole line again from the identity file`,
       { origin },
     );
   }
@@ -140,6 +151,15 @@ export async function parseIdentity(text: string, origin: string): Promise<Ident
     );
   }
   return makeIdentity(secret, recipient);
+}
+
+function isRecipient(text: string): boolean {
+  try {
+    parseRecipient(text, "");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function redactedReason(cause: unknown): string {

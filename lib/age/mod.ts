@@ -6,4 +6,4 @@ export { AgeError, type AgeErrorCode, type AgeErrorOptions } from "./errors.ts";
 export { generateIdentity, identityFileText, parseIdentity, type Identity } from "./identity.ts";
 export { parseRecipient } from "./recipient.ts";
 export { open, seal } from "./seal.ts";
-export { inspectSealed, looksSealed, type SealedHeader } from "./header.ts";
+export { assertSingleRecipient, inspectSealed, looksSealed, type SealedHeader } from "./header.ts";

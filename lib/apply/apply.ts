@@ -11,6 +11,7 @@ import type { JournalEntry } from "../store/journal.ts";
 import { need, openIssuer, sealKey, type Identities } from "./keys.ts";
 import { openLeafKeys, sealLeafKeys, type LeafKeyEntry } from "./leaf-keys.ts";
 import { Pool } from "./pool.ts";
+import { vouching } from "./vouch.ts";
 import { newLeafKey } from "./native-crypto.ts";
 import { meshBundleFiles } from "../deliver/mesh-bundles.ts";
 import { journalFile, scopeOfPath } from "../store/domains.ts";
@@ -74,17 +75,15 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     g.fingerprint = c.fingerprint;
   };
 
-  /** A certificate of the tree, from this run or from disk (checked against the state's fingerprint). */
+  // Certificates read from disk are proven against the state as it was read (fingerprint, and the
+  // chain to a live root), once per certificate: nothing is issued under, or bundled with, a
+  // substituted intermediate even when scope.json and the journal were rewritten to match it.
+  const vouch = vouching((path) => store.read(path), plan.before);
+  /** A certificate of the tree, from this run or from disk (vouched for, lib/apply/vouch.ts). */
   const certOf = async (r: Ref): Promise<string> => {
     const made = certs.get(refKey(r));
     if (made) return made;
-    const path = r.scope === "root" ? P.rootCert(r.gen) : P.intermediateCert(r.scope, r.gen);
-    const pem = await store.read(path);
-    if (pem === null) throw new StateError(`${path} is missing; restore it from git`);
-    const g = genOf(r);
-    if (g.fingerprint && X.certificateFingerprint(pem, path) !== g.fingerprint) {
-      throw new StateError(`${path} is not the certificate the state records (fingerprint differs): it was swapped or edited; restore it from git and run inforge pki verify`);
-    }
+    const pem = r.scope === "root" ? await vouch.root(r.gen) : await vouch.intermediate(r);
     certs.set(refKey(r), pem);
     return pem;
   };

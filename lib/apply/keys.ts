@@ -1,5 +1,5 @@
 import { PostureError, StateError, type Posture } from "../errors.ts";
-import { open, seal, type Identity } from "../age/mod.ts";
+import { assertSingleRecipient, open, seal, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import type { Store } from "../store/fs-store.ts";
 import { nativeSign } from "./native-crypto.ts";
@@ -29,6 +29,7 @@ export async function openIssuer(store: Store, certPath: string, keyPath: string
   const [certPem, sealed] = await Promise.all([store.read(certPath), store.read(keyPath)]);
   if (certPem === null) throw new StateError(`${certPath} is missing; restore it from git`);
   if (sealed === null) throw new StateError(`${keyPath} is missing; restore it from git (without it this issuer cannot sign)`);
+  assertSingleRecipient(sealed, keyPath); // a second reader of an issuer key is a compromise, not a detail
   const pem = await open(sealed, id, keyPath, IDENTITY_VAR[p]);
   let key: X.KeyPair;
   try {

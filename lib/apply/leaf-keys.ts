@@ -1,5 +1,5 @@
 import { StateError } from "../errors.ts";
-import { open, seal, type Identity } from "../age/mod.ts";
+import { assertSingleRecipient, open, seal, type Identity } from "../age/mod.ts";
 import * as P from "../model/paths.ts";
 import { isPkcs8Pem } from "../x509/mod.ts";
 import type { Store } from "../store/fs-store.ts";
@@ -65,10 +65,17 @@ export async function sealLeafKeys(scope: string, keys: ReadonlyMap<string, Leaf
   return seal(encodeLeafKeys(scope, keys), [recipient]);
 }
 
-/** Open a scope's key file with the CI identity; null when the scope has none yet. */
-export async function openLeafKeys(store: Store, scope: string, id: Identity): Promise<Map<string, LeafKeyEntry> | null> {
+/**
+ * Open a scope's key file with the CI identity; null when the scope has none yet. `read` defaults
+ * to the store's (deploy passes one that also checks the bytes against the journal). A file
+ * sealed to more than the one CI recipient is refused: someone else may read every key in it.
+ */
+export async function openLeafKeys(
+  store: Store, scope: string, id: Identity, read: (path: string) => Promise<string | null> = (p) => store.read(p),
+): Promise<Map<string, LeafKeyEntry> | null> {
   const path = P.leafKeys(scope);
-  const sealed = await store.read(path);
+  const sealed = await read(path);
   if (sealed === null) return null;
+  assertSingleRecipient(sealed, path);
   return decodeLeafKeys(await open(sealed, id, path, "INFORGE_SECRETS_KEY"), scope, path);
 }

@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
-import { open, type Identity } from "../age/mod.ts";
+import { AgeError, assertSingleRecipient, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import { scope as scopeOf } from "../dsl/builders.ts";
 import type { Intent } from "../dsl/intent.ts";
@@ -12,6 +12,7 @@ import type { LeafReason } from "../plan/step.ts";
 import { deployBundle, type DeployFile } from "../deliver/deploy-bundle.ts";
 import { IDENTITY_VAR } from "../apply/keys.ts";
 import { openLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
+import { signedBy, vouching, type Vouch } from "../apply/vouch.ts";
 import { fsyncDir, writeDurable } from "../store/atomic.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
@@ -21,6 +22,7 @@ import type { RunContext } from "./context.ts";
 import { loadIdentities, matchRecipients } from "./identities.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
 import { readServedChain } from "./served-chain.ts";
+import { journalWrites, unrecorded, type Recorded } from "./verify.ts";
 import { bold, green } from "./style.ts";
 
 // `inforge deploy <service> --region R [--out DIR]` (CI posture): make sure the service has a
@@ -79,8 +81,10 @@ export function mintedBy(o: RunOutcome | null): Map<string, LeafReason> {
 
 /**
  * Read and open everything the targets need, under the directory lock (so no commit lands
- * between reading a certificate and its key), then write each target's directory. Each target
- * succeeds or fails on its own; `done` is called after each one.
+ * between reading a certificate and its key), checking each file against the journal and the
+ * chain, then write each target's directory. A file the state does not vouch for refuses the
+ * whole delivery (nothing written); otherwise each target succeeds or fails on its own, and
+ * `done` is called after each one.
  */
 export async function deliver(
   ctx: RunContext, ci: Identity, targets: readonly Target[], minted: ReadonlyMap<string, LeafReason>, command: string, waitMs: number,
@@ -93,16 +97,25 @@ export async function deliver(
     await store.recover();
     const snap = await readSnapshot(store);
     matchRecipients({ ci }, snap.config);
+    // Every file handed out is checked every time, minted in this run or not: its bytes are what
+    // the journal recorded (hash chain intact), and its certificates chain to a live root.
+    const writes = await journalWrites(store);
+    const read = recordedReader(store, writes);
+    const vouch = vouching(read, snap);
     const keys = new Map<string, Promise<Map<string, LeafKeyEntry> | null>>(); // a scope's key file, opened once
     const keysOf = (scope: string) => {
       let k = keys.get(scope);
-      if (!k) keys.set(scope, (k = openLeafKeys(store, scope, ci)));
+      if (!k) keys.set(scope, (k = openLeafKeys(store, scope, ci, read)));
       return k;
     };
-    for (const t of targets) inputs.push(await readTarget(store, snap, t, ci, keysOf).catch((e: unknown) => asError(e)));
+    for (const t of targets) inputs.push(await readTarget({ store, snap, read, vouch, keysOf }, t, ci).catch((e: unknown) => asError(e)));
   } finally {
     await lock.release();
   }
+  // A file the state does not vouch for (tampered, swapped, unrecorded, missing) stops the whole
+  // delivery before anything is written: a release must not ship half of a tree someone edited.
+  const refused = inputs.find((i) => i instanceof StateError || i instanceof AgeError);
+  if (refused) throw refused;
   const results: (Delivered | Error)[] = [];
   for (const [n, t] of targets.entries()) {
     const input = inputs[n]!;
@@ -127,30 +140,70 @@ interface DeployRead {
   readonly notAfter: string;
 }
 
-async function readTarget(
-  store: FsStore, snap: Snapshot, t: Target, ci: Identity, keysOf: (scope: string) => Promise<Map<string, LeafKeyEntry> | null>,
-): Promise<DeployRead> {
+interface Reading {
+  readonly store: FsStore;
+  readonly snap: Snapshot;
+  /** Reads a file of the pki directory, refusing one the journal does not vouch for. */
+  readonly read: (path: string) => Promise<string | null>;
+  readonly vouch: Vouch;
+  readonly keysOf: (scope: string) => Promise<Map<string, LeafKeyEntry> | null>;
+}
+
+/**
+ * A reader that hands back a file only when its bytes are what the latest journal entry that
+ * wrote it recorded (the very bytes then handed out, so nothing changes in between). Missing
+ * files the journal never recorded read as null; each file is read and hashed once.
+ */
+function recordedReader(store: FsStore, writes: ReadonlyMap<string, Recorded>): (path: string) => Promise<string | null> {
+  const seen = new Map<string, Promise<string | null>>();
+  const readOnce = async (path: string): Promise<string | null> => {
+    const text = await store.read(path);
+    if (text === null && !writes.has(path)) return null;
+    const why = unrecorded(writes, path, text);
+    if (why) throw new StateError(`${why}; nothing was handed out — restore it from git and run inforge pki verify`);
+    return text;
+  };
+  return (path) => {
+    let p = seen.get(path);
+    if (!p) seen.set(path, (p = readOnce(path)));
+    return p;
+  };
+}
+
+async function readTarget(r: Reading, t: Target, ci: Identity): Promise<DeployRead> {
+  const { store, snap, read, vouch } = r;
   const cfg = snap.config;
   if (!cfg) throw new StateError(`the pki directory ${store.dir} is not initialised; run inforge pki init first (root posture)`);
   const leaf = snap.leaves[t.scope]?.leaves[t.service as never];
   if (!leaf) throw new StateError(`${t.scope}/${t.service} has no leaf in ${P.leafIndex(t.scope)}; run inforge deploy ${t.service} --region ${t.scope} (it mints one)`);
   const must = async (path: string) => {
-    const text = await store.read(path);
+    const text = await read(path);
     if (text === null) throw new StateError(`${path} is missing; restore it from git`);
     return text;
   };
-  const [leafPem, bundlePem, chainPem] = await Promise.all([
-    must(P.leafCert(t.scope, t.service)), must(P.bundle(t.scope)), readServedChain(store, snap, t.scope, leaf.gen),
-  ]);
-  // Hand out only what the state vouches for: the recorded leaf, its live issuer, and its key.
-  if (X.parseCertificate(leafPem, P.leafCert(t.scope, t.service)).fingerprint !== leaf.fingerprint) {
-    throw new StateError(`${P.leafCert(t.scope, t.service)} is not the leaf ${P.leafIndex(t.scope)} records (fingerprint differs); restore it from git and run inforge pki verify`);
+  // The state files the checks below trust are themselves what the journal recorded.
+  const members = bundleMembers(snap, t.scope);
+  for (const f of new Set([P.ROOT_STATE, P.leafIndex(t.scope), ...[t.scope, ...members.map((m) => m.scope)].map(P.scopeState)])) await must(f);
+  const leafPath = P.leafCert(t.scope, t.service);
+  const [leafPem, bundlePem] = await Promise.all([must(leafPath), must(P.bundle(t.scope))]);
+  // Hand out only what the state vouches for: the recorded leaf, signed by its live issuer, which
+  // chains to a live root (lib/apply/vouch.ts), and the bundle exactly as the state defines it.
+  if (X.parseCertificate(leafPem, leafPath).fingerprint !== leaf.fingerprint) {
+    throw new StateError(`${leafPath} is not the leaf ${P.leafIndex(t.scope)} records (fingerprint differs); restore it from git and run inforge pki verify`);
   }
-  if (!bundleMembers(snap, t.scope).some((r) => refKey(r) === refKey({ scope: t.scope, gen: leaf.gen }))) {
+  if (!members.some((m) => refKey(m) === refKey({ scope: t.scope, gen: leaf.gen }))) {
     throw new StateError(`the leaf of ${t.scope}/${t.service} is signed by ${t.scope} G${leaf.gen}, which is not in bundles/${t.scope}.pem; run inforge pki renew --region ${t.scope} in CI`);
   }
+  const intermediatePem = await vouch.intermediate({ scope: t.scope, gen: leaf.gen });
+  if (!(await signedBy(leafPem, intermediatePem))) {
+    throw new StateError(`${leafPath} is not signed by ${P.intermediateCert(t.scope, leaf.gen)}, the issuer ${P.leafIndex(t.scope)} records; restore it from git and run inforge pki verify`);
+  }
+  const want = (await Promise.all(members.map((m) => vouch.intermediate(m)))).join("");
+  if (bundlePem !== want) {
+    throw new StateError(`${P.bundle(t.scope)} is not exactly [${members.map((m) => `${m.scope} G${m.gen}`).join(", ")}], the bundle the state defines (a certificate was added, removed or swapped); restore it from git and run inforge pki verify`);
+  }
   // The key: the scope's key file (leaves/<scope>/keys.age), or a per-leaf file in older trees.
-  const entry = (await keysOf(t.scope))?.get(t.service);
+  const entry = (await r.keysOf(t.scope))?.get(t.service);
   let keyPem: string;
   let keyPath: string;
   if (entry) {
@@ -158,13 +211,18 @@ async function readTarget(
     if (entry.serial !== leaf.serial) throw new StateError(`${keyPath} holds the key of another certificate for "${t.service}" (${P.leafIndex(t.scope)} records serial ${leaf.serial}); restore it from git, or run inforge pki rotate --leaf ${t.service} --region ${t.scope}`);
   } else {
     keyPath = P.leafKey(t.scope, t.service);
-    const sealed = await store.read(keyPath);
+    const sealed = await read(keyPath);
     if (sealed === null) throw new StateError(`no key for ${t.scope}/${t.service} in ${P.leafKeys(t.scope)} (nor ${keyPath}); restore it from git, or run inforge pki rotate --leaf ${t.service} --region ${t.scope}`);
+    assertSingleRecipient(sealed, keyPath);
     keyPem = await open(sealed, ci, keyPath, IDENTITY_VAR.ci);
   }
   if (!(await X.publicKeyMatches(leafPem, await X.importPrivateKeyPem(keyPem)))) {
-    throw new StateError(`${keyPath} does not hold the key of ${P.leafCert(t.scope, t.service)} (a key or certificate was swapped); restore both from git`);
+    throw new StateError(`${keyPath} does not hold the key of ${leafPath} (a key or certificate was swapped); restore both from git`);
   }
+  // The chain served after the leaf: the vouched intermediate, then the cross-signed root during a
+  // root overlap (read through the journal check and held to root.json's fingerprint).
+  const chainPem = await readServedChain({ read }, snap, t.scope, leaf.gen);
+  if (!chainPem.startsWith(intermediatePem)) throw new StateError(`${P.intermediateCert(t.scope, leaf.gen)} changed while deploy read it; run deploy again`);
   const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, notAfter: leaf.notAfter });
   return { files, notAfter: leaf.notAfter };
 }

@@ -44,7 +44,7 @@ examples:
 export const COMMAND_HELP: Record<string, { usage: string; about: string; examples: string[] }> = {
   "pki init": {
     usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE]",
-    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory). The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY.",
+    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient age1…"],
   },
   "pki intermediate": {
@@ -99,12 +99,12 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   deploy: {
     usage: "inforge deploy <service> --region R [--out DIR]",
-    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, never inside the pki directory): tls.crt (leaf + intermediate, + the cross-signed root during a root overlap), tls.key (0600), ca.crt (bundles/<region>.pem) and secret.yaml (a kubernetes.io/tls Secret). Files already right are not rewritten: nothing due, nothing touched.",
+    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, never inside the pki directory): tls.crt (leaf + intermediate, + the cross-signed root during a root overlap), tls.key (0600), ca.crt (bundles/<region>.pem) and secret.yaml (a kubernetes.io/tls Secret). Every file handed out is first checked against the journal and the chain to a live root (a tampered or unrecorded file refuses the run, nothing written). Files already right are not rewritten: nothing due, nothing touched.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge deploy payments --region eu", "inforge deploy auth --region global --out /run/deploy/auth", "inforge deploy payments --region eu --plan"],
   },
   "releases deploy": {
     usage: "inforge releases deploy <release> [--out DIR] [--releases DIR]",
-    about: "CI posture. Deploy every service of releases/<release>.json ({\"name\", \"deploy\": [{\"region\", \"services\"}]}) to DIR/<region>/<service> (default ./deploy): every leaf due in one plan and one commit, then the files. Prints minted / reused / failed per region; on a partial failure lists what was and was not delivered and exits 1 — run it again to complete.",
+    about: "CI posture. Deploy every service of releases/<release>.json ({\"name\", \"deploy\": [{\"region\", \"services\"}]}) to DIR/<region>/<service> (default ./deploy): every leaf due in one plan and one commit, then the files. Prints minted / reused / failed per region; on a partial failure lists what was and was not delivered and exits 1 — run it again to complete. A file the state does not vouch for (tampered, unrecorded, not chaining to a live root) refuses the whole release before anything is written.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge releases deploy 2026-12-checkout", "inforge releases deploy 2026-12-checkout --plan"],
   },
   tasks: { usage: "inforge tasks [--json]", about: "List the runbooks: ./tasks (or INFORGE_TASKS_DIR) first, then the shipped ones.", examples: ["inforge tasks"] },

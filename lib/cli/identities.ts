@@ -21,20 +21,49 @@ export function ciGuard(env: Env): void {
 
 export const isCi = (env: Env) => truthy(env.CI);
 
-/** An identity from its variable: the AGE-SECRET-KEY-1… itself, or a path to an identity file. */
+/**
+ * An identity from its variable: the AGE-SECRET-KEY-1… itself, the text of an identity file as
+ * age-keygen writes it (comment lines first; CI secret stores keep newlines, so pasting the file
+ * works), or the path of such a file. A value that is none of these is never echoed, not in part:
+ * a key with a stray quote or `KEY=` in front is still the key. Only a value shaped like a path
+ * is quoted, when that file cannot be read.
+ */
 async function fromEnv(name: string, env: Env): Promise<Identity | undefined> {
   const raw = env[name];
   if (raw === undefined || raw === "") return undefined;
   const value = raw.trim();
-  if (/^AGE-SECRET-KEY-/i.test(value) || value.startsWith("age1")) return parseIdentity(value, name);
+  if (/AGE-SECRET-KEY-/i.test(value) || /[\r\n]/.test(value) || value.startsWith("#") || value.startsWith("age1")) {
+    const wrapped = wrapping(value);
+    if (wrapped) throw new InputError(`${name} holds an age secret key ${wrapped} (the value is not shown); set ${name} to the key alone, AGE-SECRET-KEY-1… as age-keygen prints it, or to the path of the identity file age-keygen wrote`);
+    return parseIdentity(value, name);
+  }
+  const shown = pathShaped(value) ? `"${value}"` : `its value (${[...value].length} characters, not shown: it may be a secret)`;
   let text: string;
   try {
     text = await readFile(value, "utf8");
   } catch (e) {
-    if (isDenied(e)) throw new InputError(`${name} names the identity file "${value}" but deno may not read it; add the file to --allow-read`);
-    throw new InputError(`${name} is neither an age secret key (AGE-SECRET-KEY-1…) nor a readable identity file: "${value.slice(0, 120)}"; set it to the key or to the file age-keygen wrote`);
+    if (isDenied(e)) throw new InputError(`${name} names the identity file ${shown} but deno may not read it; add the file to --allow-read`);
+    throw new InputError(`${name} is neither an age secret key (AGE-SECRET-KEY-1…) nor a readable identity file: ${shown}; set it to the key or to the file age-keygen wrote`);
   }
   return parseIdentity(text, `${name} (${value})`);
+}
+
+/** How a key in the value is wrapped (said without quoting any of it), or null. */
+function wrapping(value: string): string | null {
+  const line = value.split(/\r?\n/).map((l) => l.trim()).find((l) => /AGE-SECRET-KEY-/i.test(l)) ?? "";
+  if (/^export\s/.test(line)) return "behind an `export NAME=` shell assignment";
+  if (/^[A-Za-z_][A-Za-z0-9_]*\s*[:=]/.test(line)) return "behind a `NAME=` assignment";
+  if (/^["'`]|["'`]$/.test(line) || /^["'`]/.test(value)) return "wrapped in quotes";
+  return null;
+}
+
+/**
+ * Whether a value that could not be read as a file may be quoted in the error: a plain path of
+ * short segments. A mangled key (prefix typed wrong, or its bech32 body alone) has a run of 20+
+ * letters and digits, so it is never shown.
+ */
+function pathShaped(value: string): boolean {
+  return value.length <= 240 && /^[\w.~/+@,-]+$/.test(value) && !/[A-Za-z0-9]{20,}/.test(value);
 }
 
 export async function loadIdentities(env: Env): Promise<Identities> {

@@ -67,6 +67,10 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
   if (init && isCi(ctx.env) && !ctx.planOnly) {
     throw new PostureError("inforge pki init creates the offline root and prints its identity; it must not run in CI (CI is set) — run it on the offline operator workstation", "root");
   }
+  // --json promises one JSON document on stdout; the new root identity must not travel in it.
+  if (init && ctx.json && !o.identityOut && !ctx.planOnly) {
+    throw new InputError("inforge pki init --json needs --identity-out FILE: the new root identity is never printed with the JSON report, so give the file (outside the pki directory, e.g. on removable media) it is written to; nothing was created");
+  }
   if (init && o.identityOut) await checkIdentityOut(o.identityOut, ctx.dir);
   if (!init && !(await new FsStore(ctx.dir).exists())) {
     throw new InputError(`no pki directory at ${ctx.dir}; run inforge pki init first, or point --dir / INFORGE_PKI_DIR at it`);

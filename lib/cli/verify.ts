@@ -1,7 +1,7 @@
 import { lstat, readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError, StateError } from "../errors.ts";
-import { AgeError, looksSealed, open, type Identity } from "../age/mod.ts";
+import { AgeError, assertSingleRecipient, looksSealed, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import { IDENTITY_VAR, type Identities } from "../apply/keys.ts";
 import { decodeLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
@@ -290,6 +290,11 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
       add(error("key.not-sealed", `${r.key} is not an age-encrypted file; restore it from git`, r.key));
       continue;
     }
+    const stanzas = recipientFinding(sealed, r.key);
+    if (stanzas) {
+      add(stanzas);
+      continue;
+    }
     const id = ids[r.posture];
     if (!id) {
       skipped[r.posture]++;
@@ -427,6 +432,17 @@ function usableIdentities(ids: Identities, snap: Snapshot, add: (f: Finding) => 
   return out;
 }
 
+/** Exactly one X25519 recipient stanza, read from the header alone (no identity needed). */
+function recipientFinding(sealed: string, path: string): Finding | null {
+  try {
+    assertSingleRecipient(sealed, path);
+    return null;
+  } catch (e) {
+    if (!(e instanceof AgeError)) throw e;
+    return error("key.recipients", e.message, path);
+  }
+}
+
 async function keyFinding(r: CertRecord, sealed: string, certPem: string, id: Identity): Promise<Finding | null> {
   const key = r.key!;
   let pem: string;
@@ -455,6 +471,11 @@ async function checkLeafKeys(
   const sealed = (await store.read(path))!;
   if (!looksSealed(sealed)) {
     add(error("key.not-sealed", `${path} is not an age-encrypted file; restore it from git`, path));
+    return { opened: 0, skipped: 0 };
+  }
+  const stanzas = recipientFinding(sealed, path);
+  if (stanzas) {
+    add(stanzas);
     return { opened: 0, skipped: 0 };
   }
   if (!id) return { opened: 0, skipped: leaves.length };
@@ -568,15 +589,10 @@ export function renderVerify(r: VerifyReport): string {
  * exempt: it is the operator's config (verify reports its edits as a warning).
  */
 export async function assertUntampered(store: FsStore): Promise<void> {
-  // Every journal in commit order: journal/pki.jsonl and the scope journals (lib/store/domains.ts).
-  const { entries, broken } = await store.journalEntries();
-  if (broken) {
-    throw new StateError(`the journal ${broken.replace(/^(\S+): /, "$1 is broken: ")}; the pki directory may have been tampered with — nothing was changed; run inforge pki verify and restore it from git`);
-  }
   const bad: { path: string; seq: number; command: string; missing: boolean }[] = [];
   // A run locked to one scope checks the shared files and its own: other scopes' runs may be writing theirs.
   const mine = (path: string) => store.domain === null || [null, store.domain].includes(scopeOfPath(path));
-  const all = [...latestWrites(entries)].filter(([path]) => path !== P.CONFIG && mine(path));
+  const all = [...(await journalWrites(store))].filter(([path]) => path !== P.CONFIG && mine(path));
   // Read in parallel batches: this runs before every apply, at 1,000 leaves too.
   for (let i = 0; i < all.length; i += 64) {
     await Promise.all(all.slice(i, i + 64).map(async ([path, w]) => {
@@ -594,4 +610,36 @@ export async function assertUntampered(store: FsStore): Promise<void> {
   throw new StateError(
     `${b.path} ${b.missing ? "is missing" : "was changed outside inforge"}${more}: it is not what journal entry ${b.seq} ("${b.command}") wrote; nothing was changed — run inforge pki verify for the full report and restore the file(s) from git`,
   );
+}
+
+/** What the latest journal entry that wrote a file recorded of it. */
+export interface Recorded {
+  readonly sha256: string;
+  readonly seq: number;
+  readonly command: string;
+}
+
+/**
+ * Every file the journals record, with what the latest entry that wrote it recorded — once the
+ * hash chain of every journal (journal/pki.jsonl and the scope journals, lib/store/domains.ts, in
+ * commit order) is intact; a broken chain is a StateError.
+ */
+export async function journalWrites(store: FsStore): Promise<Map<string, Recorded>> {
+  const { entries, broken } = await store.journalEntries();
+  if (broken) {
+    throw new StateError(`the journal ${broken.replace(/^(\S+): /, "$1 is broken: ")}; the pki directory may have been tampered with — nothing was changed; run inforge pki verify and restore it from git`);
+  }
+  return latestWrites(entries);
+}
+
+/**
+ * Why the bytes at `path` (null: missing) are not what the journal recorded, as the start of a
+ * sentence; null when they are. A file no entry records is not vouched for either.
+ */
+export function unrecorded(writes: ReadonlyMap<string, Recorded>, path: string, bytes: string | Uint8Array | null): string | null {
+  const w = writes.get(path);
+  if (!w) return `${path} was not written by inforge (no journal entry records it)`;
+  if (bytes === null) return `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it`;
+  if (sha256(bytes) !== w.sha256) return `${path} was changed outside inforge: it is not what journal entry ${w.seq} ("${w.command}") wrote`;
+  return null;
 }

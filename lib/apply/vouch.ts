@@ -1,0 +1,90 @@
+import { StateError } from "../errors.ts";
+import * as X from "../x509/mod.ts";
+import { refKey, type Ref } from "../model/bundles.ts";
+import * as P from "../model/paths.ts";
+import { LIVE, type Snapshot } from "../model/state.ts";
+
+// Certificates of the tree are read from a directory anyone with write access to the infra repo
+// can change. Before a certificate is issued under (apply) or handed out (deploy), prove it is the
+// one the state records AND that it chains to a live root: the fingerprint alone is not enough,
+// because whoever can replace G1.crt.pem can also rewrite scope.json and the (unkeyed) journal.
+// The root itself is anchored outside this module (pki.json's custody record and
+// INFORGE_ROOT_FINGERPRINT, checked at the start of every run); everything below it is anchored here.
+// Cost: one signature check per certificate, once per run (cached), not once per leaf.
+
+/** Reads a file of the pki directory (null: missing); deploy's reader also checks the journal. */
+export type ReadTree = (path: string) => Promise<string | null>;
+
+export interface Vouch {
+  /** The root certificate of generation `gen`: recorded fingerprint, self-signed, live. */
+  root(gen: number): Promise<string>;
+  /** An intermediate: recorded fingerprint, live, signed by the live root its scope file names. */
+  intermediate(ref: Ref): Promise<string>;
+}
+
+/** A vouching reader over one snapshot (the state on disk, as read under the lock). */
+export function vouching(read: ReadTree, snap: Snapshot): Vouch {
+  const proven = new Map<string, Promise<string>>();
+  const once = (r: Ref, f: () => Promise<string>): Promise<string> => {
+    const k = refKey(r);
+    let p = proven.get(k);
+    if (!p) proven.set(k, (p = f()));
+    return p;
+  };
+  const must = async (path: string): Promise<string> => {
+    const pem = await read(path);
+    if (pem === null) throw new StateError(`${path} is missing; restore it from git and run inforge pki verify`);
+    return pem;
+  };
+  const fingerprint = (pem: string, path: string): string => {
+    try {
+      return X.certificateFingerprint(pem, path);
+    } catch (e) {
+      // lib/x509's message names the file and what it holds instead (a CRL, two certificates, …).
+      const why = e instanceof X.X509Error ? e.message : `${path} is not a PEM certificate`;
+      throw new StateError(`${why}; restore it from git and run inforge pki verify`);
+    }
+  };
+
+  const root = (gen: number): Promise<string> => once({ scope: "root", gen }, async () => {
+    const path = P.rootCert(gen);
+    const g = snap.root.generations.find((x) => x.gen === gen);
+    if (!g) throw new StateError(`${P.ROOT_STATE} records no root G${gen}, yet the state names it as an issuer; restore the pki directory from git and run inforge pki verify`);
+    if (!LIVE.has(g.state)) throw new StateError(`root G${gen} (${path}) is ${g.state}, so nothing may chain to it; restore the pki directory from git and run inforge pki verify`);
+    const pem = await must(path);
+    if (!g.fingerprint || fingerprint(pem, path) !== g.fingerprint) {
+      throw new StateError(`${path} is not the certificate the state records for root G${gen} (fingerprint differs from ${P.ROOT_STATE}); restore it from git and run inforge pki verify`);
+    }
+    if (!(await signedBy(pem, pem))) throw new StateError(`${path} (root G${gen}) is not self-signed; restore it from git and run inforge pki verify`);
+    return pem;
+  });
+
+  const intermediate = (r: Ref): Promise<string> => once(r, async () => {
+    const path = P.intermediateCert(r.scope, r.gen);
+    const state = P.scopeState(r.scope);
+    const g = snap.scopes[r.scope]?.generations.find((x) => x.gen === r.gen);
+    if (!g) throw new StateError(`${state} records no ${r.scope} G${r.gen}; restore the pki directory from git and run inforge pki verify`);
+    if (!LIVE.has(g.state)) throw new StateError(`${r.scope} G${r.gen} (${path}) is ${g.state}, so nothing may chain to it; run inforge pki renew --region ${r.scope} in CI`);
+    if (g.issuer === null) throw new StateError(`${state} names no root for ${r.scope} G${r.gen}; restore it from git and run inforge pki verify`);
+    const pem = await must(path);
+    if (!g.fingerprint || fingerprint(pem, path) !== g.fingerprint) {
+      throw new StateError(`${path} is not the certificate the state records for ${r.scope} G${r.gen} (fingerprint differs from ${state}); restore it from git and run inforge pki verify`);
+    }
+    const rootPem = await root(g.issuer);
+    if (!(await signedBy(pem, rootPem))) {
+      throw new StateError(`${path} (scope ${r.scope}, G${r.gen}) is not signed by root G${g.issuer} (${P.rootCert(g.issuer)}), the root ${state} names: the intermediate was substituted, so nothing is issued under it or handed out — restore scopes/${r.scope}/ from git and run inforge pki verify`);
+    }
+    return pem;
+  });
+
+  return { root, intermediate };
+}
+
+/** Signature only (lib/x509 verifySignedBy); a malformed certificate is simply not signed. */
+export async function signedBy(child: string, issuer: string): Promise<boolean> {
+  try {
+    return await X.verifySignedBy(child, issuer);
+  } catch {
+    return false;
+  }
+}
