@@ -20,4 +20,5 @@ export {
   type CertInfo,
 } from "./parse.ts";
 export { certificateJwk, type EcPublicJwk } from "./jwk.ts";
+export { samePublicKey, signDetached, verifyDetached } from "./detached.ts";
 export { importCsrPublicKey, parseCsr, type CsrInfo } from "./csr.ts";
