@@ -3,7 +3,6 @@ import { generateIdentity, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import { refKey, type Ref } from "../model/bundles.ts";
 import * as P from "../model/paths.ts";
-import { CUSTODY_SCHEMA, custodyPayload, custodyText, trustCritical } from "../model/custody-record.ts";
 import type { Generation, Snapshot } from "../model/state.ts";
 import type { CheckedPlan } from "../check/check-plan.ts";
 import type { StepTable } from "../plan/step.ts";
@@ -12,6 +11,7 @@ import type { JournalEntry } from "../store/journal.ts";
 import { need, openIssuer, sealKey, type Identities } from "./keys.ts";
 import { openLeafKeys, sealLeafKeys, type LeafKeyEntry } from "./leaf-keys.ts";
 import { Pool } from "./pool.ts";
+import { signCustody } from "./custody.ts";
 import { newLeafKey } from "./native-crypto.ts";
 import { meshBundleFiles } from "../deliver/mesh-bundles.ts";
 import { journalFile, scopeOfPath } from "../store/domains.ts";
@@ -241,12 +241,8 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     },
     "sign-custody": async (s) => {
       const issuer = await issuerOf({ scope: "root", gen: s.rootGen });
-      const unsigned = {
-        schema: CUSTODY_SCHEMA, config: trustCritical(config()),
-        signedBy: { gen: s.rootGen, fingerprint: genOf({ scope: "root", gen: s.rootGen }).fingerprint || X.certificateFingerprint(issuer.certPem) },
-        signedAt: plan.now,
-      } as const;
-      put(P.CUSTODY, custodyText({ ...unsigned, signature: await X.signDetached(issuer.signer, custodyPayload(unsigned)) }));
+      const fingerprint = genOf({ scope: "root", gen: s.rootGen }).fingerprint || X.certificateFingerprint(issuer.certPem);
+      put(P.CUSTODY, await signCustody(config(), s.rootGen, fingerprint, issuer.signer, plan.now));
     },
     "write-bundle": async (s) => {
       const pems: string[] = [];
