@@ -16,6 +16,7 @@ import { fsyncDir, writeDurable } from "../store/atomic.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
+import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { loadIdentities, matchRecipients } from "./identities.ts";
@@ -91,6 +92,7 @@ export async function deliver(
     const store = new FsStore(ctx.dir, { run: lock.run });
     await store.recover();
     const snap = await readSnapshot(store);
+    await assertCustody(store, snap, ctx.env);
     matchRecipients({ ci }, snap.config);
     const keys = new Map<string, Promise<Map<string, LeafKeyEntry> | null>>(); // a scope's key file, opened once
     const keysOf = (scope: string) => {

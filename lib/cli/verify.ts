@@ -14,6 +14,7 @@ import {
 import { FsStore, TMP, type Store } from "../store/fs-store.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "../store/journal.ts";
 import { readSnapshot } from "../store/snapshot.ts";
+import { custodyVerdict } from "../store/custody.ts";
 import { journalFile, pendingFile, scopeOfPath, type Domain } from "../store/domains.ts";
 import type { RunContext } from "./context.ts";
 import { loadIdentities } from "./identities.ts";
@@ -91,7 +92,7 @@ class RolledForward implements Store {
 }
 
 /** Check the pki directory at `dir` without changing it. */
-export async function verifyDir(dir: string, o: { now: Date; identities: Identities }): Promise<VerifyReport> {
+export async function verifyDir(dir: string, o: { now: Date; identities: Identities; env?: Readonly<Record<string, string | undefined>> }): Promise<VerifyReport> {
   const base = new FsStore(dir);
   if (!(await base.exists())) throw new InputError(`no pki directory at ${base.dir}; point --dir / INFORGE_PKI_DIR at it`);
   const store = new RolledForward(base);
@@ -158,9 +159,9 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
     if (now === null) {
       add(error("journal.file-missing", `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it; restore it from git`, path));
     } else if (sha256(now) !== w.sha256) {
-      if (path === P.CONFIG) {
-        add(warning("config.edited", `${path} differs from what journal entry ${w.seq} wrote; editing lifetimes there is allowed, but review any change to its recipients or domain as you would a new root`, path));
-      } else {
+      // pki.json is judged against the root-signed custody record instead (below): its unsigned
+      // fields (thresholds, spiffeRefreshHint) may be edited, every other change is an error.
+      if (path !== P.CONFIG) {
         add(error("journal.hash-mismatch", `${path} is not what journal entry ${w.seq} ("${w.command}") wrote: it was edited, swapped or replaced outside inforge; restore it from git`, path));
       }
     }
@@ -188,6 +189,10 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
   }
   if (!journal) add(error("journal.missing", `${P.JOURNAL} is missing, so nothing on disk can be checked against what inforge wrote; restore it from git`, P.JOURNAL));
   add(...stateFindings(snap, o.now));
+  // Custody: pki.json against the record the root signed, the record's signature, the pinned roots.
+  const custody = await custodyVerdict(store, snap, o.env ?? {});
+  for (const i of custody?.issues ?? []) add(error(i.code, i.message, i.origin));
+  for (const n of custody?.notes ?? []) add(warning("anchor.cross-only", n, P.ROOT_STATE));
 
   // 5. Certificates: each where the state says, the one it records, signed by its issuer.
   const certs = new Map<string, string>(); // path → PEM, for chains and bundles
@@ -527,7 +532,7 @@ async function checkCrl(
 
 /** `inforge pki verify [--json]`: exit 0 when clean (warnings allowed), 1 on any error. */
 export async function verifyCommand(ctx: RunContext): Promise<number> {
-  const r = await verifyDir(ctx.dir, { now: ctx.now, identities: await loadIdentities(ctx.env) });
+  const r = await verifyDir(ctx.dir, { now: ctx.now, identities: await loadIdentities(ctx.env), env: ctx.env });
   process.stdout.write((ctx.json ? JSON.stringify(r, null, 2) : renderVerify(r)) + "\n");
   return r.ok ? 0 : 1;
 }
