@@ -112,8 +112,9 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       return statusCommand(a, ctx);
     }
     if (sub === "verify") {
-      checkFlags(a, [], "inforge pki verify");
-      return verifyCommand(ctx);
+      checkFlags(a, ["since"], "inforge pki verify");
+      if (a.flags.since === true) throw new InputError("--since needs a git revision, such as origin/main");
+      return verifyCommand(ctx, a.flags.since);
     }
     if (sub === "graph") {
       checkFlags(a, ["format"], "inforge pki graph");

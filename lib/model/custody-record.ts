@@ -71,9 +71,13 @@ export interface FieldChange {
 /** Every leaf field where `now` differs from `signed`, by dotted path; arrays compare whole. */
 export function fieldChanges(signed: unknown, now: unknown, path = ""): FieldChange[] {
   const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === "object" && !Array.isArray(x);
-  if (isObj(signed) && isObj(now)) {
-    const keys = [...new Set([...Object.keys(signed), ...Object.keys(now)])].sort();
-    return keys.flatMap((k) => fieldChanges(signed[k], now[k], path ? `${path}.${k}` : k));
+  // An object on one side and nothing on the other is compared field by field too, so a new or
+  // removed section names each of its fields.
+  if ((isObj(signed) || isObj(now)) && (isObj(signed) || signed === undefined) && (isObj(now) || now === undefined)) {
+    const a = isObj(signed) ? signed : {};
+    const b = isObj(now) ? now : {};
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    return keys.flatMap((k) => fieldChanges(a[k], b[k], path ? `${path}.${k}` : k));
   }
   return canonicalJson(signed) === canonicalJson(now) ? [] : [{ field: path || "(whole record)", signed, now }];
 }
