@@ -98,10 +98,21 @@ export async function checkCustody(i: CustodyInput): Promise<CustodyVerdict> {
   const gen = i.root.generations.find((g) => g.gen === r.signedBy.gen);
   const cert = i.rootCerts.get(r.signedBy.gen) ?? null;
   const forged = (why: string) => add("custody.forged", `${P.CUSTODY} ${why}, so it is not a record the root signed; restore it from git (git log -- ${P.CUSTODY}) — nothing was changed`);
+  const certProblem = (): string | null => {
+    const path = P.rootCert(r.signedBy.gen);
+    if (!cert) return `${path} is missing, so ${P.CUSTODY} cannot be checked against it; restore it from git — nothing was changed`;
+    try {
+      return X.certificateFingerprint(cert, path) === gen!.fingerprint ? null : `${path} is not the certificate ${P.ROOT_STATE} records for root G${gen!.gen} (fingerprint differs): it was swapped or edited; restore it from git — nothing was changed`;
+    } catch (e) {
+      return `${(e as Error).message}; restore it from git — nothing was changed`;
+    }
+  };
+  const problem = gen && LIVE.has(gen.state) ? certProblem() : null;
   if (!gen) forged(`names root G${r.signedBy.gen} as its signer, which ${P.ROOT_STATE} does not record`);
   else if (!LIVE.has(gen.state)) forged(`is signed by root G${gen.gen}, which is ${gen.state}`);
-  else if (!cert || fp(cert) !== r.signedBy.fingerprint || gen.fingerprint !== r.signedBy.fingerprint) forged(`names root G${gen.gen} with fingerprint ${short(r.signedBy.fingerprint)}, which is not the certificate ${P.ROOT_STATE} records for it`);
-  else if (!(await X.verifyDetached(cert, custodyPayload(r), r.signature))) forged(`does not carry a valid signature by root G${gen.gen}: it was edited, or signed by another key`);
+  else if (problem) add("custody.root-cert", problem);
+  else if (gen.fingerprint !== r.signedBy.fingerprint) forged(`names root G${gen.gen} with fingerprint ${short(r.signedBy.fingerprint)}, which is not the certificate ${P.ROOT_STATE} records for it`);
+  else if (!(await X.verifyDetached(cert!, custodyPayload(r), r.signature))) forged(`does not carry a valid signature by root G${gen.gen}: it was edited, or signed by another key`);
   else if (anchored && !anchored.has(gen.gen)) add("anchor.custody", `${P.CUSTODY} is signed by root G${gen.gen}, which is not anchored on INFORGE_ROOT_FINGERPRINT; restore the pki directory from git — nothing was changed`);
   const verified = issues.every((x) => !x.code.startsWith("custody."));
 
