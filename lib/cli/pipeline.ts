@@ -153,8 +153,11 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
  */
 function pinAdvice(plan: Plan, result: ApplyResult): string | null {
   const made = plan.steps.flatMap((s) => (s.kind === "create-root" ? [s.gen] : []));
-  if (!made.length) return null;
   const live = result.state.root.generations.filter((g) => g.state === "active" || g.state === "retiring" || g.state === "prepared");
+  if (plan.steps.some((s) => s.kind === "set-state" && s.scope === "root" && s.to === "retired")) {
+    return `the root overlap is finished: the pinned roots in CI's settings can now be just INFORGE_ROOT_FINGERPRINT=${live.map((g) => g.fingerprint).join(",")}`;
+  }
+  if (!made.length) return null;
   const lines = made.map((gen) => `root G${gen} fingerprint (SHA-256 of its certificate): ${result.state.root.generations.find((g) => g.gen === gen)?.fingerprint}`);
   const all = live.map((g) => g.fingerprint).join(",");
   lines.push(live.length > 1

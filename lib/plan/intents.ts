@@ -353,7 +353,10 @@ export const planIntent: Handlers = {
   },
 
   "root.config": (d, i) => {
-    configOf(d, i.origin);
+    const cfg = configOf(d, i.origin);
+    if (cfg.recipients.ci === cfg.recipients.root) {
+      throw new InputError(`pki.json recipients.ci is the root recipient (${i.origin}); the two identities must stay separate (the root identity never reaches CI) — give CI its own recipient from age-keygen`);
+    }
     signCustody(d, i.origin, "accepts pki.json's current recipients, domain, lifetimes and other trust-critical fields");
     d.next.push("commit pki.json and custody.json together; CI checks every run against the record");
   },
