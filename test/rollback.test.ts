@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildTree, ciEnv, cli, ok, rootEnv, run, sandbox, treeHash } from "./helpers.ts";
+import { rechain } from "./safety-helpers.ts";
 
 const sb = sandbox();
 // The pki directory is a subdirectory of the work tree, as in an infra repo.
@@ -76,6 +77,25 @@ test("the old copy put back is caught: uncommitted against HEAD, committed again
   // Against the revision the copy came from, the restored tree is no rollback.
   assert.is((await cli(["pki", "verify", "--since", revA], ciEnv(sb))).code, 0);
   assert.is(treeHash(sb.dir), before, "verify changed the tree");
+});
+
+test("a genuine but older custody record put back, with the journal extended to match, is caught against history", async () => {
+  const old = readFileSync(join(sb.dir, "custody.json"), "utf8");
+  const cfg = JSON.parse(readFileSync(join(sb.dir, "pki.json"), "utf8"));
+  writeFileSync(join(sb.dir, "pki.json"), JSON.stringify({ ...cfg, lifetimes: { ...cfg.lifetimes, leaf: "6d" } }, null, 2) + "\n");
+  await ok(cli(["pki", "config", "--at", new Date(Date.now() + 60_000).toISOString()], rootEnv(sb)));
+  git("add", "-A");
+  git("commit", "-q", "-m", "shorter leaves");
+  // The attacker restores the old pki.json and record and appends a journal entry recording them.
+  writeFileSync(join(sb.dir, "pki.json"), JSON.stringify(cfg, null, 2) + "\n");
+  writeFileSync(join(sb.dir, "custody.json"), old);
+  rechain(sb.dir, ["custody.json"]);
+  assert.is((await cli(["pki", "status"], ciEnv(sb))).code, 0, "the replayed record is genuine on its own");
+  const r = await cli(["pki", "verify"], ciEnv(sb));
+  assert.is(r.code, 1, r.out);
+  assert.equal(codes(r.out), ["rollback.custody"], r.out);
+  assert.match(r.out, /custody\.json was signed at .*, before the record at HEAD/);
+  git("checkout", "-q", "--", "pki");
 });
 
 test("--since with a revision git does not know, or outside a git work tree, is one clear sentence", async () => {

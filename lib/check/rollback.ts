@@ -2,8 +2,8 @@ import { error, type Finding } from "./verify-rules.ts";
 
 // Anti-rollback (DESIGN invariant 6): the tree may only move forward from an earlier revision.
 // Each journal is a strict extension of the one at that revision (the same lines — entries with
-// their hashes — possibly followed by more); the root CRL number and every SPIFFE bundle's
-// spiffe_sequence never go down. Pure: the caller reads both sides (lib/store/history.ts).
+// their hashes — possibly followed by more); the root CRL number, the custody record's signing
+// time and every SPIFFE bundle's spiffe_sequence never go down. Pure: the caller reads both sides (lib/store/history.ts).
 
 export interface RollbackInput {
   /** How the earlier revision is named in messages ("origin/main"). */
@@ -41,6 +41,14 @@ export function rollbackFindings(i: RollbackInput): Finding[] {
       const b = (json(now)?.crl as { number?: unknown } | undefined)?.number;
       if (typeof a === "number" && (typeof b !== "number" || b < a)) {
         out.push(error("rollback.crl-number", `the root CRL number went down from ${a} at ${i.label} to ${typeof b === "number" ? b : "none"} (${path}); ${FIX}`, path));
+      }
+    } else if (path === "custody.json") {
+      // A genuine but older record (say, one naming a CI recipient since retired) replayed with a
+      // journal entry appended to match: its signature verifies, its date gives it away.
+      const a = json(then)?.signedAt;
+      const b = json(now)?.signedAt;
+      if (typeof a === "string" && (typeof b !== "string" || b < a)) {
+        out.push(error("rollback.custody", `${path} was signed at ${typeof b === "string" ? b : "(missing)"}, before the record at ${i.label} (signed at ${a}): an older record was put back; ${FIX}`, path));
       }
     } else if (path.endsWith(".spiffe.json")) {
       const a = json(then)?.spiffe_sequence;

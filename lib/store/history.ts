@@ -3,8 +3,8 @@ import { InputError } from "../errors.ts";
 
 // The pki directory as git recorded it at an earlier revision: what `pki verify --since` compares
 // the tree with (TUF's rollback rule applied to a repo). Only the files whose history must move
-// forward are read: the journals, root/root.json (the CRL number) and the SPIFFE bundles
-// (spiffe_sequence). The pki directory may be a subdirectory of the work tree.
+// forward are read: the journals, root/root.json (the CRL number), custody.json (when it was
+// signed) and the SPIFFE bundles (spiffe_sequence). The pki directory may be a subdirectory of the work tree.
 
 /** Where the pki directory sits in git, or why history cannot be read. */
 export type GitPlace =
@@ -21,7 +21,7 @@ export interface Baseline {
 /** The history files at one revision, by path relative to the pki directory. */
 export type FilesAt = ReadonlyMap<string, string>;
 
-const HISTORY_FILE = /^(journal\/pki\.jsonl|journal\/scopes\/[^/]+\.jsonl|root\/root\.json|bundles\/[^/]+\.spiffe\.json)$/;
+const HISTORY_FILE = /^(journal\/pki\.jsonl|journal\/scopes\/[^/]+\.jsonl|root\/root\.json|custody\.json|bundles\/[^/]+\.spiffe\.json)$/;
 
 function git(dir: string, args: string[]): Promise<{ ok: boolean; out: string }> {
   return new Promise((resolve, reject) => {
