@@ -155,14 +155,14 @@ function pinAdvice(plan: Plan, result: ApplyResult): string | null {
   const made = plan.steps.flatMap((s) => (s.kind === "create-root" ? [s.gen] : []));
   const live = result.state.root.generations.filter((g) => g.state === "active" || g.state === "retiring" || g.state === "prepared");
   if (plan.steps.some((s) => s.kind === "set-state" && s.scope === "root" && s.to === "retired")) {
-    return `the root overlap is finished: the pinned roots in CI's settings can now be just INFORGE_ROOT_FINGERPRINT=${live.map((g) => g.fingerprint).join(",")}`;
+    return `the root overlap is finished: the pinned roots (CI's settings, this workstation) can now be just INFORGE_ROOT_FINGERPRINT=${live.map((g) => g.fingerprint).join(",")}`;
   }
   if (!made.length) return null;
   const lines = made.map((gen) => `root G${gen} fingerprint (SHA-256 of its certificate): ${result.state.root.generations.find((g) => g.gen === gen)?.fingerprint}`);
   const all = live.map((g) => g.fingerprint).join(",");
   lines.push(live.length > 1
-    ? `add it to the pinned roots in CI's settings (keep the old one until the overlap is finished): INFORGE_ROOT_FINGERPRINT=${all}`
-    : `pin it in CI's settings (outside this repo), so every run refuses a root it does not anchor: INFORGE_ROOT_FINGERPRINT=${all}`);
+    ? `add it to the pinned roots in CI's settings and on this workstation (keep the old one until the overlap is finished): INFORGE_ROOT_FINGERPRINT=${all}`
+    : `pin it in CI's settings and on this workstation (outside this repo), so every run refuses a root it does not anchor: INFORGE_ROOT_FINGERPRINT=${all}`);
   return lines.join("\n");
 }
 
