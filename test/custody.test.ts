@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as X from "../lib/x509/mod.ts";
 import { signCustody } from "../lib/apply/custody.ts";
+import { custodyPayload } from "../lib/model/custody-record.ts";
 import { sealEntry, sha256, type JournalEntry } from "../lib/store/journal.ts";
 import { buildTree, ciEnv, cli, ok, rootEnv, run, sandbox, treeHash, type CliResult, type Sandbox } from "./helpers.ts";
 
@@ -72,6 +73,34 @@ const mutating = (): [string[], Record<string, string | undefined>][] => [
   [["deploy", "payments", "--region", "eu", "--out", join(deployOut, "payments")], ciEnv(sb)],
   [["pki", "status"], ciEnv(sb)],
 ];
+
+/** r||s (IEEE P1363) → DER ECDSA-Sig-Value, for openssl. */
+function derSignature(p1363: Buffer): Buffer {
+  const int = (b: Buffer) => {
+    let x = b;
+    while (x.length > 1 && x[0] === 0 && x[1]! < 0x80) x = x.subarray(1);
+    if (x[0]! >= 0x80) x = Buffer.concat([Buffer.from([0]), x]);
+    return Buffer.concat([Buffer.from([0x02, x.length]), x]);
+  };
+  const body = Buffer.concat([int(p1363.subarray(0, 32)), int(p1363.subarray(32))]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}
+
+test("openssl verifies custody.json's signature with the root certificate's public key over the canonical record", () => {
+  const rec = readJson(sb, "custody.json");
+  const work = mkdtempSync(join(tmpdir(), "inforge-custody-sig-"));
+  const pub = run("openssl", ["x509", "-pubkey", "-noout", "-in", join(sb.dir, "root/G1.crt.pem")]).stdout;
+  writeFileSync(join(work, "pub.pem"), pub);
+  const { signature, ...unsigned } = rec;
+  writeFileSync(join(work, "payload"), Buffer.from(custodyPayload(unsigned)));
+  writeFileSync(join(work, "sig.der"), derSignature(Buffer.from(signature, "base64")));
+  const good = run("openssl", ["dgst", "-sha256", "-verify", join(work, "pub.pem"), "-signature", join(work, "sig.der"), join(work, "payload")]);
+  assert.is(good.status, 0, good.stdout + good.stderr);
+  writeFileSync(join(work, "payload"), Buffer.from(custodyPayload({ ...unsigned, config: { ...unsigned.config, domain: "evil.test" } })));
+  const bad = run("openssl", ["dgst", "-sha256", "-verify", join(work, "pub.pem"), "-signature", join(work, "sig.der"), join(work, "payload")]);
+  assert.is.not(bad.status, 0, "an edited record must not verify");
+  rmSync(work, { recursive: true, force: true });
+});
 
 test("a pki.json whose recipients.ci was swapped is refused by every run, root and CI posture, naming the field; nothing is sealed to it", async () => {
   const original = readFileSync(join(sb.dir, "pki.json"), "utf8");
