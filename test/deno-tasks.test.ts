@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, sandbox, treeHash } from "./helpers.ts";
 import { assertDenoInstalled, denoRun, leastFlags, mustRun, DENO, DENO_ENV } from "./deno.ts";
@@ -67,6 +67,16 @@ test("sign-crl and rotate-root run under deno, and the tree then passes pki veri
   const verified = mustRun(denoRun(flags(), MAIN, ["pki", "verify", "--at", iso(T0 + 30 * H)], ci, sb.base), "inforge pki verify");
   assert.is(verified.code, 0);
   assert.equal(await treeProblems(sb, T0 + 30 * H), []);
+});
+
+test("config signs an edited pki.json under deno, directly and through `pki config` (which first shows the diff)", () => {
+  const path = join(sb.dir, "pki.json");
+  const edit = (leaf: string) => writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, "utf8")), lifetimes: { ...JSON.parse(readFileSync(path, "utf8")).lifetimes, leaf } }, null, 2) + "\n");
+  edit("6d");
+  assert.match(inforge("config", ["pki", "config"], root, 31).out, /lifetimes\.leaf\s+"7d"\s+"6d"/);
+  edit("7d");
+  assert.match(direct("config", [], root, 31).out, /sign custody record/);
+  assert.is(JSON.parse(readFileSync(join(sb.dir, "custody.json"), "utf8")).config.lifetimes.leaf, "7d");
 });
 
 test("every shipped task has been run under deno above", () => {

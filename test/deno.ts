@@ -8,7 +8,7 @@ import { ROOT, type Sandbox } from "./helpers.ts";
 export const DENO = join(ROOT, "node_modules/.bin/deno");
 
 /** Every variable inforge reads (README "Runtimes" lists the same): nothing else is granted. */
-export const DENO_ENV = ["CI", "INFORGE_PKI_ROOT_KEY", "INFORGE_SECRETS_KEY", "INFORGE_PKI_DIR", "INFORGE_REGIONS_DIR", "INFORGE_TASKS_DIR", "INFORGE_NOW", "NO_COLOR", "TERM"];
+export const DENO_ENV = ["CI", "INFORGE_PKI_ROOT_KEY", "INFORGE_SECRETS_KEY", "INFORGE_PKI_DIR", "INFORGE_REGIONS_DIR", "INFORGE_TASKS_DIR", "INFORGE_NOW", "INFORGE_ROOT_FINGERPRINT", "NO_COLOR", "TERM"];
 
 export interface DenoGrant {
   /** Extra files deno may read (identity files outside the pki directory). */

@@ -17,18 +17,36 @@ const newIdentity = (sb: Sandbox, name: string) => {
 const opens = (sb: Sandbox, identity: string, rel: string) => run("age", ["-d", "-i", identity, join(sb.dir, rel)]).status === 0;
 const ciKeys = (sb: Sandbox) => files(sb.dir).filter((f) => /^(scopes\/.*\.key\.age|leaves\/.*\.age)$/.test(f));
 const recipients = (sb: Sandbox) => JSON.parse(readFileSync(join(sb.dir, "pki.json"), "utf8")).recipients;
+/** The offline workstation accepts a new CI recipient into the root-signed custody record (pki.json + pki config). */
+const acceptCi = async (sb: Sandbox, recipient: string, env = rootEnv(sb)) => {
+  const path = join(sb.dir, "pki.json");
+  const cfg = JSON.parse(readFileSync(path, "utf8"));
+  cfg.recipients.ci = recipient;
+  writeFileSync(path, JSON.stringify(cfg, null, 2) + "\n");
+  return ok(cli(["pki", "config"], env));
+};
 
 // One tree for the first three tests (CI re-key, then root re-key, then refusals).
 const sb = sandbox();
 await buildTree(sb);
 const ci2 = newIdentity(sb, "ci2.key");
 
-test("rekey --ci-recipient re-seals every intermediate and leaf key: the age CLI opens them with the new identity and not the old", async () => {
+test("rekey --ci-recipient re-seals every intermediate and leaf key to the recipient the root signed: the age CLI opens them with the new identity and not the old", async () => {
   const next = ci2;
   const keys = ciKeys(sb);
   assert.ok(keys.length >= 6, keys.join(", "));
+  // CI cannot sign: a recipient the custody record does not hold is refused, nothing moves.
+  const unsigned = await cli(["pki", "rekey", "--ci-recipient", next.recipient], ciEnv(sb));
+  assert.is(unsigned.code, 1);
+  assert.match(unsigned.err, /is not the CI recipient the root signed .*inforge pki config \(root posture\)/);
+  for (const k of keys) assert.ok(opens(sb, sb.ciKey, k), `${k} moved on a refused rekey`);
+  const review = await acceptCi(sb, next.recipient);
+  assert.match(review.out, /recipients\.ci/);
+  assert.match(review.out, new RegExp(`inforge pki rekey --ci-recipient ${next.recipient}`));
+  // Between pki config and the re-seal, CI refuses work rather than mixing recipients.
+  assert.match((await cli(["pki", "renew"], ciEnv(sb))).err, /INFORGE_SECRETS_KEY holds the identity of .*but this pki directory seals ci keys to/);
   const r = await ok(cli(["pki", "rekey", "--ci-recipient", next.recipient], ciEnv(sb)));
-  assert.match(r.out, new RegExp(`applied: ${keys.length} key\\(s\\) re-sealed to ${next.recipient} and pki.json updated in one commit`));
+  assert.match(r.out, new RegExp(`applied: ${keys.length} key\\(s\\) re-sealed to ${next.recipient}, pki.json and custody.json already name it, in one commit`));
   for (const k of keys) {
     assert.ok(opens(sb, next.path, k), `new identity cannot open ${k}`);
     assert.not.ok(opens(sb, sb.ciKey, k), `old identity still opens ${k}`);
@@ -40,7 +58,9 @@ test("rekey --ci-recipient re-seals every intermediate and leaf key: the age CLI
   const old = await cli(["pki", "renew"], ciEnv(sb));
   assert.match(old.err, /INFORGE_SECRETS_KEY holds the identity of .*but this pki directory seals ci keys to/);
   const again = await ok(cli(["pki", "rekey", "--ci-recipient", next.recipient], ciEnv(sb)));
-  assert.match(again.out, /nothing to do: pki\.json already seals the intermediate and leaf keys/);
+  assert.match(again.out, /nothing to do: no intermediate or leaf keys opens with INFORGE_SECRETS_KEY .*sealed to .* already/);
+  const done = await ok(cli(["pki", "rekey", "--ci-recipient", next.recipient], sb.env({ INFORGE_SECRETS_KEY: next.path })));
+  assert.match(done.out, /nothing to do: pki\.json already seals the intermediate and leaf keys/);
 });
 
 test("rekey --root-recipient re-seals the root keys in root posture; the CI identity cannot do it", async () => {
@@ -48,7 +68,9 @@ test("rekey --root-recipient re-seals the root keys in root posture; the CI iden
   const ci = await cli(["pki", "rekey", "--root-recipient", next.recipient], sb.env({ INFORGE_SECRETS_KEY: ci2.path }));
   assert.is(ci.code, 3);
   assert.match(ci.err, /needs the current offline root identity to open them: set INFORGE_PKI_ROOT_KEY \(root posture\)/);
-  await ok(cli(["pki", "rekey", "--root-recipient", next.recipient], rootEnv(sb)));
+  const r = await ok(cli(["pki", "rekey", "--root-recipient", next.recipient], rootEnv(sb)));
+  assert.match(r.out, /pki\.json and custody\.json updated, in one commit/);
+  assert.is(JSON.parse(readFileSync(join(sb.dir, "custody.json"), "utf8")).config.recipients.root, next.recipient);
   assert.ok(opens(sb, next.path, "root/G1.key.age"));
   assert.not.ok(opens(sb, sb.rootKey, "root/G1.key.age"));
   assert.ok(opens(sb, ci2.path, "scopes/global/G1.key.age"), "CI keys untouched");
@@ -76,13 +98,13 @@ test("a rekey killed before its commit point changes nothing; one killed after i
   const next = newIdentity(sb, "ci2.key");
   const keys = ciKeys(sb);
   const argv = ["pki", "rekey", "--ci-recipient", next.recipient];
+  await acceptCi(sb, next.recipient);
 
   const early = child(argv, ciEnv(sb, { INFORGE_CRASH_AT: "stage:3" }));
   assert.is(early.signal, "SIGKILL", early.stderr);
   await ok(cli(["pki", "status"], ciEnv(sb)));
-  await ok(cli(["pki", "renew"], ciEnv(sb))); // recovers (discards the staged files) and runs with the old identity
+  await ok(cli(["pki", "crl"], rootEnv(sb))); // recovers (discards the staged files) and runs
   for (const k of keys) assert.ok(opens(sb, sb.ciKey, k) && !opens(sb, next.path, k), `${k} after a crash before the commit point`);
-  assert.is.not(recipients(sb).ci, next.recipient);
 
   const late = child(argv, ciEnv(sb, { INFORGE_CRASH_AT: "rename:2" }));
   assert.is(late.signal, "SIGKILL", late.stderr);

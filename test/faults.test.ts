@@ -98,7 +98,7 @@ function contentHash(dir: string): string {
 /** The state files with what differs between two equal runs (serials, fingerprints, the fresh root recipient) masked. */
 function maskedState(dir: string): string {
   const state = listFiles(dir).filter((f) => f.endsWith(".json") && !f.startsWith("bundles/"));
-  return JSON.stringify(state.map((f) => [f, JSON.parse(readFileSync(join(dir, f), "utf8"), (k, v) => (k === "serial" || k === "fingerprint" || k === "root" && typeof v === "string" && v.startsWith("age1") ? "*" : v))]));
+  return JSON.stringify(state.map((f) => [f, JSON.parse(readFileSync(join(dir, f), "utf8"), (k, v) => (k === "serial" || k === "fingerprint" || k === "signature" || k === "root" && typeof v === "string" && v.startsWith("age1") ? "*" : v))]));
 }
 /** Entries in every journal (the directory's and the scopes'). */
 const journalLength = (dir: string) => listFiles(dir).filter((f) => f.startsWith("journal/") && f.endsWith(".jsonl")).reduce((n, f) => n + readFileSync(join(dir, f), "utf8").trim().split("\n").length, 0);

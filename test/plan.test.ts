@@ -35,9 +35,11 @@ const noteMatching = (p: Plan, re: RegExp) => p.notes.some((n) => re.test(n));
 
 // ---- init ----------------------------------------------------------------------------------
 
-test("init from an empty directory plans the root identity, the root, its CRL, root.pem and the two state files, in that order", () => {
+test("init from an empty directory plans the root identity, the root, its CRL, the custody record, root.pem and the two state files, in that order", () => {
   const p = planAt(initIntent(), EMPTY_SNAPSHOT, SETUP);
-  assert.equal(p.steps.map((s) => s.kind), ["create-root-identity", "create-root", "sign-crl", "write-bundle", "write-state", "write-state"]);
+  assert.equal(p.steps.map((s) => s.kind), ["create-root-identity", "create-root", "sign-crl", "sign-custody", "write-bundle", "write-state", "write-state"]);
+  // The record is signed by the root made in this plan: no identity is needed to open it.
+  assert.equal(stepsOf(p, "sign-custody").map((s) => [s.rootGen, s.identity, s.writes]), [[1, null, ["custody.json"]]]);
   assert.equal(stepsOf(p, "write-bundle").map((s) => s.bundle), ["root"]);
   assert.equal(refs(stepsOf(p, "write-bundle")[0]!.members), ["root/G1"]);
   assert.equal(stepsOf(p, "write-state").map((s) => s.file), ["pki.json", "root/root.json"]);

@@ -175,15 +175,20 @@ test("editing, removing or reordering a journal entry breaks the hash chain", as
   assert.match(edited.report.findings.find((f) => f.code === "journal.broken")!.message, /entry 2 was edited/);
 });
 
-test("pki.json is the operator's: an edited lifetime is a warning, not a failure", async () => {
-  const v = await tampered((dir) => {
+test("pki.json: an edited lifetime differs from the root-signed custody record (an error naming the field); an edited threshold is the operator's", async () => {
+  const edit = (f: (c: Record<string, any>) => void) => (dir: string) => {
     const p = join(dir, "pki.json");
     const c = JSON.parse(readFileSync(p, "utf8"));
-    c.lifetimes.leaf = "5d";
+    f(c);
     writeFileSync(p, JSON.stringify(c, null, 2) + "\n");
-  });
-  assert.is(v.code, 0, findingsOf(v.report));
-  assert.ok(v.report.findings.some((f) => f.code === "config.edited" && f.severity === "warning"));
+  };
+  const v = await tampered(edit((c) => (c.lifetimes.leaf = "5d")));
+  assert.is(v.code, 1, findingsOf(v.report));
+  const f = v.report.findings.find((x) => x.code === "custody.field");
+  assert.ok(f && f.severity === "error", findingsOf(v.report));
+  assert.match(f!.message, /^pki\.json lifetimes\.leaf differs from the custody record the root signed \("7d" → "5d"\); if you meant it, accept it with inforge pki config/);
+  const t = await tampered(edit((c) => (c.spiffeRefreshHint = "10m")));
+  assert.is(t.code, 0, findingsOf(t.report));
 });
 
 test("tamper evidence stops the next apply with one line naming the file, and nothing changes", async () => {

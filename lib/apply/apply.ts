@@ -12,6 +12,7 @@ import { need, openIssuer, sealKey, type Identities } from "./keys.ts";
 import { openLeafKeys, sealLeafKeys, type LeafKeyEntry } from "./leaf-keys.ts";
 import { Pool } from "./pool.ts";
 import { vouching } from "./vouch.ts";
+import { signCustody } from "./custody.ts";
 import { newLeafKey } from "./native-crypto.ts";
 import { meshBundleFiles } from "../deliver/mesh-bundles.ts";
 import { journalFile, scopeOfPath } from "../store/domains.ts";
@@ -29,6 +30,12 @@ export interface ApplyEnv {
    * crypto thread pool, so several in flight keep every core busy while this thread encodes.
    */
   readonly concurrency?: number;
+  /**
+   * The recipients of the verified custody record (lib/store/custody.ts assertCustody): keys are
+   * sealed to these, never to raw pki.json. Null only when the plan signs a new record itself
+   * (init, `pki config`, a root rotation), which then holds the recipients sealed to.
+   */
+  readonly trusted: { readonly root: string; readonly ci: string } | null;
 }
 
 /** Enough in flight to keep the crypto thread pool fed on a small CI runner, few enough to bound memory. */
@@ -64,6 +71,14 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   const config = () => {
     if (!state.config) throw new StateError("internal: applying a plan without a config");
     return state.config;
+  };
+  // Nothing is sealed to a recipient outside a root-signed record: the verified one, or the one
+  // this very commit writes (whose fields are the plan's config).
+  const signsCustody = plan.steps.some((s) => s.kind === "sign-custody");
+  const sealTo = (p: "root" | "ci"): string => {
+    const r = signsCustody ? config().recipients[p] : env.trusted?.[p];
+    if (!r) throw new StateError(`internal: no root-signed ${p} recipient to seal to (the custody record was not verified)`);
+    return r;
   };
   const genOf = (r: Ref): Generation => {
     const g = (r.scope === "root" ? state.root.generations : state.scopes[r.scope]?.generations ?? []).find((x) => x.gen === r.gen);
@@ -134,7 +149,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
         }
       }
       for (const [svc, e] of fresh) all.set(svc, e);
-      put(P.leafKeys(scope), await sealLeafKeys(scope, all, config().recipients.ci), KEY_MODE);
+      put(P.leafKeys(scope), await sealLeafKeys(scope, all, sealTo("ci")), KEY_MODE);
     }
   };
 
@@ -161,7 +176,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       certs.set(refKey({ scope: "root", gen: s.gen }), c.pem);
       issuers.set(refKey({ scope: "root", gen: s.gen }), { certPem: c.pem, signer: X.keySigner(key) });
       put(P.rootCert(s.gen), c.pem);
-      put(P.rootKey(s.gen), await sealKey(key, config().recipients.root), KEY_MODE);
+      put(P.rootKey(s.gen), await sealKey(key, sealTo("root")), KEY_MODE);
     },
     "cross-sign-root": async (s) => {
       const issuer = await issuerOf({ scope: "root", gen: s.by });
@@ -182,7 +197,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       issuers.set(refKey(ref), { certPem: c.pem, signer: X.keySigner(key) });
       put(P.intermediateCert(s.scope, s.gen), c.pem);
       // Intermediate keys are sealed to the CI recipient only: CI mints leaves, the root never leaves the workstation.
-      put(P.intermediateKey(s.scope, s.gen), await sealKey(key, config().recipients.ci), KEY_MODE);
+      put(P.intermediateKey(s.scope, s.gen), await sealKey(key, sealTo("ci")), KEY_MODE);
     },
     "issue-leaf": async (s) => {
       // The leaf profile from a per-issuer DER template (lib/x509/fast-leaf.ts), signed through
@@ -222,6 +237,11 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
         parts.push(await X.createCrl({ issuer, thisUpdate: date(s.thisUpdate), nextUpdate: date(s.nextUpdate), crlNumber: s.number, revoked }));
       }
       put(P.CRL, parts.join(""));
+    },
+    "sign-custody": async (s) => {
+      const issuer = await issuerOf({ scope: "root", gen: s.rootGen });
+      const fingerprint = genOf({ scope: "root", gen: s.rootGen }).fingerprint || X.certificateFingerprint(issuer.certPem);
+      put(P.CUSTODY, await signCustody(config(), s.rootGen, fingerprint, issuer.signer, plan.now));
     },
     "write-bundle": async (s) => {
       const pems: string[] = [];

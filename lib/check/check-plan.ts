@@ -104,6 +104,8 @@ export function checkPlan(plan: Plan): Issue[] {
     },
     "set-state": () => [],
     "sign-crl": (s) => (t(s.nextUpdate) > t(s.thisUpdate) ? [] : [["crl.empty-window", "the CRL's nextUpdate is not after its thisUpdate"]]),
+    // The record is signed by the root that is active once the plan is applied (after a rotation, the new one).
+    "sign-custody": (s) => (findGen("root", s.rootGen)?.state === "active" ? [] : [["custody.signer-not-active", `the custody record would be signed by root G${s.rootGen}, which is not the active root`]]),
     "write-bundle": (s) => {
       const want = bundleMembers(plan.after, s.bundle).map(refKey).join(", ");
       const got = s.members.map(refKey).join(", ");
@@ -123,6 +125,7 @@ function signedBy(s: Step): string[] {
     case "issue-leaf": return [`${s.scope}/G${s.gen}`];
     case "issue-csr-leaf": return [`${s.scope}/G${s.gen}`];
     case "sign-crl": return s.rootGens.map((g) => `root/G${g}`);
+    case "sign-custody": return [`root/G${s.rootGen}`];
     default: return [];
   }
 }
@@ -153,6 +156,7 @@ const IDENTITY: { readonly [K in Step["kind"]]: "root" | "ci" | null } = {
   "issue-csr-leaf": "ci",
   "set-state": null,
   "sign-crl": "root",
+  "sign-custody": "root",
   "write-bundle": null,
   "write-state": null,
 };

@@ -17,6 +17,7 @@ import { fsyncDir, writeDurable } from "../store/atomic.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
+import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { loadIdentities, matchRecipients } from "./identities.ts";
@@ -96,6 +97,7 @@ export async function deliver(
     const store = new FsStore(ctx.dir, { run: lock.run });
     await store.recover();
     const snap = await readSnapshot(store);
+    await assertCustody(store, snap, ctx.env);
     matchRecipients({ ci }, snap.config);
     // Every file handed out is checked every time, minted in this run or not: its bytes are what
     // the journal recorded (hash chain intact), and its certificates chain to a live root.

@@ -9,9 +9,10 @@ usage:
   inforge pki rotate --root [--finish]        start / finish a dual-root overlap                       [root posture]
   inforge pki recover-intermediate <scope>    revoke a compromised intermediate, replace it at once    [root posture]
   inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
+  inforge pki config                          show pki.json against the signed record, then sign it    [root posture]
   inforge pki status [--json] [--check]       the tree, its health and an expiry calendar
   inforge pki graph [--format mermaid|dot]    the tree as a picture
-  inforge pki verify [--json]                 check every file on disk, change nothing (CI gate: exit 1 on any error)
+  inforge pki verify [--since REV] [--json]   check every file on disk and against git history, change nothing (CI gate)
   inforge pki sign-csr --region R --service S <csr.pem> [--out FILE]   certify a workload's own key  [CI posture]
   inforge pki rekey --ci-recipient age1… | --root-recipient age1…      re-seal keys to a new identity [CI / root posture]
   inforge deploy <service> --region R [--out DIR]   fresh leaf if due, then the service's files     [CI posture]
@@ -33,6 +34,7 @@ common flags:
 identities (age X25519; the key itself or a path to an age-keygen identity file):
   INFORGE_PKI_ROOT_KEY   offline root — never in CI
   INFORGE_SECRETS_KEY    CI master — opens intermediate keys to mint leaves
+  INFORGE_ROOT_FINGERPRINT  pinned root fingerprint(s), comma separated (set in CI, outside the repo)
 
 examples:
   INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key
@@ -44,7 +46,7 @@ examples:
 export const COMMAND_HELP: Record<string, { usage: string; about: string; examples: string[] }> = {
   "pki init": {
     usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE]",
-    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY.",
+    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient age1…"],
   },
   "pki intermediate": {
@@ -59,7 +61,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki rotate": {
     usage: "inforge pki rotate --intermediate <scope> [--force] | --root [--finish] | --leaf <service> --region R",
-    about: "--intermediate: planned key roll with overlap (root posture). --root: start a dual-root overlap; --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
+    about: "--intermediate: planned key roll with overlap (root posture). --root: start a dual-root overlap, re-sign custody.json with the new root and print its fingerprint to add to INFORGE_ROOT_FINGERPRINT; --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
     examples: ["inforge pki rotate --intermediate eu", "inforge pki rotate --root", "inforge pki rotate --root --finish", "inforge pki rotate --leaf payments --region eu"],
   },
   "pki recover-intermediate": {
@@ -72,15 +74,20 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     about: "Re-sign the root CRL before its nextUpdate (root posture). Every root-posture run re-signs it as well.",
     examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki crl"],
   },
+  "pki config": {
+    usage: "inforge pki config [--plan]",
+    about: "Root posture. Every run refuses a pki.json whose trust-critical fields (everything but thresholds and spiffeRefreshHint) differ from custody.json, the record the root signed. This shows the field-by-field difference, then signs pki.json's current values into custody.json (journalled, one commit). A new CI recipient: set recipients.ci in pki.json, run this, then inforge pki rekey --ci-recipient <new> in CI with the current CI identity. The root recipient changes only with pki rekey --root-recipient. Also signs the first record of a tree made before custody.json.",
+    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki config --plan", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki config"],
+  },
   "pki status": {
     usage: "inforge pki status [--json] [--check] [--calendar N] [--at T]",
     about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, and a calendar of what comes next. --check exits 0 ok, 1 warning, 2 critical.",
     examples: ["inforge pki status", "inforge pki status --check --at 2027-10-01T00:00:00Z", "inforge pki status --json | jq .health"],
   },
   "pki verify": {
-    usage: "inforge pki verify [--json] [--at T]",
-    about: "Check the pki directory without changing it: every trust invariant, each certificate against its state record and its issuer, bundles exactly as defined, the CRL, every certificate and CRL read as strictly as the strictest verifier (signature algorithm inside = outside, canonical ECDSA signature, DER BOOLEANs, no duplicate extension, times that exist), certificates not yet valid (beyond the clockSkew: error) or expired, sealed keys (opened when INFORGE_PKI_ROOT_KEY / INFORGE_SECRETS_KEY is present), plaintext secrets, file modes, and the journal's hash chain against every file it recorded. One line per finding; exit 0 clean, 1 on any error.",
-    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki verify", "inforge pki verify --json | jq '.findings[] | select(.severity == \"error\")'"],
+    usage: "inforge pki verify [--since REV] [--json] [--at T]",
+    about: "Check the pki directory without changing it: every trust invariant, each certificate against its state record and its issuer, bundles exactly as defined, the CRL, every certificate and CRL read as strictly as the strictest verifier (signature algorithm inside = outside, canonical ECDSA signature, DER BOOLEANs, no duplicate extension, times that exist), certificates not yet valid (beyond the clockSkew: error) or expired, sealed keys (opened when INFORGE_PKI_ROOT_KEY / INFORGE_SECRETS_KEY is present; exactly one recipient stanza each), plaintext secrets, file modes, the journal's hash chain against every file it recorded, pki.json against the root-signed custody.json, the roots against INFORGE_ROOT_FINGERPRINT, and git history (anti-rollback): each journal must extend the one at REV, the CRL number and spiffe_sequence must not go down. Without --since, inside a git work tree: against HEAD when the pki directory has uncommitted changes, else against the commit before the last one that changed it. One line per finding; exit 0 clean, 1 on any error.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki verify --since origin/main", "inforge pki verify --json | jq '.findings[] | select(.severity == \"error\")'"],
   },
   "pki graph": {
     usage: "inforge pki graph [--format mermaid|dot]",
@@ -94,7 +101,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki rekey": {
     usage: "inforge pki rekey --ci-recipient age1… | --root-recipient age1…",
-    about: "Re-seal every key one identity holds (CI: intermediate and leaf keys; root: root keys) to a new recipient and update pki.json, in one crash-safe commit. Needs the current identity (CI or root posture). Each re-sealed file is checked before the commit: one X25519 recipient, not openable by the old identity.",
+    about: "Re-seal every key one identity holds (CI: intermediate and leaf keys; root: root keys) to a new recipient, in one crash-safe commit. Needs the current identity (CI or root posture). --root-recipient also updates pki.json and re-signs custody.json. --ci-recipient seals only to the CI recipient custody.json holds: accept it first with inforge pki config (root posture). Each re-sealed file is checked before the commit: one X25519 recipient, not openable by the old identity.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki rekey --ci-recipient $(age-keygen -y ci-new.key)", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki rekey --root-recipient age1…"],
   },
   deploy: {
@@ -120,8 +127,8 @@ export function commandHelp(key: string): string | null {
 
 const WORDS = {
   top: ["pki", "deploy", "releases", "tasks", "run", "completion", "help"],
-  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "crl", "status", "graph", "verify", "sign-csr", "rekey"],
-  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient"],
+  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "crl", "config", "status", "graph", "verify", "sign-csr", "rekey"],
+  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient", "--since"],
 };
 
 /** Shell completion scripts: commands, subcommands and flags (static lists). */

@@ -13,6 +13,7 @@ import { deployCommand } from "./deploy.ts";
 import { releasesCommand } from "./releases.ts";
 import { signCsrCommand } from "./sign-csr.ts";
 import { rekeyCommand } from "./rekey.ts";
+import { reviewConfig } from "./config.ts";
 import { join } from "node:path";
 import type { RunOutcome } from "./pipeline.ts";
 import type { RunReport } from "../model/reports.ts";
@@ -38,6 +39,7 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
     },
   },
   crl: { flags: [], task: () => ({ name: "sign-crl", flags: {} }) },
+  config: { flags: [], task: () => ({ name: "config", flags: {} }) },
   "recover-intermediate": { flags: [], positional: "scope", task: (a) => ({ name: "recover-intermediate", flags: { scope: pos(a, "scope", "inforge pki recover-intermediate eu") } }) },
 };
 
@@ -110,8 +112,9 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       return statusCommand(a, ctx);
     }
     if (sub === "verify") {
-      checkFlags(a, [], "inforge pki verify");
-      return verifyCommand(ctx);
+      checkFlags(a, ["since"], "inforge pki verify");
+      if (a.flags.since === true) throw new InputError("--since needs a git revision, such as origin/main");
+      return verifyCommand(ctx, a.flags.since);
     }
     if (sub === "graph") {
       checkFlags(a, ["format"], "inforge pki graph");
@@ -134,6 +137,12 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     checkFlags(a, spec.flags, `inforge pki ${sub}`);
     if (!spec.positional && a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki ${sub}`);
     const t = spec.task(a);
+    // pki config shows pki.json against the signed record first; with nothing changed there is nothing to sign.
+    if (sub === "config" && (await reviewConfig(ctx)) === null) {
+      if (ctx.json) process.stdout.write(JSON.stringify({ schema: "inforge.run/v1", at: ctx.now.toISOString().replace(/\.\d+Z$/, "Z"), task: "config", applied: false, planOnly: ctx.planOnly, needs: [], steps: [], bundles: [], notes: ["custody.json already signs pki.json's current values"], next: [], written: [], journal: null }) + "\n");
+      else process.stdout.write("nothing to do: custody.json already signs pki.json's current trust-critical fields\n");
+      return 0;
+    }
     const { task } = await loadTask(t.name, [SHIPPED]);
     const flags = { ...t.flags, ...pick(a, ["identity-out", "wait", "concurrency"]) };
     return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx, t.name);

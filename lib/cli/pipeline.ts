@@ -18,6 +18,7 @@ import { renderPlan } from "./render-plan.ts";
 import type { RunContext } from "./context.ts";
 import { bold, green } from "./style.ts";
 import { assertUntampered } from "./verify.ts";
+import { assertCustody } from "../store/custody.ts";
 import { writesWithin } from "../store/domains.ts";
 import { progress } from "./progress.ts";
 import { isDenied } from "./runtime.ts";
@@ -88,6 +89,12 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     lap("lock+recover");
     const [snapshot, topology] = await Promise.all([readSnapshot(store), loadTopology(ctx.regions)]);
     lap("read state");
+    // Custody before anything else (DESIGN invariant 6): pki.json is what the root signed, the
+    // record is genuine, the roots are anchored on INFORGE_ROOT_FINGERPRINT. `pki config` is the
+    // one run that may find pki.json changed (or a tree without a record): it signs the change.
+    const accepting = intents.some((i) => i.kind === "root.config");
+    const custody = await assertCustody(store, snapshot, ctx.env, { compareFields: !accepting, allowMissing: accepting, note: (s) => process.stderr.write(`inforge: ${s}\n`) });
+    lap("custody");
     matchRecipients(ids, snapshot.config);
     const done = lock ? await finishedRun(store, lock, o.command, init ? o.identityOut : undefined, snapshot.config?.recipients.root) : null;
     if (done) {
@@ -126,7 +133,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     lap("tamper check");
     const bar = progress(`${o.title.split(" — ")[0]}`);
     const result = await apply(checked, {
-      store, identities: ids, command: o.command,
+      store, identities: ids, command: o.command, trusted: custody?.recipients ?? null,
       revealRootIdentity: (id) => revealRoot(id, o.identityOut, print),
       onStep: (done, total) => bar.update(done, total),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
@@ -134,12 +141,33 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     lap("apply", result.timings);
     if (init && o.identityOut) await promoteIdentity(o.identityOut);
     if (!ctx.json) print(green(`applied: ${checked.steps.length} step(s), ${result.written.length} file(s) written in ${ctx.dir} (journal entry ${result.entry.seq})`));
+    const pin = pinAdvice(checked, result);
+    if (pin) (ctx.json ? (s: string) => process.stderr.write(s + "\n") : print)(pin);
     return { plan, result };
   } finally {
     await lock?.release();
     // An init that failed leaves no empty pki directory behind (rmdir removes only an empty one).
     if (!existed) await rmdir(ctx.dir).catch(() => {});
   }
+}
+
+/**
+ * After a plan that made a root: its fingerprint, and the INFORGE_ROOT_FINGERPRINT line for CI
+ * (the anchor pinned outside the repo). During a root overlap both roots are listed.
+ */
+function pinAdvice(plan: Plan, result: ApplyResult): string | null {
+  const made = plan.steps.flatMap((s) => (s.kind === "create-root" ? [s.gen] : []));
+  const live = result.state.root.generations.filter((g) => g.state === "active" || g.state === "retiring" || g.state === "prepared");
+  if (plan.steps.some((s) => s.kind === "set-state" && s.scope === "root" && s.to === "retired")) {
+    return `the root overlap is finished: the pinned roots (CI's settings, this workstation) can now be just INFORGE_ROOT_FINGERPRINT=${live.map((g) => g.fingerprint).join(",")}`;
+  }
+  if (!made.length) return null;
+  const lines = made.map((gen) => `root G${gen} fingerprint (SHA-256 of its certificate): ${result.state.root.generations.find((g) => g.gen === gen)?.fingerprint}`);
+  const all = live.map((g) => g.fingerprint).join(",");
+  lines.push(live.length > 1
+    ? `add it to the pinned roots in CI's settings and on this workstation (keep the old one until the overlap is finished): INFORGE_ROOT_FINGERPRINT=${all}`
+    : `pin it in CI's settings and on this workstation (outside this repo), so every run refuses a root it does not anchor: INFORGE_ROOT_FINGERPRINT=${all}`);
+  return lines.join("\n");
 }
 
 /**

@@ -6,6 +6,7 @@ import { parseRelease, type Release, type ReleaseEntry } from "../deliver/releas
 import { FsStore } from "../store/fs-store.ts";
 import { loadTopology } from "../store/regions.ts";
 import { readSnapshot } from "../store/snapshot.ts";
+import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
 import { nearest } from "./args.ts";
 import type { RunContext } from "./context.ts";
@@ -65,6 +66,7 @@ export async function releasesCommand(a: Args, ctx: RunContext, command: string)
   const refused = new Map<string, string>(); // "scope/service" → why not delivered
   const ready: ReleaseEntry[] = [];
   const [snapshot, topology] = await Promise.all([readSnapshot(new FsStore(ctx.dir)), loadTopology(ctx.regions)]);
+  await assertCustody(new FsStore(ctx.dir), snapshot, ctx.env); // before anything is planned or delivered
   for (const e of release.entries) {
     try {
       makePlan([deployIntent(e.scope, e.services, release.file)], snapshot, topology, ctx.now);

@@ -22,6 +22,7 @@ const describe: StepTable<Row> = {
   "issue-csr-leaf": (s) => ({ action: "issue leaf (csr)", subject: `${s.scope}/${s.service} for its own ${s.key} key`, issuer: G(s.scope, s.gen) }),
   "set-state": (s) => ({ action: `${s.from} → ${s.to}`, subject: G(s.scope, s.gen), issuer: s.why }),
   "sign-crl": (s) => ({ action: "sign CRL", subject: `#${s.number}, ${s.revoked.length} revoked`, issuer: s.rootGens.map((g) => G("root", g)).join(", ") }),
+  "sign-custody": (s) => ({ action: "sign custody record", subject: `custody.json: ${s.why}`, issuer: G("root", s.rootGen) }),
   "write-bundle": (s) => ({
     action: "write bundle",
     subject: `${s.bundle}.pem`,

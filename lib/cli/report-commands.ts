@@ -1,6 +1,7 @@
 import { InputError } from "../errors.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
+import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { renderGraph, type GraphFormat } from "./graph.ts";
@@ -9,7 +10,11 @@ import { checkExitCode, renderStatus, statusReport } from "./status.ts";
 async function snapshot(ctx: RunContext) {
   const store = new FsStore(ctx.dir);
   if (!(await store.exists())) throw new InputError(`no pki directory at ${ctx.dir}; run inforge pki init first, or point --dir / INFORGE_PKI_DIR at it`);
-  return readSnapshot(store);
+  const snap = await readSnapshot(store);
+  // A report of a tree whose pki.json or roots are not what the root signed would mislead: refuse.
+  // A tree from before custody.json is still reported (verify flags it; mutating runs refuse it).
+  await assertCustody(store, snap, ctx.env, { allowMissing: true, note: (s) => process.stderr.write(`inforge: ${s}\n`) });
+  return snap;
 }
 
 /** `inforge pki status [--json] [--check] [--calendar N] [--at T]` */

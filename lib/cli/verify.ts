@@ -15,6 +15,9 @@ import {
 import { FsStore, TMP, type Store } from "../store/fs-store.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "../store/journal.ts";
 import { readSnapshot } from "../store/snapshot.ts";
+import { custodyVerdict } from "../store/custody.ts";
+import { baseline, filesAt, gitPlace } from "../store/history.ts";
+import { rollbackFindings } from "../check/rollback.ts";
 import { journalFile, pendingFile, scopeOfPath, type Domain } from "../store/domains.ts";
 import type { RunContext } from "./context.ts";
 import { loadIdentities } from "./identities.ts";
@@ -92,7 +95,11 @@ class RolledForward implements Store {
 }
 
 /** Check the pki directory at `dir` without changing it. */
-export async function verifyDir(dir: string, o: { now: Date; identities: Identities }): Promise<VerifyReport> {
+export async function verifyDir(dir: string, o: {
+  now: Date; identities: Identities; env?: Readonly<Record<string, string | undefined>>;
+  /** Compare with git history (anti-rollback): `since` a revision, or chosen automatically when absent. */
+  history?: { since?: string };
+}): Promise<VerifyReport> {
   const base = new FsStore(dir);
   if (!(await base.exists())) throw new InputError(`no pki directory at ${base.dir}; point --dir / INFORGE_PKI_DIR at it`);
   const store = new RolledForward(base);
@@ -159,9 +166,9 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
     if (now === null) {
       add(error("journal.file-missing", `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it; restore it from git`, path));
     } else if (sha256(now) !== w.sha256) {
-      if (path === P.CONFIG) {
-        add(warning("config.edited", `${path} differs from what journal entry ${w.seq} wrote; editing lifetimes there is allowed, but review any change to its recipients or domain as you would a new root`, path));
-      } else {
+      // pki.json is judged against the root-signed custody record instead (below): its unsigned
+      // fields (thresholds, spiffeRefreshHint) may be edited, every other change is an error.
+      if (path !== P.CONFIG) {
         add(error("journal.hash-mismatch", `${path} is not what journal entry ${w.seq} ("${w.command}") wrote: it was edited, swapped or replaced outside inforge; restore it from git`, path));
       }
     }
@@ -173,6 +180,9 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
       }
     }
   }
+
+  // 3b. Anti-rollback: the journals only grow, the CRL number and spiffe_sequence never go down.
+  if (o.history) add(...(await historyFindings(base.dir, store, o.history.since)));
 
   // 4. The state files and every trust invariant over them.
   let snap: Snapshot;
@@ -189,6 +199,10 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
   }
   if (!journal) add(error("journal.missing", `${P.JOURNAL} is missing, so nothing on disk can be checked against what inforge wrote; restore it from git`, P.JOURNAL));
   add(...stateFindings(snap, o.now));
+  // Custody: pki.json against the record the root signed, the record's signature, the pinned roots.
+  const custody = await custodyVerdict(store, snap, o.env ?? {});
+  for (const i of custody?.issues ?? []) add(error(i.code, i.message, i.origin));
+  for (const n of custody?.notes ?? []) add(warning("anchor.cross-only", n, P.ROOT_STATE));
 
   // 5. Certificates: each where the state says, the one it records, signed by its issuer, valid
   // now, and DER that every verifier reads the same way.
@@ -317,6 +331,28 @@ export async function verifyDir(dir: string, o: { now: Date; identities: Identit
     if (skipped[p]) add(warning("key.skipped", `skipped: identity not present — ${skipped[p]} sealed ${p === "root" ? "root" : "intermediate/leaf"} key(s) not opened; set ${IDENTITY_VAR[p]} to check that they match their certificates`));
   }
   return report(base.dir, o.now, findings, checked);
+}
+
+/**
+ * The tree against an earlier revision in git (lib/store/history.ts, lib/check/rollback.ts).
+ * Outside a git work tree there is no history: nothing to say, unless --since asked for it.
+ */
+async function historyFindings(dir: string, store: Store, since: string | undefined): Promise<Finding[]> {
+  const place = await gitPlace(dir);
+  if (place.kind === "none") {
+    if (since !== undefined) throw new InputError(`--since compares with git history, but ${dir} is not inside a git work tree; run verify in the infra repo's checkout`);
+    return [];
+  }
+  if (place.kind === "unavailable") {
+    if (since !== undefined) throw new InputError(`--since needs git, which could not be run (${place.why}); install git (under deno, add --allow-run=git)`);
+    return [warning("rollback.unchecked", `git could not be run (${place.why}), so the tree was not compared with its history for a rollback; install git (under deno, add --allow-run=git), or run verify --since <rev> where git runs`)];
+  }
+  const b = await baseline(place, since);
+  if (!b) return [];
+  const then = await filesAt(place, b.rev);
+  const now = new Map<string, string | null>();
+  for (const p of then.keys()) now.set(p, await store.read(p));
+  return rollbackFindings({ label: b.label, then, now });
 }
 
 function report(dir: string, now: Date, findings: Finding[], checked: VerifyReport["checked"]): VerifyReport {
@@ -561,9 +597,9 @@ async function checkCrl(
   }
 }
 
-/** `inforge pki verify [--json]`: exit 0 when clean (warnings allowed), 1 on any error. */
-export async function verifyCommand(ctx: RunContext): Promise<number> {
-  const r = await verifyDir(ctx.dir, { now: ctx.now, identities: await loadIdentities(ctx.env) });
+/** `inforge pki verify [--since REV] [--json]`: exit 0 when clean (warnings allowed), 1 on any error. */
+export async function verifyCommand(ctx: RunContext, since?: string): Promise<number> {
+  const r = await verifyDir(ctx.dir, { now: ctx.now, identities: await loadIdentities(ctx.env), env: ctx.env, history: since === undefined ? {} : { since } });
   process.stdout.write((ctx.json ? JSON.stringify(r, null, 2) : renderVerify(r)) + "\n");
   return r.ok ? 0 : 1;
 }

@@ -18,6 +18,8 @@ export interface RootBuilder {
   finish(): Intent;
   /** Re-sign the root CRL before its nextUpdate (root posture). `inforge pki crl`. */
   crl(): Intent;
+  /** Sign pki.json's current trust-critical fields into custody.json (root posture). `inforge pki config`. */
+  config(): Intent;
 }
 
 export interface IntermediateBuilder {
@@ -71,6 +73,7 @@ export function root(): RootBuilder {
     rotate: () => intent({ kind: "root.rotate", origin: callerOrigin() }),
     finish: () => intent({ kind: "root.finish", origin: callerOrigin() }),
     crl: () => intent({ kind: "root.crl", origin: callerOrigin() }),
+    config: () => intent({ kind: "root.config", origin: callerOrigin() }),
   });
 }
 

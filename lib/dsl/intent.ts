@@ -12,6 +12,7 @@ export type Intent =
   | { readonly kind: "root.rotate"; readonly origin: string }
   | { readonly kind: "root.finish"; readonly origin: string }
   | { readonly kind: "root.crl"; readonly origin: string }
+  | { readonly kind: "root.config"; readonly origin: string }
   | { readonly kind: "scope.add"; readonly origin: string; readonly scope: ScopeName }
   | { readonly kind: "intermediate.rotate"; readonly origin: string; readonly scope: ScopeName; readonly force: boolean }
   | { readonly kind: "intermediate.recover"; readonly origin: string; readonly scope: ScopeName }

@@ -5,6 +5,8 @@ export const CONFIG = "pki.json";
 export const ROOT_STATE = "root/root.json";
 export const CRL = "crl/root.crl.pem";
 export const JOURNAL = "journal/pki.jsonl";
+/** The root-signed record of pki.json's trust-critical fields (lib/model/custody-record.ts). */
+export const CUSTODY = "custody.json";
 
 export const rootCert = (gen: number) => `root/G${gen}.crt.pem`;
 export const rootKey = (gen: number) => `root/G${gen}.key.age`;

@@ -206,6 +206,15 @@ export function signCrl(d: Draft, origin: string) {
   });
 }
 
+/**
+ * Sign pki.json's trust-critical fields into custody.json with the root that is active once the
+ * plan is applied. Sealing then uses the recipients of this record (lib/apply).
+ */
+function signCustody(d: Draft, origin: string, why: string) {
+  const r = activeRoot(d, origin);
+  d.steps.push({ kind: "sign-custody", origin, identity: signingIdentity(d, "root", r.gen), rootGen: r.gen, why, writes: [P.CUSTODY] });
+}
+
 export const planIntent: Handlers = {
   "root.init": (d, i) => {
     if (d.config || d.root.generations.length) {
@@ -227,6 +236,7 @@ export const planIntent: Handlers = {
     d.fresh.add("root/G1");
     d.steps.push({ kind: "create-root", origin: i.origin, identity: null, gen: 1, commonName: `${i.name} root G1`, notBefore: g.notBefore, notAfter: g.notAfter, writes: [P.rootCert(1), P.rootKey(1)] });
     signCrl(d, i.origin);
+    signCustody(d, i.origin, "pki.json as init writes it");
     d.next.push(`root posture: inforge pki intermediate global, then inforge pki intermediate <region> for each region`);
   },
 
@@ -329,6 +339,7 @@ export const planIntent: Handlers = {
       issueIntermediate(d, scope, "prepared", i.origin, nu);
     }
     signCrl(d, i.origin);
+    signCustody(d, i.origin, `signed again by the new active root G${gen}`);
     const consumers = consumersOnRotate(cfg, old.gen, gen);
     d.notes.push(...consumers.notes);
     d.next.push(...consumers.next);
@@ -339,6 +350,15 @@ export const planIntent: Handlers = {
   "root.crl": (d, i) => {
     signCrl(d, i.origin);
     d.next.push("publish crl/root.crl.pem where verifiers fetch it");
+  },
+
+  "root.config": (d, i) => {
+    const cfg = configOf(d, i.origin);
+    if (cfg.recipients.ci === cfg.recipients.root) {
+      throw new InputError(`pki.json recipients.ci is the root recipient (${i.origin}); the two identities must stay separate (the root identity never reaches CI) — give CI its own recipient from age-keygen`);
+    }
+    signCustody(d, i.origin, "accepts pki.json's current recipients, domain, lifetimes and other trust-critical fields");
+    d.next.push("commit pki.json and custody.json together; CI checks every run against the record");
   },
 
   "root.finish": (d, i) => {
@@ -361,6 +381,7 @@ export const planIntent: Handlers = {
     }
     d.root.crossSigned = null;
     signCrl(d, i.origin);
+    signCustody(d, i.origin, `signed again by root G${activeRoot(d, i.origin).gen} now that the overlap is finished`);
     d.next.push(`publish bundles/root.pem to every root-anchoring consumer; the old root is no longer trusted`);
     d.next.push(...consumersOnFinish(configOf(d, i.origin), old.map((g) => g.gen)));
   },

@@ -95,6 +95,12 @@ export interface WriteBundle extends Base {
   readonly enter: readonly Ref[];
   readonly leave: readonly Ref[];
 }
+/** Sign pki.json's trust-critical fields into custody.json with a root key (DESIGN invariant 6). */
+export interface SignCustody extends Base {
+  readonly kind: "sign-custody";
+  readonly rootGen: number;
+  readonly why: string;
+}
 export interface WriteState extends Base { readonly kind: "write-state"; readonly file: string }
 
 export type Step =
@@ -106,6 +112,7 @@ export type Step =
   | IssueCsrLeaf
   | SetState
   | SignCrl
+  | SignCustody
   | WriteBundle
   | WriteState;
 

@@ -22,4 +22,5 @@ export {
 } from "./parse.ts";
 export type { Defect, DefectCode } from "./strict-der.ts";
 export { certificateJwk, type EcPublicJwk } from "./jwk.ts";
+export { samePublicKey, signDetached, verifyDetached } from "./detached.ts";
 export { importCsrPublicKey, parseCsr, type CsrInfo } from "./csr.ts";

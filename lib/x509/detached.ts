@@ -1,0 +1,46 @@
+// Detached signatures over arbitrary bytes (the custody record, lib/model/custody-record.ts), made
+// through the same Signer seam as certificates — so a root held in an HSM signs the record too —
+// and checked against the public key of a certificate, which the CI posture has without any key.
+import { X509Error } from "./errors.ts";
+import { loadCertificate } from "./parse.ts";
+import { bytesEqual } from "./pem.ts";
+import type { Signer } from "./signer.ts";
+
+const ALG = { name: "ECDSA", hash: "SHA-256" } as const;
+
+/** ECDSA P-256/SHA-256 over `data` through `signer`: base64 of the 64-byte IEEE P1363 r||s. */
+export async function signDetached(signer: Signer, data: Uint8Array): Promise<string> {
+  const sig = await signer.sign(data.slice());
+  if (!(sig instanceof Uint8Array) || sig.length !== 64) {
+    throw new X509Error("signer returned a signature that is not 64 bytes of P1363 r||s (ECDSA P-256)", "bad-signature");
+  }
+  let bin = "";
+  for (const b of sig) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+/**
+ * True when `signature` (base64 of P1363 r||s) is a valid ECDSA P-256/SHA-256 signature of `data`
+ * by the key of `certPem`. False for anything malformed; X509Error only for a certificate that
+ * does not parse.
+ */
+export async function verifyDetached(certPem: string, data: Uint8Array, signature: string): Promise<boolean> {
+  const cert = loadCertificate(certPem, "signer certificate");
+  if (!/^[A-Za-z0-9+/]{86}==$/.test(signature)) return false;
+  const bin = atob(signature);
+  const sig = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  let key: CryptoKey;
+  try {
+    key = await globalThis.crypto.subtle.importKey("spki", new Uint8Array(cert.publicKey.rawData), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+  } catch {
+    return false;
+  }
+  return globalThis.crypto.subtle.verify(ALG, key, sig, data.slice());
+}
+
+/** True when two certificates carry the same SubjectPublicKeyInfo (a root and its cross certificate). */
+export function samePublicKey(aPem: string, bPem: string): boolean {
+  const a = loadCertificate(aPem, "certificate");
+  const b = loadCertificate(bPem, "certificate");
+  return bytesEqual(new Uint8Array(a.publicKey.rawData), new Uint8Array(b.publicKey.rawData));
+}
