@@ -9,7 +9,7 @@ import { checkPlan } from "../lib/check/check-plan.ts";
 import { EMPTY_SNAPSHOT, type Snapshot } from "../lib/model/state.ts";
 import type { Plan } from "../lib/plan/step.ts";
 import {
-  DAY, DOMAIN, HOUR, MINUTE, R, SERVICES, SETUP, T0,
+  CI_RECIPIENT, DAY, DOMAIN, HOUR, MINUTE, R, SERVICES, SETUP, T0,
   after, applyFake, established, initIntent, initialised, isRegionFile, iso, lifecycle, planAt, refs, step, stepsOf, withScopes, writesOf,
 } from "./fixtures/pure-pki.ts";
 
@@ -67,9 +67,28 @@ test("adding a region issues one active intermediate under the root, constrained
   assert.is(i.state, "active");
   assert.is(i.identity, "root");
   assert.equal(i.permittedDns, [`eu.${DOMAIN}`]);
-  assert.equal(i.permittedUriHosts, [`eu.${DOMAIN}`]);
+  assert.equal(i.permittedUriHosts, [], "the default mode (dns) leaves URIs to the per-trust-domain bundles");
   assert.is(genOf(p.after, "eu", 1).state, "active");
   assert.equal(checkPlan(p), []);
+});
+
+test("init writes the constraint mode explicitly (dns by default); dns+uri is an opt-in whose caveats the plan states", () => {
+  assert.is(planAt(initIntent(), EMPTY_SNAPSHOT, SETUP).after.config?.nameConstraints, "dns");
+  assert.not.ok(noteMatching(planAt(initIntent(), EMPTY_SNAPSHOT, SETUP), /rustls/));
+  const opt = planAt(root().init({ name: "acme mesh", domain: DOMAIN, ciRecipient: CI_RECIPIENT, nameConstraints: "dns+uri" }), EMPTY_SNAPSHOT, SETUP);
+  assert.is(opt.after.config?.nameConstraints, "dns+uri");
+  assert.ok(noteMatching(opt, /rustls .*refuses every leaf.*GnuTLS ignores URI constraints.*Go reads them as "host or any subdomain"/), opt.notes.join("\n"));
+  const eu = planAt(region("eu").add(), step(global().add(), applyFake(opt), SETUP), SETUP);
+  assert.equal(stepsOf(eu, "issue-intermediate")[0]!.permittedUriHosts, [`eu.${DOMAIN}`]);
+  assert.equal(checkPlan(eu), []);
+});
+
+test("a tree made before the mode was written (no nameConstraints in pki.json) keeps its meaning: DNS and URI constraints", () => {
+  const old = initialised();
+  delete old.config!.nameConstraints;
+  const eu = planAt(region("eu").add(), step(global().add(), old, SETUP), SETUP);
+  assert.equal(stepsOf(eu, "issue-intermediate")[0]!.permittedUriHosts, [`eu.${DOMAIN}`]);
+  assert.equal(checkPlan(eu), []);
 });
 
 test("adding a region writes its bundle with its own and global's intermediate, refreshes global.pem, and no other region's file", () => {
