@@ -96,14 +96,14 @@ test("adding a region writes its bundle with its own and global's intermediate, 
   s = step(region("us").add(), s, SETUP);
   const p = planAt(region("eu").add(), s, SETUP);
   const bundles = Object.fromEntries(stepsOf(p, "write-bundle").map((b) => [b.bundle, refs(b.members)]));
-  assert.equal(bundles, { eu: ["eu/G1", "global/G1"], global: ["global/G1", "eu/G1", "us/G1"] });
+  assert.equal(bundles, { eu: ["eu/G1", "global/G1"], global: ["global/G1", "eu/G1", "us/G1"], [`trust-domains/eu.${DOMAIN}`]: ["eu/G1"] });
   assert.equal(writesOf(p).filter(isRegionFile("us")), []);
   assert.ok(!writesOf(p).some((w) => w.includes("/us/") || w.includes("us.pem")));
 });
 
 test("a region added before global gets a bundle of its own intermediate only", () => {
   const p = planAt(region("eu").add(), initialised(), SETUP);
-  assert.equal(stepsOf(p, "write-bundle").map((b) => [b.bundle, refs(b.members)]), [["eu", ["eu/G1"]]]);
+  assert.equal(stepsOf(p, "write-bundle").map((b) => [b.bundle, refs(b.members)]), [["eu", ["eu/G1"]], [`trust-domains/eu.${DOMAIN}`, ["eu/G1"]]]);
 });
 
 test("adding an unknown region is refused, naming the region file to add and the known regions", () => {
@@ -368,7 +368,7 @@ test("every plan of a whole lifecycle passes the checker", () => {
   for (const [name, p] of Object.entries(plans)) assert.equal(checkPlan(p), [], name);
 });
 
-test("a region bundle never carries another region's intermediate, and the root is in no mesh bundle", () => {
+test("a region bundle never carries another region's intermediate, a trust domain's bundle only its own scope's, and the root is in no mesh bundle", () => {
   const { plans } = lifecycle();
   let seen = 0;
   for (const [name, p] of Object.entries(plans)) {
@@ -377,7 +377,8 @@ test("a region bundle never carries another region's intermediate, and the root 
       for (const m of b.members) {
         if (b.bundle === "root") assert.is(m.scope, "root", `${name}: root.pem carries ${m.scope}/G${m.gen}`);
         else assert.is.not(m.scope, "root", `${name}: ${b.bundle}.pem carries a root`);
-        if (b.bundle !== "root" && b.bundle !== "global") {
+        if (b.bundle.startsWith("trust-domains/")) assert.is(m.scope, b.bundle.slice("trust-domains/".length).split(".")[0], `${name}: ${b.bundle}.pem carries ${m.scope}/G${m.gen}`);
+        else if (b.bundle !== "root" && b.bundle !== "global") {
           assert.ok(m.scope === b.bundle || m.scope === "global", `${name}: ${b.bundle}.pem carries ${m.scope}/G${m.gen}`);
         }
       }

@@ -164,8 +164,35 @@ async function readTarget(
   if (!(await X.publicKeyMatches(leafPem, await X.importPrivateKeyPem(keyPem)))) {
     throw new StateError(`${keyPath} does not hold the key of ${P.leafCert(t.scope, t.service)} (a key or certificate was swapped); restore both from git`);
   }
-  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, intermediatePem, keyPem, bundlePem, notAfter: leaf.notAfter });
+  const trustDomains = await trustDomainPems(store, snap, t.scope, cfg.domain);
+  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, intermediatePem, keyPem, bundlePem, trustDomains, notAfter: leaf.notAfter });
   return { files, notAfter: leaf.notAfter };
+}
+
+/**
+ * The trust domains a service of `scope` talks to — those of the scopes in its bundle (its own
+ * and global; every scope for global) — each with its own live intermediates, built from the
+ * certificate files the state records and checked against their recorded fingerprints, so an
+ * older tree without bundles/trust-domains/ gets them too and a swapped file is refused.
+ */
+async function trustDomainPems(store: FsStore, snap: Snapshot, scope: string, domain: string): Promise<{ name: string; pem: string }[]> {
+  const scopes = [...new Set(bundleMembers(snap, scope).map((r) => r.scope))];
+  const out: { name: string; pem: string }[] = [];
+  for (const s of scopes) {
+    let pem = "";
+    for (const ref of bundleMembers(snap, P.trustDomainBundle(s, domain))) {
+      const path = P.intermediateCert(ref.scope, ref.gen);
+      const text = await store.read(path);
+      if (text === null) throw new StateError(`${path} is missing; restore it from git`);
+      const want = snap.scopes[ref.scope]?.generations.find((g) => g.gen === ref.gen)?.fingerprint;
+      if (X.parseCertificate(text, path).fingerprint !== want) {
+        throw new StateError(`${path} is not the ${ref.scope} G${ref.gen} that ${P.scopeState(ref.scope)} records (fingerprint differs); restore it from git and run inforge pki verify`);
+      }
+      pem += text.endsWith("\n") ? text : text + "\n";
+    }
+    out.push({ name: `${s}.${domain}`, pem });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**
