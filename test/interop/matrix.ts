@@ -173,7 +173,9 @@ export async function runMatrix(l: Layout, cases: readonly Case[], stacks: reado
   const rows = items.map((i) => ({ ...i.row, outcomes: {} as Record<string, Outcome> }));
   for (const stack of stacks) {
     const idx = items.flatMap((it, n) => (it.p.check ? [n] : []));
+    const t = performance.now();
     const verdicts = await stack.verifyAll(idx.map((n) => items[n]!.p.check!));
+    if (process.env.INTEROP_TIMING) console.error(`${stack.id}: ${idx.length} checks in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     idx.forEach((n, k) => (rows[n]!.outcomes[stack.id] = items[n]!.p.after(verdicts[k]!.ok, stack, items[n]!.peer)));
     items.forEach((it, n) => {
       if (!it.p.check) rows[n]!.outcomes[stack.id] = it.p.before!;

@@ -67,11 +67,6 @@ export const gnutls: Stack = {
 /** NSS: a certificate database per anchor file, each anchor trusted CT,C,C (C,C,C fails client auth). */
 export function nss(workdir: string): Stack {
   const dbs = new Map<string, string>();
-  const der = (pemFile: string, out: string) => {
-    const r = sh("openssl", ["x509", "-in", pemFile, "-outform", "DER", "-out", out]);
-    if (r.status !== 0) throw new Error(`openssl x509 ${pemFile}: ${r.stderr}`);
-    return out;
-  };
   const dbFor = (anchors: string) => {
     let db = dbs.get(anchors);
     if (db) return db;
@@ -89,8 +84,8 @@ export function nss(workdir: string): Stack {
     dbs.set(anchors, db);
     return db;
   };
-  let n = 0;
-  const version = /NSS (\d+\.\d+(?:\.\d+)?)/.exec(sh("sh", ["-c", "dpkg-query -W -f='NSS ${Version}' libnss3 2>/dev/null"]).stdout)?.[0] ?? "NSS";
+  const pkg = sh("dpkg-query", ["-W", "-f=${Version}", "libnss3"]).stdout;
+  const version = `NSS ${/(?:^|:)(\d+\.\d+(?:\.\d+)?)/.exec(pkg)?.[1] ?? "?"}`;
   return {
     id: "NSS",
     version,
@@ -98,10 +93,8 @@ export function nss(workdir: string): Stack {
     async verifyAll(checks) {
       return checks.map((c) => {
         const db = dbFor(c.anchors);
-        const leaf = der(c.leaf, join(workdir, `leaf-${n}.der`));
-        const int = der(c.intermediate, join(workdir, `int-${n++}.der`));
-        // -pp: CERT_PKIXVerifyCert; usage 1: SSL server.
-        const r = sh("vfychain", ["-d", `sql:${db}`, "-pp", "-u", "1", leaf, int]);
+        // -pp: CERT_PKIXVerifyCert; usage 1: SSL server; -a: the next file is PEM.
+        const r = sh("vfychain", ["-d", `sql:${db}`, "-pp", "-u", "1", "-a", c.leaf, "-a", c.intermediate]);
         return { ok: r.status === 0, detail: firstLine((r.stdout + r.stderr).split("\n").find((l) => /ERROR/.test(l)) ?? "") };
       });
     },
@@ -109,7 +102,13 @@ export function nss(workdir: string): Stack {
 }
 
 const readText = (f: string) => readFileSync(f, "utf8");
-const pemCerts = (f: string) =>
+const parsed = new Map<string, pkijs.Certificate[]>();
+const pemCerts = (f: string) => {
+  let certs = parsed.get(f);
+  if (!certs) parsed.set(f, (certs = parsePem(f)));
+  return certs;
+};
+const parsePem = (f: string) =>
   (readText(f).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((pem) =>
     pkijs.Certificate.fromBER(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64")),
   );
