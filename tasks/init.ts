@@ -7,8 +7,8 @@ export default task({
     domain: v.optional(v.string(), "mesh.internal"),
     name: v.optional(v.string(), "inforge mesh"),
     ciRecipient: v.optional(v.string()),
-    /** "dns" leaves URIs unconstrained, for rustls-based verifiers (see docs/concepts.md). */
-    nameConstraints: v.optional(v.picklist(["dns+uri", "dns"], 'use --name-constraints dns+uri (default) or dns')),
+    /** "dns" (default) is accepted by every TLS stack; "dns+uri" is refused by rustls (see docs/concepts.md). */
+    nameConstraints: v.optional(v.picklist(["dns", "dns+uri"], 'use --name-constraints dns (default) or dns+uri')),
   }),
   examples: ["inforge pki init --domain mesh.example.internal --ci-recipient age1… --identity-out /media/usb/root.key"],
   run: ({ domain, name, ciRecipient, nameConstraints }, ctx) => {

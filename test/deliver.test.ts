@@ -43,21 +43,23 @@ test("the YAML writer round-trips PEM, JSON, quotes, colons and leading spaces t
 
 // ---- SPIFFE sequence ---------------------------------------------------------------------------
 
-test("the SPIFFE sequence is one more than the journal entries that wrote the bundle's PEM", () => {
+test("the SPIFFE sequence is one more than the journal entries that wrote the scope's SPIFFE bundle or its PEM (older trees wrote both together)", () => {
   const entry = (seq: number, paths: string[]) => JSON.stringify({ seq, files: paths.map((path) => ({ path, sha256: "x" })) });
-  const journal = [entry(1, ["bundles/root.pem"]), entry(2, ["bundles/eu.pem", "bundles/global.pem"]), entry(3, ["bundles/eu.pem.old", "leaves/eu/index.json"]), entry(4, ["bundles/eu.pem"])].join("\n") + "\n";
-  assert.is(spiffeSequence(journal, "eu"), 3);
+  const journal = [entry(1, ["bundles/root.pem"]), entry(2, ["bundles/eu.pem", "bundles/global.pem"]), entry(3, ["bundles/eu.pem.old", "leaves/eu/index.json"]), entry(4, ["bundles/eu.pem"]), entry(5, ["bundles/eu.spiffe.json", "bundles/eu.pem"]), entry(6, ["bundles/us.spiffe.json"])].join("\n") + "\n";
+  assert.is(spiffeSequence(journal, "eu"), 4);
   assert.is(spiffeSequence(journal, "global"), 2);
-  assert.is(spiffeSequence(journal, "us"), 1);
+  assert.is(spiffeSequence(journal, "us"), 2);
   assert.is(spiffeSequence(null, "eu"), 1);
 });
 
 // ---- deploy bundle -------------------------------------------------------------------------------
 
-test("the deploy bundle is tls.key (0600), tls.crt (leaf + intermediate), ca.crt and a kubernetes.io/tls Secret (0600) carrying the three", () => {
-  const files = deployBundle({ scope: "eu", service: "payments", domain: DOMAIN, leafPem: "LEAF\n", chainPem: "INT\n", keyPem: "KEY\n", bundlePem: "BUNDLE\n", notAfter: "2026-12-08T00:00:00Z" });
-  assert.equal(files.map((f) => [f.name, f.mode]), [["tls.key", 0o600], ["tls.crt", 0o644], ["ca.crt", 0o644], ["secret.yaml", 0o600]]);
-  const secret = parseYaml(files[3]!.content);
+test("the deploy bundle is tls.key (0600), tls.crt (leaf + intermediate), ca.crt, one trust/<trust-domain>.pem per trust domain and a kubernetes.io/tls Secret (0600) carrying the first three", () => {
+  const trustDomains = [{ name: `eu.${DOMAIN}`, pem: "EU\n" }, { name: `global.${DOMAIN}`, pem: "GLOBAL\n" }];
+  const files = deployBundle({ scope: "eu", service: "payments", domain: DOMAIN, leafPem: "LEAF\n", chainPem: "INT\n", keyPem: "KEY\n", bundlePem: "BUNDLE\n", trustDomains, notAfter: "2026-12-08T00:00:00Z" });
+  assert.equal(files.map((f) => [f.name, f.mode]), [["tls.key", 0o600], ["tls.crt", 0o644], ["ca.crt", 0o644], [`trust/eu.${DOMAIN}.pem`, 0o644], [`trust/global.${DOMAIN}.pem`, 0o644], ["secret.yaml", 0o600]]);
+  assert.equal(files.slice(3, 5).map((f) => f.content), ["EU\n", "GLOBAL\n"]);
+  const secret = parseYaml(files[5]!.content);
   assert.is(secret.kind, "Secret");
   assert.is(secret.type, "kubernetes.io/tls");
   assert.is(secret.metadata.name, "payments-tls");
@@ -164,12 +166,13 @@ test("pki.json without the new fields stays valid; a consumer with an unknown re
   assert.not.ok(v.safeParse(PkiConfigSchema, { ...cfg, spiffeRefreshHint: "soon" }).success);
 });
 
-test("every write-bundle step declares the mesh-format files beside the PEM, and the checker accepts it", () => {
+test("every write-bundle step declares the mesh-format files beside the PEM (the SPIFFE bundle beside its trust domain's PEM), and the checker accepts it", () => {
   const p = planAt(region("eu").intermediate().rotate(), established(), after(T0, DAY));
   const w = stepsOf(p, "write-bundle").map((s) => s.writes);
   assert.equal(w, [
-    ["bundles/eu.pem", "bundles/eu.spiffe.json", "bundles/eu.configmap.yaml"],
-    ["bundles/global.pem", "bundles/global.spiffe.json", "bundles/global.configmap.yaml"],
+    ["bundles/eu.pem", "bundles/eu.configmap.yaml"],
+    ["bundles/global.pem", "bundles/global.configmap.yaml"],
+    [`bundles/trust-domains/eu.${DOMAIN}.pem`, "bundles/eu.spiffe.json"],
   ]);
   assert.equal(checkPlan(p), []);
 });

@@ -5,10 +5,10 @@
 // path itself (intermediate as anchor, name constraints, region isolation) on the same stack.
 //
 // Finding: rustls-webpki (>= 0.103.12, RUSTSEC-2026-0098) refuses a URI SAN under a URI name
-// constraint, which it cannot enforce, as NameConstraintViolation. While inforge's intermediates
-// carry a URI constraint (the default), every leaf it issues is refused by rustls-based
-// verifiers (Deno, rustls services and proxies); a mesh initialised with
-// `--name-constraints dns` leaves URIs unconstrained and works with them (second test).
+// constraint, which it cannot enforce, as NameConstraintViolation. A tree whose intermediates
+// carry a URI constraint (the opt-in `--name-constraints dns+uri`) has every leaf refused by
+// rustls-based verifiers (Deno, rustls services and proxies); the default (`dns`) leaves URIs
+// unconstrained and works with them (second test).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
@@ -21,7 +21,7 @@ import { assertDenoInstalled, DENO, leavesOf } from "./deno.ts";
 
 assertDenoInstalled();
 const sb = sandbox();
-await buildTree(sb);
+await buildTree(sb, undefined, undefined, ["--name-constraints", "dns+uri"]);
 const read = (rel: string) => readFileSync(join(sb.dir, rel), "utf8");
 const bundle = (name: string) => join(sb.dir, `bundles/${name}.pem`);
 
@@ -77,7 +77,7 @@ async function denoHandshake(server: { cert: string; key: string }, servername: 
   }
 }
 
-test("with URI name constraints (the default), rustls refuses our leaves: it cannot enforce a URI constraint (RUSTSEC-2026-0098)", async () => {
+test("with URI name constraints (opt-in dns+uri), rustls refuses our leaves: it cannot enforce a URI constraint (RUSTSEC-2026-0098)", async () => {
   const text = run("openssl", ["x509", "-noout", "-ext", "nameConstraints", "-in", join(sb.dir, "scopes/eu/G1.crt.pem")]).stdout;
   assert.match(text, /URI:/);
   const r = await denoHandshake(served("eu", "payments"), "payments.eu.mesh.test", bundle("eu"));
@@ -86,9 +86,9 @@ test("with URI name constraints (the default), rustls refuses our leaves: it can
   assert.match(r.error!, /NameConstraintViolation/);
 });
 
-test("a mesh initialised with --name-constraints dns: Deno completes a handshake with an eu service's own leaf and refuses a us service's", async () => {
+test("a mesh initialised with the default (dns constraints): Deno completes a handshake with an eu service's own leaf and refuses a us service's", async () => {
   const dns = sandbox();
-  await buildTree(dns, ["global", "eu", "us"], undefined, ["--name-constraints", "dns"]);
+  await buildTree(dns, ["global", "eu", "us"]);
   const text = run("openssl", ["x509", "-noout", "-ext", "nameConstraints", "-in", join(dns.dir, "scopes/eu/G1.crt.pem")]).stdout;
   assert.match(text, /DNS:eu\.mesh\.test/);
   assert.not.match(text, /URI:/);

@@ -20,11 +20,15 @@ const deploy = (svc: string, scope: string, extra: string[] = [], env = ciEnv(sb
 const side = (scope: string, svc: string) => ({ cert: read(join(out(scope, svc), "tls.crt")), key: read(join(out(scope, svc), "tls.key")), ca: read(join(out(scope, svc), "ca.crt")) });
 const mtimes = (dir: string) => files(dir).map((f) => `${f}@${statSync(join(dir, f)).mtimeMs}`);
 
-test("deploy writes tls.crt (leaf + issuing intermediate), tls.key (0600), ca.crt (the scope bundle) and a kubernetes.io/tls Secret", async () => {
+test("deploy writes tls.crt (leaf + issuing intermediate), tls.key (0600), ca.crt (the scope bundle), a bundle per trust domain it talks to and a kubernetes.io/tls Secret", async () => {
   const r = await ok(deploy("payments", "eu"));
-  assert.match(r.out, /deployed eu\/payments to .*: reused the current leaf, valid until .*; wrote tls\.key, tls\.crt, ca\.crt, secret\.yaml/);
+  assert.match(r.out, /deployed eu\/payments to .*: reused the current leaf, valid until .*; wrote tls\.key, tls\.crt, ca\.crt, trust\/eu\.mesh\.test\.pem, trust\/global\.mesh\.test\.pem, secret\.yaml/);
   const d = out("eu", "payments");
-  assert.equal(files(d), ["ca.crt", "secret.yaml", "tls.crt", "tls.key"]);
+  assert.equal(files(d), ["ca.crt", "secret.yaml", "tls.crt", "tls.key", "trust/eu.mesh.test.pem", "trust/global.mesh.test.pem"]);
+  for (const td of ["eu", "global"]) assert.is(read(join(d, `trust/${td}.mesh.test.pem`)), pki(`bundles/trust-domains/${td}.mesh.test.pem`));
+  // A global service talks to every region: it gets every trust domain's bundle.
+  await ok(deploy("auth", "global"));
+  assert.equal(files(out("global", "auth")).filter((f) => f.startsWith("trust/")), ["trust/eu.mesh.test.pem", "trust/global.mesh.test.pem", "trust/us.mesh.test.pem"]);
   assert.is(statSync(join(d, "tls.key")).mode & 0o777, 0o600);
   assert.is(statSync(join(d, "secret.yaml")).mode & 0o777, 0o600);
   assert.is(read(join(d, "tls.crt")), pki("leaves/eu/payments.crt.pem") + pki("scopes/eu/G1.crt.pem"));

@@ -1,6 +1,7 @@
-// Trust bundles in mesh formats, on a real tree: the SPIFFE bundle carries exactly the PEM
-// bundle's certificates (checked with node:crypto's X509Certificate, not our parser), its
-// sequence increases on every change and only then, and the ConfigMaps parse as YAML.
+// Trust bundles in mesh formats, on a real tree: a scope's SPIFFE bundle carries exactly its
+// trust domain's PEM bundle (that scope's intermediates only; checked with node:crypto's
+// X509Certificate, not our parser), its sequence increases on every change and only then, and
+// the ConfigMaps parse as YAML.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { X509Certificate } from "node:crypto";
@@ -18,10 +19,11 @@ const read = (rel: string) => readFileSync(join(sb.dir, rel), "utf8");
 const spiffe = (scope: string) => JSON.parse(read(`bundles/${scope}.spiffe.json`));
 const pemBlocks = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g) ?? [];
 
-test("each scope's SPIFFE bundle holds exactly the certificates of its PEM bundle, in order, as x509-svid JWKs of their own keys", () => {
+test("each scope's SPIFFE bundle holds exactly its trust domain's certificates (that scope's intermediates, not global's), in order, as x509-svid JWKs of their own keys", () => {
   for (const scope of ["eu", "us", "global"]) {
     const b = spiffe(scope);
-    const pems = pemBlocks(read(`bundles/${scope}.pem`));
+    const pems = pemBlocks(read(`bundles/trust-domains/${scope}.mesh.test.pem`));
+    assert.equal(pems, pemBlocks(read(`scopes/${scope}/G1.crt.pem`)), `${scope}: only its own intermediate`);
     assert.is(b.keys.length, pems.length, scope);
     b.keys.forEach((k: { use: string; kty: string; crv: string; x: string; y: string; x5c: string[] }, i: number) => {
       assert.is(k.use, "x509-svid");
@@ -37,13 +39,11 @@ test("each scope's SPIFFE bundle holds exactly the certificates of its PEM bundl
   }
 });
 
-test("the ConfigMaps parse as YAML and carry the PEM bundle (and, for a scope, the SPIFFE bundle); root has no SPIFFE bundle", () => {
+test("the ConfigMaps parse as YAML and carry the PEM bundle only; root has no SPIFFE bundle", () => {
   for (const name of ["eu", "global", "root"]) {
     const cm = parseYaml(read(`bundles/${name}.configmap.yaml`));
     assert.equal([cm.apiVersion, cm.kind, cm.metadata.name, cm.metadata.labels["app.kubernetes.io/managed-by"]], ["v1", "ConfigMap", `inforge-trust-${name}`, "inforge"]);
-    assert.is(cm.data["ca.crt"], read(`bundles/${name}.pem`));
-    if (name === "root") assert.is(cm.data["bundle.spiffe.json"], undefined);
-    else assert.is(cm.data["bundle.spiffe.json"], read(`bundles/${name}.spiffe.json`));
+    assert.equal(cm.data, { "ca.crt": read(`bundles/${name}.pem`) });
   }
   assert.is(parseYaml(read("bundles/eu.configmap.yaml")).metadata.annotations["inforge.dev/trust-domain"], "eu.mesh.test");
   assert.throws(() => read("bundles/root.spiffe.json"));
@@ -59,8 +59,8 @@ test("the sequence increases when a bundle changes (a rotation), not otherwise, 
 
   await ok(cli(["pki", "rotate", "--intermediate", "eu", "--at", iso(T0 + 2 * H)], rootEnv(sb)));
   assert.is(spiffe("eu").spiffe_sequence, eu + 1);
-  assert.is(spiffe("global").spiffe_sequence, global + 1, "global carries every scope's intermediates");
-  assert.is(spiffe("eu").keys.length, 3, "eu G1, eu G2 and global G1 during the overlap");
+  assert.is(spiffe("global").spiffe_sequence, global, "the global trust domain's CAs did not change");
+  assert.is(spiffe("eu").keys.length, 2, "eu G1 and eu G2 during the overlap");
   assert.is(spiffe("eu").spiffe_refresh_hint, 90);
   assert.is(read("bundles/us.spiffe.json"), usBytes, "another region's bundle is byte-identical");
   assert.is(spiffe("us").spiffe_sequence, us);
@@ -71,7 +71,7 @@ test("the sequence increases when a bundle changes (a rotation), not otherwise, 
   // Retirement drops G1: another change, another sequence number.
   await ok(cli(["pki", "renew", "--at", iso(T0 + 27 * H + 8 * 24 * H)], ciEnv(sb)));
   assert.is(spiffe("eu").spiffe_sequence, eu + 2);
-  assert.is(spiffe("eu").keys.length, 2);
+  assert.is(spiffe("eu").keys.length, 1);
 });
 
 test.run();

@@ -9,7 +9,7 @@ import { checkPlan } from "../lib/check/check-plan.ts";
 import { EMPTY_SNAPSHOT, type Snapshot } from "../lib/model/state.ts";
 import type { Plan } from "../lib/plan/step.ts";
 import {
-  DAY, DOMAIN, HOUR, MINUTE, R, SERVICES, SETUP, T0,
+  CI_RECIPIENT, DAY, DOMAIN, HOUR, MINUTE, R, SERVICES, SETUP, T0,
   after, applyFake, established, initIntent, initialised, isRegionFile, iso, lifecycle, planAt, refs, step, stepsOf, withScopes, writesOf,
 } from "./fixtures/pure-pki.ts";
 
@@ -69,9 +69,28 @@ test("adding a region issues one active intermediate under the root, constrained
   assert.is(i.state, "active");
   assert.is(i.identity, "root");
   assert.equal(i.permittedDns, [`eu.${DOMAIN}`]);
-  assert.equal(i.permittedUriHosts, [`eu.${DOMAIN}`]);
+  assert.equal(i.permittedUriHosts, [], "the default mode (dns) leaves URIs to the per-trust-domain bundles");
   assert.is(genOf(p.after, "eu", 1).state, "active");
   assert.equal(checkPlan(p), []);
+});
+
+test("init writes the constraint mode explicitly (dns by default); dns+uri is an opt-in whose caveats the plan states", () => {
+  assert.is(planAt(initIntent(), EMPTY_SNAPSHOT, SETUP).after.config?.nameConstraints, "dns");
+  assert.not.ok(noteMatching(planAt(initIntent(), EMPTY_SNAPSHOT, SETUP), /rustls/));
+  const opt = planAt(root().init({ name: "acme mesh", domain: DOMAIN, ciRecipient: CI_RECIPIENT, nameConstraints: "dns+uri" }), EMPTY_SNAPSHOT, SETUP);
+  assert.is(opt.after.config?.nameConstraints, "dns+uri");
+  assert.ok(noteMatching(opt, /rustls .*refuses every leaf.*GnuTLS ignores URI constraints.*Go reads them as "host or any subdomain"/), opt.notes.join("\n"));
+  const eu = planAt(region("eu").add(), step(global().add(), applyFake(opt), SETUP), SETUP);
+  assert.equal(stepsOf(eu, "issue-intermediate")[0]!.permittedUriHosts, [`eu.${DOMAIN}`]);
+  assert.equal(checkPlan(eu), []);
+});
+
+test("a tree made before the mode was written (no nameConstraints in pki.json) keeps its meaning: DNS and URI constraints", () => {
+  const old = initialised();
+  delete old.config!.nameConstraints;
+  const eu = planAt(region("eu").add(), step(global().add(), old, SETUP), SETUP);
+  assert.equal(stepsOf(eu, "issue-intermediate")[0]!.permittedUriHosts, [`eu.${DOMAIN}`]);
+  assert.equal(checkPlan(eu), []);
 });
 
 test("adding a region writes its bundle with its own and global's intermediate, refreshes global.pem, and no other region's file", () => {
@@ -79,14 +98,14 @@ test("adding a region writes its bundle with its own and global's intermediate, 
   s = step(region("us").add(), s, SETUP);
   const p = planAt(region("eu").add(), s, SETUP);
   const bundles = Object.fromEntries(stepsOf(p, "write-bundle").map((b) => [b.bundle, refs(b.members)]));
-  assert.equal(bundles, { eu: ["eu/G1", "global/G1"], global: ["global/G1", "eu/G1", "us/G1"] });
+  assert.equal(bundles, { eu: ["eu/G1", "global/G1"], global: ["global/G1", "eu/G1", "us/G1"], [`trust-domains/eu.${DOMAIN}`]: ["eu/G1"] });
   assert.equal(writesOf(p).filter(isRegionFile("us")), []);
   assert.ok(!writesOf(p).some((w) => w.includes("/us/") || w.includes("us.pem")));
 });
 
 test("a region added before global gets a bundle of its own intermediate only", () => {
   const p = planAt(region("eu").add(), initialised(), SETUP);
-  assert.equal(stepsOf(p, "write-bundle").map((b) => [b.bundle, refs(b.members)]), [["eu", ["eu/G1"]]]);
+  assert.equal(stepsOf(p, "write-bundle").map((b) => [b.bundle, refs(b.members)]), [["eu", ["eu/G1"]], [`trust-domains/eu.${DOMAIN}`, ["eu/G1"]]]);
 });
 
 test("adding an unknown region is refused, naming the region file to add and the known regions", () => {
@@ -351,7 +370,7 @@ test("every plan of a whole lifecycle passes the checker", () => {
   for (const [name, p] of Object.entries(plans)) assert.equal(checkPlan(p), [], name);
 });
 
-test("a region bundle never carries another region's intermediate, and the root is in no mesh bundle", () => {
+test("a region bundle never carries another region's intermediate, a trust domain's bundle only its own scope's, and the root is in no mesh bundle", () => {
   const { plans } = lifecycle();
   let seen = 0;
   for (const [name, p] of Object.entries(plans)) {
@@ -360,7 +379,8 @@ test("a region bundle never carries another region's intermediate, and the root 
       for (const m of b.members) {
         if (b.bundle === "root") assert.is(m.scope, "root", `${name}: root.pem carries ${m.scope}/G${m.gen}`);
         else assert.is.not(m.scope, "root", `${name}: ${b.bundle}.pem carries a root`);
-        if (b.bundle !== "root" && b.bundle !== "global") {
+        if (b.bundle.startsWith("trust-domains/")) assert.is(m.scope, b.bundle.slice("trust-domains/".length).split(".")[0], `${name}: ${b.bundle}.pem carries ${m.scope}/G${m.gen}`);
+        else if (b.bundle !== "root" && b.bundle !== "global") {
           assert.ok(m.scope === b.bundle || m.scope === "global", `${name}: ${b.bundle}.pem carries ${m.scope}/G${m.gen}`);
         }
       }

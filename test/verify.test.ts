@@ -32,7 +32,7 @@ test("a freshly built tree verifies clean, with every sealed key opened and matc
   assert.ok(report.ok);
   assert.equal(report.findings, []);
   assert.is(report.checked.certificates, 1 + 3 + 4); // root, three intermediates, four leaves
-  assert.is(report.checked.bundles, 4);
+  assert.is(report.checked.bundles, 4 + 3); // root, three scopes, three trust domains
   assert.is(report.checked.crls, 1);
   assert.ok(report.checked.keys.present >= 8 && report.checked.keys.opened === report.checked.keys.present, JSON.stringify(report.checked));
   assert.is(treeHash(sb.dir), before);
@@ -89,6 +89,18 @@ test("a bundle with another region's intermediate added breaks its definition an
   const v = await tampered((dir) => appendFileSync(join(dir, "bundles/eu.pem"), read(sb.dir, "scopes/us/G1.crt.pem")));
   assert.equal(v.codes, ["bundle.mismatch", "journal.hash-mismatch"], findingsOf(v.report));
   assert.ok(v.report.findings.every((f) => f.severity !== "error" || f.file === "bundles/eu.pem"));
+});
+
+test("a trust domain's bundle given global's intermediate (which would let a global key vouch for an eu SPIFFE ID) breaks its definition", async () => {
+  const file = "bundles/trust-domains/eu.mesh.test.pem";
+  const v = await tampered((dir) => appendFileSync(join(dir, file), read(sb.dir, "scopes/global/G1.crt.pem")));
+  assert.equal(v.codes, ["bundle.mismatch", "journal.hash-mismatch"], findingsOf(v.report));
+  assert.ok(v.report.findings.every((f) => f.severity !== "error" || f.file === file));
+});
+
+test("a trust-domain bundle the state does not define (a made-up trust domain) is reported", async () => {
+  const v = await tampered((dir) => writeFileSync(join(dir, "bundles/trust-domains/evil.mesh.test.pem"), read(sb.dir, "scopes/us/G1.crt.pem")));
+  assert.equal(v.codes, ["bundle.unexpected"], findingsOf(v.report));
 });
 
 test("a bundle file the state does not define is reported, and so is any file inforge did not write", async () => {

@@ -163,7 +163,7 @@ const IDENTITY: { readonly [K in Step["kind"]]: "root" | "ci" | null } = {
 
 /** The region a file belongs to, if it belongs to one (global and root files do not). */
 function regionOf(path: string): string | null {
-  const m = /^(?:scopes|leaves)\/([^/]+)\//.exec(path) ?? /^bundles\/([^/.]+)\.(?:pem|spiffe\.json|configmap\.yaml)$/.exec(path);
+  const m = /^(?:scopes|leaves)\/([^/]+)\//.exec(path) ?? /^bundles\/([^/.]+)\.(?:pem|spiffe\.json|configmap\.yaml)$/.exec(path) ?? /^bundles\/trust-domains\/([^/.]+)\.[^/]+\.pem$/.exec(path);
   if (!m || m[1] === GLOBAL || m[1] === "root") return null;
   return m[1]!;
 }

@@ -1,5 +1,6 @@
 import type { Issue } from "../errors.ts";
 import { bundleMembers, bundleNames } from "../model/bundles.ts";
+import { trustDomainScope } from "../model/paths.ts";
 import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
 
 // The trust invariants of DESIGN.md over a state, as data. Pure; collects, never throws.
@@ -71,7 +72,11 @@ export function checkState(s: Snapshot): Issue[] {
       const g = (r.scope === "root" ? roots : s.scopes[r.scope]?.generations ?? []).find((x) => x.gen === r.gen);
       if (!g || !LIVE.has(g.state)) add("bundle.dead-member", `bundle ${name} would carry ${r.scope} G${r.gen}, which is not live`);
       if (name !== "root" && r.scope === "root") add("bundle.root-in-mesh", `bundle ${name} would carry a root`);
-      if (name !== "root" && name !== "global" && r.scope !== name && r.scope !== "global") {
+      const td = trustDomainScope(name);
+      if (td !== null) {
+        // The SPIFFE-ID fence: a trust domain's bundle trusts that scope's keys only (not even global's).
+        if (r.scope !== td) add("bundle.foreign-trust-domain", `bundle ${name} would carry ${r.scope} G${r.gen}; a trust domain's bundle holds only ${td}'s intermediates`);
+      } else if (name !== "root" && name !== "global" && r.scope !== name && r.scope !== "global") {
         add("bundle.foreign-region", `bundle ${name} would carry ${r.scope} G${r.gen}, another region's intermediate`);
       }
     }

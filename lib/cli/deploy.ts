@@ -225,8 +225,26 @@ async function readTarget(r: Reading, t: Target, ci: Identity): Promise<DeployRe
   // root overlap (read through the journal check and held to root.json's fingerprint).
   const chainPem = await readServedChain({ read }, snap, t.scope, leaf.gen);
   if (!chainPem.startsWith(intermediatePem)) throw new StateError(`${P.intermediateCert(t.scope, leaf.gen)} changed while deploy read it; run deploy again`);
-  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, notAfter: leaf.notAfter });
+  const trustDomains = await trustDomainPems(vouch, snap, t.scope, cfg.domain);
+  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, trustDomains, notAfter: leaf.notAfter });
   return { files, notAfter: leaf.notAfter };
+}
+
+/**
+ * The trust domains a service of `scope` talks to — those of the scopes in its bundle (its own
+ * and global; every scope for global) — each with its own live intermediates, built from the
+ * certificate files the state records and checked against their recorded fingerprints, so an
+ * older tree without bundles/trust-domains/ gets them too and a swapped file is refused.
+ */
+async function trustDomainPems(vouch: Vouch, snap: Snapshot, scope: string, domain: string): Promise<{ name: string; pem: string }[]> {
+  const scopes = [...new Set(bundleMembers(snap, scope).map((r) => r.scope))];
+  const out: { name: string; pem: string }[] = [];
+  for (const s of scopes) {
+    // Each member vouched for like the bundle's (journal, state record, chain to a live root).
+    const pems = await Promise.all(bundleMembers(snap, P.trustDomainBundle(s, domain)).map((ref) => vouch.intermediate(ref)));
+    out.push({ name: `${s}.${domain}`, pem: pems.map((t) => (t.endsWith("\n") ? t : t + "\n")).join("") });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**

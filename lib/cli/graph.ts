@@ -1,4 +1,5 @@
 import { bundleMembers, bundleNames } from "../model/bundles.ts";
+import { trustDomainScope } from "../model/paths.ts";
 import type { Snapshot } from "../model/state.ts";
 
 // `inforge pki graph`: the tree as Mermaid or Graphviz — roots, each scope's generations with
@@ -35,7 +36,8 @@ function model(s: Snapshot, withRetired: boolean): { nodes: Node[]; edges: Edge[
       if (g.issuer !== null && nodes.some((n) => n.id === id("root", g.issuer!))) edges.push({ from: id("root", g.issuer), to: id(scope, g.gen), kind: "signs" });
     }
   }
-  for (const b of bundleNames(s)) {
+  // Trust-domain bundles mirror each scope's own generations (the signs edges show them already).
+  for (const b of bundleNames(s).filter((n) => trustDomainScope(n) === null)) {
     const bid = `bundle_${b.replace(/-/g, "_")}`;
     nodes.push({ id: bid, label: `${b}.pem`, kind: "bundle" });
     for (const m of bundleMembers(s, b)) edges.push({ from: bid, to: id(m.scope, m.gen), kind: "carries" });

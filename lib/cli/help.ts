@@ -1,7 +1,7 @@
 export const USAGE = `inforge — run a service-mesh PKI from an infra repo
 
 usage:
-  inforge pki init [--domain mesh.example.internal] [--name NAME] [--ci-recipient age1…] [--identity-out FILE]
+  inforge pki init [--domain mesh.example.internal] [--name NAME] [--ci-recipient age1…] [--identity-out FILE] [--name-constraints dns|dns+uri]
   inforge pki intermediate <scope>            add a region (or global): its intermediate and bundle   [root posture]
   inforge pki renew [--region R]              mint missing leaves, renew due ones, advance rotations  [CI posture]
   inforge pki rotate --leaf <service> --region R   force a new leaf for one service                  [CI posture]
@@ -45,8 +45,8 @@ examples:
 /** Per-command help: usage, what it does, the posture, and real examples. */
 export const COMMAND_HELP: Record<string, { usage: string; about: string; examples: string[] }> = {
   "pki init": {
-    usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE]",
-    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>.",
+    usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE] [--name-constraints dns|dns+uri]",
+    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>. --name-constraints: dns (default) fences DNS names and is accepted by every TLS stack; dns+uri adds URI constraints, which rustls refuses outright, GnuTLS ignores and Go reads as host-or-subdomain (docs/interop.md) — SPIFFE IDs are fenced by the per-trust-domain bundles either way.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient age1…"],
   },
   "pki intermediate": {

@@ -1,4 +1,5 @@
 import { refKey } from "../model/bundles.ts";
+import { TRUST_DOMAINS, trustDomainScope } from "../model/paths.ts";
 import type { Identities } from "../apply/keys.ts";
 import { IDENTITY_VAR } from "../apply/keys.ts";
 import { identitiesNeeded, type Plan, type StepTable } from "../plan/step.ts";
@@ -65,7 +66,11 @@ export function renderPlan(plan: Plan, ids: Identities, title: string): string {
     // Per bundle: who loads it, and which certificates enter and leave it.
     const state = (r: { scope: string; gen: number }) =>
       (r.scope === "root" ? plan.after.root.generations : plan.after.scopes[r.scope]?.generations ?? []).find((g) => g.gen === r.gen)?.state ?? "gone";
-    const who = (b: string) => (b === "root" ? "root-anchoring consumers" : b === "global" ? "global services (trust every scope)" : `${b} services`);
+    const who = (b: string) =>
+      b === "root" ? "root-anchoring consumers"
+      : b === "global" ? "global services (trust every scope)"
+      : trustDomainScope(b) !== null ? `SPIFFE peers of ${b.slice(TRUST_DOMAINS.length)}`
+      : `${b} services`;
     out.push(bold("bundle changes") + dim(" (who loads it: what enters, what leaves)"));
     out.push(table(bundles.map((s) => [
       `  bundles/${s.bundle}.pem`, who(s.bundle),

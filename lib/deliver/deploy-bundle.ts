@@ -6,6 +6,10 @@
 //                during a root overlap the cross-signed new root (lib/model/bundles.ts servedChain)
 //   tls.key      the leaf's private key, PKCS#8 PEM (mode 0600)
 //   ca.crt       the scope's trust bundle: bundles/<scope>.pem (partial-chain anchors)
+//   trust/<trust-domain>.pem   one per trust domain the service talks to, holding only that
+//                domain's CAs: a consumer that authorizes by SPIFFE ID verifies a peer against
+//                the file named for the peer's trust domain (docs/concepts.md). A region service
+//                gets its own and global's; a global service gets every scope's.
 //   secret.yaml  Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt (mode 0600)
 import { yamlDocument } from "./yaml.ts";
 
@@ -18,6 +22,8 @@ export interface DeployInputs {
   readonly chainPem: string;
   readonly keyPem: string;
   readonly bundlePem: string;
+  /** Per trust domain the service talks to (`<scope>.<domain>`), that domain's CAs, in bundle order. */
+  readonly trustDomains: readonly { readonly name: string; readonly pem: string }[];
   /** The leaf's notAfter, recorded in the Secret so a reviewer sees when it runs out. */
   readonly notAfter: string;
 }
@@ -29,6 +35,8 @@ export interface DeployFile {
 }
 
 export const DEPLOY_FILES = ["tls.crt", "tls.key", "ca.crt", "secret.yaml"] as const;
+/** Where a trust domain's bundle sits in a deploy directory. */
+export const trustFile = (trustDomain: string) => `trust/${trustDomain}.pem`;
 
 /** The deploy bundle's files, in a fixed order (the key before the certificate that needs it). */
 export function deployBundle(i: DeployInputs): DeployFile[] {
@@ -37,6 +45,7 @@ export function deployBundle(i: DeployInputs): DeployFile[] {
     { name: "tls.key", content: i.keyPem, mode: 0o600 },
     { name: "tls.crt", content: crt, mode: 0o644 },
     { name: "ca.crt", content: i.bundlePem, mode: 0o644 },
+    ...i.trustDomains.map((t) => ({ name: trustFile(t.name), content: t.pem, mode: 0o644 })),
     { name: "secret.yaml", content: tlsSecret(i, crt), mode: 0o600 },
   ];
 }

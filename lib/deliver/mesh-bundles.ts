@@ -2,13 +2,13 @@
 // bundles/<name>.pem and written in the same commit (lib/apply calls meshBundleFiles from its
 // write-bundle step; the planner declares the paths, P.meshBundles). Pure: no I/O, no clock.
 //
-// - bundles/<scope>.spiffe.json — a SPIFFE trust bundle (SPIFFE Trust Domain and Bundle spec §4):
-//   a JWK set whose keys have "use": "x509-svid" and "x5c": [base64 DER], one per certificate of
-//   the PEM bundle, in the same order; "spiffe_sequence" increases on every change,
+// - bundles/<scope>.spiffe.json — the SPIFFE trust bundle of trust domain `<scope>.<domain>`
+//   (SPIFFE Trust Domain and Bundle spec §4): a JWK set whose keys have "use": "x509-svid" and
+//   "x5c": [base64 DER], one per certificate of bundles/trust-domains/<scope>.<domain>.pem (that
+//   scope's CAs only), in the same order; "spiffe_sequence" increases on every change,
 //   "spiffe_refresh_hint" (seconds) comes from pki.json's spiffeRefreshHint.
-// - bundles/<name>.configmap.yaml — a Kubernetes ConfigMap carrying the PEM bundle as "ca.crt"
-//   (and the SPIFFE bundle as "bundle.spiffe.json" for a scope), for trust-manager's Bundle
-//   sources or a mesh's own distribution. root gets a ConfigMap only: it is no trust domain.
+// - bundles/<name>.configmap.yaml — a Kubernetes ConfigMap carrying a scope's or the root's PEM
+//   bundle as "ca.crt", for trust-manager's Bundle sources or a mesh's own distribution.
 import * as X from "../x509/mod.ts";
 import type { PkiConfig } from "../model/config.ts";
 import { DEFAULTS } from "../model/config.ts";
@@ -31,7 +31,7 @@ export function spiffeBundle(pems: readonly string[], o: { sequence: number; ref
 }
 
 /** A ConfigMap manifest named `inforge-trust-<bundle>`; apply it with kubectl -n <namespace>. */
-export function trustConfigMap(o: { bundle: string; domain: string; pem: string; spiffe?: string }): string {
+export function trustConfigMap(o: { bundle: string; domain: string; pem: string }): string {
   return yamlDocument({
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -46,24 +46,26 @@ export function trustConfigMap(o: { bundle: string; domain: string; pem: string;
         ...(o.bundle === "root" ? { "inforge.dev/anchors": "root-anchoring consumers" } : { "inforge.dev/trust-domain": `${o.bundle}.${o.domain}` }),
       },
     },
-    data: { "ca.crt": o.pem, ...(o.spiffe ? { "bundle.spiffe.json": o.spiffe } : {}) },
+    data: { "ca.crt": o.pem },
   });
 }
 
 /**
- * The sequence number of the next version of a bundle, derived from the journal: one more than
- * the number of applied plans that wrote bundles/<name>.pem. The journal is append-only and
- * hash-chained, so this increases on every change — also for pki directories older than the
- * SPIFFE files — and needs no extra state. `journal` is the text of journal/pki.jsonl (or null).
+ * The sequence number of the next version of a scope's SPIFFE bundle, derived from the journal:
+ * one more than the number of applied plans that wrote bundles/<scope>.spiffe.json or
+ * bundles/<scope>.pem (which every SPIFFE write before the trust-domain bundles came with). The
+ * journal is append-only and hash-chained, and each SPIFFE write is itself journalled, so this
+ * increases on every change — also across the change of what the file holds — and needs no
+ * extra state. `journal` is the text of the journals that may have written it (or null).
  */
-export function spiffeSequence(journal: string | null, bundle: string): number {
-  const path = P.bundle(bundle);
+export function spiffeSequence(journal: string | null, scope: string): number {
+  const paths = new Set([P.spiffeBundle(scope), P.bundle(scope)]);
   let n = 0;
   for (const line of (journal ?? "").split("\n")) {
-    if (!line.includes(path)) continue;
+    if (![...paths].some((p) => line.includes(p))) continue;
     try {
       const e = JSON.parse(line) as { files?: { path?: string }[] };
-      if (e.files?.some((f) => f.path === path)) n++;
+      if (e.files?.some((f) => paths.has(f.path ?? ""))) n++;
     } catch {
       // a broken journal is refused before apply runs (FsStore.lastEntry); skip here
     }
@@ -78,11 +80,8 @@ export function refreshHintSeconds(cfg: PkiConfig): number {
 
 /** Every mesh-format file for one bundle, from the PEMs of its members (in bundle order). */
 export function meshBundleFiles(bundle: string, pems: readonly string[], cfg: PkiConfig, journal: string | null): MeshFile[] {
-  const pem = pems.join("");
-  if (bundle === "root") return [{ path: P.bundleConfigMap(bundle), content: trustConfigMap({ bundle, domain: cfg.domain, pem }) }];
-  const spiffe = spiffeBundle(pems, { sequence: spiffeSequence(journal, bundle), refreshHintSeconds: refreshHintSeconds(cfg) });
-  return [
-    { path: P.spiffeBundle(bundle), content: spiffe },
-    { path: P.bundleConfigMap(bundle), content: trustConfigMap({ bundle, domain: cfg.domain, pem, spiffe }) },
-  ];
+  const scope = P.trustDomainScope(bundle);
+  if (scope === null) return [{ path: P.bundleConfigMap(bundle), content: trustConfigMap({ bundle, domain: cfg.domain, pem: pems.join("") }) }];
+  const spiffe = spiffeBundle(pems, { sequence: spiffeSequence(journal, scope), refreshHintSeconds: refreshHintSeconds(cfg) });
+  return [{ path: P.spiffeBundle(scope), content: spiffe }];
 }

@@ -1,5 +1,6 @@
 import { GLOBAL } from "./names.ts";
 import * as P from "./paths.ts";
+import { trustDomainBundle, trustDomainScope } from "./paths.ts";
 import { LIVE, type Snapshot } from "./state.ts";
 
 /** A certificate of the tree: a root generation, or a scope's intermediate generation. */
@@ -15,13 +16,19 @@ export const refKey = (r: Ref) => `${r.scope}/G${r.gen}`;
  * - `root`: the live roots (two during a root overlap) — for root-anchoring consumers only;
  * - a region R: the live intermediates of R and of `global`, never another region's;
  * - `global`: the live intermediates of every scope, because a global service is called by,
- *   and calls, services of every region.
+ *   and calls, services of every region;
+ * - `trust-domains/<scope>.<domain>`: the live intermediates of that scope only.
  * Live = prepared, active or retiring: trust is published before a generation issues, and kept
  * until no leaf it signed is still in use.
  */
 export function bundleMembers(state: Snapshot, name: string): Ref[] {
   const live = (scope: string): Ref[] =>
     (state.scopes[scope]?.generations ?? []).filter((g) => LIVE.has(g.state)).map((g) => ({ scope, gen: g.gen }));
+  // A trust domain's bundle (SPIFFE federation model): that scope's CAs and no other, so a
+  // consumer that picks the bundle by a peer's trust domain refuses an ID minted by another
+  // scope's key. Name constraints cannot carry this fence on every stack (docs/interop.md).
+  const td = trustDomainScope(name);
+  if (td !== null) return state.config && name === trustDomainBundle(td, state.config.domain) ? live(td) : [];
   if (name === "root") {
     return state.root.generations.filter((g) => LIVE.has(g.state)).map((g) => ({ scope: "root", gen: g.gen }));
   }
@@ -32,10 +39,11 @@ export function bundleMembers(state: Snapshot, name: string): Ref[] {
   return [...live(name), ...(name in state.scopes ? live(GLOBAL) : [])];
 }
 
-/** Every bundle the state defines: root, once there is a root, and one per scope. */
+/** Every bundle the state defines: root, once there is a root, one per scope, and one per trust domain (scope). */
 export function bundleNames(state: Snapshot): string[] {
   const scopes = Object.keys(state.scopes).sort();
-  return state.root.generations.length ? ["root", ...scopes] : scopes;
+  const domains = state.config ? scopes.map((s) => trustDomainBundle(s, state.config!.domain)) : [];
+  return [...(state.root.generations.length ? ["root"] : []), ...scopes, ...domains];
 }
 
 /**

@@ -17,6 +17,9 @@ import { Duration, parseDuration, type Millis } from "./duration.ts";
 // - propagation 1 day: how long a new bundle takes to reach every consumer; the minimum overlap
 //   of an intermediate rotation is longest leaf life + propagation + clock skew.
 export const DEFAULTS = {
+  // What `pki init` writes: the DNS fence holds on OpenSSL, Go, GnuTLS, NSS and rustls alike
+  // (docs/interop.md, measured by test/interop-matrix.test.ts); a URI constraint does not.
+  nameConstraints: "dns",
   lifetimes: { root: "3650d", intermediate: "365d", leaf: "7d" },
   renewAt: 2 / 3,
   propagation: "24h",
@@ -59,11 +62,13 @@ export const PkiConfigSchema = v.strictObject({
   clockSkew: Duration,
   crlLifetime: Duration,
   /**
-   * Which name forms the intermediates constrain. "dns+uri" (default) fences both forms a leaf
-   * carries. "dns" leaves URIs unconstrained: for meshes with rustls-based verifiers (Deno,
-   * rustls proxies), which reject every URI SAN under a URI constraint (RUSTSEC-2026-0098).
+   * Which name forms the intermediates constrain. "dns" (written by `pki init` since issue 12)
+   * fences DNS names, which every stack enforces; SPIFFE IDs are fenced by per-trust-domain
+   * bundles instead (docs/concepts.md). "dns+uri" adds a URI constraint: rustls refuses every
+   * chain that carries one (RUSTSEC-2026-0098), GnuTLS ignores it, Go reads it as host-or-
+   * subdomain. Absent means "dns+uri": what every tree made before the field was written got.
    */
-  nameConstraints: v.optional(v.picklist(["dns+uri", "dns"], 'nameConstraints is "dns+uri" (default) or "dns"')),
+  nameConstraints: v.optional(v.picklist(["dns+uri", "dns"], 'nameConstraints is "dns" or "dns+uri"')),
   /** When status warns and `status --check` alerts (optional; Vault's thresholds by default). */
   thresholds: v.optional(
     v.strictObject({
@@ -111,6 +116,14 @@ export interface Timing {
   crlLifetime: Millis;
   renewAt: number;
 }
+
+/** The constraint mode of a tree: an absent field is an old tree's, which meant "dns+uri". */
+export const constraintMode = (c: Pick<PkiConfig, "nameConstraints">): NameConstraintMode => c.nameConstraints ?? "dns+uri";
+export type NameConstraintMode = "dns" | "dns+uri";
+
+/** Why "dns+uri" is an opt-in: printed in the plan of an init that chooses it. */
+export const URI_CONSTRAINT_CAVEAT =
+  `--name-constraints dns+uri: rustls (Deno, Linkerd's proxy, rustls services) refuses every leaf of this tree (RUSTSEC-2026-0098), GnuTLS ignores URI constraints, and Go reads them as "host or any subdomain"; the SPIFFE-ID fence still rests on per-trust-domain bundles (docs/concepts.md); choose it only for fleets without rustls`;
 
 export function timing(c: PkiConfig): Timing {
   const d = (s: string) => parseDuration(s)!;

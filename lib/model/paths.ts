@@ -22,11 +22,25 @@ export const leafKey = (scope: string, service: string) => `leaves/${scope}/${se
 /** Every leaf key of a scope in one age file (JSON: service → serial + PKCS#8), sealed to CI; see lib/apply/leaf-keys.ts. */
 export const leafKeys = (scope: string) => `leaves/${scope}/keys.age`;
 export const bundle = (name: string) => `bundles/${name}.pem`;
-/** The same bundle for SPIFFE consumers: a JWK set per trust domain (a scope; the root is none). */
-export const spiffeBundle = (name: string) => `bundles/${name}.spiffe.json`;
-/** The same bundle as a Kubernetes ConfigMap manifest, for trust-manager-style distribution. */
+/**
+ * The bundle of one SPIFFE trust domain, `<scope>.<domain>`: only that scope's own live
+ * intermediates (lib/model/bundles.ts). Its bundle name is `trust-domains/<scope>.<domain>`, so
+ * its PEM is bundles/trust-domains/<scope>.<domain>.pem: a consumer looks a peer's trust domain
+ * up by file name.
+ */
+export const TRUST_DOMAINS = "trust-domains/";
+export const trustDomainBundle = (scope: string, domain: string) => `${TRUST_DOMAINS}${scope}.${domain}`;
+/** The scope of a trust-domain bundle name (its first label), or null for any other bundle. */
+export const trustDomainScope = (name: string): string | null =>
+  name.startsWith(TRUST_DOMAINS) ? name.slice(TRUST_DOMAINS.length).split(".")[0]! : null;
+/** The SPIFFE bundle (JWK set) of the scope's trust domain: the same members as its trust-domain PEM. */
+export const spiffeBundle = (scope: string) => `bundles/${scope}.spiffe.json`;
+/** A scope or root bundle as a Kubernetes ConfigMap manifest, for trust-manager-style distribution. */
 export const bundleConfigMap = (name: string) => `bundles/${name}.configmap.yaml`;
 /** The mesh-format files written in the same commit as bundles/<name>.pem (lib/deliver/mesh-bundles.ts). */
-export const meshBundles = (name: string) => (name === "root" ? [bundleConfigMap(name)] : [spiffeBundle(name), bundleConfigMap(name)]);
+export const meshBundles = (name: string): string[] => {
+  const td = trustDomainScope(name);
+  return td === null ? [bundleConfigMap(name)] : [spiffeBundle(td)];
+};
 /** A leaf issued by `pki sign-csr` for a workload that keeps its own key (no sealed key beside it). */
 export const csrLeafCert = (scope: string, service: string) => `leaves/${scope}/${service}.csr.crt.pem`;

@@ -1,6 +1,6 @@
 import { InputError } from "../errors.ts";
 import type { Intent } from "../dsl/intent.ts";
-import { checkInitOptions, timing, DEFAULTS } from "../model/config.ts";
+import { checkInitOptions, constraintMode, timing, DEFAULTS, URI_CONSTRAINT_CAVEAT } from "../model/config.ts";
 import { formatDuration } from "../model/duration.ts";
 import { GLOBAL } from "../model/names.ts";
 import * as P from "../model/paths.ts";
@@ -55,7 +55,7 @@ function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active"
     commonName: `${cfg.name} ${scope} intermediate G${gen}`, notBefore: g.notBefore, notAfter: g.notAfter,
     // RFC 5280 §4.2.1.10: a dNSName constraint permits the name and its subdomains; a URI
     // constraint matches the host. Every name form a leaf carries is constrained.
-    permittedDns: [host], permittedUriHosts: cfg.nameConstraints === "dns" ? [] : [host],
+    permittedDns: [host], permittedUriHosts: constraintMode(cfg) === "dns" ? [] : [host],
     writes: [P.intermediateCert(scope, gen), P.intermediateKey(scope, gen)],
   });
   return g;
@@ -226,8 +226,10 @@ export const planIntent: Handlers = {
       recipients: { root: "", ci: i.ciRecipient },
       lifetimes: { ...DEFAULTS.lifetimes }, renewAt: Math.round(DEFAULTS.renewAt * 1000) / 1000,
       propagation: DEFAULTS.propagation, clockSkew: DEFAULTS.clockSkew, crlLifetime: DEFAULTS.crlLifetime,
-      ...(i.nameConstraints === "dns" ? { nameConstraints: "dns" as const } : {}),
+      // Written explicitly, so that an absent field keeps meaning what it meant in older trees ("dns+uri").
+      nameConstraints: i.nameConstraints ?? DEFAULTS.nameConstraints,
     };
+    if (d.config.nameConstraints === "dns+uri") d.notes.push(URI_CONSTRAINT_CAVEAT);
     const t = timing(d.config);
     d.steps.push({ kind: "create-root-identity", origin: i.origin, identity: null, writes: [] });
     const nb = skewed(d, t);

@@ -284,8 +284,10 @@ export class FsStore implements Store {
     else {
       // Only this scope's files: another scope's run may be staging its own right now.
       for (const d of [`leaves/${this.domain}`, `scopes/${this.domain}`]) await walk(this.abs(d));
-      for (const e of await readdir(this.abs("bundles")).catch(() => [] as string[])) {
-        if ((e.endsWith(TMP) || ATOMIC_TMP.test(e)) && scopeOfPath(`bundles/${e.replace(TMP, "").replace(ATOMIC_TMP, "")}`) === this.domain) out.push(this.abs(`bundles/${e}`));
+      for (const b of ["bundles", "bundles/trust-domains"]) {
+        for (const e of await readdir(this.abs(b)).catch(() => [] as string[])) {
+          if ((e.endsWith(TMP) || ATOMIC_TMP.test(e)) && scopeOfPath(`${b}/${e.replace(TMP, "").replace(ATOMIC_TMP, "")}`) === this.domain) out.push(this.abs(`${b}/${e}`));
+        }
       }
     }
     return out;
