@@ -22,6 +22,11 @@ const describe: StepTable<Row> = {
   "issue-csr-leaf": (s) => ({ action: "issue leaf (csr)", subject: `${s.scope}/${s.service} for its own ${s.key} key`, issuer: G(s.scope, s.gen) }),
   "set-state": (s) => ({ action: `${s.from} → ${s.to}`, subject: G(s.scope, s.gen), issuer: s.why }),
   "sign-crl": (s) => ({ action: "sign CRL", subject: `#${s.number}, ${s.revoked.length} revoked`, issuer: s.rootGens.map((g) => G("root", g)).join(", ") }),
+  "sign-scope-crl": (s) => ({
+    action: "sign scope CRL",
+    subject: `${s.scope} #${s.number}, ${s.revoked.length} revoked (${s.why})`,
+    issuer: s.gens.map((g) => G(s.scope, g)).join(", "),
+  }),
   "write-bundle": (s) => ({
     action: "write bundle",
     subject: `${s.bundle}.pem`,
