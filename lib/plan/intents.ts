@@ -303,8 +303,9 @@ export const planIntent: Handlers = {
   },
 
   "leaf.revoke": (d, i) => {
-    requireScope(d, i.scope, i.origin);
+    // The names first: a mistyped region or service is the likelier mistake than a missing intermediate.
     requireService(requireTopology(d, i.scope, i.origin).services, i.scope, i.service, i.origin);
+    requireScope(d, i.scope, i.origin);
     const idx = d.leaves[i.scope];
     const old = idx?.leaves[i.service];
     if (!old || !old.serial) {

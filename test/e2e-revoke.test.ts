@@ -1,0 +1,112 @@
+// Leaf revocation end to end (issue 12, item 3): `pki revoke --leaf` lists the leaf on its
+// scope's CRL and replaces it, and real verifiers read the result — OpenSSL with -crl_check_all
+// (a CRL for every CA in the chain: root CRL + scope CRL), GnuTLS certtool --load-crl and NSS
+// vfychain/crlutil — and reject the revoked leaf while accepting the replacement and every
+// other live leaf.
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { buildTree, ciEnv, cli, ok, opensslVerify, rootEnv, run, sandbox, treeHash } from "./helpers.ts";
+
+const sb = sandbox();
+test.after(() => rmSync(sb.base, { recursive: true, force: true }));
+await buildTree(sb, ["global", "eu", "us"]);
+
+const p = (rel: string) => join(sb.dir, rel);
+const read = (rel: string) => readFileSync(p(rel), "utf8");
+const tmp = (name: string, text: string) => {
+  const f = join(sb.base, name);
+  writeFileSync(f, text);
+  return f;
+};
+/** openssl verify with revocation checked for every certificate of the chain. */
+const crlCheckAll = (leaf: string, scope = "eu", gen = 1) =>
+  opensslVerify(["-crl_check_all", "-CAfile", p("bundles/root.pem"), "-untrusted", p(`scopes/${scope}/G${gen}.crt.pem`), "-CRLfile", p("crl/root.crl.pem"), "-CRLfile", p(`crl/${scope}.crl.pem`), leaf]);
+/** GnuTLS: the chain (leaf, intermediate) against the root, with both CRLs loaded. */
+const certtool = (leafPem: string, scope = "eu", gen = 1) => {
+  const chain = tmp("chain.pem", leafPem + read(`scopes/${scope}/G${gen}.crt.pem`));
+  const crls = tmp("crls.pem", read("crl/root.crl.pem") + read(`crl/${scope}.crl.pem`));
+  const r = run("certtool", ["--verify", "--load-ca-certificate", p("bundles/root.pem"), "--load-crl", crls, "--infile", chain]);
+  return { ok: r.status === 0, out: r.stdout + r.stderr };
+};
+
+let oldLeaf = "";
+
+test("every scope that has leaves gets a CRL of its own, signed by its intermediate, and -crl_check_all accepts every live leaf", () => {
+  for (const scope of ["global", "eu", "us"]) {
+    const text = run("openssl", ["crl", "-noout", "-text", "-in", p(`crl/${scope}.crl.pem`)]);
+    assert.is(text.status, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`Issuer: CN = inforge mesh ${scope} intermediate G1`));
+    assert.match(text.stdout, /No Revoked Certificates/);
+    const sig = run("openssl", ["crl", "-noout", "-in", p(`crl/${scope}.crl.pem`), "-CAfile", p(`scopes/${scope}/G1.crt.pem`)]);
+    assert.match(sig.stdout + sig.stderr, /verify OK/);
+    for (const svc of JSON.parse(read(`leaves/${scope}/index.json`)).leaves ? Object.keys(JSON.parse(read(`leaves/${scope}/index.json`)).leaves) : []) {
+      const v = crlCheckAll(p(`leaves/${scope}/${svc}.crt.pem`), scope);
+      assert.ok(v.ok, `${scope}/${svc}: ${v.out}`);
+    }
+  }
+  assert.ok(certtool(read("leaves/eu/payments.crt.pem")).ok, certtool(read("leaves/eu/payments.crt.pem")).out);
+});
+
+test("revoke --leaf with a bad service, a bad region or a bad reason: one sentence, state byte-identical", async () => {
+  const before = treeHash(sb.dir);
+  const cases: [string[], RegExp][] = [
+    [["--leaf", "paymnts", "--region", "eu"], /^inforge: unknown service "paymnts" in "eu" \(.*known: .*payments.*\); add it to regions\/eu\.json\n$/],
+    [["--leaf", "payments", "--region", "eux"], /^inforge: unknown region "eux" .*; add regions\/eux\.json\n$/],
+    [["--leaf", "payments", "--region", "EU"], /^inforge: invalid region name "EU": .*\n$/],
+    [["--leaf", "payments", "--region", "eu", "--reason", "stolen"], /^inforge: .*reason.*stolen.*key-compromise.*\n$/],
+    [["--leaf", "payments"], /^inforge: inforge pki revoke needs --leaf <service> --region <region>.*\n$/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(["pki", "revoke", ...args], ciEnv(sb));
+    assert.is(r.code, 1, `${args.join(" ")}: ${r.err}`);
+    assert.match(r.err, re);
+    assert.is(r.err.trim().split("\n").length, 1, r.err);
+  }
+  assert.is(treeHash(sb.dir), before);
+});
+
+test("revoke --leaf in root posture only (no CI identity) is refused naming INFORGE_SECRETS_KEY, and changes nothing", async () => {
+  const before = treeHash(sb.dir);
+  const r = await cli(["pki", "revoke", "--leaf", "payments", "--region", "eu"], rootEnv(sb));
+  assert.is(r.code, 3, r.err);
+  assert.match(r.err, /INFORGE_SECRETS_KEY is not set/);
+  assert.is(treeHash(sb.dir), before);
+});
+
+test("the plan of revoke --leaf shows the revocation, the replacement, and who must reload which file", async () => {
+  const r = await ok(cli(["pki", "revoke", "--leaf", "payments", "--region", "eu", "--reason", "key-compromise", "--plan"], ciEnv(sb)));
+  assert.match(r.out, /issue leaf\s+eu\/payments \(replaces revoked\)/);
+  assert.match(r.out, /sign scope CRL\s+eu #2, 1 revoked \(payments revoked \(key-compromise\)\)/);
+  assert.match(r.out, /inforge deploy payments --region eu — payments must reload tls\.crt and tls\.key/);
+  assert.match(r.out, /publish crl\/eu\.crl\.pem to every consumer that checks revocation/);
+});
+
+test("after revoke --leaf: openssl -crl_check_all rejects the old leaf (certificate revoked) and accepts the replacement; GnuTLS agrees", async () => {
+  oldLeaf = read("leaves/eu/payments.crt.pem");
+  const usBefore = treeHash(sb.dir, (f) => /(^|\/)us[./]/.test(f));
+  await ok(cli(["pki", "revoke", "--leaf", "payments", "--region", "eu", "--reason", "key-compromise"], ciEnv(sb)));
+  const old = crlCheckAll(tmp("old.pem", oldLeaf));
+  assert.not.ok(old.ok, "the revoked leaf still verifies");
+  assert.match(old.out, /certificate revoked/);
+  const fresh = read("leaves/eu/payments.crt.pem");
+  assert.is.not(fresh, oldLeaf);
+  assert.ok(crlCheckAll(p("leaves/eu/payments.crt.pem")).ok, crlCheckAll(p("leaves/eu/payments.crt.pem")).out);
+  assert.ok(crlCheckAll(p("leaves/eu/checkout.crt.pem")).ok, "another eu leaf is untouched");
+  // Without revocation checking the old leaf is still a valid chain: the CRL is what refuses it.
+  assert.ok(opensslVerify(["-CAfile", p("bundles/root.pem"), "-untrusted", p("scopes/eu/G1.crt.pem"), tmp("old2.pem", oldLeaf)]).ok);
+  const gOld = certtool(oldLeaf);
+  assert.not.ok(gOld.ok, gOld.out);
+  assert.match(gOld.out, /revoked/i);
+  assert.ok(certtool(fresh).ok, certtool(fresh).out);
+  // The eu CRL lists the old serial with reasonCode keyCompromise; no other region's file changed.
+  const serial = run("openssl", ["x509", "-noout", "-serial", "-in", tmp("old3.pem", oldLeaf)]).stdout.trim().replace(/^serial=/, "");
+  const text = run("openssl", ["crl", "-noout", "-text", "-in", p("crl/eu.crl.pem")]).stdout;
+  assert.match(text, new RegExp(`Serial Number: ${serial}\\s+Revocation Date: [^\\n]+\\s+CRL entry extensions:\\s+X509v3 CRL Reason Code:\\s+Key Compromise`));
+  assert.is(treeHash(sb.dir, (f) => /(^|\/)us[./]/.test(f)), usBefore);
+  const v = await cli(["pki", "verify"], ciEnv(sb));
+  assert.is(v.code, 0, v.out);
+});
+
+test.run();
