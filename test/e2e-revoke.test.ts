@@ -55,7 +55,7 @@ test("revoke --leaf with a bad service, a bad region or a bad reason: one senten
     [["--leaf", "paymnts", "--region", "eu"], /^inforge: unknown service "paymnts" in "eu" \(.*known: .*payments.*\); add it to regions\/eu\.json\n$/],
     [["--leaf", "payments", "--region", "eux"], /^inforge: unknown region "eux" .*; add regions\/eux\.json\n$/],
     [["--leaf", "payments", "--region", "EU"], /^inforge: invalid region name "EU": .*\n$/],
-    [["--leaf", "payments", "--region", "eu", "--reason", "stolen"], /^inforge: .*reason.*stolen.*key-compromise.*\n$/],
+    [["--leaf", "payments", "--region", "eu", "--reason", "stolen"], /^inforge: .*--reason: use --reason .*key-compromise.*\(got "stolen"\)\n$/],
     [["--leaf", "payments"], /^inforge: inforge pki revoke needs --leaf <service> --region <region>.*\n$/],
   ];
   for (const [args, re] of cases) {
