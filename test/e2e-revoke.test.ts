@@ -3,7 +3,7 @@
 // (a CRL for every CA in the chain: root CRL + scope CRL), GnuTLS certtool --load-crl and NSS
 // vfychain/crlutil — and reject the revoked leaf while accepting the replacement and every
 // other live leaf.
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -31,6 +31,32 @@ const certtool = (leafPem: string, scope = "eu", gen = 1) => {
   return { ok: r.status === 0, out: r.stdout + r.stderr };
 };
 
+/**
+ * NSS (libnss3-tools): a fresh certificate database with the root trusted (CT,C,C), the
+ * intermediate, and both CRLs imported (crlutil reads DER); vfychain through the PKIX API with
+ * CRL checking required for the leaf and the chain (failIfNoInfo: no CRL is a failure too).
+ */
+let nssDb = 0;
+function nss(leafPem: string, scope = "eu", gen = 1): { ok: boolean; out: string } {
+  const db = join(sb.base, `nss-${nssDb++}`);
+  mkdirSync(db);
+  const steps: string[][] = [
+    ["certutil", "-N", "-d", `sql:${db}`, "--empty-password"],
+    ["certutil", "-A", "-d", `sql:${db}`, "-n", "root", "-t", "CT,C,C", "-a", "-i", p("root/G1.crt.pem")],
+    ["certutil", "-A", "-d", `sql:${db}`, "-n", "intermediate", "-t", ",,", "-a", "-i", p(`scopes/${scope}/G${gen}.crt.pem`)],
+  ];
+  for (const [name, file] of [["root", "crl/root.crl.pem"], [scope, `crl/${scope}.crl.pem`]] as const) {
+    const der = join(sb.base, `${name}-${nssDb}.crl`);
+    steps.push(["openssl", "crl", "-in", p(file), "-outform", "DER", "-out", der], ["crlutil", "-I", "-d", `sql:${db}`, "-i", der]);
+  }
+  for (const [cmd, ...args] of steps) {
+    const r = run(cmd!, args);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+  }
+  const r = run("vfychain", ["-d", `sql:${db}`, "-pp", "-u", "1", "-g", "leaf", "-m", "crl", "-s", "failIfNoInfo", "-g", "chain", "-m", "crl", "-s", "failIfNoInfo", "-a", tmp("nss-leaf.pem", leafPem)]);
+  return { ok: r.status === 0, out: r.stdout + r.stderr };
+}
+
 let oldLeaf = "";
 
 test("every scope that has leaves gets a CRL of its own, signed by its intermediate, and -crl_check_all accepts every live leaf", () => {
@@ -47,6 +73,7 @@ test("every scope that has leaves gets a CRL of its own, signed by its intermedi
     }
   }
   assert.ok(certtool(read("leaves/eu/payments.crt.pem")).ok, certtool(read("leaves/eu/payments.crt.pem")).out);
+  assert.ok(nss(read("leaves/eu/payments.crt.pem")).ok, nss(read("leaves/eu/payments.crt.pem")).out);
 });
 
 test("revoke --leaf with a bad service, a bad region or a bad reason: one sentence, state byte-identical", async () => {
@@ -83,7 +110,7 @@ test("the plan of revoke --leaf shows the revocation, the replacement, and who m
   assert.match(r.out, /publish crl\/eu\.crl\.pem to every consumer that checks revocation/);
 });
 
-test("after revoke --leaf: openssl -crl_check_all rejects the old leaf (certificate revoked) and accepts the replacement; GnuTLS agrees", async () => {
+test("after revoke --leaf: openssl -crl_check_all rejects the old leaf (certificate revoked) and accepts the replacement; GnuTLS and NSS agree", async () => {
   oldLeaf = read("leaves/eu/payments.crt.pem");
   const usBefore = treeHash(sb.dir, (f) => /(^|\/)us[./]/.test(f));
   await ok(cli(["pki", "revoke", "--leaf", "payments", "--region", "eu", "--reason", "key-compromise"], ciEnv(sb)));
@@ -100,6 +127,10 @@ test("after revoke --leaf: openssl -crl_check_all rejects the old leaf (certific
   assert.not.ok(gOld.ok, gOld.out);
   assert.match(gOld.out, /revoked/i);
   assert.ok(certtool(fresh).ok, certtool(fresh).out);
+  const nOld = nss(oldLeaf);
+  assert.not.ok(nOld.ok, nOld.out);
+  assert.match(nOld.out, /-8180: Peer's Certificate has been revoked/);
+  assert.ok(nss(fresh).ok, nss(fresh).out);
   // The eu CRL lists the old serial with reasonCode keyCompromise; no other region's file changed.
   const serial = run("openssl", ["x509", "-noout", "-serial", "-in", tmp("old3.pem", oldLeaf)]).stdout.trim().replace(/^serial=/, "");
   const text = run("openssl", ["crl", "-noout", "-text", "-in", p("crl/eu.crl.pem")]).stdout;
