@@ -129,7 +129,7 @@ test("the first renewal signs each scope's CRL; a renewal before 2/3 of its life
   const due = planAt(region("eu").leaves().renew(), s, after(T0, 5 * DAY));
   const [c] = stepsOf(due, "sign-scope-crl");
   assert.ok(c, "re-signed once past 2/3 of its 7 days");
-  assert.is(c!.why, "due");
+  assert.is(c!.why, "renewal point");
   assert.is(c!.identity, "ci");
   assert.is(c!.number, 2);
   assert.equal(checkPlan(due), []);

@@ -29,7 +29,7 @@ export function signScopeCrl(d: Draft, scope: string, origin: string, o: { force
   let why = o.force ? (o.why ?? "forced") : null;
   if (!why && !prev) why = "first leaves";
   else if (!why && prev!.gens.join() !== gens.join()) why = `issuers now G${gens.join(", G")}`;
-  else if (!why && d.now >= ms(prev!.thisUpdate) + (ms(prev!.nextUpdate) - ms(prev!.thisUpdate)) * t.renewAt) why = "due";
+  else if (!why && d.now >= ms(prev!.thisUpdate) + (ms(prev!.nextUpdate) - ms(prev!.thisUpdate)) * t.renewAt) why = "renewal point";
   if (!why) return;
   // An entry leaves the CRL once its issuer no longer signs one (retired: all its leaves have
   // expired; revoked: the root CRL covers them all), or once a CRL issued after the leaf's

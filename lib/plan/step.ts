@@ -104,7 +104,7 @@ export interface SignScopeCrl extends Base {
   readonly thisUpdate: string;
   readonly nextUpdate: string;
   readonly revoked: readonly { readonly service: string; readonly gen: number; readonly serial: string; readonly reason: RevocationReason }[];
-  /** Why it is signed now, for the plan ("first leaves", "leaf revoked", "due", …). */
+  /** Why it is signed now, for the plan ("first leaves", "payments revoked (key-compromise)", "renewal point", …). */
   readonly why: string;
 }
 export interface WriteBundle extends Base {
