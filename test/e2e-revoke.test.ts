@@ -136,7 +136,30 @@ test("after revoke --leaf: openssl -crl_check_all rejects the old leaf (certific
   const text = run("openssl", ["crl", "-noout", "-text", "-in", p("crl/eu.crl.pem")]).stdout;
   assert.match(text, new RegExp(`Serial Number: ${serial}\\s+Revocation Date: [^\\n]+\\s+CRL entry extensions:\\s+X509v3 CRL Reason Code:\\s+Key Compromise`));
   assert.is(treeHash(sb.dir, (f) => /(^|\/)us[./]/.test(f)), usBefore);
+  // A one-region run: it locked and journaled eu alone (its CRL is eu's own file), like rotate --leaf.
+  const last = read("journal/scopes/eu.jsonl").trim().split("\n").at(-1)!;
+  assert.match(JSON.parse(last).command, /^inforge pki revoke --leaf payments --region eu/);
   const v = await cli(["pki", "verify"], ciEnv(sb));
+  assert.is(v.code, 0, v.out);
+});
+
+test("during an intermediate rotation the retiring generation still signs a CRL, so leaves of both generations pass -crl_check_all", async () => {
+  const beforeRotation = read("leaves/eu/checkout.crt.pem");
+  await ok(cli(["pki", "rotate", "--intermediate", "eu"], rootEnv(sb)));
+  const later = new Date(Date.now() + 25 * 3_600_000);
+  const at = later.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const promoted = await ok(cli(["pki", "renew", "--region", "eu", "--at", at], ciEnv(sb)));
+  assert.match(promoted.out, /sign scope CRL\s+eu #\d+, 1 revoked \(issuers now G1, G2\)\s+eu G1, eu G2/);
+  const crls = read("crl/eu.crl.pem").match(/BEGIN X509 CRL/g) ?? [];
+  assert.is(crls.length, 2, "one CRL per live generation");
+  const attime = String(Math.floor(later.getTime() / 1000));
+  const check = (leaf: string, gen: number) =>
+    opensslVerify(["-attime", attime, "-crl_check_all", "-CAfile", p("bundles/root.pem"), "-untrusted", p(`scopes/eu/G${gen}.crt.pem`), "-CRLfile", p("crl/root.crl.pem"), "-CRLfile", p("crl/eu.crl.pem"), leaf]);
+  // A service not yet redeployed still serves its G1 leaf: accepted; the revoked G1 leaf stays refused.
+  assert.ok(check(tmp("g1.pem", beforeRotation), 1).ok, check(tmp("g1.pem", beforeRotation), 1).out);
+  assert.match(check(tmp("old.pem", oldLeaf), 1).out, /certificate revoked/);
+  assert.ok(check(p("leaves/eu/checkout.crt.pem"), 2).ok, check(p("leaves/eu/checkout.crt.pem"), 2).out);
+  const v = await cli(["pki", "verify", "--at", at], ciEnv(sb));
   assert.is(v.code, 0, v.out);
 });
 
