@@ -9,6 +9,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as pkijs from "pkijs";
 import { region } from "../lib/dsl/mod.ts";
+import * as X from "../lib/x509/mod.ts";
+import { x509 } from "../lib/x509/vendor.ts";
 import { checkPlan } from "../lib/check/check-plan.ts";
 import { InputError } from "../lib/errors.ts";
 import { buildTree, ciEnv, cli, ok, opensslVerify, rootEnv, run, sandbox, treeHash } from "./helpers.ts";
@@ -109,6 +111,22 @@ test("a crl.url that is not an http(s) directory URL is refused in one sentence 
   writeFileSync(p("pki.json"), JSON.stringify(cfg, null, 2) + "\n");
 });
 
+test("parseCrl counts entries with an empty extensions SEQUENCE (what @peculiar/x509's generator writes), which PKI.js refuses", async () => {
+  const key = await X.generateKeyPair();
+  const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const ca = await X.createRoot({ key, commonName: "t", notBefore: now, notAfter: new Date(now.getTime() + DAY) });
+  const legacy = await x509.X509CrlGenerator.create({
+    issuer: "CN=t", thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR), entries: [{ serialNumber: "0a1b", revocationDate: now }],
+    signingKey: key.privateKey, signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+  });
+  const pem = `-----BEGIN X509 CRL-----\n${Buffer.from(legacy.rawData).toString("base64").replace(/.{64}/g, "$&\n")}\n-----END X509 CRL-----\n`;
+  assert.is(X.parseCrl(pem).emptyEntryExtensions, 1);
+  assert.throws(() => pkijs.CertificateRevocationList.fromBER(new Uint8Array(legacy.rawData)));
+  const clean = await X.createCrl({ issuer: { certPem: ca.pem, signer: X.keySigner(key) }, thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR), crlNumber: 1, revoked: [{ serial: "0a1b", date: now }] });
+  assert.is(X.parseCrl(clean).emptyEntryExtensions, 0);
+  assert.equal(X.parseCrl(clean).reasons, [null]);
+});
+
 // ---- pure: the planner's scope CRL ----
 
 test("the DSL verb is a frozen intent with the reason, \"unspecified\" by default; an unknown reason is an InputError", () => {
@@ -137,7 +155,7 @@ test("the first renewal signs each scope's CRL; a renewal before 2/3 of its life
 
 test("a revocation lists the leaf until a CRL issued after the leaf's notAfter has listed it", () => {
   let s = established();
-  const serial = s.leaves.eu!.leaves.payments!.serial;
+  const serial = s.leaves.eu!.leaves["payments" as never]!.serial;
   const rev = planAt(region("eu").service("payments").leaf().revoke({ reason: "key-compromise" }), s, after(T0, HOUR));
   assert.equal(checkPlan(rev), []);
   const [c] = stepsOf(rev, "sign-scope-crl");

@@ -154,7 +154,7 @@ export function parseCrl(pem: string, what = "input"): CrlInfo {
       const code = e.reason;
       return code === undefined ? null : (REASON_OF_CODE.get(code) ?? null);
     }),
-    emptyEntryExtensions: crl.entries.filter((e) => hasEmptyExtensions(new Uint8Array(e.rawData))).length,
+    emptyEntryExtensions: emptyEntryExtensions(der),
     aki: aki?.keyId?.toLowerCase() ?? null,
   };
 }
@@ -210,24 +210,44 @@ function ecdsaSigValue(sig: Uint8Array): Bytes {
   return new Uint8Array([0x30, body.length, ...body]);
 }
 
-/** A revokedCertificates entry (DER) whose crlEntryExtensions is present but empty (`30 00` at its end). */
-function hasEmptyExtensions(entry: Uint8Array): boolean {
-  // SEQUENCE { INTEGER serial, Time, [SEQUENCE extensions] }: walk the elements inside.
-  const len = (at: number): [number, number] => {
-    const b = entry[at + 1]!;
+/** The elements (offset, header length, content length) of the DER constructed element at `at`. */
+function children(der: Uint8Array, at: number): { at: number; tag: number; hdr: number; len: number }[] {
+  const head = (i: number): [number, number] => {
+    const b = der[i + 1]!;
     if (!(b & 0x80)) return [2, b];
     let v = 0;
-    for (let i = 0; i < (b & 0x7f); i++) v = v * 256 + entry[at + 2 + i]!;
+    for (let k = 0; k < (b & 0x7f); k++) v = v * 256 + der[i + 2 + k]!;
     return [2 + (b & 0x7f), v];
   };
-  const [h] = len(0);
-  let at = h;
-  let n = 0;
-  while (at < entry.length) {
-    const [hh, l] = len(at);
-    if (n === 2) return entry[at] === 0x30 && l === 0;
-    at += hh + l;
-    n++;
+  const [h, l] = head(at);
+  const out: { at: number; tag: number; hdr: number; len: number }[] = [];
+  for (let i = at + h; i < at + h + l && i < der.length;) {
+    const [hh, ll] = head(i);
+    out.push({ at: i, tag: der[i]!, hdr: hh, len: ll });
+    i += hh + ll;
   }
-  return false;
+  return out;
+}
+
+/**
+ * Revoked entries whose crlEntryExtensions is present but empty (`30 00`), read off the DER itself
+ * (the parser drops an empty list, so its object model cannot tell). TBSCertList (§5.1):
+ * SEQUENCE { version?, signature, issuer, thisUpdate, nextUpdate?, revokedCertificates?, [0] exts? }.
+ */
+function emptyEntryExtensions(der: Uint8Array): number {
+  try {
+    const tbs = children(der, 0)[0]!;
+    const parts = children(der, tbs.at);
+    let i = parts[0]?.tag === 0x02 ? 1 : 0; // version
+    i += 3; // signature, issuer, thisUpdate
+    if (parts[i]?.tag === 0x17 || parts[i]?.tag === 0x18) i++; // nextUpdate
+    const list = parts[i];
+    if (list?.tag !== 0x30) return 0;
+    return children(der, list.at).filter((entry) => {
+      const ext = children(der, entry.at)[2];
+      return ext !== undefined && ext.tag === 0x30 && ext.len === 0;
+    }).length;
+  } catch {
+    return 0; // malformed DER is the parser's to refuse
+  }
 }
