@@ -12,6 +12,7 @@ import { region } from "../lib/dsl/mod.ts";
 import * as X from "../lib/x509/mod.ts";
 import { x509 } from "../lib/x509/vendor.ts";
 import { checkPlan } from "../lib/check/check-plan.ts";
+import { compareCrl } from "../lib/check/crl-rules.ts";
 import { InputError } from "../lib/errors.ts";
 import { buildTree, ciEnv, cli, ok, opensslVerify, rootEnv, run, sandbox, treeHash } from "./helpers.ts";
 import { DAY, HOUR, T0, after, established, planAt, step, stepsOf } from "./fixtures/pure-pki.ts";
@@ -125,6 +126,18 @@ test("parseCrl counts entries with an empty extensions SEQUENCE (what @peculiar/
   const clean = await X.createCrl({ issuer: { certPem: ca.pem, signer: X.keySigner(key) }, thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR), crlNumber: 1, revoked: [{ serial: "0a1b", date: now }] });
   assert.is(X.parseCrl(clean).emptyEntryExtensions, 0);
   assert.equal(X.parseCrl(clean).reasons, [null]);
+});
+
+test("verify's CRL rules: an empty entry extensions list, a wrong reason and a lapsed scope CRL are each reported", () => {
+  const now = new Date("2026-12-01T00:00:00Z");
+  const want = { what: "eu G1", gen: 1, cert: "scopes/eu/G1.crt.pem", serials: ["a1"], reasons: new Map([["a1", "key-compromise" as const]]) };
+  const seen = { serials: ["00a1"], reasons: ["key-compromise" as const], emptyEntryExtensions: 0, thisUpdate: now, nextUpdate: new Date(now.getTime() + DAY), number: 3 };
+  const codes = (f: { code: string; severity: string }[]) => f.map((x) => `${x.severity}:${x.code}`);
+  assert.equal(compareCrl(want, seen, now, 3, { file: "crl/eu.crl.pem", lapsed: "warning" }), []);
+  assert.equal(codes(compareCrl(want, { ...seen, emptyEntryExtensions: 1 }, now, 3)), ["error:crl.malformed"]);
+  assert.equal(codes(compareCrl(want, { ...seen, reasons: [null] }, now, 3)), ["error:crl.reasons"]);
+  assert.equal(codes(compareCrl(want, seen, new Date(now.getTime() + 2 * DAY), 3, { lapsed: "warning" })), ["warning:pending.crl-stale"]);
+  assert.equal(codes(compareCrl(want, seen, new Date(now.getTime() + 2 * DAY), 3)), ["error:crl.stale"]);
 });
 
 // ---- pure: the planner's scope CRL ----
