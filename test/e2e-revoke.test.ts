@@ -67,7 +67,9 @@ test("every scope that has leaves gets a CRL of its own, signed by its intermedi
     assert.match(text.stdout, /No Revoked Certificates/);
     const sig = run("openssl", ["crl", "-noout", "-in", p(`crl/${scope}.crl.pem`), "-CAfile", p(`scopes/${scope}/G1.crt.pem`)]);
     assert.match(sig.stdout + sig.stderr, /verify OK/);
-    for (const svc of JSON.parse(read(`leaves/${scope}/index.json`)).leaves ? Object.keys(JSON.parse(read(`leaves/${scope}/index.json`)).leaves) : []) {
+    const services = Object.keys(JSON.parse(read(`leaves/${scope}/index.json`)).leaves);
+    assert.ok(services.length, scope);
+    for (const svc of services) {
       const v = crlCheckAll(p(`leaves/${scope}/${svc}.crt.pem`), scope);
       assert.ok(v.ok, `${scope}/${svc}: ${v.out}`);
     }

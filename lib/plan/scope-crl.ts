@@ -33,8 +33,8 @@ export function signScopeCrl(d: Draft, scope: string, origin: string, o: { force
   if (!why) return;
   // An entry leaves the CRL once its issuer no longer signs one (retired: all its leaves have
   // expired; revoked: the root CRL covers them all), or once a CRL issued after the leaf's
-  // notAfter has listed it (RFC 5280 §3.3: "an entry is removed … after it has appeared on one
-  // regularly scheduled CRL issued beyond the revoked certificate's validity period").
+  // notAfter has listed it (RFC 5280 §3.3: "An entry MUST NOT be removed from the CRL until it
+  // appears on one regularly scheduled CRL issued beyond the revoked certificate's validity period").
   if (idx.revoked) idx.revoked = idx.revoked.filter((r) => gens.includes(r.gen) && !(prev && ms(r.notAfter) < ms(prev.thisUpdate)));
   // Backdated by the clock skew, as certificates are: a consumer whose clock runs behind would
   // otherwise find the CRL "not yet valid" and fail every chain it checks with it.
