@@ -11,7 +11,7 @@ const mod = await import("./mod.ts");
 export const {
   all, global, region, root, scope,
   task,
-  ScopeName, RegionName, ServiceName, GLOBAL,
+  ScopeName, RegionName, ServiceName, GLOBAL, REVOCATION_REASONS,
   plan, checkPlan, assertChecked, checkState,
   InputError, PostureError, StateError, CheckError,
   v,

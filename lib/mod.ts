@@ -3,6 +3,7 @@ export { all, global, region, root, scope } from "./dsl/mod.ts";
 export type { Intent } from "./dsl/mod.ts";
 export { task, type Task, type TaskContext, type AfterContext } from "./task.ts";
 export { ScopeName, RegionName, ServiceName, GLOBAL } from "./model/names.ts";
+export { REVOCATION_REASONS, type RevocationReason } from "./model/revocation.ts";
 export { plan } from "./plan/planner.ts";
 export type { Plan, Step } from "./plan/step.ts";
 export { checkPlan, assertChecked, type CheckedPlan } from "./check/check-plan.ts";

@@ -336,6 +336,31 @@ const ROWS: Row[] = [
     expect: ["crl.empty-window"],
   },
   {
+    name: "a scope CRL signed by a generation that signs nothing (retired)",
+    base: "euPromote",
+    mutate: (p) => {
+      find(p, "sign-scope-crl").gens = [1, 2, 3];
+    },
+    expect: ["crl.signer-not-live"],
+  },
+  {
+    name: "a scope CRL whose nextUpdate is not after its thisUpdate",
+    base: "euMint",
+    mutate: (p) => {
+      const c = find(p, "sign-scope-crl");
+      c.nextUpdate = c.thisUpdate;
+    },
+    expect: ["crl.empty-window"],
+  },
+  {
+    name: "a scope CRL that lists a leaf the state does not revoke",
+    base: "euMint",
+    mutate: (p) => {
+      find(p, "sign-scope-crl").revoked = [{ service: "payments", gen: 1, serial: "0a", reason: "superseded" }];
+    },
+    expect: ["revoked.not-on-crl"],
+  },
+  {
     name: "a root with an empty validity",
     base: "init",
     mutate: (p) => {
@@ -385,6 +410,32 @@ const ROWS: Row[] = [
       find(p, "sign-crl").identity = null;
     },
     expect: ["step.identity"],
+  },
+  {
+    name: "a sign-scope-crl step that asks for no identity though its intermediate's key is on disk",
+    base: "euMint",
+    mutate: (p) => {
+      find(p, "sign-scope-crl").identity = null;
+    },
+    expect: ["step.identity"],
+  },
+  {
+    name: "a sign-scope-crl step that asks for the root identity",
+    base: "euMint",
+    mutate: (p) => {
+      find(p, "sign-scope-crl").identity = "root";
+    },
+    expect: ["step.identity"],
+  },
+  {
+    name: "a scope CRL that writes another region's CRL file",
+    base: "euMint",
+    mutate: (p) => {
+      const c = find(p, "sign-scope-crl");
+      c.scope = "us";
+      c.writes = ["crl/us.crl.pem"];
+    },
+    expect: ["write.foreign-region"],
   },
   {
     name: "a cross-sign step that asks for no identity",

@@ -53,8 +53,9 @@ test("add-region runs directly and through `pki intermediate`; renew mints every
   assert.is((r.out.match(/\(missing\)/g) ?? []).length, 7, r.out);
 });
 
-test("rotate-leaf, rotate-intermediate (then the promoting renew) and recover-intermediate run under deno", () => {
+test("rotate-leaf, revoke-leaf, rotate-intermediate (then the promoting renew) and recover-intermediate run under deno", () => {
   assert.match(direct("rotate-leaf", ["--region", "eu", "--service", "payments"], ci, 1).out, /issue leaf\s+eu\/payments \(forced\)/);
+  assert.match(direct("revoke-leaf", ["--region", "eu", "--service", "checkout", "--reason", "key-compromise"], ci, 1).out, /issue leaf\s+eu\/checkout \(replaces revoked\)/);
   assert.match(direct("rotate-intermediate", ["--scope", "eu"], root, 2).out, /eu G2 \(prepared\)/);
   assert.match(direct("renew", ["--region", "eu"], ci, 27).out, /eu G2/);
   assert.match(inforge("recover-intermediate", ["pki", "recover-intermediate", "us"], root, 28).out, /revoke/i);

@@ -73,20 +73,25 @@ interface Case {
   readonly uris: string[];
   readonly nb: Date;
   readonly na: Date;
+  /** A CRL distribution point (pki.json crl.url set). */
+  readonly crlUrl?: string;
 }
 const CASES: Case[] = [
   { what: "one DNS name and one SPIFFE URI", cn: "payments.eu.mesh.test", dns: ["payments.eu.mesh.test"], uris: ["spiffe://eu.mesh.test/svc/payments"], nb: at(-300_000), na: at(7 * DAY) },
   { what: "several names of each kind", cn: "api.eu.mesh.test", dns: ["api.eu.mesh.test", "api-v2.eu.mesh.test", "*.api.eu.mesh.test"], uris: ["spiffe://eu.mesh.test/svc/api", "spiffe://eu.mesh.test/ns/x/sa/api"], nb: at(0), na: at(DAY) },
   { what: "URIs only, and a UTF8String common name", cn: "ledger_é", dns: [], uris: ["spiffe://eu.mesh.test/svc/ledger"], nb: at(0), na: at(DAY) },
   { what: "validity in GeneralizedTime from 2050", cn: "future.eu.mesh.test", dns: ["future.eu.mesh.test"], uris: [], nb: new Date("2049-12-31T23:59:59Z"), na: new Date("2051-06-30T12:00:00Z") },
+  { what: "a CRL distribution point", cn: "crl.eu.mesh.test", dns: ["crl.eu.mesh.test"], uris: ["spiffe://eu.mesh.test/svc/crl"], nb: at(0), na: at(DAY), crlUrl: "http://pki.mesh.test/crl/eu-G1.crl" },
+  { what: "a CRL distribution point long enough for two-byte DER lengths", cn: "crl2.eu.mesh.test", dns: ["crl2.eu.mesh.test"], uris: [], nb: at(0), na: at(DAY), crlUrl: `https://pki.mesh.test/${"d/".repeat(70)}eu-G1.crl` },
   { what: "a name long enough for two-byte DER lengths", cn: "long.eu.mesh.test", dns: Array.from({ length: 6 }, (_, i) => `${"s".repeat(50)}${i}.eu.mesh.test`), uris: ["spiffe://eu.mesh.test/svc/long"], nb: at(0), na: at(DAY) },
 ];
 
 test("a fast-path leaf's TBSCertificate is byte for byte the reference profile's, for the same key, serial and names", async () => {
   for (const c of CASES) {
     const key = await X.generateKeyPair();
-    const ref = await X.createLeaf({ publicKey: key.publicKey, issuer: euIssuer, commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris });
-    const got = await fast.mint({ spki: await exportSpki(key.publicKey), commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris, serial: ref.serial });
+    const cdp = c.crlUrl ? { crlUrl: c.crlUrl } : {};
+    const ref = await X.createLeaf({ publicKey: key.publicKey, issuer: euIssuer, commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris, ...cdp });
+    const got = await fast.mint({ spki: await exportSpki(key.publicKey), commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris, serial: ref.serial, ...cdp });
     assert.equal(Buffer.from(tbsOf(got.der)).toString("hex"), Buffer.from(tbsOf(derOf(ref.pem))).toString("hex"), c.what);
   }
 });
@@ -94,8 +99,9 @@ test("a fast-path leaf's TBSCertificate is byte for byte the reference profile's
 test("@peculiar/x509 parses a fast-path leaf to the same fields as the reference leaf, and its fingerprint and serial to what mint reported", async () => {
   for (const c of CASES) {
     const key = await X.generateKeyPair();
-    const ref = await X.createLeaf({ publicKey: key.publicKey, issuer: euIssuer, commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris });
-    const got = await fast.mint({ spki: await exportSpki(key.publicKey), commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris, serial: ref.serial });
+    const cdp = c.crlUrl ? { crlUrl: c.crlUrl } : {};
+    const ref = await X.createLeaf({ publicKey: key.publicKey, issuer: euIssuer, commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris, ...cdp });
+    const got = await fast.mint({ spki: await exportSpki(key.publicKey), commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris, serial: ref.serial, ...cdp });
     const p = X.parseCertificate(got.pem);
     const { pem: _a, fingerprint: _b, ...fields } = p;
     const { pem: _c, fingerprint: _d, ...want } = ref;
@@ -138,6 +144,19 @@ test("openssl x509 -text shows a fast-path leaf exactly as the reference leaf, s
   for (const want of ["X509v3 Basic Constraints: critical", "CA:FALSE", "X509v3 Key Usage: critical", "Digital Signature", "TLS Web Server Authentication, TLS Web Client Authentication", "DNS:api.eu.mesh.test", "URI:spiffe://eu.mesh.test/svc/api", "X509v3 Subject Key Identifier", "X509v3 Authority Key Identifier", "ASN1 OID: prime256v1"]) {
     assert.ok(t.includes(want), `openssl -text lacks "${want}"`);
   }
+});
+
+test("openssl x509 -text shows a fast-path leaf's CRL distribution point exactly as the reference leaf's", async () => {
+  const c = CASES.find((x) => x.crlUrl?.startsWith("http://"))!;
+  const key = await X.generateKeyPair();
+  const ref = await X.createLeaf({ publicKey: key.publicKey, issuer: euIssuer, commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris, crlUrl: c.crlUrl! });
+  const got = await fast.mint({ spki: await exportSpki(key.publicKey), commonName: c.cn, notBefore: c.nb, notAfter: c.na, dns: c.dns, uris: c.uris, serial: ref.serial, crlUrl: c.crlUrl! });
+  const text = (pem: string) => openssl("x509", "-noout", "-ext", "crlDistributionPoints", "-in", file("x.pem", pem)).out;
+  assert.is(text(got.pem), text(ref.pem));
+  assert.match(text(got.pem), /X509v3 CRL Distribution Points:\s+Full Name:\s+URI:http:\/\/pki\.mesh\.test\/crl\/eu-G1\.crl/);
+  assert.not.match(text(got.pem), /critical/);
+  const strict = openssl("verify", "-x509_strict", "-CAfile", rootPem, "-untrusted", euPem, file("cdp.pem", got.pem));
+  assert.ok(strict.ok, strict.out);
 });
 
 test("a fast-path leaf carrying another scope's name breaks the intermediate's name constraints for openssl", async () => {
@@ -239,6 +258,8 @@ test("the fast path refuses what createLeaf refuses", async () => {
   await refuse({ ...base, dns: ["Payments.EU"] }, /is not a lowercase DNS name/);
   await refuse({ ...base, uris: ["spiffe:no-host"] }, /is not an ASCII URI with a host/);
   await refuse({ ...base, commonName: "" }, /common name is empty/);
+  await refuse({ ...base, crlUrl: "ldap://pki.mesh.test/cn=crl" }, /CRL distribution point "ldap:.*" is not an http:\/\/ or https:\/\/ URL/);
+  await refuse({ ...base, crlUrl: "http://pki.mesh.test/crl dir/eu.crl" }, /is not an http:\/\/ or https:\/\/ URL of printable ASCII/);
   await refuse({ ...base, spki: new Uint8Array(await exportSpki(euKey.publicKey)) }, /same public key as its issuer/);
   await refuse({ ...base, spki: k.spki.subarray(1) }, /expected an ECDSA P-256 public key/);
   // An end-entity certificate cannot be prepared as an issuer at all.

@@ -1,6 +1,7 @@
 // Whole-tree checks shared by the runtime tests: `inforge pki verify` (in this Node process),
 // the state checker on a fresh snapshot, and openssl on every leaf against the region bundle
-// (partial chain, as a mesh service verifies) and against root.pem (as a root-anchoring consumer).
+// (partial chain, as a mesh service verifies) and against root.pem (as a root-anchoring consumer),
+// also with -crl_check_all (root CRL + scope CRL).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { checkState } from "../lib/check/check-state.ts";
@@ -28,6 +29,10 @@ export async function treeProblems(sb: Sandbox, at: number): Promise<string[]> {
       if (!mesh.ok) problems.push(`openssl (bundles/${scope}.pem) refuses ${scope}/${service}: ${mesh.out}`);
       const rooted = opensslVerify([...attime, "-CAfile", join(sb.dir, "bundles/root.pem"), "-untrusted", join(sb.dir, "scopes", scope, `G${gen}.crt.pem`), leaf]);
       if (!rooted.ok) problems.push(`openssl (bundles/root.pem) refuses ${scope}/${service}: ${rooted.out}`);
+      // Revocation checked for every CA of the chain: the root CRL and the scope's CRL (one per live intermediate).
+      const crls = ["-CRLfile", join(sb.dir, "crl/root.crl.pem"), "-CRLfile", join(sb.dir, "crl", `${scope}.crl.pem`)];
+      const revocation = opensslVerify([...attime, "-crl_check_all", ...crls, "-CAfile", join(sb.dir, "bundles/root.pem"), "-untrusted", join(sb.dir, "scopes", scope, `G${gen}.crt.pem`), leaf]);
+      if (!revocation.ok) problems.push(`openssl -crl_check_all refuses ${scope}/${service}: ${revocation.out}`);
     }
   }
   if (!leaves) problems.push("the tree has no leaves to verify");

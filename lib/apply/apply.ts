@@ -16,6 +16,7 @@ import { signCustody } from "./custody.ts";
 import { newLeafKey } from "./native-crypto.ts";
 import { meshBundleFiles } from "../deliver/mesh-bundles.ts";
 import { journalFile, scopeOfPath } from "../store/domains.ts";
+import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 
 export interface ApplyEnv {
   readonly store: Store;
@@ -190,6 +191,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       const c = await X.createIntermediate({
         publicKey: key.publicKey, issuer, commonName: s.commonName, notBefore: date(s.notBefore), notAfter: date(s.notAfter),
         permittedDns: [...s.permittedDns], permittedUriHosts: [...s.permittedUriHosts], unconstrainedUris: s.permittedUriHosts.length === 0,
+        ...(s.crlUrl ? { crlUrl: s.crlUrl } : {}),
       });
       const ref = { scope: s.scope, gen: s.gen };
       record(genOf(ref), c);
@@ -206,6 +208,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       const key = await newLeafKey();
       const c = await minter.mint({
         spki: key.spki, commonName: s.commonName, notBefore: date(s.notBefore), notAfter: date(s.notAfter), dns: s.dns, uris: s.uris,
+        ...(s.crlUrl ? { crlUrl: s.crlUrl } : {}),
       });
       const leaf = state.leaves[s.scope]?.leaves[s.service as never];
       if (!leaf) throw new StateError(`internal: no leaf record for ${s.scope}/${s.service}`);
@@ -220,6 +223,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       const c = await X.createLeaf({
         publicKey: await X.importCsrPublicKey(s.publicKey), issuer: await issuerOf({ scope: s.scope, gen: s.gen }), commonName: s.commonName,
         notBefore: date(s.notBefore), notAfter: date(s.notAfter), dns: [...s.dns], uris: [...s.uris],
+        ...(s.crlUrl ? { crlUrl: s.crlUrl } : {}),
       });
       const leaf = state.leaves[s.scope]?.csr?.[s.service as never];
       if (!leaf) throw new StateError(`internal: no csr leaf record for ${s.scope}/${s.service}`);
@@ -233,7 +237,8 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
         const issuer = await issuerOf({ scope: "root", gen });
         const revoked = state.root.crl.revoked
           .filter((r) => state.scopes[r.scope]?.generations.find((g) => g.gen === r.gen)?.issuer === gen)
-          .map((r) => ({ serial: r.serial, date: date(r.date) }));
+          // Only recover-intermediate revokes an intermediate (its key is believed leaked).
+          .map((r) => ({ serial: r.serial, date: date(r.date), reason: r.reason ?? INTERMEDIATE_REVOCATION_REASON }));
         parts.push(await X.createCrl({ issuer, thisUpdate: date(s.thisUpdate), nextUpdate: date(s.nextUpdate), crlNumber: s.number, revoked }));
       }
       put(P.CRL, parts.join(""));
@@ -242,6 +247,20 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       const issuer = await issuerOf({ scope: "root", gen: s.rootGen });
       const fingerprint = genOf({ scope: "root", gen: s.rootGen }).fingerprint || X.certificateFingerprint(issuer.certPem);
       put(P.CUSTODY, await signCustody(config(), s.rootGen, fingerprint, issuer.signer, plan.now));
+    },
+    "sign-scope-crl": async (s) => {
+      // One CRL per generation, each by its own key: a verifier looks for the CRL of the CA that
+      // issued the certificate it checks (RFC 5280 §6.3.3), and OpenSSL's -crl_check_all wants one
+      // for every CA in the chain.
+      const parts: string[] = [];
+      for (const gen of s.gens) {
+        const issuer = await issuerOf({ scope: s.scope, gen });
+        const revoked = (state.leaves[s.scope]?.revoked ?? [])
+          .filter((r) => r.gen === gen)
+          .map((r) => ({ serial: r.serial, date: date(r.date), reason: r.reason }));
+        parts.push(await X.createCrl({ issuer, thisUpdate: date(s.thisUpdate), nextUpdate: date(s.nextUpdate), crlNumber: s.number, revoked }));
+      }
+      put(P.scopeCrl(s.scope), parts.join(""));
     },
     "write-bundle": async (s) => {
       const pems: string[] = [];

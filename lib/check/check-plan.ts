@@ -56,6 +56,14 @@ export function checkPlan(plan: Plan): Issue[] {
     const listed = c.revoked.map(refKey).sort().join(", ");
     if (listed !== revokedKeys) issues.push({ code: "revoked.not-on-crl", message: `the CRL would list [${listed}] but the revoked generations are [${revokedKeys}]` });
   }
+  // A newly revoked leaf is published: the plan re-signs its scope's CRL (invariant 5).
+  for (const [scope, idx] of Object.entries(plan.after.leaves)) {
+    const was = new Set((plan.before.leaves[scope]?.revoked ?? []).map((r) => r.serial));
+    const added = (idx.revoked ?? []).filter((r) => !was.has(r.serial));
+    if (added.length && !plan.steps.some((s) => s.kind === "sign-scope-crl" && s.scope === scope)) {
+      issues.push({ code: "revoked.not-on-crl", message: `the plan revokes leaf ${added.map((r) => `${scope}/${r.service}`).join(", ")} but does not re-sign ${scope}'s CRL` });
+    }
+  }
   return issues;
 
   function findGen(scope: string, gen: number) {
@@ -106,6 +114,21 @@ export function checkPlan(plan: Plan): Issue[] {
     "sign-crl": (s) => (t(s.nextUpdate) > t(s.thisUpdate) ? [] : [["crl.empty-window", "the CRL's nextUpdate is not after its thisUpdate"]]),
     // The record is signed by the root that is active once the plan is applied (after a rotation, the new one).
     "sign-custody": (s) => (findGen("root", s.rootGen)?.state === "active" ? [] : [["custody.signer-not-active", `the custody record would be signed by root G${s.rootGen}, which is not the active root`]]),
+    "sign-scope-crl": (s) => {
+      const out: Found = [];
+      if (t(s.nextUpdate) <= t(s.thisUpdate)) out.push(["crl.empty-window", `the CRL of ${s.scope}'s nextUpdate is not after its thisUpdate`]);
+      // Each CRL is signed by a generation that still vouches for leaves (active or retiring).
+      for (const g of s.gens) {
+        const gen = findGen(s.scope, g);
+        if (!gen || (gen.state !== "active" && gen.state !== "retiring")) out.push(["crl.signer-not-live", `the CRL of ${s.scope} would be signed by ${s.scope} G${g}, which is ${gen?.state ?? "missing"}`]);
+      }
+      // It lists exactly the scope's recorded revocations, each under the generation that signed the leaf.
+      const want = (plan.after.leaves[s.scope]?.revoked ?? []).map((r) => `${r.service}@${r.serial}`).sort().join(", ");
+      const got = s.revoked.map((r) => `${r.service}@${r.serial}`).sort().join(", ");
+      if (want !== got) out.push(["revoked.not-on-crl", `the CRL of ${s.scope} would list [${got}] but the revoked leaves are [${want}]`]);
+      for (const r of s.revoked) if (!s.gens.includes(r.gen)) out.push(["revoked.not-on-crl", `leaf ${s.scope}/${r.service} (serial ${r.serial}) is signed by ${s.scope} G${r.gen}, which signs no CRL in this plan`]);
+      return out;
+    },
     "write-bundle": (s) => {
       const want = bundleMembers(plan.after, s.bundle).map(refKey).join(", ");
       const got = s.members.map(refKey).join(", ");
@@ -126,6 +149,7 @@ function signedBy(s: Step): string[] {
     case "issue-csr-leaf": return [`${s.scope}/G${s.gen}`];
     case "sign-crl": return s.rootGens.map((g) => `root/G${g}`);
     case "sign-custody": return [`root/G${s.rootGen}`];
+    case "sign-scope-crl": return s.gens.map((g) => `${s.scope}/G${g}`);
     default: return [];
   }
 }
@@ -157,13 +181,14 @@ const IDENTITY: { readonly [K in Step["kind"]]: "root" | "ci" | null } = {
   "set-state": null,
   "sign-crl": "root",
   "sign-custody": "root",
+  "sign-scope-crl": "ci",
   "write-bundle": null,
   "write-state": null,
 };
 
 /** The region a file belongs to, if it belongs to one (global and root files do not). */
 function regionOf(path: string): string | null {
-  const m = /^(?:scopes|leaves)\/([^/]+)\//.exec(path) ?? /^bundles\/([^/.]+)\.(?:pem|spiffe\.json|configmap\.yaml)$/.exec(path) ?? /^bundles\/trust-domains\/([^/.]+)\.[^/]+\.pem$/.exec(path);
+  const m = /^(?:scopes|leaves)\/([^/]+)\//.exec(path) ?? /^bundles\/([^/.]+)\.(?:pem|spiffe\.json|configmap\.yaml)$/.exec(path) ?? /^bundles\/trust-domains\/([^/.]+)\.[^/]+\.pem$/.exec(path) ?? /^crl\/([^/.]+)\.crl\.pem$/.exec(path);
   if (!m || m[1] === GLOBAL || m[1] === "root") return null;
   return m[1]!;
 }

@@ -56,6 +56,13 @@ export function checkState(s: Snapshot): Issue[] {
       // before its issuer retired is dead, not broken — only one still valid then has lost its trust.
       if (issuer.state === "retired" && t(l.notAfter) > t(issuer.since)) add("leaf.issuer-retired", `leaf ${scope}/${svc} is signed by ${scope} G${l.gen}, which is retired and in no bundle`);
     }
+    // Invariant 5: a revoked leaf is never the service's current leaf (its replacement is).
+    for (const r of idx.revoked ?? []) {
+      const cur = idx.leaves[r.service as never];
+      if (cur && cur.serial && cur.serial.replace(/^0+/, "") === r.serial.replace(/^0+/, "")) {
+        add("leaf.revoked-current", `leaf ${scope}/${r.service} (serial ${r.serial}) is revoked but is still the service's current leaf; run inforge pki revoke --leaf ${r.service} --region ${scope} again in CI to replace it`);
+      }
+    }
     // Leaves of workloads that keep their own key (sign-csr) are never re-issued by renew, so an
     // expired one may name a retired issuer; they must still nest in it.
     for (const [svc, l] of Object.entries(idx.csr ?? {})) {

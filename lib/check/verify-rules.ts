@@ -188,45 +188,6 @@ export function untrustedFingerprints(s: Snapshot): Map<string, string> {
   return out;
 }
 
-/** One CRL per root that signs (active or retiring), listing the revoked intermediates it issued. */
-export function expectedCrls(s: Snapshot): { gen: number; cert: string; serials: string[] }[] {
-  return s.root.generations
-    .filter((g) => g.state === "active" || g.state === "retiring")
-    .map((root) => ({
-      gen: root.gen,
-      cert: P.rootCert(root.gen),
-      serials: Object.values(s.scopes)
-        .flatMap((sf) => sf.generations)
-        .filter((g) => g.state === "revoked" && g.issuer === root.gen)
-        .map((g) => g.serial.replace(/^0+/, "").toLowerCase())
-        .sort(),
-    }));
-}
-
-export interface SeenCrl {
-  readonly serials: readonly string[];
-  readonly thisUpdate: Date;
-  readonly nextUpdate: Date | null;
-  readonly number: number | null;
-}
-
-/** A root's CRL must list exactly its revoked intermediates and still be current at `now`. */
-export function compareCrl(want: { gen: number; serials: readonly string[] }, c: SeenCrl, now: Date, stateNumber: number): Finding[] {
-  const out: Finding[] = [];
-  const file = P.CRL;
-  const got = c.serials.map((x) => x.replace(/^0+/, "").toLowerCase()).sort();
-  if (got.join() !== want.serials.join()) {
-    out.push(error("crl.serials", `the CRL of root G${want.gen} lists [${got.join(", ")}] but the state revokes [${want.serials.join(", ")}] under it; re-sign it with inforge pki crl (root posture)`, file));
-  }
-  if (!c.nextUpdate || c.nextUpdate.getTime() <= now.getTime()) {
-    out.push(error("crl.stale", `the CRL of root G${want.gen} ${c.nextUpdate ? `expired at ${c.nextUpdate.toISOString()}` : "has no nextUpdate"} (checked at ${now.toISOString()}); verifiers that check revocation reject it — re-sign it with inforge pki crl (root posture)`, file));
-  }
-  if (c.number !== stateNumber) {
-    out.push(warning("crl.number", `the CRL of root G${want.gen} has number ${c.number ?? "none"} but root/root.json records ${stateNumber}; re-sign it with inforge pki crl (root posture)`, file));
-  }
-  return out;
-}
-
 /** For each file, what the latest journal entry that wrote it recorded. */
 export function latestWrites(entries: readonly { seq: number; command: string; files: readonly { path: string; sha256: string }[] }[]): Map<string, { sha256: string; seq: number; command: string }> {
   const out = new Map<string, { sha256: string; seq: number; command: string }>();

@@ -8,6 +8,8 @@ usage:
   inforge pki rotate --intermediate <scope> [--force]   planned key roll with overlap                   [root posture]
   inforge pki rotate --root [--finish]        start / finish a dual-root overlap                       [root posture]
   inforge pki recover-intermediate <scope>    revoke a compromised intermediate, replace it at once    [root posture]
+  inforge pki revoke --leaf <service> --region R [--reason key-compromise|superseded|…]
+                                              revoke a leaf (scope CRL), issue its replacement        [CI posture]
   inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
   inforge pki config                          show pki.json against the signed record, then sign it    [root posture]
   inforge pki status [--json] [--check]       the tree, its health and an expiry calendar
@@ -56,7 +58,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki renew": {
     usage: "inforge pki renew [--region R]",
-    about: "Mint missing leaves, renew those past their renewal point (2/3 of life), promote prepared intermediates whose propagation delay has passed, retire retiring ones. CI posture. Nothing due: nothing written.",
+    about: "Mint missing leaves, renew those past their renewal point (2/3 of life), promote prepared intermediates whose propagation delay has passed, retire retiring ones, and re-sign each region's CRL (crl/<region>.crl.pem) when it is first needed, when its issuers change, or at 2/3 of its life. CI posture. Nothing due: nothing written.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki renew", "inforge pki renew --region eu --plan --at 2027-01-01T00:00:00Z"],
   },
   "pki rotate": {
@@ -68,6 +70,11 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     usage: "inforge pki recover-intermediate <scope>",
     about: "An intermediate key is believed leaked: revoke it (root CRL), issue a new generation active at once, drop the old one from every bundle now. Root posture. Then run inforge pki renew --region <scope> in CI.",
     examples: ["inforge pki recover-intermediate eu --plan", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki recover-intermediate eu"],
+  },
+  "pki revoke": {
+    usage: "inforge pki revoke --leaf <service> --region R [--reason unspecified|key-compromise|affiliation-changed|superseded|cessation-of-operation|privilege-withdrawn]",
+    about: "CI posture. Revoke the service's current leaf: list its serial on the region's CRL (crl/<region>.crl.pem, signed by the intermediate that issued the leaf; the reason becomes its RFC 5280 reasonCode, none for \"unspecified\", the default) and issue a replacement with a new key. The plan says who must reload what: the service its tls.crt and tls.key (inforge deploy), every consumer that checks revocation the new CRL.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki revoke --leaf payments --region eu --reason key-compromise", "inforge pki revoke --leaf payments --region eu --plan"],
   },
   "pki crl": {
     usage: "inforge pki crl",
@@ -127,8 +134,8 @@ export function commandHelp(key: string): string | null {
 
 const WORDS = {
   top: ["pki", "deploy", "releases", "tasks", "run", "completion", "help"],
-  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "crl", "config", "status", "graph", "verify", "sign-csr", "rekey"],
-  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient", "--since"],
+  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "revoke", "crl", "config", "status", "graph", "verify", "sign-csr", "rekey"],
+  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient", "--since", "--reason", "--name-constraints"],
 };
 
 /** Shell completion scripts: commands, subcommands and flags (static lists). */

@@ -40,6 +40,14 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
   },
   crl: { flags: [], task: () => ({ name: "sign-crl", flags: {} }) },
   config: { flags: [], task: () => ({ name: "config", flags: {} }) },
+  revoke: {
+    flags: ["leaf", "region", "reason"],
+    task: (a) => {
+      const f = a.flags;
+      if (f.leaf === undefined || f.region === undefined) throw new InputError("inforge pki revoke needs --leaf <service> --region <region>; for example: inforge pki revoke --leaf payments --region eu --reason key-compromise");
+      return { name: "revoke-leaf", flags: { service: str(f.leaf, "--leaf"), region: str(f.region, "--region"), ...(f.reason !== undefined ? { reason: str(f.reason, "--reason") } : {}) } };
+    },
+  },
   "recover-intermediate": { flags: [], positional: "scope", task: (a) => ({ name: "recover-intermediate", flags: { scope: pos(a, "scope", "inforge pki recover-intermediate eu") } }) },
 };
 

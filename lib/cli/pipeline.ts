@@ -43,7 +43,7 @@ export interface RunOptions {
 function scopeOfIntents(intents: readonly Intent[]): string | null {
   const scopes = new Set<string>();
   for (const i of intents) {
-    if ((i.kind === "leaves.renew" || i.kind === "leaf.rotate" || i.kind === "leaf.sign-csr") && i.scope !== "all") scopes.add(i.scope);
+    if ((i.kind === "leaves.renew" || i.kind === "leaf.rotate" || i.kind === "leaf.revoke" || i.kind === "leaf.sign-csr") && i.scope !== "all") scopes.add(i.scope);
     else return null;
   }
   return scopes.size === 1 ? [...scopes][0]! : null;

@@ -24,6 +24,11 @@ const describe: StepTable<Row> = {
   "set-state": (s) => ({ action: `${s.from} → ${s.to}`, subject: G(s.scope, s.gen), issuer: s.why }),
   "sign-crl": (s) => ({ action: "sign CRL", subject: `#${s.number}, ${s.revoked.length} revoked`, issuer: s.rootGens.map((g) => G("root", g)).join(", ") }),
   "sign-custody": (s) => ({ action: "sign custody record", subject: `custody.json: ${s.why}`, issuer: G("root", s.rootGen) }),
+  "sign-scope-crl": (s) => ({
+    action: "sign scope CRL",
+    subject: `${s.scope} #${s.number}, ${s.revoked.length} revoked (${s.why})`,
+    issuer: s.gens.map((g) => G(s.scope, g)).join(", "),
+  }),
   "write-bundle": (s) => ({
     action: "write bundle",
     subject: `${s.bundle}.pem`,

@@ -117,6 +117,18 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
     const next = future.length ? Math.min(...future) : null;
     if (due) findings.push({ severity: "warning", code: "leaf.due", message: `${due} leaf(s) of ${name} are past their renewal point; run inforge pki renew --region ${name} in CI` });
     if (next !== null) event(next, name, `${future.filter((r) => day(r) === day(next)).length} leaf(s) due for renewal (CI: inforge pki renew)`);
+    // The scope CRL lives as long as a leaf and renew re-signs it at renewAt of its life (lib/plan/scope-crl.ts):
+    // past that point a CI run is overdue; once expired, verifiers that check revocation refuse every leaf of the scope.
+    // No calendar entries: the same daily renew that renews the leaves re-signs it, and a week's worth would crowd the calendar.
+    const crl = s.leaves[name]?.crl;
+    if (crl) {
+      const renewBy = t(crl.thisUpdate) + (t(crl.nextUpdate) - t(crl.thisUpdate)) * tm.renewAt;
+      const left = t(crl.nextUpdate) - now;
+      if (left <= 0) findings.push({ severity: "critical", code: "crl.scope-expired", message: `the CRL of ${name} (crl/${name}.crl.pem) expired at ${crl.nextUpdate}: verifiers that check revocation refuse every ${name} leaf; run inforge pki renew --region ${name} in CI` });
+      else if (renewBy <= now) findings.push({ severity: "warning", code: "crl.scope-due", message: `the CRL of ${name} (crl/${name}.crl.pem) expires in ${formatDuration(left)} and is past its renewal point; run inforge pki renew --region ${name} in CI` });
+    } else if (leaves.length) {
+      findings.push({ severity: "warning", code: "crl.scope-missing", message: `${name} has leaves but no CRL yet (crl/${name}.crl.pem), so verifiers that check every CA's CRL (openssl -crl_check_all) refuse its leaves; run inforge pki renew --region ${name} in CI` });
+    }
     return { scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") } };
   });
 

@@ -9,7 +9,7 @@ import { timing } from "../model/config.ts";
 import * as P from "../model/paths.ts";
 import type { Snapshot } from "../model/state.ts";
 import {
-  certRecords, compareCert, compareCrl, defectFindings, error, expectedBundles, expectedCrls, latestWrites, modeFindings, stateFindings,
+  certRecords, compareCert, defectFindings, error, expectedBundles, latestWrites, modeFindings, stateFindings,
   untrustedFingerprints, validityFindings, warning, type CertRecord, type Finding,
 } from "../check/verify-rules.ts";
 import { FsStore, TMP, type Store } from "../store/fs-store.ts";
@@ -21,6 +21,7 @@ import { rollbackFindings } from "../check/rollback.ts";
 import { journalFile, pendingFile, scopeOfPath, type Domain } from "../store/domains.ts";
 import type { RunContext } from "./context.ts";
 import { loadIdentities } from "./identities.ts";
+import { checkCrls, strictDefects } from "./verify-crl.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
 // chains the certificates, opens the sealed keys whose identity is present, checks bundles,
@@ -276,8 +277,9 @@ export async function verifyDir(dir: string, o: {
     }
   }
 
-  // 7. The CRL: one per signing root, signed by it, listing exactly its revoked intermediates, current.
-  if (snap.root.generations.length) await checkCrl(store, snap, certs, infos, o.now, add, () => checked.crls++);
+  // 7. The CRLs: the root's (one per signing root, listing its revoked intermediates) and each
+  // scope's (one per live intermediate, listing its revoked leaves) — signed, exact, current.
+  await checkCrls(store, snap, certs, infos, o.now, add, () => checked.crls++);
 
   // 8. Sealed keys: present, age files, and (when the identity is here) the key of their certificate.
   const ids = usableIdentities(o.identities, snap, add);
@@ -382,14 +384,6 @@ async function signedBy(child: string, issuer: string): Promise<boolean> {
   }
 }
 
-/** lib/x509's strict DER reading; a file that is not even one PEM block is reported by the parse. */
-function strictDefects(pem: string, file: string, issuerPem: string | undefined): X.Defect[] {
-  try {
-    return X.derDefects(pem, file, issuerPem);
-  } catch {
-    return [];
-  }
-}
 
 function parsePending(text: string): JournalEntry | null {
   try {
@@ -550,54 +544,6 @@ async function checkLeafKeys(
     else add(error("key.mismatch", `${path} does not hold the key of ${r.cert} (${r.what}): a key or certificate was swapped; restore both from git`, path));
   }
   return { opened, skipped: 0 };
-}
-
-const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n?/g;
-
-async function checkCrl(
-  store: Store, snap: Snapshot, certs: Map<string, string>, infos: Map<string, X.CertInfo>, now: Date,
-  add: (...f: Finding[]) => void, counted: () => void,
-): Promise<void> {
-  const file = P.CRL;
-  const text = await store.read(file);
-  if (text === null) {
-    add(error("crl.missing", `${file} is missing; re-sign it with inforge pki crl (root posture) or restore it from git`, file));
-    return;
-  }
-  const blocks = text.match(CRL_BLOCK) ?? [];
-  if (blocks.join("") !== text) {
-    add(error("crl.invalid", `${file} is not a concatenation of PEM CRLs ("X509 CRL"); restore it from git`, file));
-    return;
-  }
-  const want = expectedCrls(snap);
-  if (blocks.length !== want.length) {
-    add(error("crl.count", `${file} holds ${blocks.length} CRL(s) but there are ${want.length} signing root(s) (G${want.map((w) => w.gen).join(", G")}); re-sign it with inforge pki crl (root posture)`, file));
-  }
-  const seen = new Set<number>();
-  for (const block of blocks) {
-    let crl: X.CrlInfo;
-    try {
-      crl = X.parseCrl(block, file);
-    } catch (e) {
-      add(error("crl.invalid", `${messageOf(e)}; restore it from git`, file));
-      continue;
-    }
-    counted();
-    const w = want.find((x) => crl.aki !== null && infos.get(x.cert)?.ski === crl.aki);
-    if (!w) {
-      add(error("crl.unknown-issuer", `${file} holds a CRL of "${crl.issuerCn}", which is not a signing root of this tree; re-sign it with inforge pki crl (root posture)`, file));
-      continue;
-    }
-    seen.add(w.gen);
-    add(...defectFindings("crl", file, `the CRL of root G${w.gen}`, strictDefects(block, file, certs.get(w.cert))));
-    if (!(await signedBy(block, certs.get(w.cert)!))) {
-      add(error("crl.bad-signature", `the CRL of root G${w.gen} in ${file} is not signed by root G${w.gen}; restore it from git`, file));
-    }
-    add(...compareCrl(w, { serials: crl.revokedSerials, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, number: crl.crlNumber }, now, snap.root.crl.number));
-  }
-  for (const w of want) {
-    if (!seen.has(w.gen) && blocks.length === want.length) add(error("crl.count", `${file} has no CRL of root G${w.gen}; re-sign it with inforge pki crl (root posture)`, file));
-  }
 }
 
 /** `inforge pki verify [--since REV] [--json]`: exit 0 when clean (warnings allowed), 1 on any error. */

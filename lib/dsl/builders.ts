@@ -1,5 +1,7 @@
 import { GLOBAL, parseRegion, parseService, type ScopeName, type ServiceName } from "../model/names.ts";
 import type { CsrRequest, Intent } from "./intent.ts";
+import { InputError } from "../errors.ts";
+import { REVOCATION_REASONS, type RevocationReason } from "../model/revocation.ts";
 import { callerOrigin } from "./origin.ts";
 
 // Fluent builders. Each call returns a new frozen object over frozen props, so a builder can be
@@ -43,6 +45,14 @@ export interface ScopeLeavesBuilder extends LeavesBuilder {
 export interface LeafBuilder {
   /** Force a new key and certificate for one service now (CI posture). */
   rotate(): Intent;
+  /**
+   * Revoke the service's current leaf (its key is believed leaked, or it must stop being trusted
+   * now), list it on the scope's CRL and issue its replacement with a new key (CI posture).
+   * `inforge pki revoke --leaf payments --region eu --reason key-compromise`:
+   * `region("eu").service("payments").leaf().revoke({ reason: "key-compromise" })`.
+   * The reason defaults to "unspecified" (the CRL entry then carries no reasonCode, RFC 5280 §5.3.1).
+   */
+  revoke(o?: { reason?: RevocationReason }): Intent;
   /** Certify a workload's own key from a verified CSR (lib/x509 parseCsr), under the scope's
    *  active intermediate, with the service's own names only (CI posture). `inforge pki sign-csr`. */
   signCsr(csr: CsrRequest): Intent;
@@ -101,6 +111,8 @@ function scopeBuilder(scope: ScopeName): ScopeBuilder {
         leaf: () =>
           Object.freeze({
             rotate: () => intent({ kind: "leaf.rotate", origin: callerOrigin(), scope, service }),
+            revoke: (o?: { reason?: RevocationReason }) =>
+              intent({ kind: "leaf.revoke", origin: callerOrigin(), scope, service, reason: parseReason(o?.reason ?? "unspecified") }),
             signCsr: (csr: CsrRequest) =>
               intent({
                 kind: "leaf.sign-csr", origin: callerOrigin(), scope, service,
@@ -113,6 +125,12 @@ function scopeBuilder(scope: ScopeName): ScopeBuilder {
       });
     },
   });
+}
+
+function parseReason(r: unknown): RevocationReason {
+  if ((REVOCATION_REASONS as readonly unknown[]).includes(r)) return r as RevocationReason;
+  const shown = JSON.stringify(typeof r === "string" && r.length > 40 ? r.slice(0, 40) + "…" : r);
+  throw new InputError(`unknown revocation reason ${shown}; use one of ${REVOCATION_REASONS.join(", ")}`);
 }
 
 /** One region's scope: `region("eu").intermediate().rotate()`. The name is checked at once. */

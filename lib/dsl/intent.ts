@@ -1,5 +1,6 @@
 import type { ScopeName, ServiceName } from "../model/names.ts";
 import type { CsrRequest } from "../model/csr.ts";
+import type { RevocationReason } from "../model/revocation.ts";
 
 export type { CsrRequest };
 
@@ -18,6 +19,7 @@ export type Intent =
   | { readonly kind: "intermediate.recover"; readonly origin: string; readonly scope: ScopeName }
   | { readonly kind: "leaves.renew"; readonly origin: string; readonly scope: ScopeName | "all"; readonly services?: readonly ServiceName[] }
   | { readonly kind: "leaf.rotate"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName }
+  | { readonly kind: "leaf.revoke"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName; readonly reason: RevocationReason }
   | { readonly kind: "leaf.sign-csr"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName; readonly csr: CsrRequest };
 
 export type IntentKind = Intent["kind"];

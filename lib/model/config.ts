@@ -51,6 +51,17 @@ export type Consumer = v.InferOutput<typeof ConsumerSchema>;
 
 const Recipient = v.pipe(v.string(), v.regex(/^age1[02-9ac-hj-np-z]{58}$/, "an age X25519 recipient (age1…, 62 characters)"));
 
+// IA5String in the certificate (§4.2.1.6), so ASCII only; no query or fragment, so a file name
+// can be appended; bounded so the extension stays small.
+const CrlUrl = v.pipe(
+  v.string(),
+  v.maxLength(200, "crl.url is at most 200 characters"),
+  v.regex(
+    /^https?:\/\/[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::[0-9]{1,5})?\/(?:[A-Za-z0-9._~-]+\/)*$/,
+    'crl.url is an http:// or https:// URL of a directory, ending in "/", such as "http://pki.example.internal/crl/"',
+  ),
+);
+
 export const PkiConfigSchema = v.strictObject({
   version: v.literal(1, "pki.json version must be 1"),
   name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$/, "a mesh name of letters, digits, space, '.', '_' or '-'")),
@@ -79,6 +90,13 @@ export const PkiConfigSchema = v.strictObject({
   ),
   /** How often SPIFFE consumers should re-fetch the trust bundles (`spiffe_refresh_hint`); optional, "5m" by default. */
   spiffeRefreshHint: v.optional(Duration),
+  /**
+   * Where the CRLs are published (optional): certificates issued once it is set carry a CRL
+   * distribution point (RFC 5280 §4.2.1.13) under it — see P.crlUrl for the file names. http(s)
+   * only (http is what verifiers fetch CRLs over: a CRL is signed, and https would need a
+   * certificate check of its own), ending in "/".
+   */
+  crl: v.optional(v.strictObject({ url: CrlUrl })),
   /** Root-anchoring consumers (daemon fleet, cross-repo): root-rotation plans say what each must do. Optional. */
   consumers: v.optional(v.array(ConsumerSchema)),
 });

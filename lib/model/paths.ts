@@ -4,6 +4,14 @@
 export const CONFIG = "pki.json";
 export const ROOT_STATE = "root/root.json";
 export const CRL = "crl/root.crl.pem";
+/** A scope's CRL: one CRL per live generation of its intermediate, listing its revoked leaves. */
+export const scopeCrl = (scope: string) => `crl/${scope}.crl.pem`;
+/**
+ * Where a certificate's CRL distribution point (pki.json crl.url) says its issuer's CRL is
+ * published: one DER CRL per URL (RFC 5280 §4.2.1.13), so one file per issuing generation —
+ * `<url>root-G1.crl` for an intermediate signed by root G1, `<url>eu-G2.crl` for a leaf of eu G2.
+ */
+export const crlUrl = (base: string, issuer: string, gen: number) => `${base}${issuer}-G${gen}.crl`;
 export const JOURNAL = "journal/pki.jsonl";
 /** The root-signed record of pki.json's trust-critical fields (lib/model/custody-record.ts). */
 export const CUSTODY = "custody.json";

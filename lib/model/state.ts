@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { ScopeName, ServiceName } from "./names.ts";
 import { PkiConfigSchema, type PkiConfig } from "./config.ts";
+import { RevocationReasonSchema } from "./revocation.ts";
 
 // The state of the tree as plain data: what the files under pki/ say, validated when read.
 // Certificates stay in their PEM files; these records carry what the planner reasons about.
@@ -37,6 +38,9 @@ export const RevokedSchema = v.strictObject({
   gen: v.number(),
   serial: v.string(),
   date: Iso,
+  /** The CRL reasonCode; absent in trees from before reasons were recorded, where only
+   *  recover-intermediate revoked (read as "key-compromise"). */
+  reason: v.optional(RevocationReasonSchema),
 });
 export type Revoked = v.InferOutput<typeof RevokedSchema>;
 
@@ -64,12 +68,38 @@ export const LeafSchema = v.strictObject({
 });
 export type Leaf = v.InferOutput<typeof LeafSchema>;
 
+export const RevokedLeafSchema = v.strictObject({
+  service: ServiceName,
+  /** The intermediate generation that signed it (whose CRL lists it). */
+  gen: v.number(),
+  serial: v.pipe(v.string(), v.regex(/^[0-9a-f]+$/)),
+  notAfter: Iso,
+  date: Iso,
+  reason: RevocationReasonSchema,
+});
+export type RevokedLeaf = v.InferOutput<typeof RevokedLeafSchema>;
+
+export const ScopeCrlSchema = v.strictObject({
+  number: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  thisUpdate: Iso,
+  nextUpdate: Iso,
+  /** The generations that sign a CRL in the file (active and retiring ones), ascending. */
+  gens: v.array(v.pipe(v.number(), v.integer(), v.minValue(1))),
+});
+export type ScopeCrl = v.InferOutput<typeof ScopeCrlSchema>;
+
 export const LeafIndexSchema = v.strictObject({
   scope: ScopeName,
   leaves: v.record(ServiceName, LeafSchema),
   /** Leaves issued by `pki sign-csr` to workloads that keep their own key: recorded so that
    *  their issuer stays in the bundles until they expire. Optional (absent until the first). */
   csr: v.optional(v.record(ServiceName, LeafSchema)),
+  /** Leaves revoked before they expired (`pki revoke --leaf`), listed on the scope's CRL until a
+   *  CRL issued after their notAfter has listed them (RFC 5280 §3.3). Optional (absent until the first). */
+  revoked: v.optional(v.array(RevokedLeafSchema)),
+  /** The scope's CRL, crl/<scope>.crl.pem: one CRL per intermediate generation in `gens`, each
+   *  signed by that generation (CI posture). Absent until the scope's first leaves are minted. */
+  crl: v.optional(ScopeCrlSchema),
 });
 export type LeafIndex = v.InferOutput<typeof LeafIndexSchema>;
 

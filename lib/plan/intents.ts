@@ -11,6 +11,8 @@ import {
 import type { LeafReason } from "./step.ts";
 import type { CsrRequest } from "../dsl/intent.ts";
 import { consumersOnFinish, consumersOnRotate } from "./consumers.ts";
+import { signScopeCrl } from "./scope-crl.ts";
+import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 
 // One planning function per intent kind. Each reads and changes the draft and appends steps;
 // none does I/O or crypto. Preconditions that make an intent impossible throw an InputError
@@ -56,6 +58,7 @@ function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active"
     // RFC 5280 §4.2.1.10: a dNSName constraint permits the name and its subdomains; a URI
     // constraint matches the host. Every name form a leaf carries is constrained.
     permittedDns: [host], permittedUriHosts: constraintMode(cfg) === "dns" ? [] : [host],
+    ...(cfg.crl ? { crlUrl: P.crlUrl(cfg.crl.url, "root", root.gen) } : {}),
     writes: [P.intermediateCert(scope, gen), P.intermediateKey(scope, gen)],
   });
   return g;
@@ -76,15 +79,17 @@ function leafTerms(d: Draft, scope: string, service: string, origin: string, wha
     name: `${service}.${scope}.${cfg.domain}`,
     uri: `spiffe://${scope}.${cfg.domain}/svc/${service}`,
     index: (d.leaves[scope] ??= { scope: scope as never, leaves: {} }),
+    // Certificates issued once pki.json names a CRL location point at their issuer's CRL there.
+    cdp: cfg.crl ? { crlUrl: P.crlUrl(cfg.crl.url, scope, issuer.gen) } : {},
   };
 }
 
 function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason, origin: string) {
-  const { issuer, record, name, uri, index } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service}`);
+  const { issuer, record, name, uri, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service}`);
   index.leaves[service as never] = record;
   d.steps.push({
     kind: "issue-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen, reason,
-    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri],
+    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri], ...cdp,
     writes: [P.leafCert(scope, service), P.leafKeys(scope)],
   });
 }
@@ -96,7 +101,7 @@ function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason,
  * refused rather than dropped, so the requester learns what it will not get.
  */
 function issueCsrLeaf(d: Draft, scope: string, service: string, csr: CsrRequest, origin: string) {
-  const { issuer, record, name, uri, index } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service} (csr)`);
+  const { issuer, record, name, uri, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service} (csr)`);
   const asked = [...csr.commonNames, ...csr.dns, ...csr.uris, ...csr.other];
   const bad = asked.find((n) => n !== name && n !== uri);
   if (bad !== undefined) {
@@ -105,7 +110,7 @@ function issueCsrLeaf(d: Draft, scope: string, service: string, csr: CsrRequest,
   (index.csr ??= {})[service as never] = record;
   d.steps.push({
     kind: "issue-csr-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen,
-    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri], publicKey: csr.publicKey, key: csr.key,
+    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri], publicKey: csr.publicKey, key: csr.key, ...cdp,
     writes: [P.csrLeafCert(scope, service)],
   });
 }
@@ -183,6 +188,7 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
       d.notes.push(`leaf ${scope}/${svc} is kept but no longer renewed: "${svc}" is not in regions/${scope}.json`);
     }
   }
+  signScopeCrl(d, scope, origin);
 }
 
 /** The root-signed CRL: re-signed by every root-posture run that changes revocations or roots. */
@@ -282,7 +288,7 @@ export const planIntent: Handlers = {
       g.state = "revoked";
       g.since = iso(d.now);
       delete g.activateAfter;
-      d.root.crl.revoked.push({ scope: i.scope, gen: g.gen, serial: g.serial, date: iso(d.now) });
+      d.root.crl.revoked.push({ scope: i.scope, gen: g.gen, serial: g.serial, date: iso(d.now), reason: INTERMEDIATE_REVOCATION_REASON });
       d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: i.scope, gen: g.gen, from, to: "revoked", why: "believed compromised: leaves every bundle now, listed on the root CRL", writes: [P.scopeState(i.scope)] });
     }
     const g = issueIntermediate(d, i.scope, "active", i.origin);
@@ -305,6 +311,33 @@ export const planIntent: Handlers = {
     requireService(topo.services, i.scope, i.service, i.origin);
     advanceLifecycle(d, i.scope, i.origin);
     issueLeaf(d, i.scope, i.service, "forced", i.origin);
+    signScopeCrl(d, i.scope, i.origin);
+  },
+
+  "leaf.revoke": (d, i) => {
+    // The names first: a mistyped region or service is the likelier mistake than a missing intermediate.
+    requireService(requireTopology(d, i.scope, i.origin).services, i.scope, i.service, i.origin);
+    requireScope(d, i.scope, i.origin);
+    const idx = d.leaves[i.scope];
+    const old = idx?.leaves[i.service];
+    if (!old || !old.serial) {
+      throw new InputError(`"${i.service}" in "${i.scope}" has no leaf to revoke (${i.origin}); nothing was issued for it yet — inforge pki renew ${scopeFlag(i.scope)} mints it`);
+    }
+    advanceLifecycle(d, i.scope, i.origin);
+    const issuer = d.scopes[i.scope]!.generations.find((g) => g.gen === old.gen);
+    const live = issuer?.state === "active" || issuer?.state === "retiring";
+    if (live) {
+      (idx!.revoked ??= []).push({ service: i.service, gen: old.gen, serial: old.serial, notAfter: old.notAfter, date: iso(d.now), reason: i.reason });
+    } else {
+      d.notes.push(`leaf ${i.scope}/${i.service} was signed by ${i.scope} G${old.gen}, which is ${issuer?.state ?? "gone"}: no chain through it verifies any more, so it is only replaced, not listed on a CRL`);
+    }
+    issueLeaf(d, i.scope, i.service, "replaces revoked", i.origin);
+    signScopeCrl(d, i.scope, i.origin, { force: live, why: `${i.service} revoked (${i.reason})` });
+    // Who must act: the service loads its new key and certificate; every consumer that checks
+    // revocation loads the new CRL. Until both happen, the old leaf is refused only by the latter.
+    const deploy = `inforge deploy ${i.service} ${scopeFlag(i.scope)}`;
+    d.next.push(`now: ${deploy} — ${i.service} must reload tls.crt and tls.key (its old key is revoked${live ? " and on the CRL" : ""})`);
+    if (live) d.next.push(`now: publish ${P.scopeCrl(i.scope)} to every consumer that checks revocation${configOf(d, i.origin).crl ? ` (at ${P.crlUrl(configOf(d, i.origin).crl!.url, i.scope, old.gen)}, DER)` : ""}; until a consumer loads it, it still accepts the old leaf`);
   },
 
   "leaf.sign-csr": (d, i) => {
@@ -312,6 +345,7 @@ export const planIntent: Handlers = {
     requireService(requireTopology(d, i.scope, i.origin).services, i.scope, i.service, i.origin);
     advanceLifecycle(d, i.scope, i.origin);
     issueCsrLeaf(d, i.scope, i.service, i.csr, i.origin);
+    signScopeCrl(d, i.scope, i.origin);
   },
 
   "root.rotate": (d, i) => {

@@ -2,6 +2,7 @@ import type { Posture } from "../errors.ts";
 import type { Intent } from "../dsl/intent.ts";
 import type { Ref } from "../model/bundles.ts";
 import type { GenState, Snapshot } from "../model/state.ts";
+import type { RevocationReason } from "../model/revocation.ts";
 
 // Steps: what applying a plan will do, as frozen JSON data. Each names the identity it needs
 // (null: none) and the files it writes, so a plan can be reviewed and checked before any key is
@@ -41,8 +42,10 @@ export interface IssueIntermediate extends Base {
   readonly notAfter: string;
   readonly permittedDns: readonly string[];
   readonly permittedUriHosts: readonly string[];
+  /** The CRL distribution point it carries (pki.json crl.url set): its root's CRL. */
+  readonly crlUrl?: string;
 }
-export type LeafReason = "missing" | "due" | "new issuer" | "forced" | "issuer revoked";
+export type LeafReason = "missing" | "due" | "new issuer" | "forced" | "issuer revoked" | "replaces revoked";
 export interface IssueLeaf extends Base {
   readonly kind: "issue-leaf";
   readonly scope: string;
@@ -54,6 +57,8 @@ export interface IssueLeaf extends Base {
   readonly notAfter: string;
   readonly dns: readonly string[];
   readonly uris: readonly string[];
+  /** The CRL distribution point it carries (pki.json crl.url set): its issuer's CRL. */
+  readonly crlUrl?: string;
 }
 /** A leaf for a workload that keeps its own key (`pki sign-csr`): no key is generated or sealed. */
 export interface IssueCsrLeaf extends Base {
@@ -70,6 +75,7 @@ export interface IssueCsrLeaf extends Base {
   readonly publicKey: string;
   /** The key as people say it ("ECDSA P-256"), for the plan. */
   readonly key: string;
+  readonly crlUrl?: string;
 }
 export interface SetState extends Base {
   readonly kind: "set-state";
@@ -87,6 +93,19 @@ export interface SignCrl extends Base {
   readonly thisUpdate: string;
   readonly nextUpdate: string;
   readonly revoked: readonly Ref[];
+}
+/** A scope's CRL file: one CRL per live (active or retiring) generation, each listing the revoked
+ *  leaves that generation signed, signed with that generation's key (CI posture). */
+export interface SignScopeCrl extends Base {
+  readonly kind: "sign-scope-crl";
+  readonly scope: string;
+  readonly gens: readonly number[];
+  readonly number: number;
+  readonly thisUpdate: string;
+  readonly nextUpdate: string;
+  readonly revoked: readonly { readonly service: string; readonly gen: number; readonly serial: string; readonly reason: RevocationReason }[];
+  /** Why it is signed now, for the plan ("first leaves", "payments revoked (key-compromise)", "renewal point", …). */
+  readonly why: string;
 }
 export interface WriteBundle extends Base {
   readonly kind: "write-bundle";
@@ -113,6 +132,7 @@ export type Step =
   | SetState
   | SignCrl
   | SignCustody
+  | SignScopeCrl
   | WriteBundle
   | WriteState;
 

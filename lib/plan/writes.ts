@@ -16,6 +16,7 @@ export const derivedWrites: StepTable<string[]> = {
   "set-state": (s) => [s.scope === "root" ? P.ROOT_STATE : P.scopeState(s.scope)],
   "sign-crl": () => [P.CRL],
   "sign-custody": () => [P.CUSTODY],
+  "sign-scope-crl": (s) => [P.scopeCrl(s.scope)],
   "write-bundle": (s) => [P.bundle(s.bundle), ...P.meshBundles(s.bundle)],
   "write-state": (s) => [s.file],
 };

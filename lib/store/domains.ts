@@ -8,10 +8,10 @@
 // excludes every scope lock, and journals to journal/pki.jsonl.
 // (Scope journals: journal/scopes/<scope>.jsonl.)
 //
-// A scope's files: leaves/<scope>/…, scopes/<scope>/…, and its bundle in every format,
-// bundles/<scope>.{pem,spiffe.json,configmap.yaml} and its trust domain's
-// bundles/trust-domains/<scope>.<domain>.pem. bundles/global.pem is the global scope's
-// file: a region run that would change it (its region's membership changed) is therefore outside
+// A scope's files: leaves/<scope>/…, scopes/<scope>/…, its bundle in every format,
+// bundles/<scope>.{pem,spiffe.json,configmap.yaml}, its trust domain's
+// bundles/trust-domains/<scope>.<domain>.pem, and its CRL, crl/<scope>.crl.pem.
+// bundles/global.pem is the global scope's file: a region run that would change it (its region's membership changed) is therefore outside
 // its region and runs under the directory lock — which is also what keeps every writer of
 // global.pem from racing. A scope run reads other scopes' files (the global intermediate for its
 // bundle) but those change only under the directory lock, which cannot be held meanwhile.
@@ -21,7 +21,8 @@ export type Domain = string | null;
 
 /** The scope whose own file `path` is, or null for a shared file (pki.json, root/, crl/, root bundle). */
 export function scopeOfPath(path: string): string | null {
-  const m = /^(?:leaves|scopes)\/([^/]+)\//.exec(path) ?? /^bundles\/(?:trust-domains\/)?([^/.]+)\.[^/]+$/.exec(path);
+  // crl/<scope>.crl.pem is signed by the scope's own intermediates in its CI runs; crl/root.crl.pem is shared.
+  const m = /^(?:leaves|scopes)\/([^/]+)\//.exec(path) ?? /^bundles\/(?:trust-domains\/)?([^/.]+)\.[^/]+$/.exec(path) ?? /^crl\/([^/.]+)\.crl\.pem$/.exec(path);
   if (!m || m[1] === "root") return null;
   return m[1]!;
 }

@@ -10,7 +10,7 @@
 // parser and with openssl (verify, -x509_strict, name constraints, `x509 -text`).
 import { X509Error } from "./errors.ts";
 import { EC_KEY_ALGORITHM, exportSpki } from "./keys.ts";
-import { checkCommonName, checkDnsName, checkUri } from "./names.ts";
+import { checkCommonName, checkCrlUrl, checkDnsName, checkUri } from "./names.ts";
 import { encodePem, bytesEqual, toHex, type Bytes } from "./pem.ts";
 import { loadIssuer, validity } from "./profiles.ts";
 import { sha1 } from "@noble/hashes/legacy.js";
@@ -86,6 +86,7 @@ const EXT_BC = hex("300c0603551d130101ff04023000");
 const EXT_KU = hex("300e0603551d0f0101ff040403020780");
 const EXT_EKU = hex("301d0603551d250416301406082b0601050507030106082b06010505070302");
 const OID_SAN = hex("0603551d11");
+const OID_CDP = hex("0603551d1f");
 const OID_CN = hex("0603550403");
 // subjectKeyIdentifier, non-critical, up to the 20-byte key id: 30 1d 06 03 55 1d 0e 04 16 04 14.
 const SKI_PREFIX = hex("301d0603551d0e04160414");
@@ -189,6 +190,8 @@ export interface LeafRequest {
   readonly notAfter: Date;
   readonly dns: readonly string[];
   readonly uris: readonly string[];
+  /** Where the issuer's CRL is published: a CRL distribution point after the SAN, as createLeaf puts it. */
+  readonly crlUrl?: string;
   /** A fixed serial (hex, 16 bytes, high bit clear) instead of a random one; for tests that compare profiles. */
   readonly serial?: string;
 }
@@ -226,6 +229,17 @@ export async function prepareLeafIssuer(issuer: Issuer): Promise<LeafIssuer> {
   const verifyAfter = !isKeySigner(signer);
   const afterSerial = concat([SIG_ALG, issuerName]);
   const subtle = globalThis.crypto.subtle;
+  // The CRL distribution point is the same for every leaf of an issuer: encoded once per URL.
+  const cdps = new Map<string, Bytes>();
+  const cdpOf = (url: string, what: string): Bytes => {
+    let ext = cdps.get(url);
+    if (!ext) {
+      checkCrlUrl(url, what);
+      ext = cdpExtension(url);
+      cdps.set(url, ext);
+    }
+    return ext;
+  };
 
   async function mint(r: LeafRequest): Promise<MintedLeaf> {
     checkCommonName(r.commonName, "leaf");
@@ -239,6 +253,7 @@ export async function prepareLeafIssuer(issuer: Issuer): Promise<LeafIssuer> {
     }
     r.dns.forEach((n) => checkDnsName(n, what));
     r.uris.forEach((u) => checkUri(u, what));
+    const cdp = r.crlUrl === undefined ? null : cdpOf(r.crlUrl, what);
     const { notBefore, notAfter } = validity(r, what, ca.info);
     const spki = r.spki;
     if (spki.length !== 91 || !bytesEqual(spki.subarray(0, P256_SPKI_PREFIX.length), P256_SPKI_PREFIX) || spki[26] !== 0x04) {
@@ -260,7 +275,7 @@ export async function prepareLeafIssuer(issuer: Issuer): Promise<LeafIssuer> {
     for (const u of r.uris) sanContent += tlvSize(u.length);
     const sanOctet = tlvSize(sanContent); // OCTET STRING { GeneralNames }
     const sanExt = OID_SAN.length + tlvSize(sanOctet);
-    const extsContent = EXT_BC.length + EXT_KU.length + EXT_EKU.length + tlvSize(sanExt) + SKI_PREFIX.length + 20 + aki.length;
+    const extsContent = EXT_BC.length + EXT_KU.length + EXT_EKU.length + tlvSize(sanExt) + (cdp?.length ?? 0) + SKI_PREFIX.length + 20 + aki.length;
     const extsSeq = tlvSize(extsContent);
     const attr = OID_CN.length + tlvSize(cnLen);
     const nameContent = tlvSize(tlvSize(attr)); // SET { SEQUENCE { type, value } }
@@ -302,6 +317,7 @@ export async function prepareLeafIssuer(issuer: Issuer): Promise<LeafIssuer> {
       hdr(w, 0x86, u.length); // [6] uniformResourceIdentifier, IA5String
       putAscii(w, u);
     }
+    if (cdp) put(w, cdp);
     put(w, SKI_PREFIX);
     // Method 1 of §4.2.1.2: SHA-1 of the subjectPublicKey bits (the 65-byte point).
     put(w, sha1(spki.subarray(26)));
@@ -346,6 +362,34 @@ export async function prepareLeafIssuer(issuer: Issuer): Promise<LeafIssuer> {
   }
 
   return { subjectCn: ca.info.subjectCn, mint };
+}
+
+/**
+ * The cRLDistributionPoints extension (RFC 5280 §4.2.1.13), non-critical, with one
+ * DistributionPoint whose fullName is `url`:
+ * Extension { OID, OCTET STRING { SEQUENCE OF { SEQUENCE { [0] { [0] { [6] url } } } } } }.
+ * distributionPoint [0] is explicit (DistributionPointName is a CHOICE); fullName [0] and the
+ * URI [6] are implicit, as the module's IMPLICIT TAGS default says.
+ */
+function cdpExtension(url: string): Bytes {
+  const uri = tlvSize(url.length);
+  const fullName = tlvSize(uri);
+  const dpName = tlvSize(fullName);
+  const dp = tlvSize(dpName);
+  const dps = tlvSize(dp);
+  const octet = tlvSize(dps);
+  const content = OID_CDP.length + octet;
+  const w: Writer = { buf: new Uint8Array(tlvSize(content)), at: 0 };
+  hdr(w, SEQUENCE, content);
+  put(w, OID_CDP);
+  hdr(w, 0x04, dps);
+  hdr(w, SEQUENCE, dp);
+  hdr(w, SEQUENCE, dpName);
+  hdr(w, 0xa0, fullName);
+  hdr(w, 0xa0, uri);
+  hdr(w, 0x86, url.length);
+  putAscii(w, url);
+  return w.buf;
 }
 
 /** The DER SubjectPublicKeyInfo of a CryptoKey, for callers that hold a key rather than a LeafKey. */

@@ -9,7 +9,7 @@ export { keySigner, type Issuer, type SignPrimitive, type Signer } from "./signe
 export { installPlatform, type Platform } from "./platform.ts";
 export { createIntermediate, createLeaf, createRoot, crossSignRoot } from "./profiles.ts";
 export { generateLeafKey, leafKeyFromParts, prepareLeafIssuer, type LeafIssuer, type LeafKey, type LeafRequest, type MintedLeaf } from "./fast-leaf.ts";
-export { createCrl, parseCrl, type CrlInfo } from "./crl.ts";
+export { createCrl, parseCrl, type CrlEntry, type CrlInfo } from "./crl.ts";
 export {
   certificateFingerprint,
   derDefects,

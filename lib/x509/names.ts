@@ -78,3 +78,13 @@ export function checkUri(uri: string, what: string): void {
   }
   if (!isDnsName(host)) throw bad();
 }
+
+/**
+ * A CRL distribution point URI (RFC 5280 §4.2.1.13): http or https (what relying parties fetch
+ * CRLs over; LDAP and others are refused), ASCII only (IA5String), no spaces, at most 255 characters.
+ */
+export function checkCrlUrl(url: string, what: string): void {
+  if (typeof url !== "string" || url.length > 255 || !/^https?:\/\/[A-Za-z0-9.-]+(?::[0-9]{1,5})?\/[\x21-\x7e]*$/.test(url)) {
+    throw new X509Error(`${what} CRL distribution point ${JSON.stringify(url)} is not an http:// or https:// URL of printable ASCII`);
+  }
+}

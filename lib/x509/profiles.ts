@@ -2,7 +2,7 @@
 // Every issued certificate is signed through the Signer seam and checked before it is returned.
 import { X509Error } from "./errors.ts";
 import { EC_SIGN_ALGORITHM, exportSpki, isP256, type KeyPair } from "./keys.ts";
-import { checkCommonName, checkDnsConstraint, checkDnsName, checkUri, checkUriHostConstraint } from "./names.ts";
+import { checkCommonName, checkCrlUrl, checkDnsConstraint, checkDnsName, checkUri, checkUriHostConstraint } from "./names.ts";
 import { nameConstraintsExtension } from "./name-constraints.ts";
 import { certInfo, loadCertificate, type CertInfo } from "./parse.ts";
 import { bytesEqual, toHex, type Bytes } from "./pem.ts";
@@ -131,6 +131,8 @@ export async function createIntermediate(o: {
   /** Leave URIs unconstrained (pki.json nameConstraints "dns"): rustls-based verifiers reject
    *  any URI SAN under a URI name constraint, so a mesh with such consumers must opt out. */
   unconstrainedUris?: boolean;
+  /** Where its issuer's (the root's) CRL is published: a CRL distribution point, non-critical. */
+  crlUrl?: string;
 }): Promise<CertInfo> {
   checkCommonName(o.commonName, "intermediate");
   const what = `intermediate "${o.commonName}"`;
@@ -143,10 +145,12 @@ export async function createIntermediate(o: {
   }
   o.permittedDns.forEach((n) => checkDnsConstraint(n, what));
   o.permittedUriHosts.forEach((h) => checkUriHostConstraint(h, what));
+  if (o.crlUrl !== undefined) checkCrlUrl(o.crlUrl, what);
   return issueUnder(o, what, () => [
     new x509.BasicConstraintsExtension(true, 0, true),
     new x509.KeyUsagesExtension(CA_KEY_USAGE, true),
     nameConstraintsExtension(o.permittedDns, o.permittedUriHosts),
+    ...cdp(o.crlUrl),
   ]);
 }
 
@@ -164,6 +168,8 @@ export async function createLeaf(o: {
   notAfter: Date;
   dns: string[];
   uris: string[];
+  /** Where its issuer's CRL is published: a CRL distribution point, non-critical. */
+  crlUrl?: string;
 }): Promise<CertInfo> {
   checkCommonName(o.commonName, "leaf");
   const what = `leaf "${o.commonName}"`;
@@ -174,6 +180,7 @@ export async function createLeaf(o: {
   }
   dns.forEach((n) => checkDnsName(n, what));
   uris.forEach((u) => checkUri(u, what));
+  if (o.crlUrl !== undefined) checkCrlUrl(o.crlUrl, what);
   return issueUnder(o, what, () => [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -182,7 +189,17 @@ export async function createLeaf(o: {
       [...dns.map((value) => ({ type: "dns" as const, value })), ...uris.map((value) => ({ type: "url" as const, value }))],
       false,
     ),
+    ...cdp(o.crlUrl),
   ]);
+}
+
+/**
+ * cRLDistributionPoints (§4.2.1.13): one DistributionPoint whose fullName is the URI, no reasons,
+ * no cRLIssuer (the certificate's issuer signs the CRL); non-critical, as the CA/B Forum profiles
+ * require. Absent when no location is configured.
+ */
+function cdp(url: string | undefined): x509.Extension[] {
+  return url === undefined ? [] : [new x509.CRLDistributionPointsExtension([url], false)];
 }
 
 /**

@@ -5,6 +5,6 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import * as asn1x509 from "@peculiar/asn1-x509";
-import { AsnConvert } from "@peculiar/asn1-schema";
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 
-export { x509, asn1x509, AsnConvert };
+export { x509, asn1x509, AsnConvert, OctetString };
