@@ -1,5 +1,5 @@
-import { chmod, mkdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { chmod, lstat, readFile, rename, unlink } from "node:fs/promises";
+import { join, sep } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
 import { open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
@@ -13,6 +13,8 @@ import { deployBundle, type DeployFile } from "../deliver/deploy-bundle.ts";
 import { IDENTITY_VAR } from "../apply/keys.ts";
 import { openLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
 import { fsyncDir, writeDurable } from "../store/atomic.ts";
+import { makeDirs, symlinkRefusal } from "../store/no-follow.ts";
+import { ioFailure } from "../store/io-errors.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
@@ -20,6 +22,7 @@ import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { loadIdentities, matchRecipients } from "./identities.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
+import { checkOut } from "./out-dir.ts";
 import { bold, green } from "./style.ts";
 
 // `inforge deploy <service> --region R [--out DIR]` (CI posture): make sure the service has a
@@ -49,15 +52,8 @@ export function deployIntent(scope: string, services: readonly string[], origin:
   return Object.freeze({ ...scopeOf(scope).leaves().renew({ services }), origin });
 }
 
-/** Deploy output must never land in the pki directory: it holds a plaintext key. */
-export function checkOut(out: string, pkiDir: string, flag = "--out"): string {
-  const p = resolve(out);
-  const dir = resolve(pkiDir);
-  if (p === dir || p.startsWith(dir + sep)) {
-    throw new InputError(`${flag} "${out}" is inside the pki directory ${dir}; deploy writes a plaintext private key, which must never sit beside the sealed ones — choose a directory outside it (default ./deploy/<region>/<service>)`);
-  }
-  return p;
-}
+/** Deploy output must never land in the pki directory, nor anywhere git would commit it (lib/cli/out-dir.ts). */
+export { checkOut };
 
 /** The CI identity, required before anything runs: deploy opens the service's sealed key. */
 export async function ciIdentity(ctx: RunContext, what: string): Promise<Identity | undefined> {
@@ -174,19 +170,33 @@ async function readTarget(
  * with the right bytes but a wrong mode only gets its mode fixed (no new mtime).
  */
 export async function writeDeployDir(out: string, files: readonly DeployFile[]): Promise<string[]> {
-  // The directory holds a plaintext key: private to the CI user.
-  await mkdir(out, { recursive: true, mode: 0o700 });
+  // `out` is a real path (checkOut). The directory holds a plaintext key: private to the CI user,
+  // every level created 0700 whatever the umask, and no level of it a symlink.
+  await makeDirs(sep, out, 0o700).catch((e: unknown) => {
+    throw ioFailure(e, "nothing was written");
+  });
+  // Nothing is written through a symlink: a planted `out/tls.key -> victim` is refused before
+  // any file is touched (rename would replace the link, but chmod and the comparison would
+  // follow it). A planted `tls.key.inforge-new` is unlinked and created anew (writeDurable).
+  const have = new Map<string, Uint8Array | null>();
+  for (const f of files) {
+    const path = join(out, f.name);
+    const st = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return null;
+      throw ioFailure(e, "nothing was written");
+    });
+    if (st?.isSymbolicLink()) throw symlinkRefusal(path, "remove it; deploy writes its own files");
+    if (st && !st.isFile()) throw new InputError(`${path} is not a regular file; remove it — deploy writes its own files — nothing was written`);
+    have.set(f.name, st ? await readFile(path) : null);
+  }
   const staged: [tmp: string, path: string][] = [];
   const changed: string[] = [];
   try {
     for (const f of files) {
       const path = join(out, f.name);
-      const have = await readFile(path).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === "ENOENT") return null;
-        throw e;
-      });
-      if (have !== null && sameBytes(have, new TextEncoder().encode(f.content))) {
-        const mode = (await stat(path)).mode & 0o777;
+      const old = have.get(f.name) ?? null;
+      if (old !== null && sameBytes(old, new TextEncoder().encode(f.content))) {
+        const mode = (await lstat(path)).mode & 0o777;
         if (mode !== f.mode) await chmod(path, f.mode);
         continue;
       }
@@ -198,7 +208,7 @@ export async function writeDeployDir(out: string, files: readonly DeployFile[]):
     for (const [tmp, path] of staged) await rename(tmp, path);
   } catch (e) {
     for (const [tmp] of staged) await unlink(tmp).catch(() => {});
-    throw e;
+    throw ioFailure(e, "the service's files were left as they were");
   }
   if (staged.length) await fsyncDir(out);
   return changed;
@@ -226,7 +236,7 @@ export async function deployCommand(a: Args, ctx: RunContext, command: string): 
   const outFlag = a.flags.out;
   if (outFlag === true) throw new InputError("--out needs a directory");
   const intent = deployIntent(region, [service], "inforge deploy"); // validates both names
-  const out = checkOut(outFlag ?? join("deploy", region, service), ctx.dir);
+  const out = await checkOut(outFlag ?? join("deploy", region, service), ctx.dir, { allowInRepo: a.flags["allow-in-repo"] === true });
   const ci = await ciIdentity(ctx, "inforge deploy");
   const waitMs = parseWait(a);
   const held: string[] = [];

@@ -56,7 +56,10 @@ export async function releasesCommand(a: Args, ctx: RunContext, command: string)
   const release = await loadRelease(releasesDir(a, ctx.env), name);
   const outFlag = a.flags.out;
   if (outFlag === true) throw new InputError("--out needs a directory");
-  const base = checkOut(outFlag ?? "deploy", ctx.dir);
+  const base = await checkOut(outFlag ?? "deploy", ctx.dir, {
+    allowInRepo: a.flags["allow-in-repo"] === true,
+    subdirs: release.entries.flatMap((e) => e.services.map((s) => join(e.scope, s))),
+  });
   const ci = await ciIdentity(ctx, `inforge releases deploy ${name}`);
   const waitMs = parseWait(a);
   if (!(await new FsStore(ctx.dir).exists())) throw new InputError(`no pki directory at ${ctx.dir}; run inforge pki init first, or point --dir / INFORGE_PKI_DIR at it`);

@@ -1,9 +1,10 @@
-import { open, readdir, readFile, stat, unlink } from "node:fs/promises";
+import { open, readdir, stat, unlink } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { StateError } from "../errors.ts";
 import { lockFile, pendingFile, type Domain } from "./domains.ts";
+import { isSymlink, readNoFollow, symlinkRefusal } from "./no-follow.ts";
 
 // One writer at a time per lock domain (lib/store/domains.ts): a lock file created with O_EXCL,
 // naming its holder. A lock whose holder is a dead process on this host is taken over — under a
@@ -55,14 +56,19 @@ async function create(path: string, h: Holder): Promise<boolean> {
     await fh.close();
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    // O_EXCL never follows a symlink at the name (POSIX open()), so a planted `.lock -> victim`
+    // lands here: refuse it rather than read, judge or remove it as a lock.
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+      if (await isSymlink(path)) throw symlinkRefusal(path, "remove it (inforge makes its lock files itself)");
+      return false;
+    }
     throw e;
   }
 }
 
 async function holderOf(path: string): Promise<Holder | null> {
   try {
-    return JSON.parse(await readFile(path, "utf8")) as Holder;
+    return JSON.parse((await readNoFollow(path)) ?? "") as Holder;
   } catch {
     return null;
   }

@@ -20,4 +20,4 @@ export {
   type CertInfo,
 } from "./parse.ts";
 export { certificateJwk, type EcPublicJwk } from "./jwk.ts";
-export { importCsrPublicKey, parseCsr, type CsrInfo } from "./csr.ts";
+export { importCsrPublicKey, MAX_CSR_BYTES, parseCsr, type CsrInfo } from "./csr.ts";
