@@ -14,7 +14,7 @@ import { makeDirs, realPath, within } from "../store/no-follow.ts";
 import { ioFailure } from "../store/io-errors.ts";
 import { acquireLock, type Lock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
-import { loadTopology } from "../store/regions.ts";
+import { checkNameLimits, loadTopology } from "../store/regions.ts";
 import { ciGuard, isCi, loadIdentities, matchRecipients } from "./identities.ts";
 import { renderPlan } from "./render-plan.ts";
 import type { RunContext } from "./context.ts";
@@ -86,6 +86,9 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     lap("lock+recover");
     const [snapshot, topology] = await Promise.all([readSnapshot(store), loadTopology(ctx.regions)]);
     lap("read state");
+    const initDomain = intents.find((i) => i.kind === "root.init")?.domain;
+    if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
+    else if (initDomain) checkNameLimits(topology, initDomain, ctx.regions, `--domain "${initDomain}"`);
     matchRecipients(ids, snapshot.config);
     const done = lock ? await finishedRun(store, lock, o.command, init ? o.identityOut : undefined, snapshot.config?.recipients.root) : null;
     if (done) {

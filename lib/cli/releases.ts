@@ -4,7 +4,7 @@ import { CheckError, InputError, PostureError, StateError } from "../errors.ts";
 import { plan as makePlan } from "../plan/planner.ts";
 import { parseRelease, type Release, type ReleaseEntry } from "../deliver/release.ts";
 import { FsStore } from "../store/fs-store.ts";
-import { loadTopology } from "../store/regions.ts";
+import { checkNameLimits, loadTopology } from "../store/regions.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import type { Args } from "./args.ts";
 import { nearest } from "./args.ts";
@@ -68,6 +68,7 @@ export async function releasesCommand(a: Args, ctx: RunContext, command: string)
   const refused = new Map<string, string>(); // "scope/service" → why not delivered
   const ready: ReleaseEntry[] = [];
   const [snapshot, topology] = await Promise.all([readSnapshot(new FsStore(ctx.dir)), loadTopology(ctx.regions)]);
+  if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
   for (const e of release.entries) {
     try {
       makePlan([deployIntent(e.scope, e.services, release.file)], snapshot, topology, ctx.now);
