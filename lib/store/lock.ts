@@ -51,8 +51,15 @@ const alive = (pid: number) => {
 async function create(path: string, h: Holder): Promise<boolean> {
   try {
     const fh = await open(path, "wx", 0o644);
-    await fh.writeFile(JSON.stringify(h) + "\n");
-    await fh.sync();
+    try {
+      await fh.writeFile(JSON.stringify(h) + "\n");
+      await fh.sync();
+    } catch (e) {
+      // A full disk: leave no empty lock file behind (it would hold off the next run for 10 s).
+      await fh.close().catch(() => {});
+      await unlink(path).catch(() => {});
+      throw e;
+    }
     await fh.close();
     return true;
   } catch (e) {
