@@ -37,9 +37,13 @@ export async function writeDurable(path: string, data: string | Uint8Array, mode
     // may have narrowed it (a fleet renewal writes thousands of files).
     if ((mode & ~UMASK) !== mode) await fh.chmod(mode);
     await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (e) {
+    // A full disk: no half-written staging file is left behind.
+    await fh.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw e;
   }
+  await fh.close();
 }
 
 export async function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {

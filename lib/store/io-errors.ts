@@ -44,15 +44,16 @@ export function isErrno(e: unknown): e is Error & ErrnoLike {
 }
 
 /** One sentence for a failed system call: what, where, why, how to fix it, and what was left. */
-export function ioMessage(e: ErrnoLike, after: string): string {
+export function ioMessage(e: ErrnoLike, after: string, path?: string): string {
   const why = WHY[e.code] ?? `the system said ${e.code}`;
   const fix = FIX[e.code] ?? "fix that";
-  const where = e.path ? ` "${e.path}"` : "";
+  const at = e.path ?? path;
+  const where = at ? ` "${at}"` : "";
   const op = e.syscall ? `${e.syscall}${where}` : `the file${where}`;
   return `cannot ${op}: ${why} (${e.code}); ${fix} and run the command again — ${after}`;
 }
 
-/** `e` as a StateError with ioMessage when it is a failed system call; anything else unchanged. */
-export function ioFailure(e: unknown, after: string): unknown {
-  return isErrno(e) ? new StateError(ioMessage(e, after)) : e;
+/** `e` as a StateError with ioMessage when it is a failed system call; anything else unchanged. `path`: the file, when the error does not name it (a write on an open file). */
+export function ioFailure(e: unknown, after: string, path?: string): unknown {
+  return isErrno(e) ? new StateError(ioMessage(e, after, path)) : e;
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { StateError } from "../errors.ts";
 import { lockFile, pendingFile, type Domain } from "./domains.ts";
 import { isSymlink, readNoFollow, symlinkRefusal } from "./no-follow.ts";
+import { ioFailure } from "./io-errors.ts";
 
 // One writer at a time per lock domain (lib/store/domains.ts): a lock file created with O_EXCL,
 // naming its holder. A lock whose holder is a dead process on this host is taken over — under a
@@ -58,7 +59,7 @@ async function create(path: string, h: Holder): Promise<boolean> {
       // A full disk: leave no empty lock file behind (it would hold off the next run for 10 s).
       await fh.close().catch(() => {});
       await unlink(path).catch(() => {});
-      throw e;
+      throw ioFailure(e, "nothing was changed", path);
     }
     await fh.close();
     return true;
@@ -69,7 +70,7 @@ async function create(path: string, h: Holder): Promise<boolean> {
       if (await isSymlink(path)) throw symlinkRefusal(path, "remove it (inforge makes its lock files itself)");
       return false;
     }
-    throw e;
+    throw ioFailure(e, "nothing was changed", path);
   }
 }
 
