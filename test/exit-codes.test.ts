@@ -145,6 +145,7 @@ for (const free of [0, 12 * 1024]) {
     try {
       const before = lstatHash(dir);
       const r = await cli(LEAF, { ...ciEnv(sb), INFORGE_PKI_DIR: dir });
+      console.log(`exit-codes: ${free} bytes left → ${r.err.trim()}`);
       refused(r, "ENOSPC", /cannot .*: no space is left on the device \(ENOSPC\); free some space and run the command again — nothing was changed/);
       assert.is(lstatHash(dir), before, "the pki directory changed");
     } finally {

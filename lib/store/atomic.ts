@@ -1,6 +1,7 @@
 import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createNew } from "./no-follow.ts";
+import { isErrno } from "./io-errors.ts";
 
 // Atomic file replacement: write a temp file beside the target, fsync it, rename it over the
 // target, fsync the directory. A reader (or a crash) sees the old bytes or the new, never half.
@@ -41,6 +42,8 @@ export async function writeDurable(path: string, data: string | Uint8Array, mode
     // A full disk: no half-written staging file is left behind.
     await fh.close().catch(() => {});
     await unlink(path).catch(() => {});
+    // A write on an open file does not name it: say which file it was.
+    if (isErrno(e) && e.path === undefined) Object.assign(e, { path });
     throw e;
   }
   await fh.close();
