@@ -53,9 +53,12 @@ function pkiDir(given: string): string {
     throw new InputError(`--dir "${given}" is ${kind === "file" ? "a file" : "not a directory"}, not a pki directory; point --dir / INFORGE_PKI_DIR at the directory pki init made (or a new one for pki init)`);
   }
   if (kind === null) {
+    // The nearest ancestor that can be seen must be a directory (one that cannot be read, under
+    // Deno's flags, is left to the runtime to refuse).
     let up = dirname(real);
     while (kindOfSync(up) === null && up !== dirname(up)) up = dirname(up);
-    if (kindOfSync(up) !== "dir") throw new InputError(`--dir "${given}" lies under ${up}, which is not a directory; point --dir / INFORGE_PKI_DIR at a directory`);
+    const k = kindOfSync(up);
+    if (k !== null && k !== "dir") throw new InputError(`--dir "${given}" lies under ${up}, which is not a directory; point --dir / INFORGE_PKI_DIR at a directory`);
   }
   return resolve(real);
 }

@@ -1,5 +1,5 @@
-import { chmod, lstat, readFile, rename, unlink } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { chmod, lstat, mkdir, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
 import { open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
@@ -13,7 +13,7 @@ import { deployBundle, type DeployFile } from "../deliver/deploy-bundle.ts";
 import { IDENTITY_VAR } from "../apply/keys.ts";
 import { openLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
 import { fsyncDir, writeDurable } from "../store/atomic.ts";
-import { makeDirs, symlinkRefusal } from "../store/no-follow.ts";
+import { symlinkRefusal } from "../store/no-follow.ts";
 import { ioFailure } from "../store/io-errors.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
@@ -172,9 +172,10 @@ async function readTarget(
 export async function writeDeployDir(out: string, files: readonly DeployFile[]): Promise<string[]> {
   // `out` is a real path (checkOut). The directory holds a plaintext key: private to the CI user,
   // every level created 0700 whatever the umask, and no level of it a symlink.
-  await makeDirs(sep, out, 0o700).catch((e: unknown) => {
+  await mkdir(out, { recursive: true, mode: 0o700 }).catch((e: unknown) => {
     throw ioFailure(e, "nothing was written");
   });
+  if (!(await lstat(out)).isDirectory()) throw symlinkRefusal(out, "remove it; deploy writes into a directory of its own");
   // Nothing is written through a symlink: a planted `out/tls.key -> victim` is refused before
   // any file is touched (rename would replace the link, but chmod and the comparison would
   // follow it). A planted `tls.key.inforge-new` is unlinked and created anew (writeDurable).

@@ -1,4 +1,4 @@
-import { link, lstat, readFile, rmdir, stat, unlink } from "node:fs/promises";
+import { link, lstat, mkdir, readFile, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
 import { parseIdentity, type Identity } from "../age/mod.ts";
@@ -10,7 +10,7 @@ import { apply, type ApplyResult } from "../apply/apply.ts";
 import { IDENTITY_VAR } from "../apply/keys.ts";
 import { DIR_MODE, FsStore } from "../store/fs-store.ts";
 import { fsyncDir, writeDurable } from "../store/atomic.ts";
-import { makeDirs, realPath, within } from "../store/no-follow.ts";
+import { realPath, within } from "../store/no-follow.ts";
 import { ioFailure } from "../store/io-errors.ts";
 import { acquireLock, type Lock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
@@ -183,9 +183,13 @@ function laps(enabled: string | undefined): (what: string, parts?: Record<string
   };
 }
 
-/** The pki directory (a real path, lib/cli/context.ts), created with an explicit mode when new. */
+/**
+ * The pki directory (a real path, lib/cli/context.ts: no symlink above it), created with an
+ * explicit mode when new — mkdir's mode applies to every level it creates, so umask 000 cannot
+ * make it 0777.
+ */
 async function ensureDir(dir: string): Promise<string> {
-  await makeDirs(sep, dir, DIR_MODE).catch((e: unknown) => {
+  await mkdir(dir, { recursive: true, mode: DIR_MODE }).catch((e: unknown) => {
     throw ioFailure(e, "nothing was changed");
   });
   return dir;

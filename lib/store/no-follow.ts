@@ -1,6 +1,6 @@
 import { constants, lstatSync, realpathSync } from "node:fs";
 import { lstat, mkdir, open, rmdir, unlink, type FileHandle } from "node:fs/promises";
-import { dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { StateError } from "../errors.ts";
 
 // Writes that never follow a symbolic link. The pki directory sits in a repo many can write to,
@@ -126,38 +126,33 @@ export async function isSymlink(path: string): Promise<boolean> {
 }
 
 /**
- * The physical path `p` names: each component resolved in order as the kernel would, so a
- * symlinked parent and a `..` after it (`deploy/../x` where deploy -> pki/eu means pki/x, not
- * ./x, which path.resolve would say) are followed where they really lead. Components that do not
- * exist yet are appended as given. For comparing --out and --identity-out with --dir, and for
- * resolving --dir itself once.
+ * The physical path `p` names, as the kernel resolves it: symlinks followed and a `..` after a
+ * symlinked parent taken physically (`deploy/../x` where deploy -> pki/eu is pki/x, not ./x,
+ * which path.resolve would say). A tail that does not exist yet is appended as given (it holds no
+ * symlink). For comparing --out and --identity-out with --dir, and for resolving --dir once.
+ * Where the path cannot be read (Deno without --allow-read on an ancestor, EACCES) it is taken
+ * as given: what cannot be read cannot be resolved, and the runtime's own limits then apply.
  */
 export function realPath(p: string): string {
-  const abs = isAbsolute(p) ? p : join(process.cwd(), p);
-  let cur: string = sep;
-  let missing = false;
-  for (const part of abs.split(sep)) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      cur = dirname(cur);
-      continue;
-    }
-    const next = join(cur, part);
-    if (missing) {
-      cur = next;
-      continue;
-    }
+  let cur = isAbsolute(p) ? p : process.cwd() + sep + p;
+  const tail: string[] = [];
+  for (;;) {
     try {
-      cur = realpathSync(next);
+      // One call on the whole path first: under Deno it needs read access to that path only.
+      return resolve(nativeRealpath(cur), ...tail);
     } catch (e) {
-      // Absent (or under a file): the rest is appended as given; whoever creates it says why not.
-      if (code(e) !== "ENOENT" && code(e) !== "ENOTDIR") throw e;
-      missing = true;
-      cur = next;
+      if (code(e) !== "ENOENT" && code(e) !== "ENOTDIR") return resolve(cur, ...tail);
     }
+    const up = dirname(cur);
+    if (up === cur) return resolve(cur, ...tail);
+    tail.unshift(basename(cur));
+    cur = up;
   }
-  return resolve(cur);
 }
+
+// realpath(3): Node's JavaScript realpathSync folds `..` lexically (path.resolve) before it
+// resolves anything, which is exactly the trick being guarded against; .native asks the kernel.
+const nativeRealpath = (p: string): string => (realpathSync.native ?? realpathSync)(p);
 
 /** True when `p` is `dir` or below it (both real paths). */
 export const within = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
