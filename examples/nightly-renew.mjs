@@ -8,7 +8,7 @@
 //   npx zx nightly-renew.mjs --no-commit  leave the commit to the pipeline
 //
 // It ends with one JSON line (schema "inforge.nightly/v1") for whatever runs it, and exits 1 if
-// any scope failed or verify found an error. INFORGE_PKI_DIR / INFORGE_NOW are passed through.
+// any scope failed or verify found an error; when verify fails it commits nothing. INFORGE_PKI_DIR / INFORGE_NOW are passed through.
 import { $, argv } from "zx";
 
 $.verbose = false;
@@ -44,8 +44,12 @@ const verify = await $({ nothrow: true })`inforge pki verify --json`;
 const verified = verify.exitCode === 0;
 console.log(verified ? "verify: ok" : `verify: FAILED\n${verify.stderr.trim()}`);
 
+// Commit only a tree that verifies: a failed verify means something under the pki directory is
+// wrong (a plaintext key a misdirected deploy left there, a file changed behind inforge's back),
+// and `git add --all` would put it into history.
 let commit = null;
-if (runs.some((r) => r.ok && r.applied) && argv.commit !== false) {
+if (!verified && runs.some((r) => r.ok && r.applied)) console.log(`not committing ${dir}: verify failed; fix what it reports, run inforge pki verify, then commit`);
+if (verified && runs.some((r) => r.ok && r.applied) && argv.commit !== false) {
   await $`git add --all -- ${dir}`;
   const total = runs.reduce((n, r) => n + (r.leaves ?? 0), 0);
   await $`git commit --quiet -m ${`pki: nightly renew, ${total} leaf(s) in ${runs.filter((r) => r.applied).map((r) => r.scope).join(", ")}`} -- ${dir}`;

@@ -1,5 +1,5 @@
-import { chmod, mkdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { chmod, lstat, mkdir, readFile, rename, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
 import { AgeError, assertSingleRecipient, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
@@ -14,6 +14,8 @@ import { IDENTITY_VAR } from "../apply/keys.ts";
 import { openLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
 import { signedBy, vouching, type Vouch } from "../apply/vouch.ts";
 import { fsyncDir, writeDurable } from "../store/atomic.ts";
+import { symlinkRefusal } from "../store/no-follow.ts";
+import { ioFailure } from "../store/io-errors.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
@@ -24,6 +26,7 @@ import { loadIdentities, matchRecipients } from "./identities.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
 import { readServedChain } from "./served-chain.ts";
 import { journalWrites, unrecorded, type Recorded } from "./verify.ts";
+import { checkOut } from "./out-dir.ts";
 import { bold, green } from "./style.ts";
 
 // `inforge deploy <service> --region R [--out DIR]` (CI posture): make sure the service has a
@@ -53,15 +56,8 @@ export function deployIntent(scope: string, services: readonly string[], origin:
   return Object.freeze({ ...scopeOf(scope).leaves().renew({ services }), origin });
 }
 
-/** Deploy output must never land in the pki directory: it holds a plaintext key. */
-export function checkOut(out: string, pkiDir: string, flag = "--out"): string {
-  const p = resolve(out);
-  const dir = resolve(pkiDir);
-  if (p === dir || p.startsWith(dir + sep)) {
-    throw new InputError(`${flag} "${out}" is inside the pki directory ${dir}; deploy writes a plaintext private key, which must never sit beside the sealed ones — choose a directory outside it (default ./deploy/<region>/<service>)`);
-  }
-  return p;
-}
+/** Deploy output must never land in the pki directory, nor anywhere git would commit it (lib/cli/out-dir.ts). */
+export { checkOut };
 
 /** The CI identity, required before anything runs: deploy opens the service's sealed key. */
 export async function ciIdentity(ctx: RunContext, what: string): Promise<Identity | undefined> {
@@ -253,19 +249,42 @@ async function trustDomainPems(vouch: Vouch, snap: Snapshot, scope: string, doma
  * with the right bytes but a wrong mode only gets its mode fixed (no new mtime).
  */
 export async function writeDeployDir(out: string, files: readonly DeployFile[]): Promise<string[]> {
-  // The directory holds a plaintext key: private to the CI user.
-  await mkdir(out, { recursive: true, mode: 0o700 });
+  // `out` is a real path (checkOut). The directory holds a plaintext key: private to the CI user,
+  // every level created 0700 whatever the umask, and no level of it a symlink.
+  await mkdir(out, { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+    throw ioFailure(e, "nothing was written");
+  });
+  if (!(await lstat(out)).isDirectory()) throw symlinkRefusal(out, "remove it; deploy writes into a directory of its own");
+  // Subdirectories of the bundle (trust/): created 0700 like `out`, and never a symlink.
+  const subdirs = [...new Set(files.map((f) => dirname(f.name)).filter((d) => d !== "."))].map((d) => join(out, d));
+  for (const d of subdirs) {
+    await mkdir(d, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST") throw ioFailure(e, "nothing was written");
+    });
+    if (!(await lstat(d)).isDirectory()) throw symlinkRefusal(d, "remove it; deploy writes into a directory of its own");
+  }
+  // Nothing is written through a symlink: a planted `out/tls.key -> victim` is refused before
+  // any file is touched (rename would replace the link, but chmod and the comparison would
+  // follow it). A planted `tls.key.inforge-new` is unlinked and created anew (writeDurable).
+  const have = new Map<string, Uint8Array | null>();
+  for (const f of files) {
+    const path = join(out, f.name);
+    const st = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return null;
+      throw ioFailure(e, "nothing was written");
+    });
+    if (st?.isSymbolicLink()) throw symlinkRefusal(path, "remove it; deploy writes its own files");
+    if (st && !st.isFile()) throw new InputError(`${path} is not a regular file; remove it — deploy writes its own files — nothing was written`);
+    have.set(f.name, st ? await readFile(path) : null);
+  }
   const staged: [tmp: string, path: string][] = [];
   const changed: string[] = [];
   try {
     for (const f of files) {
       const path = join(out, f.name);
-      const have = await readFile(path).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === "ENOENT") return null;
-        throw e;
-      });
-      if (have !== null && sameBytes(have, new TextEncoder().encode(f.content))) {
-        const mode = (await stat(path)).mode & 0o777;
+      const old = have.get(f.name) ?? null;
+      if (old !== null && sameBytes(old, new TextEncoder().encode(f.content))) {
+        const mode = (await lstat(path)).mode & 0o777;
         if (mode !== f.mode) await chmod(path, f.mode);
         continue;
       }
@@ -277,9 +296,9 @@ export async function writeDeployDir(out: string, files: readonly DeployFile[]):
     for (const [tmp, path] of staged) await rename(tmp, path);
   } catch (e) {
     for (const [tmp] of staged) await unlink(tmp).catch(() => {});
-    throw e;
+    throw ioFailure(e, "the service's files were left as they were");
   }
-  if (staged.length) await fsyncDir(out);
+  if (staged.length) for (const d of [out, ...subdirs]) await fsyncDir(d);
   return changed;
 }
 
@@ -305,7 +324,7 @@ export async function deployCommand(a: Args, ctx: RunContext, command: string): 
   const outFlag = a.flags.out;
   if (outFlag === true) throw new InputError("--out needs a directory");
   const intent = deployIntent(region, [service], "inforge deploy"); // validates both names
-  const out = checkOut(outFlag ?? join("deploy", region, service), ctx.dir);
+  const out = await checkOut(outFlag ?? join("deploy", region, service), ctx.dir, { allowInRepo: a.flags["allow-in-repo"] === true });
   const ci = await ciIdentity(ctx, "inforge deploy");
   const waitMs = parseWait(a);
   const held: string[] = [];

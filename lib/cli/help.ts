@@ -17,8 +17,8 @@ usage:
   inforge pki verify [--since REV] [--json]   check every file on disk and against git history, change nothing (CI gate)
   inforge pki sign-csr --region R --service S <csr.pem> [--out FILE]   certify a workload's own key  [CI posture]
   inforge pki rekey --ci-recipient age1… | --root-recipient age1…      re-seal keys to a new identity [CI / root posture]
-  inforge deploy <service> --region R [--out DIR]   fresh leaf if due, then the service's files     [CI posture]
-  inforge releases deploy <release> [--out DIR]     deploy every service of releases/<release>.json  [CI posture]
+  inforge deploy <service> --region R [--out DIR] [--allow-in-repo]   fresh leaf if due, then the service's files     [CI posture]
+  inforge releases deploy <release> [--out DIR] [--allow-in-repo]     deploy every service of releases/<release>.json  [CI posture]
   inforge tasks                               list runbooks (./tasks first, then the shipped ones)
   inforge run <task> [--arg value …]          run a runbook from tasks/
   inforge completion bash|zsh                 shell completion
@@ -112,14 +112,14 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki rekey --ci-recipient $(age-keygen -y ci-new.key)", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki rekey --root-recipient age1…"],
   },
   deploy: {
-    usage: "inforge deploy <service> --region R [--out DIR]",
-    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, never inside the pki directory): tls.crt (leaf + intermediate, + the cross-signed root during a root overlap), tls.key (0600), ca.crt (bundles/<region>.pem) and secret.yaml (a kubernetes.io/tls Secret). Every file handed out is first checked against the journal and the chain to a live root (a tampered or unrecorded file refuses the run, nothing written). Files already right are not rewritten: nothing due, nothing touched.",
-    examples: ["INFORGE_SECRETS_KEY=ci.key inforge deploy payments --region eu", "inforge deploy auth --region global --out /run/deploy/auth", "inforge deploy payments --region eu --plan"],
+    usage: "inforge deploy <service> --region R [--out DIR] [--allow-in-repo]",
+    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, created 0700): tls.crt (leaf + intermediate, + the cross-signed root during a root overlap), tls.key (0600), ca.crt (bundles/<region>.pem), trust/<trust-domain>.pem (one per trust domain the service talks to) and secret.yaml (a kubernetes.io/tls Secret). Every file handed out is first checked against the journal and the chain to a live root (a tampered or unrecorded file refuses the run, nothing written). Files already right are not rewritten: nothing due, nothing touched. Refused before anything runs: DIR inside the pki directory by its real path (symlinks and `..` followed), DIR or a file in it a symbolic link, and DIR inside a git work tree that git does not ignore (the plaintext key would be one git add -A from the repo) unless --allow-in-repo.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge deploy payments --region eu --out /run/inforge/eu/payments", "inforge deploy auth --region global --out /run/inforge/global/auth", "inforge deploy payments --region eu --plan"],
   },
   "releases deploy": {
-    usage: "inforge releases deploy <release> [--out DIR] [--releases DIR]",
-    about: "CI posture. Deploy every service of releases/<release>.json ({\"name\", \"deploy\": [{\"region\", \"services\"}]}) to DIR/<region>/<service> (default ./deploy): every leaf due in one plan and one commit, then the files. Prints minted / reused / failed per region; on a partial failure lists what was and was not delivered and exits 1 — run it again to complete. A file the state does not vouch for (tampered, unrecorded, not chaining to a live root) refuses the whole release before anything is written.",
-    examples: ["INFORGE_SECRETS_KEY=ci.key inforge releases deploy 2026-12-checkout", "inforge releases deploy 2026-12-checkout --plan"],
+    usage: "inforge releases deploy <release> [--out DIR] [--releases DIR] [--allow-in-repo]",
+    about: "CI posture. Deploy every service of releases/<release>.json ({\"name\", \"deploy\": [{\"region\", \"services\"}]}) to DIR/<region>/<service> (default ./deploy): every leaf due in one plan and one commit, then the files. DIR is checked as for deploy (outside the pki directory, no symlink, ignored by git unless --allow-in-repo). Prints minted / reused / failed per region; on a partial failure lists what was and was not delivered and exits 1 — run it again to complete. A file the state does not vouch for (tampered, unrecorded, not chaining to a live root) refuses the whole release before anything is written.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge releases deploy 2026-12-checkout --out /run/inforge", "inforge releases deploy 2026-12-checkout --plan"],
   },
   tasks: { usage: "inforge tasks [--json]", about: "List the runbooks: ./tasks (or INFORGE_TASKS_DIR) first, then the shipped ones.", examples: ["inforge tasks"] },
   run: { usage: "inforge run <task> [--arg value …]", about: "Run a runbook from tasks/ — yours or a shipped one — with its arguments as flags.", examples: ["inforge run rotate-intermediate --scope eu --plan", "inforge run renew --region us"] },

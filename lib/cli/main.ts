@@ -18,9 +18,10 @@ import { join } from "node:path";
 import type { RunOutcome } from "./pipeline.ts";
 import type { RunReport } from "../model/reports.ts";
 import { identitiesNeeded } from "../plan/step.ts";
+import { ioMessage, isErrno } from "../store/io-errors.ts";
 
 const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "concurrency", "help"];
-const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check"]);
+const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check", "allow-in-repo"]);
 
 /** `inforge pki <sub>`: the seed's commands, each a shipped task underneath. */
 const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args) => { name: string; flags: Record<string, string | true> } }> = {
@@ -156,11 +157,11 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx, t.name);
   }
   if (cmd === "deploy") {
-    checkFlags(a, ["region", "out"], "inforge deploy");
+    checkFlags(a, ["region", "out", "allow-in-repo"], "inforge deploy");
     return deployCommand(a, ctx, `inforge ${argv.join(" ")}`);
   }
   if (cmd === "releases") {
-    checkFlags(a, ["out", "releases"], "inforge releases deploy");
+    checkFlags(a, ["out", "releases", "allow-in-repo"], "inforge releases deploy");
     return releasesCommand(a, ctx, `inforge ${argv.join(" ")}`);
   }
   const near = nearest(cmd, ["pki", "tasks", "run", "help", "completion", "deploy", "releases"]);
@@ -184,7 +185,10 @@ export function runReport(o: RunOutcome, ctx: RunContext, task: string): RunRepo
 }
 
 /** One clear sentence on stderr and a non-zero exit for anything the operator can fix. */
-export function explain(e: unknown, json = false): number {
+export function explain(thrown: unknown, json = false): number {
+  // A failed system call that no layer explained (a full disk, a read-only file system) is the
+  // operator's to fix, not a bug: one sentence, exit 1.
+  const e = !isDenied(thrown) && isErrno(thrown) ? new StateError(ioMessage(thrown, "run inforge pki verify to see the state of the pki directory")) : thrown;
   if (json) {
     const name = (e as Error)?.name ?? "Error";
     process.stdout.write(JSON.stringify({ schema: "inforge.error/v1", error: name, message: (e as Error)?.message ?? String(e) }) + "\n");

@@ -1,4 +1,4 @@
-import { link, open, readFile, rmdir, stat, unlink } from "node:fs/promises";
+import { link, lstat, mkdir, readFile, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
 import { parseIdentity, type Identity } from "../age/mod.ts";
@@ -8,11 +8,13 @@ import { identitiesNeeded, type Plan } from "../plan/step.ts";
 import { assertChecked } from "../check/check-plan.ts";
 import { apply, type ApplyResult } from "../apply/apply.ts";
 import { IDENTITY_VAR } from "../apply/keys.ts";
-import { FsStore } from "../store/fs-store.ts";
-import { fsyncDir } from "../store/atomic.ts";
+import { DIR_MODE, FsStore } from "../store/fs-store.ts";
+import { fsyncDir, writeDurable } from "../store/atomic.ts";
+import { realPath, within } from "../store/no-follow.ts";
+import { ioFailure } from "../store/io-errors.ts";
 import { acquireLock, type Lock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
-import { loadTopology } from "../store/regions.ts";
+import { checkNameLimits, loadTopology } from "../store/regions.ts";
 import { ciGuard, isCi, loadIdentities, matchRecipients } from "./identities.ts";
 import { renderPlan } from "./render-plan.ts";
 import type { RunContext } from "./context.ts";
@@ -95,6 +97,9 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     const accepting = intents.some((i) => i.kind === "root.config");
     const custody = await assertCustody(store, snapshot, ctx.env, { compareFields: !accepting, allowMissing: accepting, note: (s) => process.stderr.write(`inforge: ${s}\n`) });
     lap("custody");
+    const initDomain = intents.find((i) => i.kind === "root.init")?.domain;
+    if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
+    else if (initDomain) checkNameLimits(topology, initDomain, ctx.regions, `--domain "${initDomain}"`);
     matchRecipients(ids, snapshot.config);
     const done = lock ? await finishedRun(store, lock, o.command, init ? o.identityOut : undefined, snapshot.config?.recipients.root) : null;
     if (done) {
@@ -210,15 +215,22 @@ function laps(enabled: string | undefined): (what: string, parts?: Record<string
   };
 }
 
+/**
+ * The pki directory (a real path, lib/cli/context.ts: no symlink above it), created with an
+ * explicit mode when new — mkdir's mode applies to every level it creates, so umask 000 cannot
+ * make it 0777.
+ */
 async function ensureDir(dir: string): Promise<string> {
-  const { mkdir } = await import("node:fs/promises");
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: DIR_MODE }).catch((e: unknown) => {
+    throw ioFailure(e, "nothing was changed");
+  });
   return dir;
 }
 
 async function checkIdentityOut(path: string, dir: string): Promise<void> {
+  // Compared by real path: a symlink or `..` route into the pki directory is still inside it.
   const p = resolve(path);
-  if (p === resolve(dir) || p.startsWith(resolve(dir) + sep)) {
+  if (within(realPath(p), realPath(dir))) {
     throw new InputError(`--identity-out "${path}" is inside the pki directory; the root identity must never be stored with the keys it opens — write it to removable media or a password manager`);
   }
   if (!(await stat(dirname(p)).then((s) => s.isDirectory(), notFound))) throw new InputError(`--identity-out "${path}": the directory ${dirname(p)} does not exist`);
@@ -229,7 +241,8 @@ const notFound = (e: unknown): false => {
   if (isDenied(e)) throw e;
   return false;
 };
-const exists = (p: string) => stat(p).then(() => true, notFound);
+// lstat: a dangling symlink at --identity-out is something there, not a free name.
+const exists = (p: string) => lstat(p).then(() => true, notFound);
 /** Where init writes the new root identity first; it becomes --identity-out once the root is committed. */
 const partialOf = (out: string) => resolve(out) + ".partial";
 
@@ -277,14 +290,9 @@ async function revealRoot(id: Identity, out: string | undefined, print: (s: stri
     // Durable before anything is sealed to it, under a temporary name until the root is committed:
     // a run killed in between leaves no identity at --identity-out that opens nothing, and the
     // re-run of the same command finds the one that opens the committed root (see finishedRun).
-    const fh = await open(partialOf(out), "w", 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.chmod(0o600);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    // Created anew (O_EXCL, no symlink followed): a planted `root.key.partial -> victim` is
+    // unlinked, never written through.
+    await writeDurable(partialOf(out), text, 0o600);
     await fsyncDir(dirname(resolve(out)));
     process.stderr.write(`the new root identity is written to ${out} (mode 0600) once the root is committed; move it offline — it is shown nowhere else\n`);
     return;

@@ -4,7 +4,7 @@ import { CheckError, InputError, PostureError, StateError } from "../errors.ts";
 import { plan as makePlan } from "../plan/planner.ts";
 import { parseRelease, type Release, type ReleaseEntry } from "../deliver/release.ts";
 import { FsStore } from "../store/fs-store.ts";
-import { loadTopology } from "../store/regions.ts";
+import { checkNameLimits, loadTopology } from "../store/regions.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
@@ -57,7 +57,10 @@ export async function releasesCommand(a: Args, ctx: RunContext, command: string)
   const release = await loadRelease(releasesDir(a, ctx.env), name);
   const outFlag = a.flags.out;
   if (outFlag === true) throw new InputError("--out needs a directory");
-  const base = checkOut(outFlag ?? "deploy", ctx.dir);
+  const base = await checkOut(outFlag ?? "deploy", ctx.dir, {
+    allowInRepo: a.flags["allow-in-repo"] === true,
+    subdirs: release.entries.flatMap((e) => e.services.map((s) => join(e.scope, s))),
+  });
   const ci = await ciIdentity(ctx, `inforge releases deploy ${name}`);
   const waitMs = parseWait(a);
   if (!(await new FsStore(ctx.dir).exists())) throw new InputError(`no pki directory at ${ctx.dir}; run inforge pki init first, or point --dir / INFORGE_PKI_DIR at it`);
@@ -67,6 +70,7 @@ export async function releasesCommand(a: Args, ctx: RunContext, command: string)
   const ready: ReleaseEntry[] = [];
   const [snapshot, topology] = await Promise.all([readSnapshot(new FsStore(ctx.dir)), loadTopology(ctx.regions)]);
   await assertCustody(new FsStore(ctx.dir), snapshot, ctx.env); // before anything is planned or delivered
+  if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
   for (const e of release.entries) {
     try {
       makePlan([deployIntent(e.scope, e.services, release.file)], snapshot, topology, ctx.now);

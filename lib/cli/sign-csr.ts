@@ -1,10 +1,11 @@
-import { readFile } from "node:fs/promises";
-import { resolve, sep } from "node:path";
+import { readFile, stat } from "node:fs/promises";
+import { resolve } from "node:path";
 import { InputError, StateError } from "../errors.ts";
 import * as X from "../x509/mod.ts";
 import { scope as scopeOf } from "../dsl/builders.ts";
 import * as P from "../model/paths.ts";
 import { writeAtomic } from "../store/atomic.ts";
+import { realPath, within } from "../store/no-follow.ts";
 import { FsStore } from "../store/fs-store.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
@@ -32,13 +33,17 @@ export async function signCsrCommand(a: Args, ctx: RunContext, command: string):
   const out = a.flags.out;
   if (out === true) throw new InputError("--out needs a file");
   if (out !== undefined) {
-    const p = resolve(out);
-    if (p.startsWith(resolve(ctx.dir) + sep)) throw new InputError(`--out "${out}" is inside the pki directory; write the chain elsewhere (inforge records its own copy as ${P.csrLeafCert(region, service)})`);
+    // By real path: a symlink or `..` route into the pki directory is still inside it.
+    if (within(realPath(resolve(out)), ctx.dir)) throw new InputError(`--out "${out}" is inside the pki directory; write the chain elsewhere (inforge records its own copy as ${P.csrLeafCert(region, service)})`);
   }
   let pem: string;
   try {
+    // Sized before it is read: a huge file is refused, not loaded (lib/x509's MAX_CSR_BYTES).
+    const size = (await stat(file)).size;
+    if (size > X.MAX_CSR_BYTES) throw new InputError(`the CSR "${file}" is ${size} bytes; a certificate request is at most ${X.MAX_CSR_BYTES / 1024} KiB (a P-256 CSR is under 1 KiB) — give the CSR file itself`);
     pem = await readFile(file, "utf8");
-  } catch {
+  } catch (e) {
+    if (e instanceof InputError) throw e;
     throw new InputError(`cannot read the CSR "${file}"; give the path of a PEM certificate request (openssl req -new … -out ${file})`);
   }
   const csr = await X.parseCsr(pem, file);

@@ -41,6 +41,21 @@ export const DomainName = v.pipe(
   ),
 );
 
+/**
+ * A leaf of `service` in `scope` carries the DNS name and common name `<service>.<scope>.<domain>`.
+ * The common name is at most 64 characters (RFC 5280 Appendix A.1, ub-common-name) and a DNS name
+ * at most 253 (RFC 1035 §2.3.4), so a service name can be a valid label and still not fit:
+ * the longest service name that fits, or null when this one does.
+ */
+export function leafNameRoom(service: string, scope: string, domain: string): { name: string; max: number } | null {
+  const name = `${service}.${scope}.${domain}`;
+  if (name.length <= MAX_COMMON_NAME) return null;
+  return { name, max: Math.max(0, MAX_COMMON_NAME - scope.length - domain.length - 2) };
+}
+
+/** ub-common-name (RFC 5280 Appendix A.1). */
+export const MAX_COMMON_NAME = 64;
+
 function quote(x: unknown): string {
   const s = typeof x === "string" ? x : String(x);
   return JSON.stringify(s.length > 80 ? s.slice(0, 80) + "…" : s);

@@ -1,5 +1,7 @@
-import { open, rename, mkdir, unlink } from "node:fs/promises";
+import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
+import { createNew } from "./no-follow.ts";
+import { isErrno } from "./io-errors.ts";
 
 // Atomic file replacement: write a temp file beside the target, fsync it, rename it over the
 // target, fsync the directory. A reader (or a crash) sees the old bytes or the new, never half.
@@ -23,24 +25,28 @@ const UMASK = (() => {
   }
 })();
 
-/** Write `data` to `path` durably (temp file + fsync), without renaming it into place. */
+/**
+ * Write `data` to `path` durably (temp file + fsync), without renaming it into place. `path` is a
+ * staging name: always created anew (O_EXCL, no symlink followed); a stale one is unlinked first,
+ * never reopened. Its directory must exist (the callers create theirs with explicit modes).
+ */
 export async function writeDurable(path: string, data: string | Uint8Array, mode: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  // A new file gets the mode given to open() narrowed by the umask; an existing one keeps its
-  // own. chmod only when either may differ: a fleet renewal writes thousands of files.
-  let created = true;
-  const fh = await open(path, "wx", mode).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== "EEXIST") throw e;
-    created = false;
-    return open(path, "w", mode);
-  });
+  const fh = await createNew(path, mode);
   try {
     await fh.writeFile(data);
-    if (!created || (mode & ~UMASK) !== mode) await fh.chmod(mode);
+    // A new file gets the mode given to open() narrowed by the umask: chmod only when the umask
+    // may have narrowed it (a fleet renewal writes thousands of files).
+    if ((mode & ~UMASK) !== mode) await fh.chmod(mode);
     await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (e) {
+    // A full disk: no half-written staging file is left behind.
+    await fh.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    // A write on an open file does not name it: say which file it was.
+    if (isErrno(e) && e.path === undefined) Object.assign(e, { path });
+    throw e;
   }
+  await fh.close();
 }
 
 export async function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {

@@ -1,10 +1,12 @@
-import { readFile, readdir, rename, unlink, stat, mkdir, open } from "node:fs/promises";
+import { readFile, readdir, rename, unlink, stat } from "node:fs/promises";
 import { writeFileSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { StateError } from "../errors.ts";
 import { fsyncDir, writeAtomic, writeDurable } from "./atomic.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
 import { journalFile, pendingFile, scopeOfPath, type Domain } from "./domains.ts";
+import { assertNoSymlinks, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
+import { ioFailure } from "./io-errors.ts";
 
 export interface FileWrite {
   readonly path: string; // relative to the pki directory
@@ -80,6 +82,9 @@ async function inParallel<T>(items: readonly T[], f: (item: T, n: number) => Pro
     }
   }));
 }
+
+/** Directories inforge creates in the pki directory: explicit, never the umask's default (0777 under umask 000). */
+export const DIR_MODE = 0o755;
 
 /** Files in flight at once when staging and renaming (the thread pool is sized for it in bin/inforge.js). */
 const IO_WIDTH = 32;
@@ -165,12 +170,27 @@ export class FsStore implements Store {
       }
       seen.add(w.path);
     }
-    for (const d of new Set(writes.map((w) => dirname(this.abs(w.path))))) await mkdir(d, { recursive: true });
-    await inParallel(writes, async (w, n) => {
-      crashPoint(`stage-torn:${n + 1}`, { path: this.abs(w.path) + TMP, content: w.content });
-      await writeDurable(this.abs(w.path) + TMP, w.content, w.mode);
-      crashPoint(`stage:${n + 1}`);
-    });
+    // Nothing is written before every path this commit touches has been checked: no symlink
+    // anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry the
+    // writes out of it).
+    await this.guard([...writes.map((w) => w.path), this.journal, this.pending]);
+    const created: string[] = [];
+    const staged: string[] = [];
+    try {
+      for (const d of new Set([...writes.map((w) => dirname(w.path)), dirname(this.journal)])) created.push(...(await makeDirs(this.dir, d, DIR_MODE)));
+      await inParallel(writes, async (w, n) => {
+        crashPoint(`stage-torn:${n + 1}`, { path: this.abs(w.path) + TMP, content: w.content });
+        staged.push(this.abs(w.path) + TMP);
+        await writeDurable(this.abs(w.path) + TMP, w.content, w.mode);
+        crashPoint(`stage:${n + 1}`);
+      });
+    } catch (e) {
+      // Before the commit point: take back what was staged, so a refusal (a full disk, a
+      // read-only file system) leaves the directory as it was.
+      for (const f of staged) await unlink(f).catch(() => {});
+      await removeDirs(created);
+      throw ioFailure(e, "nothing was changed");
+    }
     // The chains were verified before anything was applied (the pipeline's tamper check); here
     // only the last entry of each journal is needed, read off its last line.
     const last = await this.tail(this.domain);
@@ -182,18 +202,26 @@ export class FsStore implements Store {
       ...(this.run ? { run: this.run } : {}),
       ...(base === null ? {} : { base }),
     });
-    await mkdir(dirname(this.abs(this.journal)), { recursive: true });
     const record = JSON.stringify({ entry, modes: Object.fromEntries(writes.map((w) => [w.path, w.mode])) }) + "\n";
     crashPoint("pending-torn", { path: `${this.abs(this.pending)}.${process.pid}.tmp`, content: record });
-    await writeAtomic(this.abs(this.pending), record, 0o644);
+    try {
+      await writeAtomic(this.abs(this.pending), record, 0o644);
+    } catch (e) {
+      for (const f of staged) await unlink(f).catch(() => {});
+      await removeDirs(created);
+      throw ioFailure(e, "nothing was changed");
+    }
     crashPoint("pending");
-    await this.finish(entry, this.domain);
+    await this.finish(entry, this.domain).catch((e: unknown) => {
+      throw ioFailure(e, "the run is committed but not finished; run any inforge command on this directory again to finish it");
+    });
     crashPoint("committed");
     return entry;
   }
 
   private async finish(entry: JournalEntry, domain: Domain): Promise<void> {
     const journal = journalFile(domain);
+    await this.guard([...entry.files.map((f) => f.path), journal, pendingFile(domain)]);
     const dirs = new Set<string>();
     await inParallel(entry.files, async (f, n) => {
       const target = this.abs(f.path);
@@ -229,7 +257,7 @@ export class FsStore implements Store {
     const last = lastLine(kept);
     if (last?.hash !== entry.hash) {
       crashPoint("journal-torn", { path: this.abs(journal), content: line, append: true });
-      const fh = await open(this.abs(journal), "a", 0o644);
+      const fh = await openAppend(this.abs(journal), 0o644);
       try {
         await fh.appendFile(line);
         await fh.sync();
@@ -242,7 +270,12 @@ export class FsStore implements Store {
     await fsyncDir(dirname(this.abs(journal)));
   }
 
-  /** After a crash: roll a committed run forward, or discard the staged files of one that never committed. */
+  /** Refuse (before anything is written) when any component of these paths is a symlink. */
+  private async guard(rels: readonly string[]): Promise<void> {
+    const dirs = new Set<string>();
+    await inParallel(rels, (rel) => assertNoSymlinks(this.dir, safeRel(rel), dirs));
+  }
+
   /**
    * After a crash: roll a committed run forward, or discard the staged files of one that never
    * committed. The whole directory's store does it for every domain (it holds every lock); a

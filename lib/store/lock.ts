@@ -1,9 +1,11 @@
-import { open, readdir, readFile, stat, unlink } from "node:fs/promises";
+import { open, readdir, stat, unlink } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { StateError } from "../errors.ts";
 import { lockFile, pendingFile, type Domain } from "./domains.ts";
+import { isSymlink, readNoFollow, symlinkRefusal } from "./no-follow.ts";
+import { ioFailure } from "./io-errors.ts";
 
 // One writer at a time per lock domain (lib/store/domains.ts): a lock file created with O_EXCL,
 // naming its holder. A lock whose holder is a dead process on this host is taken over — under a
@@ -50,19 +52,31 @@ const alive = (pid: number) => {
 async function create(path: string, h: Holder): Promise<boolean> {
   try {
     const fh = await open(path, "wx", 0o644);
-    await fh.writeFile(JSON.stringify(h) + "\n");
-    await fh.sync();
+    try {
+      await fh.writeFile(JSON.stringify(h) + "\n");
+      await fh.sync();
+    } catch (e) {
+      // A full disk: leave no empty lock file behind (it would hold off the next run for 10 s).
+      await fh.close().catch(() => {});
+      await unlink(path).catch(() => {});
+      throw ioFailure(e, "nothing was changed", path);
+    }
     await fh.close();
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw e;
+    // O_EXCL never follows a symlink at the name (POSIX open()), so a planted `.lock -> victim`
+    // lands here: refuse it rather than read, judge or remove it as a lock.
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+      if (await isSymlink(path)) throw symlinkRefusal(path, "remove it (inforge makes its lock files itself)");
+      return false;
+    }
+    throw ioFailure(e, "nothing was changed", path);
   }
 }
 
 async function holderOf(path: string): Promise<Holder | null> {
   try {
-    return JSON.parse(await readFile(path, "utf8")) as Holder;
+    return JSON.parse((await readNoFollow(path)) ?? "") as Holder;
   } catch {
     return null;
   }

@@ -3,7 +3,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { RegionFileSchema } from "../model/config.ts";
-import { parseScope, parseService, type ServiceName } from "../model/names.ts";
+import { leafNameRoom, MAX_COMMON_NAME, parseScope, parseService, type ServiceName } from "../model/names.ts";
 import type { Topology } from "../model/state.ts";
 
 /**
@@ -48,5 +48,25 @@ function wrap<T>(path: string, f: () => T): T {
     return f();
   } catch (e) {
     throw new InputError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Refuse, when the region files are read, a service whose leaf name would not fit a certificate
+ * under `domain` (lib/model/names.ts leafNameRoom) — otherwise it passes here and fails every
+ * renewal later. `origin` says where the domain comes from ("pki.json", "--domain").
+ */
+export function checkNameLimits(topology: Topology, domain: string, dir: string, origin: string): void {
+  // The shortest leaf name is "a.b.<domain>": a domain longer than 60 leaves room for none.
+  if (domain.length > MAX_COMMON_NAME - 4) {
+    throw new InputError(`the domain of ${origin} is ${domain.length} characters, but every leaf is named <service>.<scope>.<domain> and a certificate's common name holds at most 64 (RFC 5280 ub-common-name); choose a domain of at most ${MAX_COMMON_NAME - 4} characters`);
+  }
+  for (const [scope, { services }] of Object.entries(topology.scopes)) {
+    for (const service of services) {
+      const room = leafNameRoom(service, scope, domain);
+      if (!room) continue;
+      const fix = room.max > 0 ? `shorten the service name to at most ${room.max} characters` : `shorten the scope or the domain`;
+      throw new InputError(`${join(dir, `${scope}.json`)}: the service "${service}" would get the name "${room.name}" (${room.name.length} characters) under the domain of ${origin}, but a certificate's common name holds at most 64 (RFC 5280 ub-common-name); ${fix}`);
+    }
   }
 }

@@ -33,12 +33,21 @@ const OTHER_KEYS: Record<string, string> = {
 const HOW = "generate a P-256 key: openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -subj /CN=<service>.<scope>.<domain>";
 
 /**
+ * The largest CSR read: a P-256 request is under 1 KiB, and one with every SAN a service may
+ * carry a few KiB; anything bigger is not a request for this mesh, and decoding it costs memory.
+ */
+export const MAX_CSR_BYTES = 64 * 1024;
+
+/**
  * Reads one PEM CSR ("CERTIFICATE REQUEST", or the older "NEW CERTIFICATE REQUEST"), refuses
  * keys outside the policy, and verifies its signature. Throws X509Error with one sentence.
  * `what` names the input (its path) in messages.
  */
 export async function parseCsr(pem: string, what = "csr"): Promise<CsrInfo> {
   const describe = (why: string) => `${what} is not a PEM certificate request: ${why}`;
+  if (typeof pem === "string" && pem.length > MAX_CSR_BYTES) {
+    throw new X509Error(`${what} is ${pem.length} bytes; a certificate request is at most ${MAX_CSR_BYTES / 1024} KiB (a P-256 CSR is under 1 KiB) — give the CSR file itself`, "bad-input");
+  }
   const blocks = decodePemBlocks(pem, describe);
   if (blocks.length !== 1) throw new X509Error(describe(`expected exactly one block, found ${blocks.length}`), "not-pem");
   const [block] = blocks as [(typeof blocks)[number]];

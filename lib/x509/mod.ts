@@ -23,4 +23,4 @@ export {
 export type { Defect, DefectCode } from "./strict-der.ts";
 export { certificateJwk, type EcPublicJwk } from "./jwk.ts";
 export { samePublicKey, signDetached, verifyDetached } from "./detached.ts";
-export { importCsrPublicKey, parseCsr, type CsrInfo } from "./csr.ts";
+export { importCsrPublicKey, MAX_CSR_BYTES, parseCsr, type CsrInfo } from "./csr.ts";
