@@ -1,4 +1,4 @@
-import { chmod, lstat, mkdir, readFile, rename, unlink } from "node:fs/promises";
+import { chmod, lstat, mkdir, readFile, rename, rmdir, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { InputError, PostureError, StateError } from "../errors.ts";
 import { AgeError, assertSingleRecipient, open, type Identity } from "../age/mod.ts";
@@ -255,13 +255,17 @@ export async function writeDeployDir(out: string, files: readonly DeployFile[]):
     throw ioFailure(e, "nothing was written");
   });
   if (!(await lstat(out)).isDirectory()) throw symlinkRefusal(out, "remove it; deploy writes into a directory of its own");
-  // Subdirectories of the bundle (trust/): created 0700 like `out`, and never a symlink.
+  // Subdirectories of the bundle (trust/): never a symlink; created 0700 like `out`, only when
+  // something is written (and removed again if the write fails), so a refusal leaves `out` as it was.
   const subdirs = [...new Set(files.map((f) => dirname(f.name)).filter((d) => d !== "."))].map((d) => join(out, d));
+  const missing: string[] = [];
   for (const d of subdirs) {
-    await mkdir(d, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== "EEXIST") throw ioFailure(e, "nothing was written");
+    const st = await lstat(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return null;
+      throw ioFailure(e, "nothing was written");
     });
-    if (!(await lstat(d)).isDirectory()) throw symlinkRefusal(d, "remove it; deploy writes into a directory of its own");
+    if (!st) missing.push(d);
+    else if (!st.isDirectory()) throw symlinkRefusal(d, "remove it; deploy writes into a directory of its own");
   }
   // Nothing is written through a symlink: a planted `out/tls.key -> victim` is refused before
   // any file is touched (rename would replace the link, but chmod and the comparison would
@@ -279,7 +283,12 @@ export async function writeDeployDir(out: string, files: readonly DeployFile[]):
   }
   const staged: [tmp: string, path: string][] = [];
   const changed: string[] = [];
+  const made: string[] = [];
   try {
+    for (const d of missing) {
+      await mkdir(d, { mode: 0o700 });
+      made.push(d);
+    }
     for (const f of files) {
       const path = join(out, f.name);
       const old = have.get(f.name) ?? null;
@@ -296,6 +305,7 @@ export async function writeDeployDir(out: string, files: readonly DeployFile[]):
     for (const [tmp, path] of staged) await rename(tmp, path);
   } catch (e) {
     for (const [tmp] of staged) await unlink(tmp).catch(() => {});
+    for (const d of made) await rmdir(d).catch(() => {});
     throw ioFailure(e, "the service's files were left as they were");
   }
   if (staged.length) for (const d of [out, ...subdirs]) await fsyncDir(d);
