@@ -17,6 +17,7 @@ export {
   parseCertificate,
   parseCertificates,
   publicKeyMatches,
+  certificateHasSpki,
   verifySignedBy,
   type CertInfo,
 } from "./parse.ts";
