@@ -8,7 +8,7 @@ import type { CheckedPlan } from "../check/check-plan.ts";
 import type { StepTable } from "../plan/step.ts";
 import type { FileWrite, Store } from "../store/fs-store.ts";
 import type { JournalEntry } from "../store/journal.ts";
-import { need, openIssuer, sealKey, type Identities } from "./keys.ts";
+import { checkedTokenKey, need, openIssuer, openTokenIssuer, sealKey, spkiBase64, type Identities, type RootToken } from "./keys.ts";
 import { openLeafKeys, sealLeafKeys, type LeafKeyEntry } from "./leaf-keys.ts";
 import { Pool } from "./pool.ts";
 import { vouching } from "./vouch.ts";
@@ -37,6 +37,8 @@ export interface ApplyEnv {
    * (init, `pki config`, a root rotation), which then holds the recipients sealed to.
    */
   readonly trusted: { readonly root: string; readonly ci: string } | null;
+  /** The token `--root-in pkcs11:…` names, for a root key made on it by this run. */
+  readonly newRootToken?: RootToken;
 }
 
 /** Enough in flight to keep the crypto thread pool fed on a small CI runner, few enough to bound memory. */
@@ -114,15 +116,22 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   };
   const openIssuerOf = async (r: Ref): Promise<X.Issuer> => {
     const k = refKey(r);
+    // A root key recorded on a token (pki.json rootKeys, as custody.json signed it) signs there.
+    const loc = r.scope === "root" ? config().rootKeys?.[`G${r.gen}`] : undefined;
+    if (loc) return setIssuer(k, await openTokenIssuer(await certOf(r), r.gen, loc, tokenFor(loc.token)));
     const posture = r.scope === "root" ? "root" : "ci";
     const id = need(identities, posture, `signing with ${k}`);
     await certOf(r); // fingerprint check first
     const iss = r.scope === "root"
       ? await openIssuer(store, P.rootCert(r.gen), P.rootKey(r.gen), id, "root")
       : await openIssuer(store, P.intermediateCert(r.scope, r.gen), P.intermediateKey(r.scope, r.gen), id, "ci");
-    issuers.set(k, iss);
-    return iss;
+    return setIssuer(k, iss);
   };
+
+  const setIssuer = (k: string, iss: X.Issuer) => (issuers.set(k, iss), iss);
+  /** The token with this label: INFORGE_PKI_ROOT_KEY's, or the one --root-in names. */
+  const tokenFor = (label: string): RootToken | undefined =>
+    [identities.rootToken, env.newRootToken].find((t) => t?.uri.token === label) ?? identities.rootToken;
 
   const minterOf = minterCache(minters, issuerOf);
 
@@ -171,6 +180,21 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       await env.revealRootIdentity?.(id);
     },
     "create-root": async (s) => {
+      if (s.keyIn) {
+        // Made on the token, sensitive and never extractable; pki.json rootKeys records where (signed into custody.json below).
+        const token = [env.newRootToken, identities.rootToken].find((t) => t?.uri.token === s.keyIn!.token);
+        if (!token) throw new StateError(`internal: no opened pkcs11 token "${s.keyIn.token}" for root G${s.gen}`);
+        const made = await (await token.open()).generate(s.keyIn.object);
+        const loc = { in: "pkcs11" as const, token: s.keyIn.token, object: s.keyIn.object, publicKey: spkiBase64(made) };
+        config().rootKeys = { ...config().rootKeys, [`G${s.gen}`]: loc };
+        const signer = await checkedTokenKey(made, null, `root G${s.gen}`, loc);
+        const c = await X.createRoot({ key: signer, commonName: s.commonName, notBefore: date(s.notBefore), notAfter: date(s.notAfter) });
+        record(genOf({ scope: "root", gen: s.gen }), c);
+        certs.set(refKey({ scope: "root", gen: s.gen }), c.pem);
+        issuers.set(refKey({ scope: "root", gen: s.gen }), { certPem: c.pem, signer });
+        put(P.rootCert(s.gen), c.pem);
+        return;
+      }
       const key = await X.generateKeyPair();
       const c = await X.createRoot({ key, commonName: s.commonName, notBefore: date(s.notBefore), notAfter: date(s.notAfter) });
       record(genOf({ scope: "root", gen: s.gen }), c);

@@ -1,4 +1,7 @@
-import { PostureError, StateError, type Posture } from "../errors.ts";
+import { InputError, PostureError, StateError, type Posture } from "../errors.ts";
+import type { RootKeyLocation } from "../model/config.ts";
+import { showKey, type Pkcs11Uri } from "../pkcs11/uri.ts";
+import type { Token, TokenKey } from "../pkcs11/token.ts";
 import { assertSingleRecipient, open, seal, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import type { Store } from "../store/fs-store.ts";
@@ -12,7 +15,45 @@ export const IDENTITY_VAR: Record<Posture, string> = { root: "INFORGE_PKI_ROOT_K
 export interface Identities {
   readonly root?: Identity;
   readonly ci?: Identity;
+  /** The root's PKCS#11 token (INFORGE_PKI_ROOT_KEY holds a pkcs11: URI), for root keys recorded in pki.json rootKeys. */
+  readonly rootToken?: RootToken;
 }
+
+/** A PKCS#11 token named by a URI; opened (module loaded, PIN asked, logged in) only when a root key on it signs. */
+export interface RootToken {
+  readonly uri: Pkcs11Uri;
+  open(): Promise<Token>;
+}
+
+/** Whether a posture's identity is present: the root's may be an age identity or a token. */
+export const hasIdentity = (ids: Identities, p: Posture) => !!ids[p] || (p === "root" && !!ids.rootToken);
+
+/**
+ * Open a root key that lives on a token and prove it is the key of the root certificate and of
+ * the signed record (pki.json rootKeys, compared with custody.json before this runs).
+ */
+export async function openTokenIssuer(certPem: string, gen: number, loc: RootKeyLocation, token: RootToken | undefined): Promise<X.Issuer> {
+  if (!token) {
+    throw new PostureError(`root G${gen} lives on ${showKey(loc)} (pki.json rootKeys); set INFORGE_PKI_ROOT_KEY to its pkcs11: URI, e.g. pkcs11:token=${encodeURIComponent(loc.token)};object=${encodeURIComponent(loc.object)}?module-path=…&pin-source=file:…`, "root");
+  }
+  if (token.uri.token !== loc.token) {
+    throw new InputError(`root G${gen} lives on pkcs11 token "${loc.token}", but INFORGE_PKI_ROOT_KEY names token "${token.uri.token}"; point it at token=${encodeURIComponent(loc.token)}`);
+  }
+  const key = await (await token.open()).open(loc.object);
+  return { certPem, signer: await checkedTokenKey(key, certPem, `root G${gen}`, loc) };
+}
+
+/** A token key is used only if its public key is the certificate's and the recorded one. */
+export async function checkedTokenKey(key: TokenKey, certPem: string | null, what: string, loc: { token: string; object: string; publicKey?: string }): Promise<X.Signer> {
+  const b64 = btoa(String.fromCharCode(...key.spki));
+  if ((loc.publicKey && loc.publicKey !== b64) || (certPem !== null && !X.certificateHasSpki(certPem, key.spki))) {
+    throw new StateError(`the key on ${showKey(loc)} is not the key of ${what} (its public key differs from ${certPem !== null ? "the root certificate" : "the one pki.json rootKeys records"}); a key on the token was replaced or the URI names the wrong object — nothing was signed`);
+  }
+  return key.signer;
+}
+
+/** The key's SubjectPublicKeyInfo as pki.json rootKeys records it. */
+export const spkiBase64 = (k: TokenKey) => btoa(String.fromCharCode(...k.spki));
 
 export function need(ids: Identities, p: Posture, why: string): Identity {
   const id = ids[p];

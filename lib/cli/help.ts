@@ -47,8 +47,8 @@ examples:
 /** Per-command help: usage, what it does, the posture, and real examples. */
 export const COMMAND_HELP: Record<string, { usage: string; about: string; examples: string[] }> = {
   "pki init": {
-    usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE] [--name-constraints dns|dns+uri]",
-    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>. --name-constraints: dns (default) fences DNS names and is accepted by every TLS stack; dns+uri adds URI constraints, which rustls refuses outright, GnuTLS ignores and Go reads as host-or-subdomain (docs/interop.md) — SPIFFE IDs are fenced by the per-trust-domain bundles either way.",
+    usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE] [--name-constraints dns|dns+uri] [--root-in age|pkcs11:URI]",
+    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>. --name-constraints: dns (default) fences DNS names and is accepted by every TLS stack; dns+uri adds URI constraints, which rustls refuses outright, GnuTLS ignores and Go reads as host-or-subdomain (docs/interop.md) — SPIFFE IDs are fenced by the per-trust-domain bundles either way. --root-in pkcs11:token=T;object=O?module-path=…&pin-source=file:… makes the root key on a PKCS#11 token (sensitive, never extractable) and records token, object and public key in pki.json rootKeys (signed into custody.json); the PIN comes from the pin-source file or a no-echo terminal prompt, never from argv (README \"Root key on hardware\").",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient age1…"],
   },
   "pki intermediate": {
@@ -62,8 +62,8 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki renew", "inforge pki renew --region eu --plan --at 2027-01-01T00:00:00Z"],
   },
   "pki rotate": {
-    usage: "inforge pki rotate --intermediate <scope> [--force] | --root [--finish] | --leaf <service> --region R",
-    about: "--intermediate: planned key roll with overlap (root posture). --root: start a dual-root overlap, re-sign custody.json with the new root and print its fingerprint to add to INFORGE_ROOT_FINGERPRINT; --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
+    usage: "inforge pki rotate --intermediate <scope> [--force] | --root [--root-in age|pkcs11:URI] [--finish] | --leaf <service> --region R",
+    about: "--intermediate: planned key roll with overlap (root posture). --root: start a dual-root overlap, re-sign custody.json with the new root and print its fingerprint to add to INFORGE_ROOT_FINGERPRINT; --root --root-in age|pkcs11:…: where the new root key is made (default: an age key file; required when the active root is on a token). --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
     examples: ["inforge pki rotate --intermediate eu", "inforge pki rotate --root", "inforge pki rotate --root --finish", "inforge pki rotate --leaf payments --region eu"],
   },
   "pki recover-intermediate": {

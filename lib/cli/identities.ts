@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { InputError, PostureError } from "../errors.ts";
 import { parseIdentity, type Identity } from "../age/mod.ts";
-import { IDENTITY_VAR, type Identities } from "../apply/keys.ts";
+import { IDENTITY_VAR, type Identities, type RootToken } from "../apply/keys.ts";
+import { isPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from "../pkcs11/uri.ts";
 import type { PkiConfig } from "../model/config.ts";
 import { isDenied } from "./runtime.ts";
 
@@ -67,8 +68,78 @@ function pathShaped(value: string): boolean {
 }
 
 export async function loadIdentities(env: Env): Promise<Identities> {
-  const [root, ci] = await Promise.all([fromEnv(IDENTITY_VAR.root, env), fromEnv(IDENTITY_VAR.ci, env)]);
-  return { ...(root ? { root } : {}), ...(ci ? { ci } : {}) };
+  // INFORGE_PKI_ROOT_KEY may name a PKCS#11 key (a pkcs11: URI line) beside, or instead of, the
+  // age identity: during a rotation between a token and an age key the root posture needs both.
+  const lines = (env[IDENTITY_VAR.root] ?? "").split(/\r?\n/);
+  const uris = lines.filter((l) => isPkcs11Uri(l));
+  if (uris.length > 1) throw new InputError(`${IDENTITY_VAR.root} holds ${uris.length} pkcs11: URIs; give one (the token the root keys live on)`);
+  const rootToken = uris[0] ? tokenIdentity(parsePkcs11Uri(uris[0], IDENTITY_VAR.root)) : undefined;
+  const rootEnv = uris.length ? { ...env, [IDENTITY_VAR.root]: lines.filter((l) => !isPkcs11Uri(l)).join("\n").trim() } : env;
+  const [root, ci] = await Promise.all([fromEnv(IDENTITY_VAR.root, rootEnv), fromEnv(IDENTITY_VAR.ci, env)]);
+  return { ...(root ? { root } : {}), ...(ci ? { ci } : {}), ...(rootToken ? { rootToken } : {}) };
+}
+
+/** A token from its URI: loaded and logged in on first use only (lib/pkcs11/token.ts, imported then). */
+export function tokenIdentity(uri: Pkcs11Uri): RootToken {
+  return {
+    uri,
+    open: async () => {
+      // A computed specifier: Deno never resolves the native binding unless a pkcs11: URI is used.
+      const mod = "../pkcs11/token.ts";
+      const { openToken } = (await import(mod)) as typeof import("../pkcs11/token.ts");
+      return openToken(uri, () => readPin(uri));
+    },
+  };
+}
+
+/**
+ * The token's user PIN: the file pin-source names (first line; the file should be readable by
+ * the operator alone), or typed on the terminal without echo. Never from argv or the environment.
+ */
+async function readPin(uri: Pkcs11Uri): Promise<string> {
+  if (uri.pinFile !== null) {
+    let text: string;
+    try {
+      text = await readFile(uri.pinFile, "utf8");
+    } catch (e) {
+      throw new InputError(`the PIN file "${uri.pinFile}" (pin-source of the pkcs11: URI for token "${uri.token}") cannot be read (${(e as NodeJS.ErrnoException).code ?? "error"}); fix pin-source=file:/path`);
+    }
+    const pin = text.split(/\r?\n/)[0] ?? "";
+    if (!pin) throw new InputError(`the PIN file "${uri.pinFile}" for pkcs11 token "${uri.token}" is empty; write the user PIN on its first line`);
+    return pin;
+  }
+  return promptPin(`PIN for pkcs11 token "${uri.token}": `);
+}
+
+/** Read a line from the terminal with echo off (raw mode: nothing typed is printed). */
+async function promptPin(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) throw new InputError("the pkcs11: URI has no pin-source and stdin is not a terminal to ask for the PIN; add pin-source=file:/path/of/a/pin/file to the URI");
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let pin = "";
+      const onData = (b: Buffer) => {
+        for (const ch of b.toString("utf8")) {
+          if (ch === "\r" || ch === "\n") return done(() => resolve(pin));
+          if (ch === "\u0003") return done(() => reject(new InputError("PIN entry was interrupted; nothing was changed")));
+          if (ch === "\u007f" || ch === "\b") pin = pin.slice(0, -1);
+          else pin += ch;
+        }
+      };
+      const done = (f: () => void) => {
+        stdin.off("data", onData);
+        f();
+      };
+      stdin.on("data", onData);
+    });
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write("\n");
+  }
 }
 
 /** A present identity must be the one the pki directory seals to: say so before any work. */

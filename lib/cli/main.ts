@@ -25,16 +25,16 @@ const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "ch
 
 /** `inforge pki <sub>`: the seed's commands, each a shipped task underneath. */
 const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args) => { name: string; flags: Record<string, string | true> } }> = {
-  init: { flags: ["domain", "name", "ci-recipient", "identity-out", "name-constraints"], task: (a) => ({ name: "init", flags: pick(a, ["domain", "name", "ci-recipient", "identity-out", "name-constraints"]) }) },
+  init: { flags: ["domain", "name", "ci-recipient", "identity-out", "name-constraints", "root-in"], task: (a) => ({ name: "init", flags: pick(a, ["domain", "name", "ci-recipient", "identity-out", "name-constraints", "root-in"]) }) },
   intermediate: { flags: [], positional: "scope", task: (a) => ({ name: "add-region", flags: { scope: pos(a, "scope", "inforge pki intermediate eu") } }) },
   renew: { flags: ["region"], task: (a) => ({ name: "renew", flags: pick(a, ["region"]) }) },
   rotate: {
-    flags: ["intermediate", "root", "finish", "force", "leaf", "region"],
+    flags: ["intermediate", "root", "finish", "force", "leaf", "region", "root-in"],
     task: (a) => {
       const f = a.flags;
       const modes = ["intermediate", "root", "leaf"].filter((m) => f[m] !== undefined);
       if (modes.length !== 1) throw new InputError("inforge pki rotate needs exactly one of --intermediate <scope>, --root or --leaf <service> --region <region>");
-      if (f.root) return { name: "rotate-root", flags: pick(a, ["finish"]) };
+      if (f.root) return { name: "rotate-root", flags: pick(a, ["finish", "root-in"]) };
       if (f.leaf) return { name: "rotate-leaf", flags: { service: str(f.leaf, "--leaf"), ...pick(a, ["region"]) } };
       return { name: "rotate-intermediate", flags: { scope: str(f.intermediate!, "--intermediate"), ...pick(a, ["force"]) } };
     },

@@ -7,7 +7,7 @@ import { plan as makePlan } from "../plan/planner.ts";
 import { identitiesNeeded, type Plan } from "../plan/step.ts";
 import { assertChecked } from "../check/check-plan.ts";
 import { apply, type ApplyResult } from "../apply/apply.ts";
-import { IDENTITY_VAR } from "../apply/keys.ts";
+import { hasIdentity, IDENTITY_VAR, type RootToken } from "../apply/keys.ts";
 import { DIR_MODE, FsStore } from "../store/fs-store.ts";
 import { fsyncDir, writeDurable } from "../store/atomic.ts";
 import { realPath, within } from "../store/no-follow.ts";
@@ -15,7 +15,8 @@ import { ioFailure } from "../store/io-errors.ts";
 import { acquireLock, type Lock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { checkNameLimits, loadTopology } from "../store/regions.ts";
-import { ciGuard, isCi, loadIdentities, matchRecipients } from "./identities.ts";
+import { ciGuard, isCi, loadIdentities, matchRecipients, tokenIdentity } from "./identities.ts";
+import { parsePkcs11Uri } from "../pkcs11/uri.ts";
 import { renderPlan } from "./render-plan.ts";
 import type { RunContext } from "./context.ts";
 import { bold, green } from "./style.ts";
@@ -60,6 +61,16 @@ const POSTURE_HINT = {
   root: "run it on the offline operator workstation that holds INFORGE_PKI_ROOT_KEY",
   ci: "run it in CI (or the infra repo) with INFORGE_SECRETS_KEY",
 } as const;
+
+/** The token a `--root-in pkcs11:…` names, if any intent makes a root key on one. */
+function rootInToken(intents: readonly Intent[]): RootToken | undefined {
+  for (const i of intents) {
+    if ((i.kind === "root.init" || i.kind === "root.rotate") && i.rootIn && i.rootIn !== "age" && i.rootIn.uri) {
+      return tokenIdentity(parsePkcs11Uri(i.rootIn.uri, "--root-in"));
+    }
+  }
+  return undefined;
+}
 
 /** intents → plan → check → (print) → apply, under the directory lock. */
 export async function runIntents(intents: readonly Intent[], ctx: RunContext, o: RunOptions): Promise<RunOutcome> {
@@ -124,7 +135,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       return { plan, result: null };
     }
     for (const p of identitiesNeeded(plan)) {
-      if (!ids[p]) {
+      if (!hasIdentity(ids, p)) {
         throw new PostureError(
           `this plan needs the ${p === "root" ? "offline root" : "CI master"} identity (${p === "root" ? "root" : "CI"} posture), but ${IDENTITY_VAR[p]} is not set; ${POSTURE_HINT[p]}: ${o.command}. Nothing was changed`,
           p,
@@ -136,9 +147,12 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     // is something to write, so a no-op renewal does not read and hash every file of the fleet.
     await assertUntampered(store);
     lap("tamper check");
+    // --root-in pkcs11:…: log in before anything happens (a wrong PIN must stop init before it reveals an identity).
+    const newRootToken = rootInToken(intents);
+    if (newRootToken) await newRootToken.open();
     const bar = progress(`${o.title.split(" — ")[0]}`);
     const result = await apply(checked, {
-      store, identities: ids, command: o.command, trusted: custody?.recipients ?? null,
+      store, identities: ids, command: o.command, trusted: custody?.recipients ?? null, ...(newRootToken ? { newRootToken } : {}),
       revealRootIdentity: (id) => revealRoot(id, o.identityOut, print),
       onStep: (done, total) => bar.update(done, total),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),

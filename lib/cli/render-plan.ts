@@ -16,7 +16,7 @@ const G = (scope: string, gen: number) => `${scope} G${gen}`;
 /** How each step kind reads in a plan (a new kind does not compile until it has a row). */
 const describe: StepTable<Row> = {
   "create-root-identity": () => ({ action: "create identity", subject: "root age identity (printed once)", issuer: "-" }),
-  "create-root": (s) => ({ action: "create root", subject: `${G("root", s.gen)} until ${s.notAfter.slice(0, 10)}`, issuer: "self-signed" }),
+  "create-root": (s) => ({ action: "create root", subject: `${G("root", s.gen)} — ${s.keyIn ? `pkcs11 token ${s.keyIn.token}` : "age key file"} until ${s.notAfter.slice(0, 10)}`, issuer: "self-signed" }),
   "cross-sign-root": (s) => ({ action: "cross-sign root", subject: G("root", s.gen), issuer: G("root", s.by) }),
   "issue-intermediate": (s) => ({ action: "issue intermediate", subject: `${G(s.scope, s.gen)} (${s.state}) until ${s.notAfter.slice(0, 10)}`, issuer: G("root", s.rootGen) }),
   "issue-leaf": (s) => ({ action: "issue leaf", subject: `${s.scope}/${s.service} (${s.reason})`, issuer: G(s.scope, s.gen) }),

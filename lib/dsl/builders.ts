@@ -1,5 +1,6 @@
 import { GLOBAL, parseRegion, parseService, type ScopeName, type ServiceName } from "../model/names.ts";
-import type { CsrRequest, Intent } from "./intent.ts";
+import type { CsrRequest, Intent, RootKeyIn } from "./intent.ts";
+import { parsePkcs11Uri } from "../pkcs11/uri.ts";
 import { InputError } from "../errors.ts";
 import { REVOCATION_REASONS, type RevocationReason } from "../model/revocation.ts";
 import { callerOrigin } from "./origin.ts";
@@ -13,9 +14,9 @@ const intent = <T extends Intent>(i: T): T => Object.freeze(i);
 
 export interface RootBuilder {
   /** Create the offline root (root posture). `inforge pki init`. */
-  init(o: { name: string; domain: string; ciRecipient: string; nameConstraints?: "dns+uri" | "dns" }): Intent;
+  init(o: { name: string; domain: string; ciRecipient: string; nameConstraints?: "dns+uri" | "dns"; rootIn?: string }): Intent;
   /** Start a root rotation: new root prepared, dual-root overlap in root.pem. `inforge pki rotate --root`. */
-  rotate(): Intent;
+  rotate(o?: { rootIn?: string }): Intent;
   /** End the root overlap once nothing live chains only to the old root. `inforge pki rotate --root --finish`. */
   finish(): Intent;
   /** Re-sign the root CRL before its nextUpdate (root posture). `inforge pki crl`. */
@@ -75,12 +76,19 @@ export interface AllBuilder {
   leaves(): LeavesBuilder;
 }
 
+/** `--root-in`: "age", or a pkcs11: URI (RFC 7512) naming the token and the key's label. */
+function rootKeyIn(text: string): RootKeyIn {
+  if (text === "age") return "age";
+  const u = parsePkcs11Uri(text, `--root-in "${text.length > 120 ? text.slice(0, 120) + "…" : text}"`);
+  return { token: u.token, object: u.object, uri: text };
+}
+
 /** The offline root: `root().init({...})`, `root().rotate()`, `root().finish()`. */
 export function root(): RootBuilder {
   return Object.freeze({
-    init: (o: { name: string; domain: string; ciRecipient: string; nameConstraints?: "dns+uri" | "dns" }) =>
-      intent({ kind: "root.init", origin: callerOrigin(), name: o.name, domain: o.domain, ciRecipient: o.ciRecipient, ...(o.nameConstraints ? { nameConstraints: o.nameConstraints } : {}) }),
-    rotate: () => intent({ kind: "root.rotate", origin: callerOrigin() }),
+    init: (o: { name: string; domain: string; ciRecipient: string; nameConstraints?: "dns+uri" | "dns"; rootIn?: string }) =>
+      intent({ kind: "root.init", origin: callerOrigin(), name: o.name, domain: o.domain, ciRecipient: o.ciRecipient, ...(o.nameConstraints ? { nameConstraints: o.nameConstraints } : {}), ...(o.rootIn ? { rootIn: rootKeyIn(o.rootIn) } : {}) }),
+    rotate: (o: { rootIn?: string } = {}) => intent({ kind: "root.rotate", origin: callerOrigin(), ...(o.rootIn ? { rootIn: rootKeyIn(o.rootIn) } : {}) }),
     finish: () => intent({ kind: "root.finish", origin: callerOrigin() }),
     crl: () => intent({ kind: "root.crl", origin: callerOrigin() }),
     config: () => intent({ kind: "root.config", origin: callerOrigin() }),

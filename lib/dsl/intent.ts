@@ -8,9 +8,12 @@ export type { CsrRequest };
 // no I/O. `origin` is the runbook line that asked ("tasks/rotate.ts:12"), so a check failure
 // points at the operator's own code.
 
+/** Where a new root key is made (`--root-in`): an age-sealed file, or a key pair on a PKCS#11 token (labels only). */
+export type RootKeyIn = "age" | { readonly token: string; readonly object: string; readonly uri?: string };
+
 export type Intent =
-  | { readonly kind: "root.init"; readonly origin: string; readonly name: string; readonly domain: string; readonly ciRecipient: string; readonly nameConstraints?: "dns+uri" | "dns" }
-  | { readonly kind: "root.rotate"; readonly origin: string }
+  | { readonly kind: "root.init"; readonly origin: string; readonly name: string; readonly domain: string; readonly ciRecipient: string; readonly nameConstraints?: "dns+uri" | "dns"; readonly rootIn?: RootKeyIn }
+  | { readonly kind: "root.rotate"; readonly origin: string; readonly rootIn?: RootKeyIn }
   | { readonly kind: "root.finish"; readonly origin: string }
   | { readonly kind: "root.crl"; readonly origin: string }
   | { readonly kind: "root.config"; readonly origin: string }

@@ -62,6 +62,19 @@ const CrlUrl = v.pipe(
   ),
 );
 
+/** Where a root key lives when it is not an age-sealed file: a key pair on a PKCS#11 token. */
+function RootKeyLocationSchema() {
+  const Label = v.pipe(v.string(), v.minLength(1), v.maxLength(64, "a PKCS#11 label is at most 64 characters"), v.regex(/^[^\u0000-\u001f]+$/, "a label without control characters"));
+  return v.strictObject({
+    in: v.literal("pkcs11", 'rootKeys entries say in: "pkcs11"'),
+    token: Label,
+    object: Label,
+    /** SubjectPublicKeyInfo DER, base64: the key the token must hold. */
+    publicKey: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{20,200}={0,2}$/, "base64 of the key's SubjectPublicKeyInfo")),
+  });
+}
+export type RootKeyLocation = v.InferOutput<ReturnType<typeof RootKeyLocationSchema>>;
+
 export const PkiConfigSchema = v.strictObject({
   version: v.literal(1, "pki.json version must be 1"),
   name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$/, "a mesh name of letters, digits, space, '.', '_' or '-'")),
@@ -99,6 +112,13 @@ export const PkiConfigSchema = v.strictObject({
   crl: v.optional(v.strictObject({ url: CrlUrl })),
   /** Root-anchoring consumers (daemon fleet, cross-repo): root-rotation plans say what each must do. Optional. */
   consumers: v.optional(v.array(ConsumerSchema)),
+  /**
+   * Root generations whose key lives on a PKCS#11 token rather than in root/G<n>.key.age, by
+   * "G<n>" (issue 17). Signed into custody.json like every other field, so an edit that points a
+   * root at another token or key is refused before anything is opened; the public key is checked
+   * against the root certificate whenever the key signs. Never the PIN or the module path.
+   */
+  rootKeys: v.optional(v.record(v.pipe(v.string(), v.regex(/^G[1-9][0-9]{0,5}$/, 'a root generation such as "G1"')), RootKeyLocationSchema())),
 });
 export type PkiConfig = v.InferOutput<typeof PkiConfigSchema>;
 

@@ -1,6 +1,6 @@
 import { InputError } from "../errors.ts";
-import type { Intent } from "../dsl/intent.ts";
-import { checkInitOptions, constraintMode, timing, DEFAULTS, URI_CONSTRAINT_CAVEAT } from "../model/config.ts";
+import type { Intent, RootKeyIn } from "../dsl/intent.ts";
+import { checkInitOptions, constraintMode, timing, DEFAULTS, URI_CONSTRAINT_CAVEAT, type PkiConfig } from "../model/config.ts";
 import { formatDuration } from "../model/duration.ts";
 import { GLOBAL } from "../model/names.ts";
 import * as P from "../model/paths.ts";
@@ -8,7 +8,7 @@ import type { Generation } from "../model/state.ts";
 import {
   activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, signingIdentity, skewed, type Draft,
 } from "./draft.ts";
-import type { LeafReason } from "./step.ts";
+import type { LeafReason, Step } from "./step.ts";
 import type { CsrRequest } from "../dsl/intent.ts";
 import { consumersOnFinish, consumersOnRotate } from "./consumers.ts";
 import { signScopeCrl } from "./scope-crl.ts";
@@ -191,6 +191,29 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
   signScopeCrl(d, scope, origin);
 }
 
+/**
+ * The create-root step for generation `gen`, its key made where `keyIn` says. A token key is
+ * recorded in pki.json rootKeys (signed into custody.json by the same run); its public key is
+ * known only once the token has made it, and apply fills it in.
+ */
+function createRoot(d: Draft, origin: string, gen: number, commonName: string, g: Generation, keyIn: RootKeyIn): Step {
+  const base = { kind: "create-root" as const, origin, identity: null, gen, commonName, notBefore: g.notBefore, notAfter: g.notAfter };
+  if (keyIn === "age") return { ...base, writes: [P.rootCert(gen), P.rootKey(gen)] };
+  const cfg = configOf(d, origin);
+  cfg.rootKeys = { ...cfg.rootKeys, [`G${gen}`]: { in: "pkcs11", token: keyIn.token, object: keyIn.object, publicKey: "" } };
+  return { ...base, keyIn: { token: keyIn.token, object: keyIn.object }, writes: [P.rootCert(gen)] };
+}
+
+/** Where a rotation makes the new root key: as asked; a root on a token must be told (no silent move to a file). */
+function rotateTarget(cfg: PkiConfig, oldGen: number, rootIn: RootKeyIn | undefined, origin: string): RootKeyIn {
+  if (rootIn) return rootIn;
+  const loc = cfg.rootKeys?.[`G${oldGen}`];
+  if (loc) {
+    throw new InputError(`the active root G${oldGen} lives on pkcs11 token "${loc.token}" (${origin}); say where the new root key goes: --root-in pkcs11:token=…;object=…?module-path=… for a token, or --root-in age for an age-sealed file`);
+  }
+  return "age";
+}
+
 /** The root-signed CRL: re-signed by every root-posture run that changes revocations or roots. */
 export function signCrl(d: Draft, origin: string) {
   const t = timing(configOf(d, origin));
@@ -242,7 +265,7 @@ export const planIntent: Handlers = {
     const g = newGeneration(1, "active", nb, nb + t.root, null, d.now);
     d.root.generations.push(g);
     d.fresh.add("root/G1");
-    d.steps.push({ kind: "create-root", origin: i.origin, identity: null, gen: 1, commonName: `${i.name} root G1`, notBefore: g.notBefore, notAfter: g.notAfter, writes: [P.rootCert(1), P.rootKey(1)] });
+    d.steps.push(createRoot(d, i.origin, 1, `${i.name} root G1`, g, i.rootIn ?? "age"));
     signCrl(d, i.origin);
     signCustody(d, i.origin, "pki.json as init writes it");
     d.next.push(`root posture: inforge pki intermediate global, then inforge pki intermediate <region> for each region`);
@@ -363,7 +386,7 @@ export const planIntent: Handlers = {
     old.since = iso(d.now);
     d.root.generations.push(nu);
     d.fresh.add(`root/G${gen}`);
-    d.steps.push({ kind: "create-root", origin: i.origin, identity: null, gen, commonName: `${cfg.name} root G${gen}`, notBefore: nu.notBefore, notAfter: nu.notAfter, writes: [P.rootCert(gen), P.rootKey(gen)] });
+    d.steps.push(createRoot(d, i.origin, gen, `${cfg.name} root G${gen}`, nu, rotateTarget(cfg, old.gen, i.rootIn, i.origin)));
     d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: "root", gen: old.gen, from: "active", to: "retiring", why: `G${gen} signs from now on; G${old.gen} stays in root.pem until the overlap is finished`, writes: [P.ROOT_STATE] });
     // The cross-signed certificate (same subject and key as the new root, issued by the old)
     // lets a consumer that still anchors only on the old root verify chains under the new one.

@@ -17,9 +17,16 @@ interface Base {
 }
 
 export interface CreateRootIdentity extends Base { readonly kind: "create-root-identity" }
+/** A key pair on a PKCS#11 token, by token and object label. */
+export interface TokenKeyRef {
+  readonly token: string;
+  readonly object: string;
+}
 export interface CreateRoot extends Base {
   readonly kind: "create-root";
   readonly gen: number;
+  /** The key is made on this PKCS#11 token (labels only; the module and PIN come from the operator); absent: an age-sealed file. */
+  readonly keyIn?: TokenKeyRef;
   readonly commonName: string;
   readonly notBefore: string;
   readonly notAfter: string;

@@ -8,7 +8,7 @@ import type { StepTable } from "./step.ts";
  */
 export const derivedWrites: StepTable<string[]> = {
   "create-root-identity": () => [],
-  "create-root": (s) => [P.rootCert(s.gen), P.rootKey(s.gen)],
+  "create-root": (s) => (s.keyIn ? [P.rootCert(s.gen)] : [P.rootCert(s.gen), P.rootKey(s.gen)]),
   "cross-sign-root": (s) => [P.crossCert(s.gen, s.by)],
   "issue-intermediate": (s) => [P.intermediateCert(s.scope, s.gen), P.intermediateKey(s.scope, s.gen)],
   "issue-leaf": (s) => [P.leafCert(s.scope, s.service), P.leafKeys(s.scope)],

@@ -5,7 +5,7 @@ import "reflect-metadata";
 
 export { X509Error, type X509ErrorCode } from "./errors.ts";
 export { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, isPkcs8Pem, type KeyPair } from "./keys.ts";
-export { keySigner, type Issuer, type SignPrimitive, type Signer } from "./signer.ts";
+export { digestSigner, importP256Point, keySigner, type DigestSign, type Issuer, type SignPrimitive, type Signer } from "./signer.ts";
 export { installPlatform, type Platform } from "./platform.ts";
 export { createIntermediate, createLeaf, createRoot, crossSignRoot } from "./profiles.ts";
 export { generateLeafKey, leafKeyFromParts, prepareLeafIssuer, type LeafIssuer, type LeafKey, type LeafRequest, type MintedLeaf } from "./fast-leaf.ts";
@@ -17,6 +17,7 @@ export {
   parseCertificate,
   parseCertificates,
   publicKeyMatches,
+  certificateHasSpki,
   verifySignedBy,
   type CertInfo,
 } from "./parse.ts";

@@ -332,3 +332,10 @@ function p256Parts(der: Uint8Array): { d: Uint8Array; point: Uint8Array } | null
 export function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** True when the certificate's SubjectPublicKeyInfo is exactly `spki` (a key held elsewhere, e.g. on a token). */
+export function certificateHasSpki(certPem: string, spki: Uint8Array): boolean {
+  const der = decodeSinglePem(certPem, CERT_LABEL, certReason("certificate"));
+  const certSpki = fastFields(der)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
+  return bytesEqual(certSpki, spki);
+}

@@ -2,7 +2,7 @@
 // issuer key held in an HSM (PKCS#11) or a cloud KMS can replace the age-sealed file without
 // touching profiles, the planner or the DSL.
 import { X509Error } from "./errors.ts";
-import { EC_SIGN_ALGORITHM, isP256, type KeyPair } from "./keys.ts";
+import { EC_KEY_ALGORITHM, EC_SIGN_ALGORITHM, isP256, type KeyPair } from "./keys.ts";
 
 /**
  * Signs bytes with an issuer's private key. `sign` receives the DER of a TBSCertificate or
@@ -117,4 +117,46 @@ export function signerCrypto(signer: Signer): Crypto {
     getRandomValues: base.getRandomValues.bind(base),
     randomUUID: base.randomUUID.bind(base),
   } as Crypto;
+}
+
+/**
+ * Signs a SHA-256 digest with a key held elsewhere (a PKCS#11 token), returning r||s. Tokens such
+ * as SoftHSM 2.6 offer only raw CKM_ECDSA for EC keys, so the hash is computed here.
+ */
+export type DigestSign = (digest: Uint8Array) => Promise<Uint8Array>;
+
+/**
+ * A Signer over a key that never leaves its device: SHA-256 here, the ECDSA operation there.
+ * PKCS#11 returns ECDSA signatures as r||s already (PKCS#11 v2.40 §2.3.1), the form Signer wants.
+ * The first signature is verified with `publicKey`, as keySigner does, so a device that signs
+ * with some other key is caught before anything it signed is kept.
+ */
+export function digestSigner(publicKey: CryptoKey, signDigest: DigestSign): Signer {
+  if (!isP256(publicKey)) throw new X509Error("digestSigner needs an ECDSA P-256 public key", "bad-key");
+  const subtle = globalThis.crypto.subtle;
+  let checked = false;
+  return Object.freeze({
+    publicKey,
+    async sign(tbs: Uint8Array): Promise<Uint8Array> {
+      const data = new Uint8Array(tbs);
+      const digest = new Uint8Array(await subtle.digest("SHA-256", data));
+      const sig = await signDigest(digest);
+      if (!(sig instanceof Uint8Array) || sig.length !== 64) {
+        throw new X509Error(`the signing device returned ${sig instanceof Uint8Array ? `${sig.length} bytes` : typeof sig}; expected 64 bytes of ECDSA P-256 r||s`, "bad-signature");
+      }
+      if (!checked) {
+        if (!(await subtle.verify(EC_SIGN_ALGORITHM, publicKey, new Uint8Array(sig), data))) {
+          throw new X509Error("the signing device's signature does not verify with its public key", "bad-signature");
+        }
+        checked = true;
+      }
+      return sig;
+    },
+  });
+}
+
+/** The WebCrypto public key of an uncompressed P-256 point (0x04‖X‖Y, as CKA_EC_POINT holds it). */
+export async function importP256Point(point: Uint8Array): Promise<CryptoKey> {
+  if (point.length !== 65 || point[0] !== 4) throw new X509Error(`expected an uncompressed P-256 point (65 bytes starting 0x04), got ${point.length} bytes`, "bad-key");
+  return globalThis.crypto.subtle.importKey("raw", new Uint8Array(point), EC_KEY_ALGORITHM, true, ["verify"]);
 }
