@@ -1,29 +1,58 @@
 import { link, lstat, mkdir, readFile, rmdir, stat, unlink } from "node:fs/promises";
-import { dirname, resolve, sep } from "node:path";
-import { InputError, PostureError, StateError } from "../errors.ts";
-import { parseIdentity, type Identity } from "../age/mod.ts";
-import type { Intent } from "../dsl/intent.ts";
-import { plan as makePlan } from "../plan/planner.ts";
-import { identitiesNeeded, type Plan } from "../plan/step.ts";
-import { assertChecked } from "../check/check-plan.ts";
-import { apply, type ApplyResult } from "../apply/apply.ts";
-import { IDENTITY_VAR } from "../apply/keys.ts";
-import { DIR_MODE, FsStore } from "../store/fs-store.ts";
-import { fsyncDir, writeDurable } from "../store/atomic.ts";
-import { realPath, within } from "../store/no-follow.ts";
-import { ioFailure } from "../store/io-errors.ts";
-import { acquireLock, type Lock } from "../store/lock.ts";
-import { readSnapshot } from "../store/snapshot.ts";
-import { checkNameLimits, loadTopology } from "../store/regions.ts";
-import { ciGuard, isCi, loadIdentities, matchRecipients } from "./identities.ts";
-import { renderPlan } from "./render-plan.ts";
-import type { RunContext } from "./context.ts";
-import { bold, green } from "./style.ts";
-import { assertUntampered } from "./verify.ts";
-import { assertCustody } from "../store/custody.ts";
-import { writesWithin } from "../store/domains.ts";
-import { progress } from "./progress.ts";
+import { dirname, resolve } from "node:path";
+import { InputError, PostureError, StateError } from "./errors.ts";
+import { parseIdentity, type Identity } from "./age/mod.ts";
+import type { Intent } from "./dsl/intent.ts";
+import { plan as makePlan } from "./plan/planner.ts";
+import { identitiesNeeded, type Plan } from "./plan/step.ts";
+import { assertChecked } from "./check/check-plan.ts";
+import { checkState, pendingWork } from "./check/check-state.ts";
+import type { Issue } from "./errors.ts";
+import { apply, type ApplyResult } from "./apply/apply.ts";
+import { IDENTITY_VAR, type Identities } from "./apply/keys.ts";
+import { DIR_MODE, FsStore } from "./store/fs-store.ts";
+import { fsyncDir, writeDurable } from "./store/atomic.ts";
+import { kindOfSync, realPath, within } from "./store/no-follow.ts";
+import { ioFailure } from "./store/io-errors.ts";
+import { acquireLock, type Lock } from "./store/lock.ts";
+import { readSnapshot } from "./store/snapshot.ts";
+import { checkNameLimits, loadTopology } from "./store/regions.ts";
+import { ciGuard, isCi, loadIdentities, matchRecipients } from "./store/identities.ts";
+import { assertUntampered, verifyDir, type VerifyReport } from "./store/verify.ts";
+import { assertCustody } from "./store/custody.ts";
+import { writesWithin } from "./store/domains.ts";
+import { parseSavedPlan, savedPlan, stateChange, stateFiles, type SavedPlan } from "./store/plan-file.ts";
+import { stateView, type PkiState } from "./model/view.ts";
+import type { Snapshot, Topology } from "./model/state.ts";
 import { isDenied } from "./runtime.ts";
+import { canonicalJson } from "./model/custody-record.ts";
+
+// openPki(): the library's front door and the one owner of a run — snapshot, lock, recovery,
+// custody, plan, check, tamper check, apply (STYLE 13). lib/cli parses flags, asks and prints;
+// runbooks (lib/task.ts) and operators' zx scripts call the same object.
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface OpenOptions {
+  /** The pki directory (created by the first `root().init()` plan). */
+  readonly dir: string;
+  /** The regions directory: one JSON file per region. Default "regions". */
+  readonly regions?: string;
+  /** The clock of every plan (default: the real time when each call starts). */
+  readonly at?: Date;
+  /** Where INFORGE_* settings and identities are read from (default: process.env). */
+  readonly env?: Env;
+}
+
+/** Where and when a run happens (what the CLI's RunContext carries). */
+export interface RunContext {
+  readonly dir: string;
+  readonly regions: string;
+  readonly now: Date;
+  readonly env: Env;
+  readonly planOnly: boolean;
+  readonly json: boolean;
+}
 
 export interface RunOptions {
   readonly title: string;
@@ -31,11 +60,111 @@ export interface RunOptions {
   /** For `pki init`: where to write the new root identity instead of printing it. */
   readonly identityOut?: string;
   readonly waitMs?: number;
-  readonly print?: (s: string) => void;
+  /** Where lines go; `tone` lets a terminal caller colour them. Default: stdout. */
+  readonly print?: (s: string, tone?: "ok" | "strong") => void;
+  /** The plan as text, printed before anything is applied (the CLI's table); absent: not printed. */
+  readonly render?: (plan: Plan, ids: Identities, title: string) => string;
+  /** Asked after the plan is printed and checked, before the apply; false stops with nothing changed. */
+  readonly confirm?: (plan: Plan) => Promise<boolean>;
+  /** Progress while applying: steps done of total. */
+  readonly onStep?: (done: number, total: number) => void;
+  readonly onEnd?: () => void;
   /** Leaves issued at once (`--concurrency`); apply's default when absent. */
   readonly concurrency?: number;
   /** Lock the whole directory even for a one-scope run (set when such a run's plan writes shared files). */
   readonly wholeDirectory?: boolean;
+  /** Apply exactly this saved plan, or refuse (its intents replace `intents`). */
+  readonly saved?: SavedPlan;
+  /** With planOnly: also build the saved plan (state digest) to write to a file. */
+  readonly save?: { readonly task: string };
+}
+
+export interface RunOutcome {
+  readonly plan: Plan;
+  readonly result: ApplyResult | null;
+  /** With `save`: the plan bound to the state it was made on. */
+  readonly saved?: SavedPlan;
+  /** The confirm() answer was no: nothing was changed. */
+  readonly declined?: boolean;
+}
+
+/** A checked plan from pki.plan(): print it (`text`), save it (JSON.stringify), apply it. */
+export type PkiPlan = SavedPlan & { readonly plan: Plan };
+
+export interface PkiStatus {
+  readonly at: string;
+  /** "ok", or "critical" when a trust invariant is broken, "warning" when work is due. */
+  readonly health: "ok" | "warning" | "critical";
+  readonly problems: readonly Issue[];
+  readonly pending: readonly Issue[];
+  readonly state: PkiState;
+}
+
+export interface Pki {
+  readonly dir: string;
+  readonly regions: string;
+  /** The state when opened; `refresh()` reads it again. */
+  readonly state: PkiState;
+  refresh(): Promise<PkiState>;
+  /** Plan and check intents (nothing changes): a plan that apply() takes, or JSON.stringify saves. */
+  plan(intents: Intent | readonly Intent[], o?: { readonly task?: string }): Promise<PkiPlan>;
+  /** Apply a plan from plan() or a saved plan file's content, exactly, or refuse naming what changed. */
+  apply(plan: PkiPlan | SavedPlan | string, o?: { readonly concurrency?: number }): Promise<ApplyResult>;
+  status(): Promise<PkiStatus>;
+  verify(o?: { readonly since?: string }): Promise<VerifyReport>;
+}
+
+/** Open the pki directory at `o.dir`: reads its state (it may not exist yet: before init). */
+export async function openPki(o: OpenOptions): Promise<Pki> {
+  const env = o.env ?? (globalThis as { process?: { env: Env } }).process?.env ?? {};
+  ciGuard(env);
+  const dir = pkiDir(o.dir);
+  const regions = resolve(o.regions ?? "regions");
+  const clock = () => o.at ?? new Date();
+  const ctx = (planOnly: boolean): RunContext => ({ dir, regions, now: clock(), env, planOnly, json: true });
+  const quiet = () => {};
+  const read = async () => readState(dir, regions, clock());
+  let state = await read();
+  const pki: Pki = {
+    dir, regions,
+    get state() {
+      return state;
+    },
+    refresh: async () => (state = await read()),
+    async plan(intents, p = {}) {
+      const list = Array.isArray(intents) ? (intents as Intent[]) : [intents as Intent];
+      const task = p.task ?? "script";
+      const out = await runIntents(list, ctx(true), { title: task, command: task, print: quiet, save: { task } });
+      return Object.freeze({ ...out.saved!, plan: out.plan });
+    },
+    async apply(given, a = {}) {
+      const saved = typeof given === "string" || !("plan" in (given as object)) ? parseSavedPlan(given, "the plan") : parseSavedPlan(JSON.parse(JSON.stringify(given)), "the plan");
+      const out = await runIntents(saved.intents, ctx(false), {
+        title: saved.title, command: `openPki().apply(${saved.task})`, print: quiet, saved, ...(a.concurrency ? { concurrency: a.concurrency } : {}),
+      });
+      state = await read();
+      if (!out.result) throw new StateError(`the plan of ${saved.task} has nothing to apply (${out.plan.notes[0] ?? "no steps"})`);
+      return out.result;
+    },
+    async status() {
+      const s = await readSnapshot(new FsStore(dir));
+      const now = clock();
+      const problems = checkState(s);
+      const pending = pendingWork(s, now.getTime());
+      state = stateView(s, await loadTopology(regions), now);
+      return Object.freeze({ at: now.toISOString(), health: problems.length ? "critical" : pending.length || state.leavesDue.length ? "warning" : "ok", problems, pending, state });
+    },
+    async verify(v = {}) {
+      return verifyDir(dir, { now: clock(), identities: await loadIdentities(env), env, history: v.since === undefined ? {} : { since: v.since } });
+    },
+  };
+  return pki;
+}
+
+/** The typed view of the directory at `dir` (an empty one before init). */
+export async function readState(dir: string, regions: string, now: Date): Promise<PkiState> {
+  const [s, t]: [Snapshot, Topology] = await Promise.all([readSnapshot(new FsStore(dir)), loadTopology(regions)]);
+  return stateView(s, t, now);
 }
 
 /**
@@ -49,11 +178,6 @@ function scopeOfIntents(intents: readonly Intent[]): string | null {
     else return null;
   }
   return scopes.size === 1 ? [...scopes][0]! : null;
-}
-
-export interface RunOutcome {
-  readonly plan: Plan;
-  readonly result: ApplyResult | null;
 }
 
 const POSTURE_HINT = {
@@ -82,13 +206,23 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
   // it counts only when --allow-env grants it (asking would prompt, or fail, mid-run).
   const lap = laps(envIfGranted(ctx.env, "INFORGE_TIMINGS"));
   // One region's renewal locks only that scope, so CI can renew regions in parallel jobs.
-  const scope = o.wholeDirectory ? null : scopeOfIntents(intents);
+  // A saved plan is bound to the whole directory's state: it locks the whole directory.
+  const scope = o.wholeDirectory || o.saved ? null : scopeOfIntents(intents);
   const existed = await new FsStore(ctx.dir).exists();
   const lock = ctx.planOnly ? null : await acquireLock(await ensureDir(ctx.dir), o.command, ctx.now, o.waitMs ?? 0, scope);
   const store = new FsStore(ctx.dir, lock ? { run: lock.run, domain: lock.domain } : {});
   try {
     if (!ctx.planOnly) await store.recover();
     lap("lock+recover");
+    // Read before the snapshot: a run that lands in between makes the saved state older than
+    // the plan, so applying refuses — never the other way round.
+    const files = o.save || o.saved ? (existed || !ctx.planOnly ? await stateFiles(ctx.dir) : {}) : null;
+    if (o.saved && files) {
+      const moved = stateChange(o.saved.state, files);
+      if (moved) {
+        throw new StateError(`the pki directory changed since the plan of ${o.saved.task} was made (${o.saved.now}): ${moved}; nothing was changed — make and review the plan again (--plan --out)`);
+      }
+    }
     const [snapshot, topology] = await Promise.all([readSnapshot(store), loadTopology(ctx.regions)]);
     lap("read state");
     // Custody before anything else (DESIGN invariant 6): pki.json is what the root signed, the
@@ -103,25 +237,28 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     matchRecipients(ids, snapshot.config);
     const done = lock ? await finishedRun(store, lock, o.command, init ? o.identityOut : undefined, snapshot.config?.recipients.root) : null;
     if (done) {
-      if (!ctx.json) print(green(done));
+      if (!ctx.json) print(done, "ok");
       return { plan: makePlan([], snapshot, topology, ctx.now), result: null };
     }
     if (init && o.identityOut && !snapshot.config) await identityOutFree(o.identityOut);
-    const plan = makePlan(intents, snapshot, topology, ctx.now);
+    const plan = makePlan(intents, snapshot, topology, o.saved ? new Date(o.saved.now) : ctx.now);
     lap("plan");
+    if (o.saved && canonicalJson(savedPlan(plan, o.saved.state, o.saved.task, o.saved.title).steps) !== canonicalJson(o.saved.steps)) {
+      throw new StateError(`the plan of ${o.saved.task} no longer plans the steps it lists on this state (the regions or the pki configuration changed, or the file was edited); nothing was changed — make and review the plan again (--plan --out)`);
+    }
     if (lock?.domain != null && !writesWithin(plan.steps.flatMap((s) => s.writes), lock.domain)) {
       // The plan also changes shared files (a promotion or retirement rewrites bundles/global.pem):
       // run it again under the whole directory's lock, against a snapshot taken under that lock.
       await lock.release();
       return runIntents(intents, ctx, { ...o, wholeDirectory: true });
     }
-    if (!ctx.json) print(renderPlan(plan, ids, o.title));
+    if (!ctx.json && o.render) print(o.render(plan, ids, o.title));
     lap("print plan");
     const checked = assertChecked(plan);
     lap("check");
     if (ctx.planOnly) {
-      if (!ctx.json) print(bold("--plan: nothing was changed"));
-      return { plan, result: null };
+      if (!ctx.json) print("--plan: nothing was changed", "strong");
+      return { plan, result: null, ...(o.save && files ? { saved: savedPlan(plan, files, o.save.task, o.title) } : {}) };
     }
     for (const p of identitiesNeeded(plan)) {
       if (!ids[p]) {
@@ -132,20 +269,20 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       }
     }
     if (!checked.steps.length) return { plan, result: null };
+    if (o.confirm && !(await o.confirm(plan))) return { plan, result: null, declined: true };
     // A broken journal or a file changed behind our back stops the run — checked only when there
     // is something to write, so a no-op renewal does not read and hash every file of the fleet.
     await assertUntampered(store);
     lap("tamper check");
-    const bar = progress(`${o.title.split(" — ")[0]}`);
     const result = await apply(checked, {
       store, identities: ids, command: o.command, trusted: custody?.recipients ?? null,
       revealRootIdentity: (id) => revealRoot(id, o.identityOut, print),
-      onStep: (done, total) => bar.update(done, total),
+      ...(o.onStep ? { onStep: o.onStep } : {}),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
-    }).catch(damagedFile).finally(() => bar.end());
+    }).catch(damagedFile).finally(() => o.onEnd?.());
     lap("apply", result.timings);
     if (init && o.identityOut) await promoteIdentity(o.identityOut);
-    if (!ctx.json) print(green(`applied: ${checked.steps.length} step(s), ${result.written.length} file(s) written in ${ctx.dir} (journal entry ${result.entry.seq})`));
+    if (!ctx.json) print(`applied: ${checked.steps.length} step(s), ${result.written.length} file(s) written in ${ctx.dir} (journal entry ${result.entry.seq})`, "ok");
     const pin = pinAdvice(checked, result);
     if (pin) (ctx.json ? (s: string) => process.stderr.write(s + "\n") : print)(pin);
     return { plan, result };
@@ -284,7 +421,7 @@ async function promoteIdentity(out: string): Promise<void> {
 }
 
 /** Shown (or written) once, before anything is sealed to it. */
-async function revealRoot(id: Identity, out: string | undefined, print: (s: string) => void): Promise<void> {
+async function revealRoot(id: Identity, out: string | undefined, print: (s: string, tone?: "ok" | "strong") => void): Promise<void> {
   const text = `# inforge offline root identity — keep offline; set INFORGE_PKI_ROOT_KEY to this file on the operator workstation\n# public key: ${id.recipient}\n${id.secret}\n`;
   if (out) {
     // Durable before anything is sealed to it, under a temporary name until the root is committed:
@@ -297,6 +434,28 @@ async function revealRoot(id: Identity, out: string | undefined, print: (s: stri
     process.stderr.write(`the new root identity is written to ${out} (mode 0600) once the root is committed; move it offline — it is shown nowhere else\n`);
     return;
   }
-  print(bold("NEW ROOT IDENTITY — shown once, store it offline now (it is not saved anywhere):"));
+  print("NEW ROOT IDENTITY — shown once, store it offline now (it is not saved anywhere):", "strong");
   print(text.trimEnd());
+}
+
+/**
+ * The pki directory as a real path, resolved once: the path given may pass through symlinks (a
+ * CI workspace, /var on macOS, even a symlinked `pki`), and is then used as the physical
+ * directory it names; nothing below it may be a symlink (lib/store/no-follow.ts).
+ */
+export function pkiDir(given: string): string {
+  const real = realPath(given);
+  const kind = kindOfSync(real);
+  if (kind !== null && kind !== "dir") {
+    throw new InputError(`--dir "${given}" is ${kind === "file" ? "a file" : "not a directory"}, not a pki directory; point --dir / INFORGE_PKI_DIR at the directory pki init made (or a new one for pki init)`);
+  }
+  if (kind === null) {
+    // The nearest ancestor that can be seen must be a directory (one that cannot be read, under
+    // Deno's flags, is left to the runtime to refuse).
+    let up = dirname(real);
+    while (kindOfSync(up) === null && up !== dirname(up)) up = dirname(up);
+    const k = kindOfSync(up);
+    if (k !== null && k !== "dir") throw new InputError(`--dir "${given}" lies under ${up}, which is not a directory; point --dir / INFORGE_PKI_DIR at a directory`);
+  }
+  return resolve(real);
 }

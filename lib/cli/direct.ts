@@ -3,10 +3,10 @@ import { basename } from "node:path";
 import { parseArgs } from "./args.ts";
 import { runContext } from "./context.ts";
 import { runTask } from "./run-task.ts";
-import { ciGuard } from "./identities.ts";
+import { ciGuard } from "../store/identities.ts";
 import { explain, runReport } from "./main.ts";
 import { USAGE } from "./help.ts";
-import { directRunner } from "./runtime.ts";
+import { directRunner } from "../runtime.ts";
 import type { Task } from "../task.ts";
 
 /** `tsx tasks/<name>.ts --arg v` (or `deno run … tasks/<name>.ts`): the same as `inforge run <name>`. */

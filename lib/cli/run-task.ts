@@ -1,11 +1,11 @@
 import { InputError } from "../errors.ts";
-import { loadIdentities } from "./identities.ts";
+import { loadIdentities } from "../store/identities.ts";
 import type { Task } from "../task.ts";
 import type { RunContext } from "./context.ts";
 import { intentsOf, taskArgs, taskContext } from "./tasks.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
 import type { ApplyResult } from "../apply/apply.ts";
-import { deniedMessage, isDenied } from "./runtime.ts";
+import { deniedMessage, isDenied } from "../runtime.ts";
 
 const RESERVED = new Set(["dir", "regions", "at", "plan", "json", "identity-out", "wait", "concurrency"]);
 

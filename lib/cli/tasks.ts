@@ -6,7 +6,7 @@ import { InputError } from "../errors.ts";
 import { isTask, type Task, type TaskContext } from "../task.ts";
 import { parseRecipient } from "../age/mod.ts";
 import { camel, kebab, nearest } from "./args.ts";
-import { isDenied } from "./runtime.ts";
+import { isDenied } from "../runtime.ts";
 import { compiledTask } from "./shipped.ts";
 import type { Intent } from "../dsl/intent.ts";
 

@@ -3,7 +3,7 @@ import { InputError, PostureError } from "../errors.ts";
 import { parseIdentity, type Identity } from "../age/mod.ts";
 import { IDENTITY_VAR, type Identities } from "../apply/keys.ts";
 import type { PkiConfig } from "../model/config.ts";
-import { isDenied } from "./runtime.ts";
+import { isDenied } from "../runtime.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
 

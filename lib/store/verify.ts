@@ -12,15 +12,13 @@ import {
   certRecords, compareCert, defectFindings, error, expectedBundles, latestWrites, modeFindings, stateFindings,
   untrustedFingerprints, validityFindings, warning, type CertRecord, type Finding,
 } from "../check/verify-rules.ts";
-import { FsStore, TMP, type Store } from "../store/fs-store.ts";
-import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "../store/journal.ts";
-import { readSnapshot } from "../store/snapshot.ts";
-import { custodyVerdict } from "../store/custody.ts";
-import { baseline, filesAt, gitPlace } from "../store/history.ts";
+import { FsStore, TMP, type Store } from "./fs-store.ts";
+import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
+import { readSnapshot } from "./snapshot.ts";
+import { custodyVerdict } from "./custody.ts";
+import { baseline, filesAt, gitPlace } from "./history.ts";
 import { rollbackFindings } from "../check/rollback.ts";
-import { journalFile, pendingFile, scopeOfPath, type Domain } from "../store/domains.ts";
-import type { RunContext } from "./context.ts";
-import { loadIdentities } from "./identities.ts";
+import { journalFile, pendingFile, scopeOfPath, type Domain } from "./domains.ts";
 import { checkCrls, strictDefects } from "./verify-crl.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
@@ -544,27 +542,6 @@ async function checkLeafKeys(
     else add(error("key.mismatch", `${path} does not hold the key of ${r.cert} (${r.what}): a key or certificate was swapped; restore both from git`, path));
   }
   return { opened, skipped: 0 };
-}
-
-/** `inforge pki verify [--since REV] [--json]`: exit 0 when clean (warnings allowed), 1 on any error. */
-export async function verifyCommand(ctx: RunContext, since?: string): Promise<number> {
-  const r = await verifyDir(ctx.dir, { now: ctx.now, identities: await loadIdentities(ctx.env), env: ctx.env, history: since === undefined ? {} : { since } });
-  process.stdout.write((ctx.json ? JSON.stringify(r, null, 2) : renderVerify(r)) + "\n");
-  return r.ok ? 0 : 1;
-}
-
-/** One line per finding, then a summary. */
-export function renderVerify(r: VerifyReport): string {
-  const w = Math.max(0, ...r.findings.map((f) => f.code.length));
-  const lines = r.findings.map((f) => `${f.severity.padEnd(7)}  ${f.code.padEnd(w)}  ${f.file ?? "-"}  ${f.message}`);
-  const errors = r.findings.filter((f) => f.severity === "error").length;
-  const warnings = r.findings.length - errors;
-  const c = r.checked;
-  const what = `${c.certificates} certificate(s), ${c.bundles} bundle(s), ${c.crls} CRL(s), ${c.keys.present} sealed key(s) of which ${c.keys.opened} opened, ${c.journal.files} journal-recorded file(s) in ${c.journal.entries} entr${c.journal.entries === 1 ? "y" : "ies"}`;
-  lines.push(r.ok
-    ? `verify: ok${warnings ? ` (${warnings} warning(s))` : ""} — ${r.dir}: ${what}`
-    : `verify: ${errors} error(s), ${warnings} warning(s) — ${r.dir}: ${what}`);
-  return lines.join("\n");
 }
 
 /**
