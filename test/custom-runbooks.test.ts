@@ -49,7 +49,7 @@ test("rotate-intermediates applied under Deno, promoted by CI's renew under Node
   const sb = sandbox();
   await buildTree(sb, ["global", "eu", "us"], iso(T0));
   const flags = leastFlags(sb, { read: [sb.rootKey, EXAMPLES] });
-  const r = mustRun(denoRun(flags, join(EXAMPLES, "rotate-intermediates.ts"), ["--scopes", "eu,us", "--at", iso(T0 + H), "--yes"], rootEnv(sb), sb.base), "rotate-intermediates");
+  const r = mustRun(denoRun(flags, join(EXAMPLES, "rotate-intermediates.ts"), ["--scopes", "eu,us", "--at", iso(T0 + H)], rootEnv(sb), sb.base), "rotate-intermediates");
   assert.match(r.out, /applied: /);
   const promoted = await ok(cli(["pki", "renew", "--at", iso(T0 + 26 * H)], ciEnv(sb)));
   assert.match(promoted.out, /eu G2/);
