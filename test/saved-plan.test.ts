@@ -39,7 +39,7 @@ test("a saved plan applies on the unchanged tree, exactly as reviewed, and the n
   // The clock the plan was made at (less the clock-skew backdating), not the clock of the apply.
   const lag = Date.parse(saved.now) - Date.parse(g2.notBefore);
   assert.ok(lag >= 0 && lag <= 10 * 60_000, `notBefore ${g2.notBefore} follows the plan's clock ${saved.now}`);
-  const v = opensslVerify(["-CAfile", join(sb.dir, "root/G1.crt.pem"), join(sb.dir, "scopes/eu/G2.crt.pem")]);
+  const v = opensslVerify(["-attime", String(Math.floor((T0 + 2 * H) / 1000)), "-CAfile", join(sb.dir, "root/G1.crt.pem"), join(sb.dir, "scopes/eu/G2.crt.pem")]);
   assert.ok(v.ok, v.out);
   // Applied once: the state it was bound to is gone, so a second apply is refused.
   const again = await cli(["apply", plan], rootEnv(sb));
