@@ -135,12 +135,14 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
       const list = Array.isArray(intents) ? (intents as Intent[]) : [intents as Intent];
       const task = p.task ?? "script";
       const out = await runIntents(list, ctx(true), { title: task, command: task, print: quiet, save: { task } });
-      return Object.freeze({ ...out.saved!, plan: out.plan });
+      // `plan` is not enumerable: JSON.stringify(pkiPlan) is exactly the saved plan file.
+      return Object.freeze(Object.defineProperty({ ...out.saved! }, "plan", { value: out.plan, enumerable: false })) as PkiPlan;
     },
     async apply(given, a = {}) {
-      const saved = typeof given === "string" || !("plan" in (given as object)) ? parseSavedPlan(given, "the plan") : parseSavedPlan(JSON.parse(JSON.stringify(given)), "the plan");
+      const saved = parseSavedPlan(typeof given === "string" ? given : JSON.parse(JSON.stringify(given)), "the plan");
+      // print: the default (stdout) — a root init made here shows its new identity there.
       const out = await runIntents(saved.intents, ctx(false), {
-        title: saved.title, command: `openPki().apply(${saved.task})`, print: quiet, saved, ...(a.concurrency ? { concurrency: a.concurrency } : {}),
+        title: saved.title, command: `openPki().apply(${saved.task})`, saved, ...(a.concurrency ? { concurrency: a.concurrency } : {}),
       });
       state = await read();
       if (!out.result) throw new StateError(`the plan of ${saved.task} has nothing to apply (${out.plan.notes[0] ?? "no steps"})`);
