@@ -82,11 +82,14 @@ export function isTask(x: unknown): x is Task {
   return typeof x === "object" && x !== null && (x as Task).__task === true;
 }
 
+const SELF = decodeURIComponent(new URL(import.meta.url).pathname);
+
 function callerFile(): string | null {
   const lines = (new Error().stack ?? "").split("\n").slice(1);
   for (const l of lines) {
     const m = /\(?((?:file:\/\/)?\/[^():]+?\.[cm]?[tj]s):\d+:\d+\)?\s*$/.exec(l.trim());
-    if (m && !m[1]!.endsWith("/lib/task.ts")) return decodeURIComponent(m[1]!.replace(/^file:\/\//, ""));
+    // This module's own frames: lib/task.ts, or the chunk it was bundled into (dist/deno/).
+    if (m && !m[1]!.endsWith("/lib/task.ts") && decodeURIComponent(m[1]!.replace(/^file:\/\//, "")) !== SELF) return decodeURIComponent(m[1]!.replace(/^file:\/\//, ""));
   }
   return null;
 }

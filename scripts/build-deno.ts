@@ -30,8 +30,12 @@ await build({
   plugins: [{
     name: "cli-entry",
     setup(b) {
-      b.onResolve({ filter: /^inforge-deno-cli$/ }, () => ({ path: "cli", namespace: "entry" }));
-      b.onLoad({ filter: /.*/, namespace: "entry" }, () => ({ contents: cli, loader: "ts", resolveDir: ROOT }));
+      // The entry file only loads the CLI: the shipped tasks' task() calls then sit in a chunk,
+      // not in the program being run, so none of them runs itself (lib/task.ts).
+      b.onResolve({ filter: /^inforge-deno-cli$/ }, () => ({ path: "entry", namespace: "entry" }));
+      b.onResolve({ filter: /^inforge-deno-cli-main$/ }, () => ({ path: "cli", namespace: "entry" }));
+      b.onLoad({ filter: /^entry$/, namespace: "entry" }, () => ({ contents: `await import("inforge-deno-cli-main");`, loader: "js", resolveDir: ROOT }));
+      b.onLoad({ filter: /^cli$/, namespace: "entry" }, () => ({ contents: cli, loader: "ts", resolveDir: ROOT }));
     },
   }],
   // The shipped tasks import "inforge": the library bundled here, one instance with the CLI.
