@@ -73,6 +73,12 @@ test("runbooks see state: an async task on ctx.state, nothing to do when it retu
   rmSync(sb.base, { recursive: true, force: true });
 });
 
+test("the guide shows examples/tasks/rotate-old-intermediates.ts exactly as it is", () => {
+  const doc = readFileSync(join(ROOT, "docs/custom-runbooks.md"), "utf8");
+  const blocks = [...doc.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.includes(readFileSync(join(EXAMPLES, "rotate-old-intermediates.ts"), "utf8")), "copy the example into docs/custom-runbooks.md again");
+});
+
 test("ctx.state lists regions declared but not provisioned, and leaves due", async () => {
   const sb = sandbox({ global: ["mesh-gw"], eu: ["api"], ap: ["api"] });
   await buildTree(sb, ["global", "eu"], iso(T0));
