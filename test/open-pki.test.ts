@@ -90,6 +90,24 @@ test("ctx.state lists regions declared but not provisioned, and leaves due", asy
   rmSync(sb.base, { recursive: true, force: true });
 });
 
+test("several intents in one plan: one correct next line (add then renew; one rotation per scope)", async () => {
+  const sb = sandbox({ global: ["mesh-gw"], eu: ["api"], ap: ["api"] });
+  await buildTree(sb, ["global", "eu"], iso(T0));
+  const pki = await openPki({ dir: sb.dir, regions: sb.regions, at: new Date(T0 + H), env: { ...rootEnv(sb), INFORGE_SECRETS_KEY: sb.ciKey } });
+  const both = await pki.plan([region("ap").add(), region("ap").leaves().renew()]);
+  assert.ok(both.steps.some((s) => s.kind === "issue-leaf"));
+  assert.not.ok(both.next.some((n) => /renew --region ap/.test(n)), both.next.join("\n"));
+  const alone = await pki.plan(region("ap").add());
+  assert.ok(alone.next.some((n) => /in CI: inforge pki renew --region ap \(mints the scope's leaves\)/.test(n)));
+  try {
+    await pki.plan([scope("eu").intermediate().rotate(), scope("eu").intermediate().rotate()]);
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as Error).message, /^this plan already rotates "eu" \(G2 is prepared by an earlier intent; .*open-pki\.test\.ts:\d+\); a scope's intermediate rotates once per plan — ask for it once$/);
+  }
+  rmSync(sb.base, { recursive: true, force: true });
+});
+
 test("import graph: no module under lib/ outside lib/cli imports lib/cli", () => {
   const lib = join(ROOT, "lib");
   const files: string[] = [];
