@@ -123,7 +123,7 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
   const clock = () => o.at ?? new Date();
   const ctx = (planOnly: boolean): RunContext => ({ dir, regions, now: clock(), env, planOnly, json: true });
   const quiet = () => {};
-  const read = async () => readState(dir, regions, clock());
+  const read = async () => readState(dir, regions, clock(), env);
   let state = await read();
   const pki: Pki = {
     dir, regions,
@@ -149,7 +149,10 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
       return out.result;
     },
     async status() {
-      const s = await readSnapshot(new FsStore(dir));
+      const store = new FsStore(dir);
+      if (!(await store.exists())) throw new InputError(`no pki directory at ${dir}; run inforge pki init first, or point dir at it`);
+      const s = await readSnapshot(store);
+      await assertCustody(store, s, env, { allowMissing: true, note: (n) => process.stderr.write(`inforge: ${n}\n`) });
       const now = clock();
       const problems = checkState(s);
       const pending = pendingWork(s, now.getTime());
@@ -163,9 +166,16 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
   return pki;
 }
 
-/** The typed view of the directory at `dir` (an empty one before init). */
-export async function readState(dir: string, regions: string, now: Date): Promise<PkiState> {
-  const [s, t]: [Snapshot, Topology] = await Promise.all([readSnapshot(new FsStore(dir)), loadTopology(regions)]);
+/**
+ * The typed view of the directory at `dir` (an empty one before init). A view of a tree whose
+ * pki.json or roots are not what the root signed would mislead: refused, as `pki status` does.
+ */
+export async function readState(dir: string, regions: string, now: Date, env: Env | null): Promise<PkiState> {
+  const store = new FsStore(dir);
+  const [s, t]: [Snapshot, Topology] = await Promise.all([readSnapshot(store), loadTopology(regions)]);
+  // env null: a runbook's ctx.state — its run checks custody before planning anything, with
+  // `pki config`'s leave to find pki.json changed.
+  if (s.config && env) await assertCustody(store, s, env, { allowMissing: true, note: () => {} });
   return stateView(s, t, now);
 }
 

@@ -2,7 +2,7 @@
 // CLI; runbooks see the same state; nothing under lib/ except lib/cli imports lib/cli.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, dirname, resolve } from "node:path";
 import { openPki, region, scope, StateError } from "../lib/mod.ts";
 import { buildTree, ciEnv, cli, ok, rootEnv, ROOT, sandbox, treeHash } from "./helpers.ts";
@@ -105,6 +105,23 @@ test("several intents in one plan: one correct next line (add then renew; one ro
   } catch (e) {
     assert.match((e as Error).message, /^this plan already rotates "eu" \(G2 is prepared by an earlier intent; .*open-pki\.test\.ts:\d+\); a scope's intermediate rotates once per plan — ask for it once$/);
   }
+  rmSync(sb.base, { recursive: true, force: true });
+});
+
+test("openPki keeps the custody check: a pki.json the root did not sign is refused, the tree untouched", async () => {
+  const sb = sandbox();
+  await buildTree(sb, ["global"], iso(T0));
+  const cfg = JSON.parse(readFileSync(join(sb.dir, "pki.json"), "utf8"));
+  cfg.domain = "evil.test";
+  writeFileSync(join(sb.dir, "pki.json"), JSON.stringify(cfg, null, 2) + "\n");
+  const before = treeHash(sb.dir);
+  try {
+    await openPki({ dir: sb.dir, regions: sb.regions, at: new Date(T0 + H), env: rootEnv(sb) });
+    assert.unreachable("opened a tree whose pki.json the root did not sign");
+  } catch (e) {
+    assert.match((e as Error).message, /pki\.json domain differs from the custody record the root signed/);
+  }
+  assert.is(treeHash(sb.dir), before);
   rmSync(sb.base, { recursive: true, force: true });
 });
 

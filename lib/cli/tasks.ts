@@ -93,7 +93,7 @@ export function knownArgs(t: Task): string[] {
 
 /** What a runbook's run() sees: the clock, the CI recipient, the directories and the typed state. */
 export async function taskContext(ctx: RunContext, ciRecipient: string | null): Promise<TaskContext> {
-  return Object.freeze({ ciRecipient, now: ctx.now, dir: ctx.dir, regions: ctx.regions, state: await readState(ctx.dir, ctx.regions, ctx.now) });
+  return Object.freeze({ ciRecipient, now: ctx.now, dir: ctx.dir, regions: ctx.regions, state: await readState(ctx.dir, ctx.regions, ctx.now, null) });
 }
 
 /** run()'s answer as a list of intents; awaited (run may be async); empty: nothing to do. */
