@@ -14,5 +14,6 @@ export const {
   ScopeName, RegionName, ServiceName, GLOBAL, REVOCATION_REASONS,
   plan, checkPlan, assertChecked, checkState,
   InputError, PostureError, StateError, CheckError,
+  openPki, Duration, parseDuration,
   v,
 } = mod;

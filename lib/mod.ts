@@ -9,4 +9,8 @@ export type { Plan, Step } from "./plan/step.ts";
 export { checkPlan, assertChecked, type CheckedPlan } from "./check/check-plan.ts";
 export { checkState } from "./check/check-state.ts";
 export { InputError, PostureError, StateError, CheckError } from "./errors.ts";
+export { openPki, type Pki, type PkiPlan, type PkiStatus, type OpenOptions } from "./pki.ts";
+export type { PkiState, ScopeView, GenerationView, LeafDue } from "./model/view.ts";
+export type { SavedPlan } from "./store/plan-file.ts";
+export { Duration, parseDuration } from "./model/duration.ts";
 export * as v from "valibot";

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import type { Intent } from "./dsl/intent.ts";
 import type { Shell } from "zx";
+import type { PkiState } from "./model/view.ts";
 
 // A runbook is a default export `task({...})` in tasks/<name>.ts: a summary, valibot-checked
 // arguments, and a `run` that returns intents — no crypto, no file handling. The same file
@@ -11,6 +12,12 @@ export interface TaskContext {
   readonly ciRecipient: string | null;
   /** The clock of this run (`--at` / INFORGE_NOW, or the real time). */
   readonly now: Date;
+  /** The pki directory (`--dir` / INFORGE_PKI_DIR), absolute. */
+  readonly dir: string;
+  /** The regions directory (`--regions` / INFORGE_REGIONS_DIR), absolute. */
+  readonly regions: string;
+  /** The typed, read-only state of the pki directory at `now` (what `pki.state` of openPki gives). */
+  readonly state: PkiState;
 }
 
 /**
@@ -45,7 +52,8 @@ export interface TaskDef<S extends v.GenericSchema<Record<string, unknown>, Reco
   readonly args: S;
   /** Extra lines for `--help`: real examples. */
   readonly examples?: readonly string[];
-  run(args: v.InferOutput<S>, ctx: TaskContext): Intent | readonly Intent[];
+  /** The intents to plan as one plan; none (an empty list, or nothing) means "nothing to do". May be async. */
+  run(args: v.InferOutput<S>, ctx: TaskContext): Intent | readonly Intent[] | void | Promise<Intent | readonly Intent[] | void>;
   /**
    * Shell steps after a successful apply (not after --plan, nor when nothing was due): commit
    * the pki directory, hand bundles to a deploy tool, … If it throws, the run exits non-zero
@@ -74,11 +82,14 @@ export function isTask(x: unknown): x is Task {
   return typeof x === "object" && x !== null && (x as Task).__task === true;
 }
 
+const SELF = decodeURIComponent(new URL(import.meta.url).pathname);
+
 function callerFile(): string | null {
   const lines = (new Error().stack ?? "").split("\n").slice(1);
   for (const l of lines) {
     const m = /\(?((?:file:\/\/)?\/[^():]+?\.[cm]?[tj]s):\d+:\d+\)?\s*$/.exec(l.trim());
-    if (m && !m[1]!.endsWith("/lib/task.ts")) return decodeURIComponent(m[1]!.replace(/^file:\/\//, ""));
+    // This module's own frames: lib/task.ts, or the chunk it was bundled into (dist/deno/).
+    if (m && !m[1]!.endsWith("/lib/task.ts") && decodeURIComponent(m[1]!.replace(/^file:\/\//, "")) !== SELF) return decodeURIComponent(m[1]!.replace(/^file:\/\//, ""));
   }
   return null;
 }

@@ -203,7 +203,7 @@ async function makeFleet(leaves: number, regionCount: number): Promise<Fleet> {
     process.stderr.write = sink;
     let code: number;
     try {
-      code = await main(argv, env);
+      code = await main(argv[0] === "pki" && argv[1] !== "status" ? [...argv, "--yes"] : argv, env); // no terminal: root ceremonies need --yes
     } catch (e) {
       code = explain(e);
     } finally {

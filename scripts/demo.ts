@@ -24,6 +24,8 @@ const at = (hours: number) => new Date(t0 + hours * 3_600_000).toISOString().rep
 
 async function step(title: string, posture: "root" | "ci", args: string[]) {
   const env = posture === "root" ? { INFORGE_PKI_ROOT_KEY: rootKey } : { INFORGE_SECRETS_KEY: ciKey };
+  // The demo runs without a terminal to ask on: a root ceremony needs --yes (the plan is still printed).
+  if (args[0] === "pki" && args[1] !== "status") args = [...args, "--yes"];
   const b = process.stdout.isTTY && !process.env.NO_COLOR ? (s: string) => `\x1b[1m${s}\x1b[0m` : (s: string) => s;
   console.log(`\n${b(`# ${title}`)}  [${posture} posture]\n$ inforge ${args.join(" ")}`);
   const r = await $({ env: { ...$.env, ...env }, nothrow: true })`node ${inforge} ${args}`;

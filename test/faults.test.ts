@@ -152,7 +152,9 @@ interface Child {
  */
 function child(argv: string[], env: Record<string, string | undefined>, kill?: { after: "plan" | "staged"; ms: number }, staging?: string): Promise<Child & { applyMs: number; commitMs: number }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(ROOT, "bin/inforge.js"), ...argv], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+    // No terminal: root-posture runs need --yes (lib/cli/confirm.ts); the re-run gets it too.
+    const yes = argv[0] === "pki" || argv[0] === "run" ? ["--yes"] : [];
+    const p = spawn(process.execPath, [join(ROOT, "bin/inforge.js"), ...argv, ...yes], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let planned = 0;
     let staged = 0;

@@ -256,7 +256,7 @@ test("rotation is refused when the active intermediate expires before leaf life 
 test("a second rotation while one is prepared is refused", () => {
   const rotated = step(region("eu").intermediate().rotate(), established(), R);
   throwsInput(() => planAt(region("eu").intermediate().rotate(), rotated, after(R, HOUR)), "already under way", "G2");
-  throwsInput(() => planAt([region("eu").intermediate().rotate(), region("eu").intermediate().rotate()], established(), R), "already under way");
+  throwsInput(() => planAt([region("eu").intermediate().rotate(), region("eu").intermediate().rotate()], established(), R), "this plan already rotates", "once per plan");
 });
 
 // ---- intermediate.recover ----------------------------------------------------------------------

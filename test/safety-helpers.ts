@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as assert from "uvu/assert";
 import { sealEntry, sha256, readJournal, type JournalEntry } from "../lib/store/journal.ts";
-import type { VerifyReport } from "../lib/cli/verify.ts";
+import type { VerifyReport } from "../lib/store/verify.ts";
 import { cli, plaintextKeys, type Sandbox } from "./helpers.ts";
 
 /** A byte-for-byte copy (modes too) of the sandbox's pki directory, in a new directory of its own. */

@@ -6,7 +6,7 @@ import { error, warning, type Finding } from "./verify-rules.ts";
 
 // The pure half of verify's CRL checks: which CRLs the state says must exist (the root's, and
 // one per live intermediate of each scope that has leaves), and how a CRL on disk must read.
-// lib/cli/verify-crl.ts reads, parses and checks signatures, then asks these rules.
+// lib/store/verify-crl.ts reads, parses and checks signatures, then asks these rules.
 
 const bare = (serial: string) => serial.replace(/^0+/, "").toLowerCase();
 const t = (s: string) => Date.parse(s);

@@ -5,7 +5,7 @@ import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
 import { checkState, pendingWork } from "./check-state.ts";
 
 // The pure half of `inforge pki verify`: what the files on disk must be, given the state, and
-// how a difference reads. lib/cli/verify.ts reads the files, parses and opens them, and feeds
+// how a difference reads. lib/store/verify.ts reads the files, parses and opens them, and feeds
 // what it saw to these rules; nothing here does I/O or crypto.
 
 export type Severity = "error" | "warning";

@@ -22,10 +22,10 @@ import { readSnapshot } from "../store/snapshot.ts";
 import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
-import { loadIdentities, matchRecipients } from "./identities.ts";
+import { loadIdentities, matchRecipients } from "../store/identities.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
 import { readServedChain } from "./served-chain.ts";
-import { journalWrites, unrecorded, type Recorded } from "./verify.ts";
+import { journalWrites, unrecorded, type Recorded } from "../store/verify.ts";
 import { checkOut } from "./out-dir.ts";
 import { bold, green } from "./style.ts";
 

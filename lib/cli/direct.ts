@@ -3,10 +3,11 @@ import { basename } from "node:path";
 import { parseArgs } from "./args.ts";
 import { runContext } from "./context.ts";
 import { runTask } from "./run-task.ts";
-import { ciGuard } from "./identities.ts";
+import { ciGuard } from "../store/identities.ts";
 import { explain, runReport } from "./main.ts";
 import { USAGE } from "./help.ts";
-import { directRunner } from "./runtime.ts";
+import { taskHelp } from "./task-help.ts";
+import { directRunner } from "../runtime.ts";
 import type { Task } from "../task.ts";
 
 /** `tsx tasks/<name>.ts --arg v` (or `deno run … tasks/<name>.ts`): the same as `inforge run <name>`. */
@@ -14,9 +15,9 @@ export async function runDirect(t: Task, file: string): Promise<void> {
   const argv = process.argv.slice(2);
   const name = basename(file).replace(/\.[cm]?[tj]s$/, "");
   try {
-    const a = parseArgs(argv, new Set(["plan", "json", "force", "finish", "help"]));
+    const a = parseArgs(argv, new Set(["plan", "json", "force", "finish", "help", "yes"]));
     if (a.flags.help) {
-      process.stdout.write(`${name}: ${t.summary}\n\n${(t.examples ?? []).join("\n")}\n\n${USAGE}`);
+      process.stdout.write(`${taskHelp(name, t)}\n${USAGE}`);
       return;
     }
     ciGuard(process.env);

@@ -20,14 +20,17 @@ usage:
   inforge deploy <service> --region R [--out DIR] [--allow-in-repo]   fresh leaf if due, then the service's files     [CI posture]
   inforge releases deploy <release> [--out DIR] [--allow-in-repo]     deploy every service of releases/<release>.json  [CI posture]
   inforge tasks                               list runbooks (./tasks first, then the shipped ones)
-  inforge run <task> [--arg value …]          run a runbook from tasks/
+  inforge run <task> [--arg value …]          run a runbook from tasks/ (inforge run <task> --help: its arguments)
+  inforge apply <plan.json>                   apply exactly a plan saved with --plan --out, or refuse if the state moved
   inforge completion bash|zsh                 shell completion
   inforge <command> --help                    usage and examples of one command
+  inforge --version                           the installed version
 
 common flags:
   --dir PATH       the pki directory (default ./pki, or INFORGE_PKI_DIR)
   --regions PATH   the region files (default ./regions, or INFORGE_REGIONS_DIR)
-  --plan           print the plan and change nothing
+  --plan           print the plan and change nothing; with --out FILE, save it for inforge apply
+  --yes            apply a root-posture plan without asking (without a terminal, required — or a plan file)
   --at TIME        act as if it were TIME (ISO 8601), for simulation (or INFORGE_NOW)
   --json           machine-readable output
   --wait 60s       wait this long for another run's lock instead of failing
@@ -123,6 +126,11 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   tasks: { usage: "inforge tasks [--json]", about: "List the runbooks: ./tasks (or INFORGE_TASKS_DIR) first, then the shipped ones.", examples: ["inforge tasks"] },
   run: { usage: "inforge run <task> [--arg value …]", about: "Run a runbook from tasks/ — yours or a shipped one — with its arguments as flags.", examples: ["inforge run rotate-intermediate --scope eu --plan", "inforge run renew --region us"] },
+  apply: {
+    usage: "inforge apply <plan.json> [--json]",
+    about: "Apply exactly the plan saved by `inforge run <task> --plan --out plan.json` (or `inforge pki … --plan --out plan.json`). The file binds the plan to every file of the pki directory it was made on (SHA-256 each), the identities it needs and its clock; under the lock the state is compared and the intents are planned again at that clock: anything different refuses the run in one sentence naming the first changed file, as does a file edited by hand (its digest). Nothing is asked: the file is the review. Certificates carry the clock the plan was made at.",
+    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki rotate --intermediate eu --plan --out plan.json", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge apply plan.json"],
+  },
   completion: { usage: "inforge completion bash|zsh", about: "Print a shell completion script.", examples: ["source <(inforge completion bash)", "inforge completion zsh > ~/.zfunc/_inforge"] },
 };
 
@@ -133,9 +141,9 @@ export function commandHelp(key: string): string | null {
 }
 
 const WORDS = {
-  top: ["pki", "deploy", "releases", "tasks", "run", "completion", "help"],
+  top: ["pki", "deploy", "releases", "tasks", "run", "apply", "completion", "help"],
   pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "revoke", "crl", "config", "status", "graph", "verify", "sign-csr", "rekey"],
-  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient", "--since", "--reason", "--name-constraints"],
+  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient", "--since", "--reason", "--name-constraints", "--yes", "--version"],
 };
 
 /** Shell completion scripts: commands, subcommands and flags (static lists). */

@@ -7,8 +7,8 @@ import { listTasks, loadTask, SHIPPED, taskDirs, importTask } from "./tasks.ts";
 import { runTask } from "./run-task.ts";
 import { graphCommand, statusCommand } from "./report-commands.ts";
 import { verifyCommand } from "./verify.ts";
-import { ciGuard } from "./identities.ts";
-import { deniedMessage, isDenied } from "./runtime.ts";
+import { ciGuard } from "../store/identities.ts";
+import { deniedMessage, isDenied } from "../runtime.ts";
 import { deployCommand } from "./deploy.ts";
 import { releasesCommand } from "./releases.ts";
 import { signCsrCommand } from "./sign-csr.ts";
@@ -19,9 +19,12 @@ import type { RunOutcome } from "./pipeline.ts";
 import type { RunReport } from "../model/reports.ts";
 import { identitiesNeeded } from "../plan/step.ts";
 import { ioMessage, isErrno } from "../store/io-errors.ts";
+import { applyPlanCommand } from "./apply-plan.ts";
+import { taskHelp } from "./task-help.ts";
+import { VERSION } from "./version.ts";
 
-const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "concurrency", "help"];
-const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check", "allow-in-repo"]);
+const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "concurrency", "help", "yes"];
+const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check", "allow-in-repo", "yes", "version"]);
 
 /** `inforge pki <sub>`: the seed's commands, each a shipped task underneath. */
 const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args) => { name: string; flags: Record<string, string | true> } }> = {
@@ -81,10 +84,14 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     const key = cmd === "help" ? a.positionals.slice(1, 3).join(" ") : cmd === "pki" || cmd === "releases" ? `${cmd} ${sub ?? ""}` : (cmd ?? "");
     if (cmd === "run" && sub && a.flags.help) {
       const { task } = await loadTask(sub, taskDirs(env));
-      process.stdout.write(`${sub}: ${task.summary}\n\n${(task.examples ?? []).map((e) => "  " + e).join("\n")}\n`);
+      process.stdout.write(taskHelp(sub, task));
       return 0;
     }
     process.stdout.write(commandHelp(key.trim()) ?? USAGE);
+    return 0;
+  }
+  if (a.flags.version || cmd === "version") {
+    process.stdout.write(`inforge ${VERSION}\n`);
     return 0;
   }
   if (!cmd) {
@@ -143,7 +150,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       const near = sub ? nearest(sub, [...Object.keys(PKI), "status", "graph", "verify", "sign-csr", "rekey"]) : null;
       throw new InputError(`unknown command "inforge pki ${sub ?? ""}"${near ? ` — did you mean "inforge pki ${near}"?` : ""}; run inforge --help`);
     }
-    checkFlags(a, spec.flags, `inforge pki ${sub}`);
+    checkFlags(a, [...spec.flags, ...(a.flags.plan ? ["out"] : [])], `inforge pki ${sub}`);
     if (!spec.positional && a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki ${sub}`);
     const t = spec.task(a);
     // pki config shows pki.json against the signed record first; with nothing changed there is nothing to sign.
@@ -153,8 +160,13 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       return 0;
     }
     const { task } = await loadTask(t.name, [SHIPPED]);
-    const flags = { ...t.flags, ...pick(a, ["identity-out", "wait", "concurrency"]) };
+    const flags = { ...t.flags, ...pick(a, ["identity-out", "wait", "concurrency", "yes", ...(a.flags.plan ? ["out"] : [])]) };
     return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx, t.name);
+  }
+  if (cmd === "apply") {
+    checkFlags(a, [], "inforge apply");
+    const r = await applyPlanCommand(a, ctx, `inforge ${argv.join(" ")}`);
+    return report(r.outcome, ctx, r.task);
   }
   if (cmd === "deploy") {
     checkFlags(a, ["region", "out", "allow-in-repo"], "inforge deploy");
@@ -164,7 +176,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     checkFlags(a, ["out", "releases", "allow-in-repo"], "inforge releases deploy");
     return releasesCommand(a, ctx, `inforge ${argv.join(" ")}`);
   }
-  const near = nearest(cmd, ["pki", "tasks", "run", "help", "completion", "deploy", "releases"]);
+  const near = nearest(cmd, ["pki", "tasks", "run", "help", "completion", "deploy", "releases", "apply"]);
   throw new InputError(`unknown command "${cmd}"${near ? ` — did you mean "${near}"?` : ""}; run inforge --help`);
 }
 

@@ -1,27 +1,41 @@
 import { InputError } from "../errors.ts";
-import { loadIdentities } from "./identities.ts";
+import { loadIdentities } from "../store/identities.ts";
 import type { Task } from "../task.ts";
 import type { RunContext } from "./context.ts";
 import { intentsOf, taskArgs, taskContext } from "./tasks.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
 import type { ApplyResult } from "../apply/apply.ts";
-import { deniedMessage, isDenied } from "./runtime.ts";
+import { deniedMessage, isDenied } from "../runtime.ts";
+import { askBeforeRoot } from "./confirm.ts";
+import { checkPlanOut, emptyPlan, writePlanFile } from "./plan-out.ts";
 
-const RESERVED = new Set(["dir", "regions", "at", "plan", "json", "identity-out", "wait", "concurrency"]);
+const RESERVED = new Set(["dir", "regions", "at", "plan", "json", "identity-out", "wait", "concurrency", "yes"]);
 
 /** Run one task with the flags given on the command line (minus the global ones). */
 export async function runTask(
   name: string, t: Task, flags: Readonly<Record<string, string | true>>, ctx: RunContext, command: string,
 ): Promise<RunOutcome> {
-  const own = Object.fromEntries(Object.entries(flags).filter(([k]) => !RESERVED.has(k)));
+  // `--plan --out FILE` saves the reviewed plan; without --plan, --out is the task's own argument.
+  const planOut = ctx.planOnly && typeof flags.out === "string" ? flags.out : undefined;
+  if (planOut) await checkPlanOut(planOut, ctx.dir);
+  const own = Object.fromEntries(Object.entries(flags).filter(([k]) => !RESERVED.has(k) && !(planOut && k === "out")));
   const args = taskArgs(t, own, name);
   const ids = await loadIdentities(ctx.env);
-  const intents = intentsOf(t, args, taskContext(ctx.env, ctx.now, ids.ci?.recipient ?? null));
+  const intents = await intentsOf(t, args, await taskContext(ctx, ids.ci?.recipient ?? null));
+  if (!intents.length) {
+    if (!ctx.json) process.stdout.write(`nothing to do: task ${name} asked for nothing on this state\n`);
+    return { plan: emptyPlan(ctx.now), result: null };
+  }
   const identityOut = typeof flags["identity-out"] === "string" ? flags["identity-out"] : undefined;
   const wait = flags.wait;
   const waitMs = typeof wait === "string" ? parseWait(wait) : 0;
   const concurrency = parseConcurrency(flags.concurrency);
-  const outcome = await runIntents(intents, ctx, { title: `${name} — ${t.summary}`, command, ...(identityOut ? { identityOut } : {}), waitMs, ...(concurrency ? { concurrency } : {}) });
+  const outcome = await runIntents(intents, ctx, {
+    title: `${name} — ${t.summary}`, command, ...(identityOut ? { identityOut } : {}), waitMs, ...(concurrency ? { concurrency } : {}),
+    confirm: askBeforeRoot(flags.yes === true, command),
+    ...(planOut ? { save: { task: name } } : {}),
+  });
+  if (planOut && outcome.saved) await writePlanFile(planOut, outcome.saved, ctx.json);
   if (outcome.result && t.after) await runAfter(name, t.after, outcome.result, ctx);
   return outcome;
 }

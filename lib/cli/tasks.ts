@@ -6,9 +6,10 @@ import { InputError } from "../errors.ts";
 import { isTask, type Task, type TaskContext } from "../task.ts";
 import { parseRecipient } from "../age/mod.ts";
 import { camel, kebab, nearest } from "./args.ts";
-import { isDenied } from "./runtime.ts";
+import { isDenied } from "../runtime.ts";
 import { compiledTask } from "./shipped.ts";
 import type { Intent } from "../dsl/intent.ts";
+import { readState, type RunContext } from "../pki.ts";
 
 // A missing directory or file means "no such task"; a Deno permission refusal must not, or a
 // task outside --allow-read would be reported as unknown (or silently left out of the list).
@@ -90,16 +91,21 @@ export function knownArgs(t: Task): string[] {
   return Object.keys(s.entries ?? {});
 }
 
-export function taskContext(env: Readonly<Record<string, string | undefined>>, now: Date, ciRecipient: string | null): TaskContext {
-  void env;
-  return { ciRecipient, now };
+/** What a runbook's run() sees: the clock, the CI recipient, the directories and the typed state. */
+export async function taskContext(ctx: RunContext, ciRecipient: string | null): Promise<TaskContext> {
+  return Object.freeze({ ciRecipient, now: ctx.now, dir: ctx.dir, regions: ctx.regions, state: await readState(ctx.dir, ctx.regions, ctx.now, null) });
 }
 
-export function intentsOf(t: Task, args: Record<string, unknown>, ctx: TaskContext): Intent[] {
-  const r = t.run(args, ctx);
-  const list = (Array.isArray(r) ? r : [r]) as Intent[];
-  if (!list.length) throw new InputError("the task returned no intents; its run() must return one or more DSL verbs such as region('eu').leaves().renew()");
-  return list;
+/** run()'s answer as a list of intents; awaited (run may be async); empty: nothing to do. */
+export async function intentsOf(t: Task, args: Record<string, unknown>, ctx: TaskContext): Promise<Intent[]> {
+  const r = await t.run(args, ctx);
+  const list = (r === undefined || r === null ? [] : Array.isArray(r) ? r : [r]) as unknown[];
+  for (const i of list) {
+    if (typeof i !== "object" || i === null || typeof (i as Intent).kind !== "string" || typeof (i as Intent).origin !== "string") {
+      throw new InputError(`the task's run() returned ${i === null ? "null" : typeof i === "object" ? "an object that is not an intent" : `a ${typeof i}`} in its list; it must return DSL verbs such as region('eu').leaves().renew() (or nothing, when there is nothing to do)`);
+    }
+  }
+  return list as Intent[];
 }
 
 export { parseRecipient };

@@ -160,6 +160,8 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
   return promoted;
 }
 
+const mintNext = (scope: string) => `in CI: inforge pki renew ${scopeFlag(scope)} (mints the scope's leaves)`;
+
 /** `only`: just these services (a deploy or a release), each of which must be declared. */
 function renewScope(d: Draft, scope: string, origin: string, only?: readonly string[]) {
   requireScope(d, scope, origin);
@@ -183,6 +185,9 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
     }
     if (reason) issueLeaf(d, scope, service, reason, origin);
   }
+  // An earlier intent of this plan (scope.add) asked for a CI renewal that this one performs.
+  const minted = d.next.indexOf(mintNext(scope));
+  if (minted >= 0) d.next.splice(minted, 1);
   for (const svc of only ? [] : Object.keys(have)) {
     if (!topo.services.includes(svc as never)) {
       d.notes.push(`leaf ${scope}/${svc} is kept but no longer renewed: "${svc}" is not in regions/${scope}.json`);
@@ -278,13 +283,16 @@ export const planIntent: Handlers = {
       throw new InputError(`scope "${i.scope}" already has an intermediate (${i.origin}); to replace it use inforge pki rotate --intermediate ${i.scope}`);
     }
     issueIntermediate(d, i.scope, "active", i.origin);
-    d.next.push(`in CI: inforge pki renew ${scopeFlag(i.scope)} (mints the scope's leaves)`);
+    d.next.push(mintNext(i.scope));
   },
 
   "intermediate.rotate": (d, i) => {
     const s = requireScope(d, i.scope, i.origin);
     const t = timing(configOf(d, i.origin));
     const p = preparedOf(s.generations);
+    if (p && d.steps.some((x) => x.kind === "issue-intermediate" && x.scope === i.scope && x.gen === p.gen)) {
+      throw new InputError(`this plan already rotates "${i.scope}" (G${p.gen} is prepared by an earlier intent; ${i.origin}); a scope's intermediate rotates once per plan — ask for it once`);
+    }
     if (p) {
       throw new InputError(`a rotation of "${i.scope}" is already under way: G${p.gen} is prepared (${i.origin}); run inforge pki renew ${scopeFlag(i.scope)} in CI after ${p.activateAfter} to promote it`);
     }

@@ -4,7 +4,7 @@ import { parseIdentity, type Identity } from "../age/mod.ts";
 import { IDENTITY_VAR, type Identities, type RootToken } from "../apply/keys.ts";
 import { isPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from "../pkcs11/uri.ts";
 import type { PkiConfig } from "../model/config.ts";
-import { isDenied } from "./runtime.ts";
+import { isDenied } from "../runtime.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
 

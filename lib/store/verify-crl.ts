@@ -3,7 +3,7 @@ import * as P from "../model/paths.ts";
 import type { Snapshot } from "../model/state.ts";
 import { compareCrl, expectedCrls, expectedScopeCrls, pendingScopeCrls, type WantedCrl } from "../check/crl-rules.ts";
 import { defectFindings, error, type Finding } from "../check/verify-rules.ts";
-import type { Store } from "../store/fs-store.ts";
+import type { Store } from "./fs-store.ts";
 
 // `pki verify`, the CRL files: crl/root.crl.pem (one CRL per signing root) and crl/<scope>.crl.pem
 // (one per live intermediate of the scope). Reads and parses them and checks each signature;
