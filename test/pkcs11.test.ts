@@ -84,7 +84,7 @@ if (!present) {
   test("refusals: wrong PIN, missing token, missing object — one sentence, nothing written", async () => {
     const before = treeHash(sb.dir);
     // A fresh process: PKCS#11 logins are per process, and this one is logged in already.
-    const wrong = run(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "lib/cli/main.ts"), "pki", "crl"], { env: tokenEnv(sb, uri("inforge", "root-g1", badPin)) as NodeJS.ProcessEnv });
+    const wrong = run(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "lib/cli/main.ts"), "pki", "crl", "--yes"], { env: tokenEnv(sb, uri("inforge", "root-g1", badPin)) as NodeJS.ProcessEnv });
     assert.is.not(wrong.status, 0);
     assert.match(wrong.stderr, /PIN for pkcs11 token "inforge" is wrong/);
     oneSentence(wrong.stderr);
@@ -152,13 +152,13 @@ if (!present) {
     assert.is(del("pubkey").status, 0);
     const gen = run("pkcs11-tool", ["--module", MODULE, "--token-label", "inforge", "--login", "--pin", "123456", "--keypairgen", "--key-type", "EC:prime256v1", "--label", "root-g1"], { env: process.env });
     assert.is(gen.status, 0, gen.stderr);
-    const r = run(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "lib/cli/main.ts"), "pki", "crl"], { env: tokenEnv(sb, `${uri("inforge", "root-g1")}\n${readFileSync(sb.rootKey, "utf8")}`) as NodeJS.ProcessEnv });
+    const r = run(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "lib/cli/main.ts"), "pki", "crl", "--yes"], { env: tokenEnv(sb, `${uri("inforge", "root-g1")}\n${readFileSync(sb.rootKey, "utf8")}`) as NodeJS.ProcessEnv });
     assert.is.not(r.status, 0);
     assert.match(r.stderr, /is not the key of root G1/);
     oneSentence(r.stderr);
     // And a missing object: the key gone from the token.
     assert.is(del("privkey").status, 0);
-    const m = run(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "lib/cli/main.ts"), "pki", "crl"], { env: tokenEnv(sb, `${uri("inforge", "root-g1")}\n${readFileSync(sb.rootKey, "utf8")}`) as NodeJS.ProcessEnv });
+    const m = run(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "lib/cli/main.ts"), "pki", "crl", "--yes"], { env: tokenEnv(sb, `${uri("inforge", "root-g1")}\n${readFileSync(sb.rootKey, "utf8")}`) as NodeJS.ProcessEnv });
     assert.is.not(m.status, 0);
     assert.match(m.stderr, /object "root-g1" has no private key/);
     oneSentence(m.stderr);
