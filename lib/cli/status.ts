@@ -3,6 +3,7 @@ import { DEFAULTS, timing, type PkiConfig } from "../model/config.ts";
 import { formatDuration, parseDuration } from "../model/duration.ts";
 import * as P from "../model/paths.ts";
 import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
 import { bold, dim, green, red, yellow } from "./style.ts";
 
 // `inforge pki status`: the tree, its health against thresholds, and a calendar of what comes
@@ -132,6 +133,13 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
     return { scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") } };
   });
 
+  // A root overlap ends only when the root posture finishes it; until then the old root stays in root.pem.
+  const overlap = rootOverlap(s.root, s.scopes);
+  if (overlap && !overlap.blockers.length) findings.push({ severity: "warning", code: "root.overlap-finishable", message: finishReadyText(overlap.old) });
+  else if (overlap && overlap.blockers.every((b) => b.g.state === "retiring" && b.g.retireAfter)) {
+    const last = Math.max(...overlap.blockers.map((b) => t(b.g.retireAfter!)));
+    event(last, `root ${overlap.old.map((g) => `G${g.gen}`).join(", ")}`, "overlap can finish once CI retires its last intermediate (root posture: inforge pki rotate --root --finish)", "warning");
+  }
   const activeRoot = s.root.generations.find((g) => g.state === "active");
   const crlNext = s.root.crl.thisUpdate && activeRoot ? Math.min(t(s.root.crl.thisUpdate) + tm.crlLifetime, t(activeRoot.notAfter)) : null;
   if (crlNext !== null) {

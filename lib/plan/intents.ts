@@ -13,6 +13,7 @@ import type { CsrRequest } from "../dsl/intent.ts";
 import { consumersOnFinish, consumersOnRotate } from "./consumers.ts";
 import { signScopeCrl } from "./scope-crl.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
+import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
 
 // One planning function per intent kind. Each reads and changes the draft and appends steps;
 // none does I/O or crypto. Preconditions that make an intent impossible throw an InputError
@@ -300,9 +301,14 @@ export const planIntent: Handlers = {
 
   "leaves.renew": (d, i) => {
     configOf(d, i.origin);
-    if (i.scope !== "all") return renewScope(d, i.scope, i.origin, i.services);
-    const scopes = Object.keys(d.scopes).filter((s) => activeOf(d.scopes[s]!.generations) && d.topology.scopes[s]).sort();
-    for (const s of scopes) renewScope(d, s, i.origin);
+    if (i.scope !== "all") renewScope(d, i.scope, i.origin, i.services);
+    else {
+      const scopes = Object.keys(d.scopes).filter((s) => activeOf(d.scopes[s]!.generations) && d.topology.scopes[s]).sort();
+      for (const s of scopes) renewScope(d, s, i.origin);
+    }
+    // The last old intermediate retired (now or earlier): only the root posture can end the overlap.
+    const overlap = rootOverlap(d.root, d.scopes);
+    if (overlap && !overlap.blockers.length) d.next.push(finishReadyText(overlap.old));
   },
 
   "leaf.rotate": (d, i) => {
@@ -399,14 +405,10 @@ export const planIntent: Handlers = {
 
   "root.finish": (d, i) => {
     activeRoot(d, i.origin);
+    const overlap = rootOverlap(d.root, d.scopes);
+    if (!overlap) throw new InputError(`no root overlap to finish (${i.origin}); start one with inforge pki rotate --root`);
     const old = d.root.generations.filter((g) => g.state === "retiring");
-    if (!old.length) throw new InputError(`no root overlap to finish (${i.origin}); start one with inforge pki rotate --root`);
-    const blockers: string[] = [];
-    for (const [scope, s] of Object.entries(d.scopes)) {
-      for (const g of s.generations) {
-        if (old.some((r) => r.gen === g.issuer) && g.state !== "retired" && g.state !== "revoked") blockers.push(`${scope} G${g.gen} (${g.state})`);
-      }
-    }
+    const blockers = overlap.blockers.map((b) => `${b.scope} G${b.g.gen} (${b.g.state})`);
     if (blockers.length) {
       throw new InputError(`the root overlap cannot finish while intermediates of the old root are live: ${blockers.join(", ")} (${i.origin}); run inforge pki renew in CI until they retire, then finish`);
     }
