@@ -2,10 +2,14 @@
 // hints that were wrong, each asserted on the planner's and status's own output.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { all, root } from "../lib/dsl/mod.ts";
+import { all, region, root } from "../lib/dsl/mod.ts";
+import { parseService } from "../lib/model/names.ts";
+import type { Topology } from "../lib/model/state.ts";
+import { InputError } from "../lib/errors.ts";
+import { plan } from "../lib/plan/planner.ts";
 import { statusReport, renderStatus } from "../lib/cli/status.ts";
 import type { Snapshot } from "../lib/model/state.ts";
-import { DAY, HOUR, T0, after, applyFake, established, planAt } from "./fixtures/pure-pki.ts";
+import { DAY, HOUR, T0, TOPOLOGY, after, applyFake, established, planAt } from "./fixtures/pure-pki.ts";
 
 /** The root rotation of the lifecycle fixture, up to the renew that retires every old intermediate. */
 function overlap() {
@@ -47,6 +51,37 @@ test("1: once the last old intermediate retires, renew's next line, status findi
   const done = applyFake(planAt(root().finish(), o.retired, after(T0, 18 * DAY)));
   assert.not.ok(statusReport(done, after(T0, 18 * DAY)).findings.some((x) => x.code === "root.overlap-finishable"));
   assert.not.ok(planAt(all().leaves().renew(), done, after(T0, 19 * DAY)).next.some((n) => finish.test(n)));
+});
+
+/** The fixture's topology plus a declared region "latam" that was never provisioned. */
+const WITH_LATAM: Topology = { scopes: { ...TOPOLOGY.scopes, latam: { services: [parseService("payments")] } } };
+
+test("2: a declared but unprovisioned region is a status finding and a renew note naming pki intermediate <r>", () => {
+  const s = established();
+  const at = after(T0, HOUR);
+  const r = statusReport(s, at, { topology: WITH_LATAM });
+  const f = r.findings.find((x) => x.code === "scope.unprovisioned");
+  assert.ok(f, JSON.stringify(r.findings));
+  assert.match(f!.message, /regions\/latam\.json declares "latam".*inforge pki intermediate latam/);
+  assert.is(r.health, "warning");
+  assert.is(statusReport(s, at, { topology: TOPOLOGY }).health, "ok", "every declared region provisioned: healthy");
+  assert.match(renderStatus(s, at, { topology: WITH_LATAM }), /health: warning[\s\S]*inforge pki intermediate latam/);
+  const p = plan([all().leaves().renew()], s, WITH_LATAM, at);
+  assert.ok(p.notes.some((n) => /inforge pki intermediate latam/.test(n)), p.notes.join("\n"));
+  assert.not.ok(planAt(all().leaves().renew(), s, at).notes.some((n) => /pki intermediate/.test(n)));
+});
+
+test("2: renew --region / a release for a region with no region file says the file is missing, not pki intermediate", () => {
+  for (const intent of [region("nordics").leaves().renew(), region("nordics").leaves().renew({ services: ["payments"] }), region("nordics").service("payments").leaf().rotate()]) {
+    try {
+      planAt(intent, established(), after(T0, HOUR));
+      assert.unreachable("planned a region with no region file");
+    } catch (e) {
+      assert.instance(e, InputError);
+      assert.match((e as Error).message, /unknown region "nordics" .*: its region file is missing; add regions\/nordics\.json$/);
+      assert.not.match((e as Error).message, /pki intermediate/);
+    }
+  }
 });
 
 test.run();

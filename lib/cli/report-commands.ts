@@ -1,6 +1,7 @@
 import { InputError } from "../errors.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
+import { loadTopology } from "../store/regions.ts";
 import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
@@ -23,9 +24,10 @@ export async function statusCommand(a: Args, ctx: RunContext): Promise<number> {
   const cal = a.flags.calendar;
   const calendar = typeof cal === "string" ? Number(cal) : undefined;
   if (calendar !== undefined && !(Number.isInteger(calendar) && calendar >= 0)) throw new InputError(`invalid --calendar "${cal}"; give the number of upcoming events to show, such as 20`);
-  const report = statusReport(snap, ctx.now);
+  const topology = await loadTopology(ctx.regions);
+  const report = statusReport(snap, ctx.now, { topology });
   if (ctx.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-  else process.stdout.write(renderStatus(snap, ctx.now, calendar === undefined ? {} : { calendar }) + "\n");
+  else process.stdout.write(renderStatus(snap, ctx.now, calendar === undefined ? { topology } : { topology, calendar }) + "\n");
   return a.flags.check ? checkExitCode(report) : 0;
 }
 

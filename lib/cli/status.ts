@@ -2,8 +2,9 @@ import { checkState, pendingWork } from "../check/check-state.ts";
 import { DEFAULTS, timing, type PkiConfig } from "../model/config.ts";
 import { formatDuration, parseDuration } from "../model/duration.ts";
 import * as P from "../model/paths.ts";
-import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { LIVE, type Generation, type Snapshot, type Topology } from "../model/state.ts";
 import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
+import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 import { bold, dim, green, red, yellow } from "./style.ts";
 
 // `inforge pki status`: the tree, its health against thresholds, and a calendar of what comes
@@ -69,8 +70,15 @@ function thresholds(c: PkiConfig) {
 
 const level = (left: number, th: { warn: number; crit: number }): Severity => (left <= th.crit ? "critical" : left <= th.warn ? "warning" : "ok");
 
+export interface StatusOptions {
+  /** The declared scopes (regions/*.json): one with no intermediate is a finding. */
+  readonly topology?: Topology;
+  readonly horizonDays?: number;
+}
+
 /** The status as data: stable, versioned (`schema`), what `--json` prints. */
-export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusReport {
+export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): StatusReport {
+  const horizonDays = o.horizonDays ?? 400;
   const now = at.getTime();
   const findings: Finding[] = [];
   const calendar: CalendarEvent[] = [];
@@ -168,6 +176,9 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
   for (const [scope, idx] of Object.entries(s.leaves)) {
     for (const [svc, l] of Object.entries(idx.leaves)) early("leaf", `leaf ${scope}/${svc}`, P.leafCert(scope, svc), l.notBefore);
   }
+  for (const scope of o.topology ? unprovisioned(o.topology, s.scopes) : []) {
+    findings.push({ severity: "warning", code: "scope.unprovisioned", message: unprovisionedText(scope) });
+  }
   for (const i of checkState(s)) findings.push({ severity: "critical", code: i.code, message: i.message });
   for (const i of pendingWork(s, now)) findings.push({ severity: "critical", code: i.code, message: i.message });
   calendar.sort((a, b) => a.at.localeCompare(b.at) || a.subject.localeCompare(b.subject));
@@ -184,8 +195,8 @@ export const checkExitCode = (r: StatusReport) => RANK[r.health];
 
 const paint = (sev: Severity) => (s: string) => (sev === "critical" ? red(s) : sev === "warning" ? yellow(s) : s);
 
-export function renderStatus(s: Snapshot, at: Date, o: { calendar?: number } = {}): string {
-  const r = statusReport(s, at);
+export function renderStatus(s: Snapshot, at: Date, o: StatusOptions & { calendar?: number } = {}): string {
+  const r = statusReport(s, at, o);
   if (!r.mesh) return "not initialised: run inforge pki init";
   const gen = (g: GenView) => {
     const left = t(g.notAfter) - at.getTime();

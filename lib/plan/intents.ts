@@ -14,6 +14,7 @@ import { consumersOnFinish, consumersOnRotate } from "./consumers.ts";
 import { signScopeCrl } from "./scope-crl.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
+import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 
 // One planning function per intent kind. Each reads and changes the draft and appends steps;
 // none does I/O or crypto. Preconditions that make an intent impossible throw an InputError
@@ -35,7 +36,7 @@ function requireTopology(d: Draft, scope: string, origin: string) {
   const t = d.topology.scopes[scope];
   if (!t) {
     const known = Object.keys(d.topology.scopes).sort().join(", ") || "none";
-    throw new InputError(`unknown ${scope === GLOBAL ? "scope" : "region"} "${scope}" (${origin}; known: ${known}); add regions/${scope}.json`);
+    throw new InputError(`unknown ${scope === GLOBAL ? "scope" : "region"} "${scope}" (${origin}; known: ${known}): its region file is missing; add regions/${scope}.json`);
   }
   return t;
 }
@@ -163,8 +164,9 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
 
 /** `only`: just these services (a deploy or a release), each of which must be declared. */
 function renewScope(d: Draft, scope: string, origin: string, only?: readonly string[]) {
-  requireScope(d, scope, origin);
+  // The region file first: without it, `pki intermediate` would be refused too.
   const topo = requireTopology(d, scope, origin);
+  requireScope(d, scope, origin);
   for (const svc of only ?? []) requireService(topo.services, scope, svc, origin);
   const t = timing(configOf(d, origin));
   advanceLifecycle(d, scope, origin);
@@ -305,6 +307,8 @@ export const planIntent: Handlers = {
     else {
       const scopes = Object.keys(d.scopes).filter((s) => activeOf(d.scopes[s]!.generations) && d.topology.scopes[s]).sort();
       for (const s of scopes) renewScope(d, s, i.origin);
+      // A declared region with no intermediate gets no leaves: say so rather than "nothing to do".
+      for (const s of unprovisioned(d.topology, d.scopes)) d.notes.push(unprovisionedText(s));
     }
     // The last old intermediate retired (now or earlier): only the root posture can end the overlap.
     const overlap = rootOverlap(d.root, d.scopes);
@@ -312,8 +316,8 @@ export const planIntent: Handlers = {
   },
 
   "leaf.rotate": (d, i) => {
-    requireScope(d, i.scope, i.origin);
     const topo = requireTopology(d, i.scope, i.origin);
+    requireScope(d, i.scope, i.origin);
     requireService(topo.services, i.scope, i.service, i.origin);
     advanceLifecycle(d, i.scope, i.origin);
     issueLeaf(d, i.scope, i.service, "forced", i.origin);
@@ -347,8 +351,8 @@ export const planIntent: Handlers = {
   },
 
   "leaf.sign-csr": (d, i) => {
-    requireScope(d, i.scope, i.origin);
     requireService(requireTopology(d, i.scope, i.origin).services, i.scope, i.service, i.origin);
+    requireScope(d, i.scope, i.origin);
     advanceLifecycle(d, i.scope, i.origin);
     issueCsrLeaf(d, i.scope, i.service, i.csr, i.origin);
     signScopeCrl(d, i.scope, i.origin);
