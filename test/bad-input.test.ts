@@ -124,7 +124,7 @@ const CASES: Case[] = [
 
   // Time.
   { name: "an expired root", argv: ["pki", "intermediate", "ap", "--at", "2045-01-01T00:00:00Z"], env: "root", setup: region("ap", { name: "ap", services: ["payments"] }), names: /the root G1 expired on \S+/, fix: /inforge pki (init|rotate --root)/ },
-  { name: "an expired intermediate", argv: ["pki", "renew", "--region", "eu", "--at", new Date(Date.now() + 400 * 86_400_000).toISOString()], env: "ci", names: /the eu intermediate G1 expired on \S+/, fix: /run inforge pki recover-intermediate eu/ },
+  { name: "an expired intermediate", argv: ["pki", "renew", "--region", "eu", "--at", new Date(Date.now() + 400 * 86_400_000).toISOString()], env: "ci", names: /the eu intermediate G1 expired on \S+/, fix: /replace it with inforge pki rotate --intermediate eu/ },
   { name: "a rotation too close to the intermediate's expiry", argv: ["pki", "rotate", "--intermediate", "eu", "--at", new Date(Date.now() + 362 * 86_400_000).toISOString()], env: "root", names: /rotating "eu" needs an overlap of \S+ .* but G1 expires in/, fix: /pass --force/ },
   { name: "a bad --at", argv: ["pki", "renew", "--at", "tomorrow"], env: "ci", names: /invalid time "tomorrow" for --at\/INFORGE_NOW/, fix: /give an ISO timestamp such as/ },
   { name: "an --at that is not a date", argv: ["pki", "renew", "--at", "2026-13-45T00:00:00Z"], env: "ci", names: /invalid time "2026-13-45T00:00:00Z"/, fix: /give an ISO timestamp/ },

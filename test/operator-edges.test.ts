@@ -7,9 +7,11 @@ import { parseService } from "../lib/model/names.ts";
 import type { Topology } from "../lib/model/state.ts";
 import { InputError } from "../lib/errors.ts";
 import { plan } from "../lib/plan/planner.ts";
+import { checkPlan } from "../lib/check/check-plan.ts";
+import { checkState } from "../lib/check/check-state.ts";
 import { statusReport, renderStatus } from "../lib/cli/status.ts";
 import type { Snapshot } from "../lib/model/state.ts";
-import { DAY, HOUR, T0, TOPOLOGY, after, applyFake, established, planAt } from "./fixtures/pure-pki.ts";
+import { DAY, HOUR, SETUP, T0, TOPOLOGY, after, applyFake, established, planAt, stepsOf } from "./fixtures/pure-pki.ts";
 
 /** The root rotation of the lifecycle fixture, up to the renew that retires every old intermediate. */
 function overlap() {
@@ -82,6 +84,42 @@ test("2: renew --region / a release for a region with no region file says the fi
       assert.not.match((e as Error).message, /pki intermediate/);
     }
   }
+});
+
+test("5: an expired intermediate is replaced now — no prepared generation, no overlap, no revocation — and status says how long ago", () => {
+  const s = established();
+  const eu = s.scopes.eu!.generations[0]!;
+  const at = new Date(Date.parse(eu.notAfter) + 26 * DAY);
+  const r = statusReport(s, at);
+  const f = r.findings.find((x) => x.code === "intermediate.expiring" && x.message.startsWith("eu G1"));
+  assert.ok(f, JSON.stringify(r.findings));
+  assert.match(f!.message, /^eu G1 expired 26d ago \(.*\); replace it now: inforge pki rotate --intermediate eu \(root posture; no overlap, no revocation\)$/);
+  const text = renderStatus(s, at);
+  assert.match(text, /G1 active\s+expired \S+ \(26d ago\)/);
+  assert.not.match(text + JSON.stringify(r), /-\d+[dhm]/, "no negative durations");
+
+  const p = planAt(region("eu").intermediate().rotate(), s, at);
+  assert.equal(checkPlan(p), []);
+  const states = stepsOf(p, "set-state").map((x) => `${x.scope} G${x.gen} ${x.from}→${x.to}`);
+  assert.equal(states, ["eu G1 active→retired"]);
+  const issued = stepsOf(p, "issue-intermediate");
+  assert.is(issued.length, 1);
+  assert.is(issued[0]!.state, "active", "active at once, not prepared");
+  assert.is(p.after.root.crl.revoked.length, 0, "not revoked");
+  assert.not.ok(stepsOf(p, "sign-crl").some((c) => c.revoked.length), "the root CRL lists nothing");
+  assert.ok(p.notes.some((n) => /expired 26d ago .*no overlap .*no revocation/.test(n)), p.notes.join("\n"));
+  assert.ok(p.next.some((n) => /in CI now: inforge pki renew --region eu/.test(n)), p.next.join("\n"));
+  const bundleEu = stepsOf(p, "write-bundle").find((b) => b.bundle === "eu")!;
+  assert.equal(bundleEu.leave.map((x) => `${x.scope}/G${x.gen}`), ["eu/G1"]);
+  assert.equal(bundleEu.enter.map((x) => `${x.scope}/G${x.gen}`), ["eu/G2"]);
+  // CI renews under G2 at once; the resulting tree passes every invariant.
+  const after1 = applyFake(p);
+  const renew = planAt(region("eu").leaves().renew(), after1, after(at, HOUR));
+  assert.equal(checkPlan(renew), []);
+  assert.ok(stepsOf(renew, "issue-leaf").every((l) => l.gen === 2));
+  assert.equal(checkState(applyFake(renew)), []);
+  // Before it expires the planned rotation is unchanged: a prepared generation.
+  assert.is(stepsOf(planAt(region("eu").intermediate().rotate(), s, after(SETUP, 100 * DAY)), "issue-intermediate")[0]!.state, "prepared");
 });
 
 test.run();

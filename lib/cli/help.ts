@@ -63,7 +63,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki rotate": {
     usage: "inforge pki rotate --intermediate <scope> [--force] | --root [--finish] | --leaf <service> --region R",
-    about: "--intermediate: planned key roll with overlap (root posture). --root: start a dual-root overlap, re-sign custody.json with the new root and print its fingerprint to add to INFORGE_ROOT_FINGERPRINT; --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
+    about: "--intermediate: planned key roll with overlap (root posture); an already expired intermediate is replaced at once instead (retired, not revoked; no overlap). --root: start a dual-root overlap, re-sign custody.json with the new root and print its fingerprint to add to INFORGE_ROOT_FINGERPRINT; --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
     examples: ["inforge pki rotate --intermediate eu", "inforge pki rotate --root", "inforge pki rotate --root --finish", "inforge pki rotate --leaf payments --region eu"],
   },
   "pki recover-intermediate": {

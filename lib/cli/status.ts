@@ -68,6 +68,11 @@ function thresholds(c: PkiConfig) {
   };
 }
 
+/** An expired CA: no overlap is possible any more, so the fix is a replacement now. */
+const expiredText = (kind: "root" | "intermediate", subject: string, g: Generation, ago: number) =>
+  `${subject} G${g.gen} expired ${formatDuration(ago)} ago (${g.notAfter}); ` +
+  (kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : `replace it now: inforge pki rotate --intermediate ${subject} (root posture; no overlap, no revocation)`);
+
 const level = (left: number, th: { warn: number; crit: number }): Severity => (left <= th.crit ? "critical" : left <= th.warn ? "warning" : "ok");
 
 export interface StatusOptions {
@@ -98,7 +103,7 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
     const watched = g.state === "active" || g.state === "prepared";
     const health: Severity = !watched ? "ok" : left <= 0 ? "critical" : level(left, tier);
     if (watched) {
-      if (health !== "ok") findings.push({ severity: health, code: `${kind}.expiring`, message: `${subject} G${g.gen} ${left <= 0 ? `expired on ${g.notAfter}` : `expires in ${formatDuration(left)} (${g.notAfter})`}; ${kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : `rotate it: inforge pki rotate --intermediate ${subject} (root posture)`}` });
+      if (health !== "ok") findings.push({ severity: health, code: `${kind}.expiring`, message: left <= 0 ? expiredText(kind, subject, g, -left) : `${subject} G${g.gen} expires in ${formatDuration(left)} (${g.notAfter}); ${kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : `rotate it: inforge pki rotate --intermediate ${subject} (root posture)`}` });
       event(t(g.notAfter) - tier.warn, `${subject} G${g.gen}`, kind === "root" ? `enters its last ${formatDuration(tier.warn)}` : `has ${formatDuration(tier.warn)} left`, "warning");
       event(t(g.notAfter) - tier.crit, `${subject} G${g.gen}`, `has ${formatDuration(tier.crit)} left`, "critical");
       event(t(g.notAfter), `${subject} G${g.gen}`, "expires", "critical");
@@ -201,7 +206,7 @@ export function renderStatus(s: Snapshot, at: Date, o: StatusOptions & { calenda
   const gen = (g: GenView) => {
     const left = t(g.notAfter) - at.getTime();
     const state = g.state === "active" ? green(g.state) : LIVE.has(g.state) ? yellow(g.state) : dim(g.state);
-    const when = left <= 0 ? `expired ${g.notAfter.slice(0, 10)}` : `expires ${g.notAfter.slice(0, 10)} (in ${formatDuration(left)})`;
+    const when = left <= 0 ? `expired ${g.notAfter.slice(0, 10)} (${formatDuration(-left)} ago)` : `expires ${g.notAfter.slice(0, 10)} (in ${formatDuration(left)})`;
     const extra = g.activateAfter ? `, activates after ${g.activateAfter}` : g.retireAfter ? `, retires after ${g.retireAfter}` : "";
     return `G${g.gen} ${state}  ${paint(g.health)(when)}${dim(extra)}`;
   };

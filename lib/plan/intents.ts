@@ -72,7 +72,7 @@ function leafTerms(d: Draft, scope: string, service: string, origin: string, wha
   const t = timing(cfg);
   const issuer = activeOf(d.scopes[scope]!.generations)!;
   if (ms(issuer.notAfter) <= d.now) {
-    throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); run inforge pki recover-intermediate ${scope} (root posture)`);
+    throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); replace it with inforge pki rotate --intermediate ${scope} (root posture: a new generation at once, no overlap, no revocation)`);
   }
   const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, what);
   const record = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
@@ -160,6 +160,20 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
   const r = s.generations.find((g) => g.state === "retiring");
   if (r?.retireAfter) d.next.push(`in CI after ${r.retireAfter}: inforge pki renew ${scopeFlag(scope)} (retires ${scope} G${r.gen}; it then leaves the bundles)`);
   return promoted;
+}
+
+/**
+ * An expired intermediate has nothing to overlap with: no chain through it verifies any more (and
+ * every leaf it signed nests in its validity, so they expired with it). It leaves the bundles now,
+ * retired rather than revoked — its key is not suspect — and a new generation is active at once.
+ */
+function replaceExpired(d: Draft, scope: string, a: Generation, origin: string) {
+  a.state = "retired";
+  a.since = iso(d.now);
+  d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: a.gen, from: "active", to: "retired", why: `expired on ${a.notAfter}; not revoked: its key is not suspect`, writes: [P.scopeState(scope)] });
+  const g = issueIntermediate(d, scope, "active", origin);
+  d.notes.push(`${scope} G${a.gen} expired ${formatDuration(d.now - ms(a.notAfter))} ago (${a.notAfter}): G${g.gen} replaces it now, with no overlap (nothing verifies through an expired intermediate) and no revocation (its key is not suspect)`);
+  d.next.push(`in CI now: inforge pki renew ${scopeFlag(scope)} (mints every leaf of "${scope}" under G${g.gen})`);
 }
 
 /** `only`: just these services (a deploy or a release), each of which must be declared. */
@@ -269,6 +283,7 @@ export const planIntent: Handlers = {
       throw new InputError(`a rotation of "${i.scope}" is already under way: G${p.gen} is prepared (${i.origin}); run inforge pki renew ${scopeFlag(i.scope)} in CI after ${p.activateAfter} to promote it`);
     }
     const a = activeOf(s.generations)!;
+    if (ms(a.notAfter) <= d.now) return replaceExpired(d, i.scope, a, i.origin);
     // Publish trust before use: both generations must stay in the bundles for at least the
     // longest leaf life plus propagation plus clock skew, so the old one must outlive that.
     const need = t.propagation + t.leaf + t.clockSkew;
