@@ -4,6 +4,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import * as v from "valibot";
+import { GraphReportSchema } from "../lib/model/reports.ts";
 import { buildTree, ciEnv, cli, ok, opensslVerify, rootEnv, run, sandbox, treeHash } from "./helpers.ts";
 
 const D = 86_400_000;
@@ -13,6 +15,18 @@ const sb = sandbox({ global: ["auth"], eu: ["payments"] });
 test.after(() => rmSync(sb.base, { recursive: true, force: true }));
 await buildTree(sb, ["global", "eu"], iso(T0));
 const pki = (rel: string) => join(sb.dir, rel);
+
+test("11: pki graph --json prints inforge.graph/v1 nodes and edges, the same the Mermaid rendering draws", async () => {
+  const r = await ok(cli(["pki", "graph", "--json"], sb.env()));
+  const g = v.parse(GraphReportSchema, JSON.parse(r.out));
+  const mermaid = (await ok(cli(["pki", "graph"], sb.env()))).out;
+  assert.ok(g.nodes.some((n) => n.kind === "root" && n.gen === 1 && n.state === "active"));
+  assert.equal(g.nodes.filter((n) => n.kind === "intermediate").map((n) => `${n.name} G${n.gen}`).sort(), ["eu G1", "global G1"]);
+  assert.ok(g.edges.some((e) => e.kind === "signs" && e.from === "root_G1" && e.to === "eu_G1"));
+  assert.ok(g.edges.some((e) => e.kind === "carries" && e.from === "bundle_eu" && e.to === "eu_G1"));
+  for (const n of g.nodes) assert.ok(mermaid.includes(`  ${n.id}`), `${n.id} is in the Mermaid graph too`);
+  assert.is(mermaid.split("\n").filter((l) => /-->|-\.-|==>/.test(l)).length, g.edges.length);
+});
 
 test("5: an expired intermediate is replaced at once (no prepared G2, nothing revoked); openssl accepts the new chain right away", async () => {
   const euG1 = run("openssl", ["x509", "-noout", "-enddate", "-in", pki("scopes/eu/G1.crt.pem")]).stdout;

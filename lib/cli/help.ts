@@ -13,7 +13,7 @@ usage:
   inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
   inforge pki config                          show pki.json against the signed record, then sign it    [root posture]
   inforge pki status [--json] [--check]       the tree, its health and an expiry calendar
-  inforge pki graph [--format mermaid|dot]    the tree as a picture
+  inforge pki graph [--format mermaid|dot]    the tree as a picture (--json: nodes and edges)
   inforge pki verify [--since REV] [--json]   check every file on disk and against git history, change nothing (CI gate)
   inforge pki sign-csr --region R --service S <csr.pem> [--out FILE]   certify a workload's own key  [CI posture]
   inforge pki rekey --ci-recipient age1… | --root-recipient age1…      re-seal keys to a new identity [CI / root posture]
@@ -97,9 +97,9 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki verify --since origin/main", "inforge pki verify --json | jq '.findings[] | select(.severity == \"error\")'"],
   },
   "pki graph": {
-    usage: "inforge pki graph [--format mermaid|dot]",
-    about: "The tree as a picture: roots, intermediates per scope with their states, who signed whom, which bundle carries which certificate.",
-    examples: ["inforge pki graph > tree.mmd", "inforge pki graph --format dot | dot -Tpng > tree.png"],
+    usage: "inforge pki graph [--format mermaid|dot | --json]",
+    about: "The tree as a picture: roots, intermediates per scope with their states, who signed whom, which bundle carries which certificate. --json prints the same nodes and edges as data (inforge.graph/v1).",
+    examples: ["inforge pki graph > tree.mmd", "inforge pki graph --format dot | dot -Tpng > tree.png", "inforge pki graph --json | jq '.edges[] | select(.kind == \"signs\")'"],
   },
   "pki sign-csr": {
     usage: "inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]",

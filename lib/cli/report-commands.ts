@@ -5,7 +5,7 @@ import { loadTopology } from "../store/regions.ts";
 import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
-import { renderGraph, type GraphFormat } from "./graph.ts";
+import { graphReport, renderGraph, type GraphFormat } from "./graph.ts";
 import { checkExitCode, renderStatus, statusReport } from "./status.ts";
 
 async function snapshot(ctx: RunContext) {
@@ -31,10 +31,12 @@ export async function statusCommand(a: Args, ctx: RunContext): Promise<number> {
   return a.flags.check ? checkExitCode(report) : 0;
 }
 
-/** `inforge pki graph [--format mermaid|dot]` */
+/** `inforge pki graph [--format mermaid|dot | --json]` */
 export async function graphCommand(a: Args, ctx: RunContext): Promise<number> {
   const f = a.flags.format ?? "mermaid";
   if (f !== "mermaid" && f !== "dot") throw new InputError(`unknown graph format "${String(f)}"; use --format mermaid or --format dot`);
-  process.stdout.write(renderGraph(await snapshot(ctx), f as GraphFormat) + "\n");
+  if (ctx.json && a.flags.format !== undefined) throw new InputError(`--json and --format ${String(f)} ask for two outputs; give one`);
+  if (ctx.json) process.stdout.write(JSON.stringify(graphReport(await snapshot(ctx))) + "\n");
+  else process.stdout.write(renderGraph(await snapshot(ctx), f as GraphFormat) + "\n");
   return 0;
 }
