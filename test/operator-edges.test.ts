@@ -122,4 +122,41 @@ test("5: an expired intermediate is replaced now — no prepared generation, no 
   assert.is(stepsOf(planAt(region("eu").intermediate().rotate(), s, after(SETUP, 100 * DAY)), "issue-intermediate")[0]!.state, "prepared");
 });
 
+test("12: findings come criticals first, one line per scope and condition, grouped per scope with counts", () => {
+  const s = established();
+  const at = after(T0, 8 * DAY); // every 7-day leaf has expired; latam is declared but never provisioned
+  const r = statusReport(s, at, { topology: WITH_LATAM });
+  const sev = r.findings.map((f) => f.severity);
+  assert.equal(sev, [...sev].sort((a, b) => (a === b ? 0 : a === "critical" ? -1 : 1)), "criticals first");
+  const expired = r.findings.filter((f) => f.code === "leaf.expired");
+  assert.equal(expired.map((f) => f.scope), ["eu", "global", "us"], "one per scope, not one per leaf");
+  assert.match(expired[0]!.message, /^2 leaf\(s\) of eu expired \(payments, ledger\); run inforge pki renew --region eu in CI$/);
+  const text = renderStatus(s, at, { topology: WITH_LATAM });
+  const crit = r.findings.filter((f) => f.severity === "critical").length;
+  const warn = r.findings.filter((f) => f.severity === "warning").length;
+  assert.ok(crit > 0 && warn > 0);
+  assert.ok(text.includes(`findings  ${crit} critical, ${warn} warning`), text);
+  const lines = text.split("\n");
+  const head = lines.indexOf(lines.find((l) => l.startsWith("findings"))!);
+  const eu = lines.findIndex((l) => l === "  eu  2 critical"); // the CRL and the leaves; "due" is not repeated for expired leaves
+  assert.not.ok(r.findings.some((f) => f.code === "leaf.due"), "an expired leaf is not also reported as due");
+  assert.ok(eu > head, text);
+  assert.match(lines[eu + 1]!, /^    critical /);
+  // latam has only a warning: its group comes after every group with a critical.
+  const latam = lines.findIndex((l) => /^  latam  1 warning$/.test(l));
+  assert.ok(latam > eu, text);
+  assert.match(lines[latam + 1]!, /^    warning  regions\/latam\.json declares/);
+});
+
+test("12: a calendar cut at --calendar N says how many entries it left out", () => {
+  const s = established();
+  const at = after(T0, HOUR);
+  const all = statusReport(s, at).calendar.length;
+  assert.ok(all > 3);
+  const text = renderStatus(s, at, { calendar: 3 });
+  assert.is(text.split("\n").filter((l) => /^  \d{4}-\d{2}-\d{2}  /.test(l)).length, 3);
+  assert.match(text, new RegExp(`\\n  … ${all - 3} more within 400 days \\(--calendar ${all} shows all, --json lists them\\)$`));
+  assert.not.match(renderStatus(s, at, { calendar: all }), /more within/);
+});
+
 test.run();

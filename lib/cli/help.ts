@@ -88,7 +88,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki status": {
     usage: "inforge pki status [--json] [--check] [--calendar N] [--at T]",
-    about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, findings (among them a region declared in regions/ with no intermediate yet, and a root overlap ready to finish), and a calendar of what comes next. --check exits 0 ok, 1 warning, 2 critical.",
+    about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, findings grouped per scope with counts, criticals first (among them a region declared in regions/ with no intermediate yet, and a root overlap ready to finish), and a calendar of what comes next (--calendar N entries, 12 by default; the rest is counted). --check exits 0 ok, 1 warning, 2 critical.",
     examples: ["inforge pki status", "inforge pki status --check --at 2027-10-01T00:00:00Z", "inforge pki status --json | jq .health"],
   },
   "pki verify": {

@@ -36,7 +36,7 @@ export const StatusReportSchema = v.strictObject({
     }),
   ),
   crl: v.strictObject({ number: v.number(), thisUpdate: v.nullable(Iso), nextUpdate: v.nullable(Iso) }),
-  findings: v.array(v.strictObject({ severity: v.picklist(["warning", "critical"]), code: v.string(), message: v.string(), file: v.optional(v.string()) })),
+  findings: v.array(v.strictObject({ severity: v.picklist(["warning", "critical"]), code: v.string(), message: v.string(), file: v.optional(v.string()), scope: v.optional(v.string()) })),
   calendar: v.array(v.strictObject({ at: Iso, subject: v.string(), event: v.string(), severity: Severity })),
 });
 
