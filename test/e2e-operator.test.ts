@@ -2,7 +2,8 @@
 // openssl, and the CLI gaps an operator hit (stray arguments, flags without values, graph --json).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { acquireLock } from "../lib/store/lock.ts";
 import { join } from "node:path";
 import * as v from "valibot";
 import { GraphReportSchema } from "../lib/model/reports.ts";
@@ -49,6 +50,24 @@ test("5: an expired intermediate is replaced at once (no prepared G2, nothing re
   assert.ok(bundle.includes(readFileSync(pki("scopes/eu/G2.crt.pem"), "utf8").trim()));
   const crl = run("openssl", ["crl", "-noout", "-text", "-in", pki("crl/root.crl.pem")]).stdout;
   assert.match(crl, /No Revoked Certificates/, "an expired intermediate is not revoked");
+});
+
+test("13: the lock message shows the real time the lock was taken, and a simulated --at beside it", async () => {
+  const dir = join(sb.base, "lock-dir");
+  mkdirSync(dir);
+  const simulated = new Date("2031-06-01T00:00:00Z");
+  const before = Date.now();
+  const held = await acquireLock(dir, "inforge pki renew --at 2031-06-01T00:00:00Z", simulated);
+  try {
+    const err = await acquireLock(dir, "inforge pki renew", new Date()).then(() => null, (e: Error) => e.message);
+    assert.ok(err, "a second run got the lock");
+    const since = /since (\S+?),/.exec(err!)?.[1];
+    assert.ok(since, err!);
+    assert.ok(Math.abs(Date.parse(since!) - before) < 60_000, `"since" is the wall clock, not the simulated time: ${err}`);
+    assert.match(err!, /simulating 2031-06-01T00:00:00\.000Z\)/);
+  } finally {
+    await held.release();
+  }
 });
 
 test.run();
