@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { bytesEqual, concat, fromBase64, fromBase64Url, fromHex, toBase64, toBase64Url, toHex } from "../lib/bytes.ts";
 import { ROOT } from "./helpers.ts";
+import { eachLimited } from "../lib/pool.ts";
 
 test("hex and base64 agree with Buffer on any bytes, and fromBase64 takes only canonical base64", () => {
   fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
@@ -39,6 +40,28 @@ test("each byte helper, the P-256 DER framing and the seeded RNG are defined in 
   assert.equal(where(/function concat\b|padStart\(2, "0"\)\);?\s*$|toString\(16\)\.padStart\(2/m, ["lib"]), ["lib/bytes.ts"]);
   assert.equal(where(/3059301306072a8648ce3d|0x30, 0x59, 0x30, 0x13|308187020100301306072a8648ce3d|0x30, 0x81, 0x87, 0x02/, ["lib"]), ["lib/x509/p256.ts"]);
   assert.equal(where(/0x6d2b79f5/, ["test"]), ["test/sim.ts"], "the mulberry32 RNG is written more than once");
+  assert.equal(where(/Promise\.race\(|Promise\.all\(Array\.from\(\{ length: Math\.min/, ["lib"]), ["lib/pool.ts"], "a second concurrency limiter");
+});
+
+test("eachLimited keeps at most `width` in flight, and after a failure starts nothing new but lets the running ones finish", async () => {
+  let running = 0;
+  let peak = 0;
+  const started: number[] = [];
+  const finished: number[] = [];
+  const err = await eachLimited(Array.from({ length: 20 }, (_, i) => i), 3, async (i) => {
+    started.push(i);
+    running++;
+    peak = Math.max(peak, running);
+    await new Promise((r) => setTimeout(r, i === 5 ? 1 : 5));
+    running--;
+    if (i === 5) throw new Error("boom");
+    finished.push(i);
+  }).then(() => null, (e: Error) => e.message);
+  assert.is(err, "boom");
+  assert.is(peak, 3);
+  assert.ok(started.length < 20, "nothing new started after the failure");
+  assert.is(running, 0, "the tasks in flight settled before the failure was thrown");
+  assert.equal(started.filter((i) => i !== 5).sort((a, b) => a - b), finished.sort((a, b) => a - b));
 });
 
 test.run();
