@@ -39,7 +39,7 @@ identities (age X25519; the key itself or a path to an age-keygen identity file)
   INFORGE_ROOT_FINGERPRINT  pinned root fingerprint(s), comma separated (set in CI, outside the repo)
 
 examples:
-  INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key
+  inforge pki init --domain mesh.example.internal --ci-recipient age1… --identity-out /media/usb/root.key
   INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki intermediate eu
   INFORGE_SECRETS_KEY=ci.key inforge pki renew --region eu
 `;
@@ -48,8 +48,8 @@ examples:
 export const COMMAND_HELP: Record<string, { usage: string; about: string; examples: string[] }> = {
   "pki init": {
     usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE] [--name-constraints dns|dns+uri]",
-    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>. --name-constraints: dns (default) fences DNS names and is accepted by every TLS stack; dns+uri adds URI constraints, which rustls refuses outright, GnuTLS ignores and Go reads as host-or-subdomain (docs/interop.md) — SPIFFE IDs are fenced by the per-trust-domain bundles either way.",
-    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient age1…"],
+    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient (public: the offline workstation needs no CI secret) or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>. --name-constraints: dns (default) fences DNS names and is accepted by every TLS stack; dns+uri adds URI constraints, which rustls refuses outright, GnuTLS ignores and Go reads as host-or-subdomain (docs/interop.md) — SPIFFE IDs are fenced by the per-trust-domain bundles either way.",
+    examples: ["inforge pki init --domain mesh.example.internal --ci-recipient age1… --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient \"$(age-keygen -y ci.key)\""],
   },
   "pki intermediate": {
     usage: "inforge pki intermediate <scope>",
