@@ -10,7 +10,8 @@ const repo = path.join(import.meta.dirname, "..");
 const base = await fs.mkdtemp(path.join(os.tmpdir(), "inforge-demo-"));
 const ciKey = path.join(base, "ci.key");
 const rootKey = path.join(base, "root.key");
-await fs.writeFile(ciKey, identityFileText(await generateIdentity()), { mode: 0o600 });
+const ciIdentity = await generateIdentity();
+await fs.writeFile(ciKey, identityFileText(ciIdentity), { mode: 0o600 });
 await fs.cp(path.join(repo, "regions"), path.join(base, "regions"), { recursive: true });
 
 $.verbose = false;
@@ -22,12 +23,15 @@ const inforge = path.join(repo, "bin/inforge.js");
 const t0 = Date.now();
 const at = (hours: number) => new Date(t0 + hours * 3_600_000).toISOString().replace(/\.\d+Z$/, "Z");
 
-async function step(title: string, posture: "root" | "ci", args: string[]) {
-  const env = posture === "root" ? { INFORGE_PKI_ROOT_KEY: rootKey } : { INFORGE_SECRETS_KEY: ciKey };
+// "offline": pki init on the offline workstation, which holds no identity yet — init makes the
+// root identity and needs only the CI *recipient* (public), never the CI secret.
+async function step(title: string, posture: "root" | "ci" | "offline", args: string[]) {
+  const env = posture === "root" ? { INFORGE_PKI_ROOT_KEY: rootKey } : posture === "ci" ? { INFORGE_SECRETS_KEY: ciKey } : {};
   // The demo runs without a terminal to ask on: a root ceremony needs --yes (the plan is still printed).
   if (args[0] === "pki" && args[1] !== "status") args = [...args, "--yes"];
   const b = process.stdout.isTTY && !process.env.NO_COLOR ? (s: string) => `\x1b[1m${s}\x1b[0m` : (s: string) => s;
-  console.log(`\n${b(`# ${title}`)}  [${posture} posture]\n$ inforge ${args.join(" ")}`);
+  const label = posture === "offline" ? "root posture: offline workstation, no identity yet" : `${posture} posture`;
+  console.log(`\n${b(`# ${title}`)}  [${label}]\n$ inforge ${args.join(" ")}`);
   const r = await $({ env: { ...$.env, ...env }, nothrow: true })`node ${inforge} ${args}`;
   process.stdout.write(r.stdout);
   if (r.exitCode !== 0) {
@@ -37,7 +41,7 @@ async function step(title: string, posture: "root" | "ci", args: string[]) {
 }
 
 console.log(`demo directory: ${base}`);
-await step("create the offline root (the CI recipient is derived from INFORGE_SECRETS_KEY)", "ci", ["pki", "init", "--domain", "mesh.example.internal", "--identity-out", rootKey, "--at", at(0)]);
+await step("create the offline root; CI's public recipient is all it needs of CI", "offline", ["pki", "init", "--domain", "mesh.example.internal", "--ci-recipient", ciIdentity.recipient, "--identity-out", rootKey, "--at", at(0)]);
 for (const s of ["global", "eu", "us"]) await step(`add scope ${s}`, "root", ["pki", "intermediate", s, "--at", at(0)]);
 await step("mint every service's leaf", "ci", ["pki", "renew", "--at", at(0)]);
 await step("planned rotation of eu's intermediate: G2 is prepared and published first", "root", ["pki", "rotate", "--intermediate", "eu", "--at", at(1)]);

@@ -124,7 +124,7 @@ const CASES: Case[] = [
 
   // Time.
   { name: "an expired root", argv: ["pki", "intermediate", "ap", "--at", "2045-01-01T00:00:00Z"], env: "root", setup: region("ap", { name: "ap", services: ["payments"] }), names: /the root G1 expired on \S+/, fix: /inforge pki (init|rotate --root)/ },
-  { name: "an expired intermediate", argv: ["pki", "renew", "--region", "eu", "--at", new Date(Date.now() + 400 * 86_400_000).toISOString()], env: "ci", names: /the eu intermediate G1 expired on \S+/, fix: /run inforge pki recover-intermediate eu/ },
+  { name: "an expired intermediate", argv: ["pki", "renew", "--region", "eu", "--at", new Date(Date.now() + 400 * 86_400_000).toISOString()], env: "ci", names: /the eu intermediate G1 expired on \S+/, fix: /replace it with inforge pki rotate --intermediate eu/ },
   { name: "a rotation too close to the intermediate's expiry", argv: ["pki", "rotate", "--intermediate", "eu", "--at", new Date(Date.now() + 362 * 86_400_000).toISOString()], env: "root", names: /rotating "eu" needs an overlap of \S+ .* but G1 expires in/, fix: /pass --force/ },
   { name: "a bad --at", argv: ["pki", "renew", "--at", "tomorrow"], env: "ci", names: /invalid time "tomorrow" for --at\/INFORGE_NOW/, fix: /give an ISO timestamp such as/ },
   { name: "an --at that is not a date", argv: ["pki", "renew", "--at", "2026-13-45T00:00:00Z"], env: "ci", names: /invalid time "2026-13-45T00:00:00Z"/, fix: /give an ISO timestamp/ },
@@ -144,7 +144,19 @@ const CASES: Case[] = [
 
   // The command line.
   { name: "an unknown pki command", argv: ["pki", "renw"], env: "ci", names: /unknown command "inforge pki renw" — did you mean "inforge pki renew"\?/, fix: /run inforge --help/ },
-  { name: "an unknown command", argv: ["pkk", "renew"], env: "ci", names: /unknown command "pkk" — did you mean "pki"\?/, fix: /run inforge --help/ },
+  { name: "an unknown command", argv: ["pkk", "renew"], env: "ci", names: /unknown command "pkk" — did you mean "inforge pki"\?/, fix: /run inforge --help/ },
+  // Issue 15 item 9: a pki subcommand at the top level, or a typo of one, gets a suggestion; what would be ignored is refused.
+  { name: "a pki subcommand given at the top level", argv: ["graph"], env: "ci", names: /unknown command "graph" — did you mean "inforge pki graph"\?/, fix: /run inforge --help/ },
+  { name: "a typo of a pki subcommand at the top level", argv: ["statsu"], env: "ci", names: /unknown command "statsu" — did you mean "inforge pki status"\?/, fix: /run inforge --help/ },
+  { name: "a short -h", argv: ["pki", "status", "-h"], env: "ci", names: /unknown option "-h"/, fix: /did you mean --help\?/ },
+  { name: "a short option", argv: ["pki", "verify", "-x"], env: "ci", names: /unknown option "-x"/, fix: /inforge takes long flags only/ },
+  { name: "a stray argument to graph", argv: ["pki", "graph", "extra"], env: "ci", names: /unexpected argument "extra" for inforge pki graph/, fix: /which takes no arguments; see inforge pki graph --help/ },
+  { name: "a stray argument to status", argv: ["pki", "status", "extra"], env: "ci", names: /unexpected argument "extra" for inforge pki status/, fix: /see inforge pki status --help/ },
+  { name: "a stray argument to tasks", argv: ["tasks", "extra"], env: "ci", names: /unexpected argument "extra" for inforge tasks/, fix: /see inforge tasks --help/ },
+  // Item 11: a flag whose value is missing says what value it needs.
+  { name: "--region with no value", argv: ["pki", "renew", "--region"], env: "ci", names: /--region needs a value/, fix: /a region, such as --region eu/ },
+  { name: "--region with no value before another flag", argv: ["pki", "rotate", "--leaf", "payments", "--region", "--plan"], env: "ci", names: /--region needs a value/, fix: /such as --region eu/ },
+  { name: "graph --json with --format", argv: ["pki", "graph", "--json", "--format", "dot"], env: "ci", names: /--json and --format dot/, fix: /give one/ },
   { name: "an unknown flag", argv: ["pki", "renew", "--regon", "eu"], env: "ci", names: /unknown flag --regon for inforge pki renew — did you mean --region\?/, fix: /did you mean --region/ },
   { name: "a flag given twice", argv: ["pki", "renew", "--region", "eu", "--region", "us"], env: "ci", names: /the flag --region is given twice/, fix: /give it once/ },
   { name: "rotate without what to rotate", argv: ["pki", "rotate"], env: "ci", names: /inforge pki rotate needs exactly one of --intermediate <scope>, --root or --leaf <service> --region <region>/, fix: /--leaf <service> --region <region>/ },

@@ -5,14 +5,13 @@
 // the age CLI is the judge of who can open what was sealed.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as X from "../lib/x509/mod.ts";
 import { signCustody } from "../lib/apply/custody.ts";
 import { custodyPayload } from "../lib/model/custody-record.ts";
 import { sealEntry, sha256, type JournalEntry } from "../lib/store/journal.ts";
-import { buildTree, ciEnv, cli, ok, rootEnv, run, sandbox, treeHash, type CliResult, type Sandbox } from "./helpers.ts";
+import { buildTree, ciEnv, cli, ok, rootEnv, run, sandbox, tempDir, treeHash, type CliResult, type Sandbox } from "./helpers.ts";
 
 const newIdentity = (sb: Sandbox, name: string) => {
   const path = join(sb.base, name);
@@ -61,7 +60,7 @@ const sb = sandbox();
 await buildTree(sb, ["global", "eu"]);
 writeFileSync(join(sb.regions, "ap.json"), JSON.stringify({ name: "ap", services: ["search"] }));
 const attacker = newIdentity(sb, "attacker.key");
-const deployOut = mkdtempSync(join(tmpdir(), "inforge-custody-out-"));
+const deployOut = tempDir("inforge-custody-out-");
 const SWAP = /^inforge: pki\.json recipients\.ci differs from the custody record the root signed \("age1.*" → "age1.*"\); if you meant it, accept it with inforge pki config on the offline workstation \(root posture\) — nothing was changed$/;
 
 const mutating = (): [string[], Record<string, string | undefined>][] => [
@@ -88,7 +87,7 @@ function derSignature(p1363: Buffer): Buffer {
 
 test("openssl verifies custody.json's signature with the root certificate's public key over the canonical record", () => {
   const rec = readJson(sb, "custody.json");
-  const work = mkdtempSync(join(tmpdir(), "inforge-custody-sig-"));
+  const work = tempDir("inforge-custody-sig-");
   const pub = run("openssl", ["x509", "-pubkey", "-noout", "-in", join(sb.dir, "root/G1.crt.pem")]).stdout;
   writeFileSync(join(work, "pub.pem"), pub);
   const { signature, ...unsigned } = rec;

@@ -5,6 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as v from "valibot";
 import { parse as parseYaml } from "yaml";
+import fc from "fast-check";
 import { all, region, root } from "../lib/dsl/mod.ts";
 import { InputError } from "../lib/errors.ts";
 import { checkPlan } from "../lib/check/check-plan.ts";
@@ -39,6 +40,33 @@ test("the YAML writer round-trips PEM, JSON, quotes, colons and leading spaces t
     data: { "ca.crt": pem, "bundle.spiffe.json": '{\n  "a": 1\n}\n', "no-newline": "a\nb", "indented": "  x\ny\n", "colon": "a: b # c", "yes": "yes", "n": 3 },
   };
   assert.equal(parseYaml(yamlDocument(doc)), doc);
+});
+
+test("the YAML writer: values and keys a hand-rolled writer gets wrong parse back as written (issue 15 item 17)", () => {
+  const doc = {
+    "null": "null", "0x10": "0x10", "1e3": "-1", "~": "~", "on": "Off", "": "", "-a": "*b", "k: v": "&x",
+    lead: "\nafter a leading newline\n", cr: "a\r\nb\r\n", lone: "\r", blank: "a\n  \nb\n", nul: "a\u0000b\n", nel: "a\u0085b\nc",
+    empty: {}, nested: { deeper: {} }, nan: Number.NaN, inf: -Infinity, zero: -0, t: true, f: false, tab: "\tx\ny",
+  };
+  assert.equal(parseYaml(yamlDocument(doc)), doc);
+  assert.equal(parseYaml(yamlDocument(doc), { version: "1.1" }), doc, "the same under YAML 1.1, which reads yes/on/off as booleans");
+});
+
+test("the YAML writer round-trips any map of strings, numbers and booleans through a real parser (property)", () => {
+  const key = fc.oneof(fc.string(), fc.constantFrom("null", "true", "yes", "0x10", "1", "-", "~", "a: b", " x"));
+  const text = fc.oneof(fc.string({ unit: "binary" }), fc.string({ unit: fc.constantFrom("a", " ", "\n", "\r", "\t", ":", "#", "-", "|", "\u0085", "é") }));
+  const leaf = fc.oneof(text, fc.double(), fc.integer(), fc.boolean());
+  const { tree } = fc.letrec<{ tree: Record<string, unknown> }>((tie) => ({ tree: fc.dictionary(key, fc.oneof({ depthSize: "small" }, leaf, tie("tree")), { maxKeys: 5, noNullPrototype: true }) }));
+  fc.assert(fc.property(tree, (doc) => {
+    const y = yamlDocument(doc as never);
+    assert.equal(parseYaml(y), doc, y);
+    assert.equal(parseYaml(y, { version: "1.1" }), doc, y);
+  }), { numRuns: 400 });
+});
+
+test("a Secret's scalars read as the Kubernetes docs write them", () => {
+  const y = yamlDocument({ apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: "payments-eu" } });
+  assert.match(y, /^apiVersion: v1\nkind: Secret\ntype: kubernetes\.io\/tls\nmetadata:\n  name: payments-eu\n$/);
 });
 
 // ---- SPIFFE sequence ---------------------------------------------------------------------------

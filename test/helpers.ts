@@ -3,7 +3,7 @@
 import "reflect-metadata";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,9 +20,53 @@ export interface Sandbox {
   env(extra?: Record<string, string | undefined>): Record<string, string | undefined>;
 }
 
+// Every temp dir a test makes goes through tempDir, and is removed when the process exits —
+// also when a test failed or forgot its own cleanup (a full run once left 33 dirs and 107 age
+// identities behind). Tests may still remove theirs earlier.
+const made = new Set<string>();
+let hooked = false;
+
+/** Remove a tree even where a test took the permissions away (chmod 000 dirs in fault tests). */
+function removeTree(p: string): void {
+  try {
+    rmSync(p, { recursive: true, force: true });
+  } catch {
+    const open = (d: string) => {
+      try {
+        if (!lstatSync(d).isDirectory()) return;
+        chmodSync(d, 0o700);
+        for (const n of readdirSync(d)) open(join(d, n));
+      } catch {
+        // gone, or not ours to open: rmSync below says so if it matters
+      }
+    };
+    open(p);
+    rmSync(p, { recursive: true, force: true });
+  }
+}
+
+/** A fresh directory under the system temp dir, removed at process exit. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.add(dir);
+  if (!hooked) {
+    hooked = true;
+    process.on("exit", () => {
+      for (const d of made) {
+        try {
+          removeTree(d);
+        } catch (e) {
+          process.stderr.write(`test cleanup: could not remove ${d}: ${(e as Error).message}\n`);
+        }
+      }
+    });
+  }
+  return dir;
+}
+
 /** A temp dir with a fresh CI identity (made by age-keygen) and a copy of the example regions. */
 export function sandbox(regions?: Record<string, string[]>): Sandbox {
-  const base = mkdtempSync(join(tmpdir(), "inforge-test-"));
+  const base = tempDir("inforge-test-");
   const ciKey = join(base, "ci.key");
   run("age-keygen", ["-o", ciKey]);
   const regionsDir = join(base, "regions");

@@ -39,8 +39,11 @@ test("an applied --json run report records the files written and the journal ent
 
 test("status --json validates against inforge.status/v1", async () => {
   const r = await cli(["pki", "status", "--json"], sb.env());
-  const out = valid(StatusReportSchema, r.out);
-  assert.is(out.health, "ok");
+  const out = valid(StatusReportSchema, r.out) as v.InferOutput<typeof StatusReportSchema>;
+  // regions/us.json is declared but us was never provisioned here: that is the one finding.
+  assert.equal(out.findings.map((f) => f.code), ["scope.unprovisioned"]);
+  assert.match(out.findings[0]!.message, /inforge pki intermediate us/);
+  assert.is(out.health, "warning");
 });
 
 test("verify --json, tasks --json and deploy --json validate against their schemas", async () => {

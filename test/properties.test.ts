@@ -118,7 +118,9 @@ function stepInvariants(before: Snapshot, after: Snapshot, now: number, propagat
   const was = new Map(gens(before).map((x) => [x.key, x.g]));
   for (const { key, g } of gens(after)) {
     const w = was.get(key);
-    if (w && !ALLOWED[w.state].includes(g.state)) out.push(`${key} went ${w.state} → ${g.state}`);
+    // An active generation that has expired is replaced at once (rotate --intermediate): active → retired, only then.
+    const expiredRetire = w?.state === "active" && g.state === "retired" && Date.parse(w.notAfter) <= now;
+    if (w && !ALLOWED[w.state].includes(g.state) && !expiredRetire) out.push(`${key} went ${w.state} → ${g.state}`);
     if (w && w.serial && g.serial !== w.serial) out.push(`${key} changed its serial`);
     // Publish before use: a generation promoted from prepared was in the bundles for the propagation delay.
     if (w?.state === "prepared" && g.state === "active" && now - Date.parse(w.since) < propagation) out.push(`${key} became active ${(now - Date.parse(w.since)) / HOUR} h after it was published`);

@@ -4,10 +4,9 @@
 // committed or not, by the journals, the root CRL number and spiffe_sequence. A forward change passes.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildTree, ciEnv, cli, ok, rootEnv, run, sandbox, treeHash } from "./helpers.ts";
+import { buildTree, ciEnv, cli, ok, rootEnv, run, sandbox, tempDir, treeHash } from "./helpers.ts";
 import { rechain } from "./safety-helpers.ts";
 
 const sb = sandbox();
@@ -17,7 +16,7 @@ const git = (...args: string[]) => {
   if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
   return r.stdout.trim();
 };
-const keep = mkdtempSync(join(tmpdir(), "inforge-rollback-copy-"));
+const keep = tempDir("inforge-rollback-copy-");
 git("init", "-q", "-b", "main");
 writeFileSync(join(sb.base, ".gitignore"), "*.key\n");
 await buildTree(sb, ["global", "eu"]);

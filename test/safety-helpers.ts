@@ -75,14 +75,5 @@ export function seedFrom(name: string, label: string): number {
   return seed;
 }
 
-/** A small seeded PRNG (mulberry32), for the random parts that are not fast-check's. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG lives in test/sim.ts; the fault tests take it from here too. */
+export { rng } from "./sim.ts";

@@ -10,7 +10,7 @@ import type { FileWrite, Store } from "../store/fs-store.ts";
 import type { JournalEntry } from "../store/journal.ts";
 import { checkedTokenKey, need, openIssuer, openTokenIssuer, sealKey, spkiBase64, type Identities, type RootToken } from "./keys.ts";
 import { openLeafKeys, sealLeafKeys, type LeafKeyEntry } from "./leaf-keys.ts";
-import { Pool } from "./pool.ts";
+import { Pool } from "../pool.ts";
 import { vouching } from "./vouch.ts";
 import { signCustody } from "./custody.ts";
 import { newLeafKey } from "./native-crypto.ts";

@@ -7,6 +7,7 @@ import { scope as scopeOf } from "../dsl/builders.ts";
 import type { Intent } from "../dsl/intent.ts";
 import { bundleMembers, refKey } from "../model/bundles.ts";
 import * as P from "../model/paths.ts";
+import { parseWait as parseWaitFlag } from "../model/duration.ts";
 import type { Snapshot } from "../model/state.ts";
 import type { LeafReason } from "../plan/step.ts";
 import { deployBundle, type DeployFile } from "../deliver/deploy-bundle.ts";
@@ -312,13 +313,8 @@ export async function writeDeployDir(out: string, files: readonly DeployFile[]):
   return changed;
 }
 
-export function parseWait(a: Args): number {
-  const w = a.flags.wait;
-  if (w === undefined) return 0;
-  const m = typeof w === "string" ? /^(\d+)(s|m)$/.exec(w) : null;
-  if (!m) throw new InputError(`invalid --wait "${String(w)}"; give seconds or minutes such as 60s or 5m`);
-  return Number(m[1]) * (m[2] === "m" ? 60_000 : 1000);
-}
+/** `--wait` of a command's flags (lib/model/duration.ts parseWait). */
+export const parseWait = (a: Args): number => parseWaitFlag(a.flags.wait);
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 

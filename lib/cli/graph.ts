@@ -1,6 +1,7 @@
 import { bundleMembers, bundleNames } from "../model/bundles.ts";
 import { trustDomainScope } from "../model/paths.ts";
 import type { Snapshot } from "../model/state.ts";
+import type { GraphReport } from "../model/reports.ts";
 
 // `inforge pki graph`: the tree as Mermaid or Graphviz — roots, each scope's generations with
 // their states, who signed whom, and which bundle carries which certificate. Pure.
@@ -11,6 +12,8 @@ interface Node {
   readonly id: string;
   readonly label: string;
   readonly kind: "root" | "intermediate" | "bundle";
+  readonly name: string;
+  readonly gen?: number;
   readonly state?: string;
 }
 interface Edge {
@@ -26,23 +29,29 @@ function model(s: Snapshot, withRetired: boolean): { nodes: Node[]; edges: Edge[
   const edges: Edge[] = [];
   for (const g of s.root.generations) {
     if (!withRetired && g.state === "retired") continue;
-    nodes.push({ id: id("root", g.gen), label: `root G${g.gen}\\n${g.state}`, kind: "root", state: g.state });
+    nodes.push({ id: id("root", g.gen), label: `root G${g.gen}\\n${g.state}`, kind: "root", name: "root", gen: g.gen, state: g.state });
   }
   if (s.root.crossSigned) edges.push({ from: id("root", s.root.crossSigned.by), to: id("root", s.root.crossSigned.gen), kind: "cross-signs" });
   for (const scope of Object.keys(s.scopes).sort()) {
     for (const g of s.scopes[scope]!.generations) {
       if (!withRetired && g.state === "retired") continue;
-      nodes.push({ id: id(scope, g.gen), label: `${scope} G${g.gen}\\n${g.state}`, kind: "intermediate", state: g.state });
+      nodes.push({ id: id(scope, g.gen), label: `${scope} G${g.gen}\\n${g.state}`, kind: "intermediate", name: scope, gen: g.gen, state: g.state });
       if (g.issuer !== null && nodes.some((n) => n.id === id("root", g.issuer!))) edges.push({ from: id("root", g.issuer), to: id(scope, g.gen), kind: "signs" });
     }
   }
   // Trust-domain bundles mirror each scope's own generations (the signs edges show them already).
   for (const b of bundleNames(s).filter((n) => trustDomainScope(n) === null)) {
     const bid = `bundle_${b.replace(/-/g, "_")}`;
-    nodes.push({ id: bid, label: `${b}.pem`, kind: "bundle" });
+    nodes.push({ id: bid, label: `${b}.pem`, kind: "bundle", name: b });
     for (const m of bundleMembers(s, b)) edges.push({ from: bid, to: id(m.scope, m.gen), kind: "carries" });
   }
   return { nodes, edges };
+}
+
+/** `pki graph --json` (inforge.graph/v1): the nodes and edges as data. */
+export function graphReport(s: Snapshot, o: { withRetired?: boolean } = {}): GraphReport {
+  const { nodes, edges } = model(s, o.withRetired ?? false);
+  return { schema: "inforge.graph/v1", nodes: nodes.map(({ label: _, ...n }) => n), edges };
 }
 
 export function renderGraph(s: Snapshot, format: GraphFormat, o: { withRetired?: boolean } = {}): string {

@@ -13,7 +13,7 @@ usage:
   inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
   inforge pki config                          show pki.json against the signed record, then sign it    [root posture]
   inforge pki status [--json] [--check]       the tree, its health and an expiry calendar
-  inforge pki graph [--format mermaid|dot]    the tree as a picture
+  inforge pki graph [--format mermaid|dot]    the tree as a picture (--json: nodes and edges)
   inforge pki verify [--since REV] [--json]   check every file on disk and against git history, change nothing (CI gate)
   inforge pki sign-csr --region R --service S <csr.pem> [--out FILE]   certify a workload's own key  [CI posture]
   inforge pki rekey --ci-recipient age1… | --root-recipient age1…      re-seal keys to a new identity [CI / root posture]
@@ -42,7 +42,7 @@ identities (age X25519; the key itself or a path to an age-keygen identity file)
   INFORGE_ROOT_FINGERPRINT  pinned root fingerprint(s), comma separated (set in CI, outside the repo)
 
 examples:
-  INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key
+  inforge pki init --domain mesh.example.internal --ci-recipient age1… --identity-out /media/usb/root.key
   INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki intermediate eu
   INFORGE_SECRETS_KEY=ci.key inforge pki renew --region eu
 `;
@@ -51,8 +51,8 @@ examples:
 export const COMMAND_HELP: Record<string, { usage: string; about: string; examples: string[] }> = {
   "pki init": {
     usage: "inforge pki init [--domain D] [--name N] [--ci-recipient age1…] [--identity-out FILE] [--name-constraints dns|dns+uri] [--root-in age|pkcs11:URI]",
-    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>. --name-constraints: dns (default) fences DNS names and is accepted by every TLS stack; dns+uri adds URI constraints, which rustls refuses outright, GnuTLS ignores and Go reads as host-or-subdomain (docs/interop.md) — SPIFFE IDs are fenced by the per-trust-domain bundles either way. --root-in pkcs11:token=T;object=O?module-path=…&pin-source=file:… makes the root key on a PKCS#11 token (sensitive, never extractable) and records token, object and public key in pki.json rootKeys (signed into custody.json); the PIN comes from the pin-source file or a no-echo terminal prompt, never from argv (README \"Root key on hardware\").",
-    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki init --domain mesh.example.internal --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient age1…"],
+    about: "Create the offline root (root posture, never in CI). Prints the new root identity once, or writes it to --identity-out (mode 0600, outside the pki directory); --json requires --identity-out, so stdout is one JSON document without the identity. The CI recipient comes from --ci-recipient (public: the offline workstation needs no CI secret) or is derived from INFORGE_SECRETS_KEY. Signs pki.json's trust-critical fields into custody.json and prints the root fingerprint with the line to set in CI: INFORGE_ROOT_FINGERPRINT=<fp>. --name-constraints: dns (default) fences DNS names and is accepted by every TLS stack; dns+uri adds URI constraints, which rustls refuses outright, GnuTLS ignores and Go reads as host-or-subdomain (docs/interop.md) — SPIFFE IDs are fenced by the per-trust-domain bundles either way. --root-in pkcs11:token=T;object=O?module-path=…&pin-source=file:… makes the root key on a PKCS#11 token (sensitive, never extractable) and records token, object and public key in pki.json rootKeys (signed into custody.json); the PIN comes from the pin-source file or a no-echo terminal prompt, never from argv (README \"Root key on hardware\").",
+    examples: ["inforge pki init --domain mesh.example.internal --ci-recipient age1… --identity-out /media/usb/root.key", "inforge pki init --domain mesh.example.internal --ci-recipient \"$(age-keygen -y ci.key)\""],
   },
   "pki intermediate": {
     usage: "inforge pki intermediate <scope>",
@@ -66,7 +66,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki rotate": {
     usage: "inforge pki rotate --intermediate <scope> [--force] | --root [--root-in age|pkcs11:URI] [--finish] | --leaf <service> --region R",
-    about: "--intermediate: planned key roll with overlap (root posture). --root: start a dual-root overlap, re-sign custody.json with the new root and print its fingerprint to add to INFORGE_ROOT_FINGERPRINT; --root --root-in age|pkcs11:…: where the new root key is made (default: an age key file; required when the active root is on a token). --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
+    about: "--intermediate: planned key roll with overlap (root posture); an already expired intermediate is replaced at once instead (retired, not revoked; no overlap). --root: start a dual-root overlap, re-sign custody.json with the new root and print its fingerprint to add to INFORGE_ROOT_FINGERPRINT; --root --root-in age|pkcs11:…: where the new root key is made (default: an age key file; required when the active root is on a token). --root --finish: end it (root posture). --leaf: force one service's new leaf (CI posture).",
     examples: ["inforge pki rotate --intermediate eu", "inforge pki rotate --root", "inforge pki rotate --root --finish", "inforge pki rotate --leaf payments --region eu"],
   },
   "pki recover-intermediate": {
@@ -91,7 +91,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki status": {
     usage: "inforge pki status [--json] [--check] [--calendar N] [--at T]",
-    about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, and a calendar of what comes next. --check exits 0 ok, 1 warning, 2 critical.",
+    about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, findings grouped per scope with counts, criticals first (among them a region declared in regions/ with no intermediate yet, and a root overlap ready to finish), and a calendar of what comes next (--calendar N entries, 12 by default; the rest is counted). --check exits 0 ok, 1 warning, 2 critical.",
     examples: ["inforge pki status", "inforge pki status --check --at 2027-10-01T00:00:00Z", "inforge pki status --json | jq .health"],
   },
   "pki verify": {
@@ -100,9 +100,9 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki verify --since origin/main", "inforge pki verify --json | jq '.findings[] | select(.severity == \"error\")'"],
   },
   "pki graph": {
-    usage: "inforge pki graph [--format mermaid|dot]",
-    about: "The tree as a picture: roots, intermediates per scope with their states, who signed whom, which bundle carries which certificate.",
-    examples: ["inforge pki graph > tree.mmd", "inforge pki graph --format dot | dot -Tpng > tree.png"],
+    usage: "inforge pki graph [--format mermaid|dot | --json]",
+    about: "The tree as a picture: roots, intermediates per scope with their states, who signed whom, which bundle carries which certificate. --json prints the same nodes and edges as data (inforge.graph/v1).",
+    examples: ["inforge pki graph > tree.mmd", "inforge pki graph --format dot | dot -Tpng > tree.png", "inforge pki graph --json | jq '.edges[] | select(.kind == \"signs\")'"],
   },
   "pki sign-csr": {
     usage: "inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]",

@@ -55,6 +55,9 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
   "recover-intermediate": { flags: [], positional: "scope", task: (a) => ({ name: "recover-intermediate", flags: { scope: pos(a, "scope", "inforge pki recover-intermediate eu") } }) },
 };
 
+/** Every `inforge pki` subcommand, for suggestions. */
+const PKI_SUBS = [...Object.keys(PKI), "status", "graph", "verify", "sign-csr", "rekey"];
+
 function pick(a: Args, names: string[]): Record<string, string | true> {
   return Object.fromEntries(Object.entries(a.flags).filter(([k]) => names.includes(k)));
 }
@@ -69,8 +72,31 @@ function pos(a: Args, what: string, example: string): string {
   return p;
 }
 
+/** Refuse what a command would otherwise ignore: positionals after `where`, which takes none. */
+function noExtra(a: Args, where: string): void {
+  const n = where.split(" ").length - 1; // "inforge pki status" → 2 positionals
+  if (a.positionals.length > n) throw new InputError(`unexpected argument "${a.positionals[n]}" for ${where}, which takes no arguments; see ${where} --help`);
+}
+
+/** A single-dash option (`-h`, `-x`) would pass as a positional: inforge takes long flags only. */
+function noShortFlags(argv: readonly string[]): void {
+  const end = argv.indexOf("--");
+  const short = (end < 0 ? argv : argv.slice(0, end)).find((x, i, all) => /^-[^-]/.test(x) && !(i > 0 && /^--[a-z][a-z0-9-]*$/.test(all[i - 1]!) && !BOOLEANS.has(all[i - 1]!.slice(2))));
+  if (short !== undefined) throw new InputError(`unknown option "${short}"; inforge takes long flags only${short === "-h" ? " — did you mean --help?" : " (run inforge --help)"}`);
+}
+
+/** What a flag's value is, for "--region needs a value" (a flag given last, or before another flag). */
+const VALUE_OF: Record<string, string> = {
+  region: "a region, such as --region eu", leaf: "a service, such as --leaf payments", intermediate: "a scope, such as --intermediate eu",
+  service: "a service, such as --service payments", since: "a git revision, such as --since origin/main", reason: "a reason, such as --reason key-compromise",
+  calendar: "a number of events, such as --calendar 20", format: "mermaid or dot, such as --format dot",
+};
+
 function checkFlags(a: Args, allowed: string[], where: string): void {
   for (const f of Object.keys(a.flags)) {
+    if (a.flags[f] === true && !BOOLEANS.has(f) && (allowed.includes(f) || GLOBAL_FLAGS.includes(f))) {
+      throw new InputError(`--${f} needs a value${VALUE_OF[f] ? `: ${VALUE_OF[f]}` : ""}; see ${where} --help`);
+    }
     if (allowed.includes(f) || GLOBAL_FLAGS.includes(f)) continue;
     const near = nearest(f, [...allowed, ...GLOBAL_FLAGS]);
     throw new InputError(`unknown flag --${f} for ${where}${near ? ` — did you mean --${near}?` : ""}`);
@@ -78,6 +104,7 @@ function checkFlags(a: Args, allowed: string[], where: string): void {
 }
 
 export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  noShortFlags(argv);
   const a = parseArgs(argv, BOOLEANS);
   const [cmd, sub] = a.positionals;
   if (a.flags.help || cmd === "help") {
@@ -108,6 +135,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   const ctx = runContext(a, env);
   if (cmd === "tasks") {
     checkFlags(a, [], "inforge tasks");
+    noExtra(a, "inforge tasks");
     const rows = await Promise.all((await listTasks(taskDirs(env))).map(async (t) => ({ ...t, task: await importTask(t.file) })));
     const w = Math.max(...rows.map((r) => r.name.length));
     if (ctx.json) {
@@ -125,15 +153,17 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   if (cmd === "pki") {
     if (sub === "status") {
       checkFlags(a, ["check", "calendar"], "inforge pki status");
+      noExtra(a, "inforge pki status");
       return statusCommand(a, ctx);
     }
     if (sub === "verify") {
       checkFlags(a, ["since"], "inforge pki verify");
-      if (a.flags.since === true) throw new InputError("--since needs a git revision, such as origin/main");
-      return verifyCommand(ctx, a.flags.since);
+      noExtra(a, "inforge pki verify");
+      return verifyCommand(ctx, a.flags.since as string | undefined); // a bare --since is refused by checkFlags
     }
     if (sub === "graph") {
       checkFlags(a, ["format"], "inforge pki graph");
+      noExtra(a, "inforge pki graph");
       return graphCommand(a, ctx);
     }
     if (sub === "sign-csr") {
@@ -147,7 +177,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     }
     const spec = sub ? PKI[sub] : undefined;
     if (!spec) {
-      const near = sub ? nearest(sub, [...Object.keys(PKI), "status", "graph", "verify", "sign-csr", "rekey"]) : null;
+      const near = sub ? nearest(sub, PKI_SUBS) : null;
       throw new InputError(`unknown command "inforge pki ${sub ?? ""}"${near ? ` — did you mean "inforge pki ${near}"?` : ""}; run inforge --help`);
     }
     checkFlags(a, [...spec.flags, ...(a.flags.plan ? ["out"] : [])], `inforge pki ${sub}`);
@@ -176,8 +206,11 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     checkFlags(a, ["out", "releases", "allow-in-repo"], "inforge releases deploy");
     return releasesCommand(a, ctx, `inforge ${argv.join(" ")}`);
   }
-  const near = nearest(cmd, ["pki", "tasks", "run", "help", "completion", "deploy", "releases", "apply"]);
-  throw new InputError(`unknown command "${cmd}"${near ? ` — did you mean "${near}"?` : ""}; run inforge --help`);
+  // `inforge graph`, `inforge statsu`: a pki subcommand given at the top level, or a typo of one.
+  const top = ["pki", "tasks", "run", "help", "completion", "deploy", "releases", "apply"];
+  const sub2 = PKI_SUBS.includes(cmd) ? cmd : nearest(cmd, PKI_SUBS);
+  const near = nearest(cmd, top) ?? (sub2 ? `pki ${sub2}` : null);
+  throw new InputError(`unknown command "${cmd}"${near ? ` — did you mean "inforge ${near}"?` : ""}; run inforge --help`);
 }
 
 function report(o: RunOutcome, ctx: RunContext, task: string): number {

@@ -1,10 +1,11 @@
 import { InputError } from "../errors.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
+import { loadTopology } from "../store/regions.ts";
 import { assertCustody } from "../store/custody.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
-import { renderGraph, type GraphFormat } from "./graph.ts";
+import { graphReport, renderGraph, type GraphFormat } from "./graph.ts";
 import { checkExitCode, renderStatus, statusReport } from "./status.ts";
 
 async function snapshot(ctx: RunContext) {
@@ -23,16 +24,19 @@ export async function statusCommand(a: Args, ctx: RunContext): Promise<number> {
   const cal = a.flags.calendar;
   const calendar = typeof cal === "string" ? Number(cal) : undefined;
   if (calendar !== undefined && !(Number.isInteger(calendar) && calendar >= 0)) throw new InputError(`invalid --calendar "${cal}"; give the number of upcoming events to show, such as 20`);
-  const report = statusReport(snap, ctx.now);
+  const topology = await loadTopology(ctx.regions);
+  const report = statusReport(snap, ctx.now, { topology });
   if (ctx.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-  else process.stdout.write(renderStatus(snap, ctx.now, calendar === undefined ? {} : { calendar }) + "\n");
+  else process.stdout.write(renderStatus(snap, ctx.now, calendar === undefined ? { topology } : { topology, calendar }) + "\n");
   return a.flags.check ? checkExitCode(report) : 0;
 }
 
-/** `inforge pki graph [--format mermaid|dot]` */
+/** `inforge pki graph [--format mermaid|dot | --json]` */
 export async function graphCommand(a: Args, ctx: RunContext): Promise<number> {
   const f = a.flags.format ?? "mermaid";
   if (f !== "mermaid" && f !== "dot") throw new InputError(`unknown graph format "${String(f)}"; use --format mermaid or --format dot`);
-  process.stdout.write(renderGraph(await snapshot(ctx), f as GraphFormat) + "\n");
+  if (ctx.json && a.flags.format !== undefined) throw new InputError(`--json and --format ${String(f)} ask for two outputs; give one`);
+  if (ctx.json) process.stdout.write(JSON.stringify(graphReport(await snapshot(ctx))) + "\n");
+  else process.stdout.write(renderGraph(await snapshot(ctx), f as GraphFormat) + "\n");
   return 0;
 }

@@ -7,6 +7,7 @@ import { runIntents, type RunOutcome } from "./pipeline.ts";
 import type { ApplyResult } from "../apply/apply.ts";
 import { deniedMessage, isDenied } from "../runtime.ts";
 import { askBeforeRoot } from "./confirm.ts";
+import { parseWait } from "../model/duration.ts";
 import { checkPlanOut, emptyPlan, writePlanFile } from "./plan-out.ts";
 
 const RESERVED = new Set(["dir", "regions", "at", "plan", "json", "identity-out", "wait", "concurrency", "yes"]);
@@ -28,7 +29,7 @@ export async function runTask(
   }
   const identityOut = typeof flags["identity-out"] === "string" ? flags["identity-out"] : undefined;
   const wait = flags.wait;
-  const waitMs = typeof wait === "string" ? parseWait(wait) : 0;
+  const waitMs = parseWait(typeof wait === "string" || wait === true ? wait : undefined);
   const concurrency = parseConcurrency(flags.concurrency);
   const outcome = await runIntents(intents, ctx, {
     title: `${name} — ${t.summary}`, command, ...(identityOut ? { identityOut } : {}), waitMs, ...(concurrency ? { concurrency } : {}),
@@ -63,8 +64,3 @@ function parseConcurrency(v: string | true | undefined): number | undefined {
   return n;
 }
 
-function parseWait(s: string): number {
-  const m = /^(\d+)(s|m)$/.exec(s);
-  if (!m) throw new InputError(`invalid --wait "${s}"; give seconds or minutes such as 60s or 5m`);
-  return Number(m[1]) * (m[2] === "m" ? 60_000 : 1000);
-}

@@ -2,7 +2,9 @@ import { checkState, pendingWork } from "../check/check-state.ts";
 import { DEFAULTS, timing, type PkiConfig } from "../model/config.ts";
 import { formatDuration, parseDuration } from "../model/duration.ts";
 import * as P from "../model/paths.ts";
-import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { LIVE, type Generation, type Snapshot, type Topology } from "../model/state.ts";
+import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
+import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 import { bold, dim, green, red, yellow } from "./style.ts";
 
 // `inforge pki status`: the tree, its health against thresholds, and a calendar of what comes
@@ -21,6 +23,8 @@ export interface Finding {
   readonly message: string;
   /** The certificate the finding is about, under the pki directory, when there is one. */
   readonly file?: string;
+  /** The scope it is about ("global" or a region); none for the root, the root CRL and the tree as a whole. */
+  readonly scope?: string;
 }
 export interface CalendarEvent {
   readonly at: string;
@@ -66,10 +70,24 @@ function thresholds(c: PkiConfig) {
   };
 }
 
+/** An expired CA: no overlap is possible any more, so the fix is a replacement now. */
+const expiredText = (kind: "root" | "intermediate", subject: string, g: Generation, ago: number) =>
+  `${subject} G${g.gen} expired ${formatDuration(ago)} ago (${g.notAfter}); ` +
+  (kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : `replace it now: inforge pki rotate --intermediate ${subject} (root posture; no overlap, no revocation)`);
+
 const level = (left: number, th: { warn: number; crit: number }): Severity => (left <= th.crit ? "critical" : left <= th.warn ? "warning" : "ok");
 
+const DEFAULT_HORIZON_DAYS = 400;
+
+export interface StatusOptions {
+  /** The declared scopes (regions/*.json): one with no intermediate is a finding. */
+  readonly topology?: Topology;
+  readonly horizonDays?: number;
+}
+
 /** The status as data: stable, versioned (`schema`), what `--json` prints. */
-export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusReport {
+export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): StatusReport {
+  const horizonDays = o.horizonDays ?? DEFAULT_HORIZON_DAYS;
   const now = at.getTime();
   const findings: Finding[] = [];
   const calendar: CalendarEvent[] = [];
@@ -89,14 +107,14 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
     const watched = g.state === "active" || g.state === "prepared";
     const health: Severity = !watched ? "ok" : left <= 0 ? "critical" : level(left, tier);
     if (watched) {
-      if (health !== "ok") findings.push({ severity: health, code: `${kind}.expiring`, message: `${subject} G${g.gen} ${left <= 0 ? `expired on ${g.notAfter}` : `expires in ${formatDuration(left)} (${g.notAfter})`}; ${kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : `rotate it: inforge pki rotate --intermediate ${subject} (root posture)`}` });
+      if (health !== "ok") findings.push({ severity: health, code: `${kind}.expiring`, ...(kind === "root" ? {} : { scope: subject }), message: left <= 0 ? expiredText(kind, subject, g, -left) : `${subject} G${g.gen} expires in ${formatDuration(left)} (${g.notAfter}); ${kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : `rotate it: inforge pki rotate --intermediate ${subject} (root posture)`}` });
       event(t(g.notAfter) - tier.warn, `${subject} G${g.gen}`, kind === "root" ? `enters its last ${formatDuration(tier.warn)}` : `has ${formatDuration(tier.warn)} left`, "warning");
       event(t(g.notAfter) - tier.crit, `${subject} G${g.gen}`, `has ${formatDuration(tier.crit)} left`, "critical");
       event(t(g.notAfter), `${subject} G${g.gen}`, "expires", "critical");
     }
     if (g.state === "prepared" && g.activateAfter) {
       event(t(g.activateAfter), `${subject} G${g.gen}`, `can be promoted (CI: inforge pki renew${subject === "root" ? "" : ` --region ${subject}`})`);
-      if (now > t(g.activateAfter) + DAY) findings.push({ severity: "warning", code: "intermediate.promotion-overdue", message: `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${subject} in CI` });
+      if (now > t(g.activateAfter) + DAY) findings.push({ severity: "warning", code: "intermediate.promotion-overdue", scope: subject, message: `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${subject} in CI` });
     }
     if (g.state === "retiring" && g.retireAfter) event(t(g.retireAfter), `${subject} G${g.gen}`, "retires and leaves the bundles");
     return {
@@ -115,7 +133,8 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
     const expired = leaves.filter((l) => t(l.notAfter) <= now).length;
     const future = renewal.filter((r) => r > now);
     const next = future.length ? Math.min(...future) : null;
-    if (due) findings.push({ severity: "warning", code: "leaf.due", message: `${due} leaf(s) of ${name} are past their renewal point; run inforge pki renew --region ${name} in CI` });
+    // Expired leaves are a critical finding of their own (below): the warning counts the others.
+    if (due > expired) findings.push({ severity: "warning", code: "leaf.due", scope: name, message: `${due - expired} leaf(s) of ${name} are past their renewal point; run inforge pki renew --region ${name} in CI` });
     if (next !== null) event(next, name, `${future.filter((r) => day(r) === day(next)).length} leaf(s) due for renewal (CI: inforge pki renew)`);
     // The scope CRL lives as long as a leaf and renew re-signs it at renewAt of its life (lib/plan/scope-crl.ts):
     // past that point a CI run is overdue; once expired, verifiers that check revocation refuse every leaf of the scope.
@@ -124,14 +143,21 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
     if (crl) {
       const renewBy = t(crl.thisUpdate) + (t(crl.nextUpdate) - t(crl.thisUpdate)) * tm.renewAt;
       const left = t(crl.nextUpdate) - now;
-      if (left <= 0) findings.push({ severity: "critical", code: "crl.scope-expired", message: `the CRL of ${name} (crl/${name}.crl.pem) expired at ${crl.nextUpdate}: verifiers that check revocation refuse every ${name} leaf; run inforge pki renew --region ${name} in CI` });
-      else if (renewBy <= now) findings.push({ severity: "warning", code: "crl.scope-due", message: `the CRL of ${name} (crl/${name}.crl.pem) expires in ${formatDuration(left)} and is past its renewal point; run inforge pki renew --region ${name} in CI` });
+      if (left <= 0) findings.push({ severity: "critical", code: "crl.scope-expired", scope: name, message: `the CRL of ${name} (crl/${name}.crl.pem) expired at ${crl.nextUpdate}: verifiers that check revocation refuse every ${name} leaf; run inforge pki renew --region ${name} in CI` });
+      else if (renewBy <= now) findings.push({ severity: "warning", code: "crl.scope-due", scope: name, message: `the CRL of ${name} (crl/${name}.crl.pem) expires in ${formatDuration(left)} and is past its renewal point; run inforge pki renew --region ${name} in CI` });
     } else if (leaves.length) {
-      findings.push({ severity: "warning", code: "crl.scope-missing", message: `${name} has leaves but no CRL yet (crl/${name}.crl.pem), so verifiers that check every CA's CRL (openssl -crl_check_all) refuse its leaves; run inforge pki renew --region ${name} in CI` });
+      findings.push({ severity: "warning", code: "crl.scope-missing", scope: name, message: `${name} has leaves but no CRL yet (crl/${name}.crl.pem), so verifiers that check every CA's CRL (openssl -crl_check_all) refuse its leaves; run inforge pki renew --region ${name} in CI` });
     }
     return { scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") } };
   });
 
+  // A root overlap ends only when the root posture finishes it; until then the old root stays in root.pem.
+  const overlap = rootOverlap(s.root, s.scopes);
+  if (overlap && !overlap.blockers.length) findings.push({ severity: "warning", code: "root.overlap-finishable", message: finishReadyText(overlap.old) });
+  else if (overlap && overlap.blockers.every((b) => b.g.state === "retiring" && b.g.retireAfter)) {
+    const last = Math.max(...overlap.blockers.map((b) => t(b.g.retireAfter!)));
+    event(last, `root ${overlap.old.map((g) => `G${g.gen}`).join(", ")}`, "overlap can finish once CI retires its last intermediate (root posture: inforge pki rotate --root --finish)", "warning");
+  }
   const activeRoot = s.root.generations.find((g) => g.state === "active");
   const crlNext = s.root.crl.thisUpdate && activeRoot ? Math.min(t(s.root.crl.thisUpdate) + tm.crlLifetime, t(activeRoot.notAfter)) : null;
   if (crlNext !== null) {
@@ -144,24 +170,45 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
   // Not yet valid: every notBefore inforge sets is backdated by the clock skew, so one still ahead
   // was set by a clock running ahead; verifiers refuse the certificate until then (openssl:
   // "certificate is not yet valid"). Beyond the skew that is every verifier: critical.
-  const early = (kind: string, what: string, file: string, notBefore: string) => {
+  const early = (kind: string, what: string, file: string, notBefore: string, scope?: string) => {
     const ahead = t(notBefore) - now;
     if (ahead <= 0) return;
     const beyond = ahead > tm.clockSkew;
     findings.push({
-      severity: beyond ? "critical" : "warning", code: `${kind}.not-yet-valid`, file,
+      severity: beyond ? "critical" : "warning", code: `${kind}.not-yet-valid`, file, ...(scope ? { scope } : {}),
       message: `${what} (${file}) is not valid until ${notBefore}, ${formatDuration(ahead)} from now${beyond ? `, beyond the clock skew of ${formatDuration(tm.clockSkew)}: the clock of the machine that minted it runs ahead — correct it and re-issue` : `, within the clock skew of ${formatDuration(tm.clockSkew)}: check this host's clock and the minting runner's`}`,
     });
   };
   for (const g of s.root.generations) if (LIVE.has(g.state)) early("root", `root G${g.gen}`, P.rootCert(g.gen), g.notBefore);
   for (const [scope, sf] of Object.entries(s.scopes)) {
-    for (const g of sf.generations) if (LIVE.has(g.state)) early("intermediate", `${scope} G${g.gen}`, P.intermediateCert(scope, g.gen), g.notBefore);
+    for (const g of sf.generations) if (LIVE.has(g.state)) early("intermediate", `${scope} G${g.gen}`, P.intermediateCert(scope, g.gen), g.notBefore, scope);
   }
   for (const [scope, idx] of Object.entries(s.leaves)) {
-    for (const [svc, l] of Object.entries(idx.leaves)) early("leaf", `leaf ${scope}/${svc}`, P.leafCert(scope, svc), l.notBefore);
+    for (const [svc, l] of Object.entries(idx.leaves)) early("leaf", `leaf ${scope}/${svc}`, P.leafCert(scope, svc), l.notBefore, scope);
+  }
+  for (const scope of o.topology ? unprovisioned(o.topology, s.scopes) : []) {
+    findings.push({ severity: "warning", code: "scope.unprovisioned", scope, message: unprovisionedText(scope) });
   }
   for (const i of checkState(s)) findings.push({ severity: "critical", code: i.code, message: i.message });
-  for (const i of pendingWork(s, now)) findings.push({ severity: "critical", code: i.code, message: i.message });
+  // One finding per scope and condition, naming the services, not one line per leaf.
+  const pending = new Map<string, { code: string; scope: string; services: string[] }>();
+  for (const i of pendingWork(s, now)) {
+    const m = /^leaf ([^/]+)\/(\S+)/.exec(i.message);
+    if (!m) {
+      findings.push({ severity: "critical", code: i.code, message: i.message });
+      continue;
+    }
+    const key = `${i.code} ${m[1]}`;
+    const p = pending.get(key) ?? { code: i.code, scope: m[1]!, services: [] };
+    p.services.push(m[2]!);
+    pending.set(key, p);
+  }
+  for (const p of pending.values()) {
+    const what = p.code === "leaf.expired" ? "expired" : p.code === "leaf.issuer-revoked" ? "are signed by a revoked intermediate" : p.code;
+    findings.push({ severity: "critical", code: p.code, scope: p.scope, message: `${p.services.length} leaf(s) of ${p.scope} ${what} (${p.services.join(", ")}); run inforge pki renew --region ${p.scope} in CI` });
+  }
+  // Criticals first (stable otherwise), so the first line read is the worst.
+  findings.sort((a, b) => RANK[b.severity] - RANK[a.severity]);
   calendar.sort((a, b) => a.at.localeCompare(b.at) || a.subject.localeCompare(b.subject));
   const health = findings.reduce<Severity>((h, f) => (RANK[f.severity] > RANK[h] ? f.severity : h), "ok");
   return {
@@ -174,15 +221,19 @@ export function statusReport(s: Snapshot, at: Date, horizonDays = 400): StatusRe
 /** `status --check` exit status, as monitoring expects: 0 ok, 1 warning, 2 critical. */
 export const checkExitCode = (r: StatusReport) => RANK[r.health];
 
+/** "2 critical, 1 warning" */
+const counts = (fs: readonly Finding[]) =>
+  (["critical", "warning"] as const).map((sev) => [sev, fs.filter((f) => f.severity === sev).length] as const).filter(([, n]) => n).map(([sev, n]) => paint(sev)(`${n} ${sev}`)).join(", ");
+
 const paint = (sev: Severity) => (s: string) => (sev === "critical" ? red(s) : sev === "warning" ? yellow(s) : s);
 
-export function renderStatus(s: Snapshot, at: Date, o: { calendar?: number } = {}): string {
-  const r = statusReport(s, at);
+export function renderStatus(s: Snapshot, at: Date, o: StatusOptions & { calendar?: number } = {}): string {
+  const r = statusReport(s, at, o);
   if (!r.mesh) return "not initialised: run inforge pki init";
   const gen = (g: GenView) => {
     const left = t(g.notAfter) - at.getTime();
     const state = g.state === "active" ? green(g.state) : LIVE.has(g.state) ? yellow(g.state) : dim(g.state);
-    const when = left <= 0 ? `expired ${g.notAfter.slice(0, 10)}` : `expires ${g.notAfter.slice(0, 10)} (in ${formatDuration(left)})`;
+    const when = left <= 0 ? `expired ${g.notAfter.slice(0, 10)} (${formatDuration(-left)} ago)` : `expires ${g.notAfter.slice(0, 10)} (in ${formatDuration(left)})`;
     const extra = g.activateAfter ? `, activates after ${g.activateAfter}` : g.retireAfter ? `, retires after ${g.retireAfter}` : "";
     return `G${g.gen} ${state}  ${paint(g.health)(when)}${dim(extra)}`;
   };
@@ -199,14 +250,26 @@ export function renderStatus(s: Snapshot, at: Date, o: { calendar?: number } = {
   });
   if (r.crl.nextUpdate) out.push(`crl #${r.crl.number}, next update by ${r.crl.nextUpdate}`);
   if (r.findings.length) {
-    out.push("findings");
-    for (const f of r.findings) out.push(`  ${paint(f.severity)(f.severity.padEnd(8))} ${f.message}`);
+    // Grouped per scope (the tree as a whole first), the group with the worst finding first, criticals first within.
+    out.push(`findings  ${counts(r.findings)}`);
+    const groups = new Map<string, Finding[]>();
+    for (const f of r.findings) groups.set(f.scope ?? "", [...(groups.get(f.scope ?? "") ?? []), f]);
+    const worst = (fs: Finding[]) => Math.max(...fs.map((f) => RANK[f.severity]));
+    const order = [...groups.keys()].sort((a, b) => worst(groups.get(b)!) - worst(groups.get(a)!) || (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b)));
+    for (const g of order) {
+      const fs = groups.get(g)!;
+      out.push(`  ${bold(g || "pki")}  ${counts(fs)}`);
+      for (const f of fs) out.push(`    ${paint(f.severity)(f.severity.padEnd(8))} ${f.message}`);
+    }
   }
-  const cal = r.calendar.slice(0, o.calendar ?? 12);
+  const shown = o.calendar ?? 12;
+  const cal = r.calendar.slice(0, shown);
   if (cal.length) {
     out.push("calendar");
     const w = Math.max(...cal.map((e) => e.subject.length));
     for (const e of cal) out.push(`  ${e.at.slice(0, 10)}  ${e.subject.padEnd(w)}  ${paint(e.severity)(e.event)}`);
   }
+  const more = r.calendar.length - cal.length;
+  if (more > 0) out.push(dim(`  … ${more} more within ${DEFAULT_HORIZON_DAYS} days (--calendar ${r.calendar.length} shows all, --json lists them)`));
   return out.join("\n");
 }

@@ -12,6 +12,7 @@
 //                gets its own and global's; a global service gets every scope's.
 //   secret.yaml  Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt (mode 0600)
 import { yamlDocument } from "./yaml.ts";
+import { toBase64 } from "../bytes.ts";
 
 export interface DeployInputs {
   readonly scope: string;
@@ -73,13 +74,8 @@ export function tlsSecret(i: DeployInputs, crt: string): string {
         "inforge.dev/trust-bundle": `bundles/${i.scope}.pem`,
       },
     },
-    data: { "tls.crt": base64(crt), "tls.key": base64(i.keyPem), "ca.crt": base64(i.bundlePem) },
+    data: { "tls.crt": toBase64(UTF8.encode(crt)), "tls.key": toBase64(UTF8.encode(i.keyPem)), "ca.crt": toBase64(UTF8.encode(i.bundlePem)) },
   });
 }
 
-function base64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
+const UTF8 = new TextEncoder();

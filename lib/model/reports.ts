@@ -36,7 +36,7 @@ export const StatusReportSchema = v.strictObject({
     }),
   ),
   crl: v.strictObject({ number: v.number(), thisUpdate: v.nullable(Iso), nextUpdate: v.nullable(Iso) }),
-  findings: v.array(v.strictObject({ severity: v.picklist(["warning", "critical"]), code: v.string(), message: v.string(), file: v.optional(v.string()) })),
+  findings: v.array(v.strictObject({ severity: v.picklist(["warning", "critical"]), code: v.string(), message: v.string(), file: v.optional(v.string()), scope: v.optional(v.string()) })),
   calendar: v.array(v.strictObject({ at: Iso, subject: v.string(), event: v.string(), severity: Severity })),
 });
 
@@ -108,6 +108,21 @@ export const ReleaseReportSchema = v.strictObject({
   failed: v.array(v.strictObject({ scope: v.string(), service: v.string(), error: v.string() })),
 });
 
+/** `pki graph --json`: the same nodes and edges the Mermaid and Graphviz renderings draw. */
+export const GraphReportSchema = v.strictObject({
+  schema: v.literal("inforge.graph/v1"),
+  nodes: v.array(v.strictObject({
+    id: v.string(),
+    kind: v.picklist(["root", "intermediate", "bundle"]),
+    /** "root", a scope, or the bundle's name. */
+    name: v.string(),
+    gen: v.optional(v.number()),
+    state: v.optional(v.string()),
+  })),
+  edges: v.array(v.strictObject({ from: v.string(), to: v.string(), kind: v.picklist(["signs", "carries", "cross-signs"]) })),
+});
+export type GraphReport = v.InferOutput<typeof GraphReportSchema>;
+
 export const REPORT_SCHEMAS = {
   "inforge.status/v1": StatusReportSchema,
   "inforge.run/v1": RunReportSchema,
@@ -116,6 +131,7 @@ export const REPORT_SCHEMAS = {
   "inforge.deploy/v1": DeployReportSchema,
   "inforge.release/v1": ReleaseReportSchema,
   "inforge.error/v1": ErrorReportSchema,
+  "inforge.graph/v1": GraphReportSchema,
 } as const;
 
 export type RunReport = v.InferOutput<typeof RunReportSchema>;

@@ -13,6 +13,8 @@ import type { CsrRequest } from "../dsl/intent.ts";
 import { consumersOnFinish, consumersOnRotate } from "./consumers.ts";
 import { signScopeCrl } from "./scope-crl.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
+import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
+import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 
 // One planning function per intent kind. Each reads and changes the draft and appends steps;
 // none does I/O or crypto. Preconditions that make an intent impossible throw an InputError
@@ -34,7 +36,7 @@ function requireTopology(d: Draft, scope: string, origin: string) {
   const t = d.topology.scopes[scope];
   if (!t) {
     const known = Object.keys(d.topology.scopes).sort().join(", ") || "none";
-    throw new InputError(`unknown ${scope === GLOBAL ? "scope" : "region"} "${scope}" (${origin}; known: ${known}); add regions/${scope}.json`);
+    throw new InputError(`unknown ${scope === GLOBAL ? "scope" : "region"} "${scope}" (${origin}; known: ${known}): its region file is missing; add regions/${scope}.json`);
   }
   return t;
 }
@@ -70,7 +72,7 @@ function leafTerms(d: Draft, scope: string, service: string, origin: string, wha
   const t = timing(cfg);
   const issuer = activeOf(d.scopes[scope]!.generations)!;
   if (ms(issuer.notAfter) <= d.now) {
-    throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); run inforge pki recover-intermediate ${scope} (root posture)`);
+    throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); replace it with inforge pki rotate --intermediate ${scope} (root posture: a new generation at once, no overlap, no revocation)`);
   }
   const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, what);
   const record = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
@@ -162,10 +164,25 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
 
 const mintNext = (scope: string) => `in CI: inforge pki renew ${scopeFlag(scope)} (mints the scope's leaves)`;
 
+/**
+ * An expired intermediate has nothing to overlap with: no chain through it verifies any more (and
+ * every leaf it signed nests in its validity, so they expired with it). It leaves the bundles now,
+ * retired rather than revoked — its key is not suspect — and a new generation is active at once.
+ */
+function replaceExpired(d: Draft, scope: string, a: Generation, origin: string) {
+  a.state = "retired";
+  a.since = iso(d.now);
+  d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: a.gen, from: "active", to: "retired", why: `expired on ${a.notAfter}; not revoked: its key is not suspect`, writes: [P.scopeState(scope)] });
+  const g = issueIntermediate(d, scope, "active", origin);
+  d.notes.push(`${scope} G${a.gen} expired ${formatDuration(d.now - ms(a.notAfter))} ago (${a.notAfter}): G${g.gen} replaces it now, with no overlap (nothing verifies through an expired intermediate) and no revocation (its key is not suspect)`);
+  d.next.push(`in CI now: inforge pki renew ${scopeFlag(scope)} (mints every leaf of "${scope}" under G${g.gen})`);
+}
+
 /** `only`: just these services (a deploy or a release), each of which must be declared. */
 function renewScope(d: Draft, scope: string, origin: string, only?: readonly string[]) {
-  requireScope(d, scope, origin);
+  // The region file first: without it, `pki intermediate` would be refused too.
   const topo = requireTopology(d, scope, origin);
+  requireScope(d, scope, origin);
   for (const svc of only ?? []) requireService(topo.services, scope, svc, origin);
   const t = timing(configOf(d, origin));
   advanceLifecycle(d, scope, origin);
@@ -297,6 +314,7 @@ export const planIntent: Handlers = {
       throw new InputError(`a rotation of "${i.scope}" is already under way: G${p.gen} is prepared (${i.origin}); run inforge pki renew ${scopeFlag(i.scope)} in CI after ${p.activateAfter} to promote it`);
     }
     const a = activeOf(s.generations)!;
+    if (ms(a.notAfter) <= d.now) return replaceExpired(d, i.scope, a, i.origin);
     // Publish trust before use: both generations must stay in the bundles for at least the
     // longest leaf life plus propagation plus clock skew, so the old one must outlive that.
     const need = t.propagation + t.leaf + t.clockSkew;
@@ -331,14 +349,21 @@ export const planIntent: Handlers = {
 
   "leaves.renew": (d, i) => {
     configOf(d, i.origin);
-    if (i.scope !== "all") return renewScope(d, i.scope, i.origin, i.services);
-    const scopes = Object.keys(d.scopes).filter((s) => activeOf(d.scopes[s]!.generations) && d.topology.scopes[s]).sort();
-    for (const s of scopes) renewScope(d, s, i.origin);
+    if (i.scope !== "all") renewScope(d, i.scope, i.origin, i.services);
+    else {
+      const scopes = Object.keys(d.scopes).filter((s) => activeOf(d.scopes[s]!.generations) && d.topology.scopes[s]).sort();
+      for (const s of scopes) renewScope(d, s, i.origin);
+      // A declared region with no intermediate gets no leaves: say so rather than "nothing to do".
+      for (const s of unprovisioned(d.topology, d.scopes)) d.notes.push(unprovisionedText(s));
+    }
+    // The last old intermediate retired (now or earlier): only the root posture can end the overlap.
+    const overlap = rootOverlap(d.root, d.scopes);
+    if (overlap && !overlap.blockers.length) d.next.push(finishReadyText(overlap.old));
   },
 
   "leaf.rotate": (d, i) => {
-    requireScope(d, i.scope, i.origin);
     const topo = requireTopology(d, i.scope, i.origin);
+    requireScope(d, i.scope, i.origin);
     requireService(topo.services, i.scope, i.service, i.origin);
     advanceLifecycle(d, i.scope, i.origin);
     issueLeaf(d, i.scope, i.service, "forced", i.origin);
@@ -372,8 +397,8 @@ export const planIntent: Handlers = {
   },
 
   "leaf.sign-csr": (d, i) => {
-    requireScope(d, i.scope, i.origin);
     requireService(requireTopology(d, i.scope, i.origin).services, i.scope, i.service, i.origin);
+    requireScope(d, i.scope, i.origin);
     advanceLifecycle(d, i.scope, i.origin);
     issueCsrLeaf(d, i.scope, i.service, i.csr, i.origin);
     signScopeCrl(d, i.scope, i.origin);
@@ -430,14 +455,10 @@ export const planIntent: Handlers = {
 
   "root.finish": (d, i) => {
     activeRoot(d, i.origin);
+    const overlap = rootOverlap(d.root, d.scopes);
+    if (!overlap) throw new InputError(`no root overlap to finish (${i.origin}); start one with inforge pki rotate --root`);
     const old = d.root.generations.filter((g) => g.state === "retiring");
-    if (!old.length) throw new InputError(`no root overlap to finish (${i.origin}); start one with inforge pki rotate --root`);
-    const blockers: string[] = [];
-    for (const [scope, s] of Object.entries(d.scopes)) {
-      for (const g of s.generations) {
-        if (old.some((r) => r.gen === g.issuer) && g.state !== "retired" && g.state !== "revoked") blockers.push(`${scope} G${g.gen} (${g.state})`);
-      }
-    }
+    const blockers = overlap.blockers.map((b) => `${b.scope} G${b.g.gen} (${b.g.state})`);
     if (blockers.length) {
       throw new InputError(`the root overlap cannot finish while intermediates of the old root are live: ${blockers.join(", ")} (${i.origin}); run inforge pki renew in CI until they retire, then finish`);
     }

@@ -7,6 +7,7 @@ import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type 
 import { journalFile, pendingFile, scopeOfPath, type Domain } from "./domains.ts";
 import { assertNoSymlinks, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
 import { ioFailure } from "./io-errors.ts";
+import { eachLimited } from "../pool.ts";
 
 export interface FileWrite {
   readonly path: string; // relative to the pki directory
@@ -67,20 +68,7 @@ function crashPoint(point: string, torn?: { path: string; content: string; appen
  * fault injection it stays one at a time, so a crash point names exactly one instant.
  */
 async function inParallel<T>(items: readonly T[], f: (item: T, n: number) => Promise<void>): Promise<void> {
-  const width = crashAt() === undefined ? IO_WIDTH : 1;
-  let next = 0;
-  let failed = false;
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
-    while (!failed && next < items.length) {
-      const n = next++;
-      try {
-        await f(items[n]!, n);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  }));
+  await eachLimited(items, crashAt() === undefined ? IO_WIDTH : 1, f);
 }
 
 /** Directories inforge creates in the pki directory: explicit, never the umask's default (0777 under umask 000). */

@@ -19,7 +19,10 @@ export interface Holder {
   pid: number;
   host: string;
   command: string;
+  /** When the lock was taken, by the wall clock: what an operator compares with their watch. */
   since: string;
+  /** The run's simulated time (--at / INFORGE_NOW), when it differs from the wall clock. */
+  at?: string;
   /** A random id of the run, recorded in its journal entries too. */
   run?: string;
 }
@@ -89,12 +92,15 @@ const UNREADABLE_STALE_MS = 10_000;
 const abandoned = async (path: string) =>
   stat(path).then((s) => Date.now() - s.mtimeMs > UNREADABLE_STALE_MS, () => false);
 
-const who = (h: Holder | null) => (h ? `pid ${h.pid} on ${h.host} (${h.command}, since ${h.since})` : "another run (its lock file is unreadable)");
+const who = (h: Holder | null) => (h ? `pid ${h.pid} on ${h.host} (${h.command}, since ${h.since}${h.at ? `, simulating ${h.at}` : ""})` : "another run (its lock file is unreadable)");
 const sleep = () => new Promise((r) => setTimeout(r, 100));
 const isStale = async (p: string, h: Holder | null) => stale(h) || (h === null && (await abandoned(p)));
 
 export async function acquireLock(dir: string, command: string, now: Date, waitMs = 0, domain: Domain = null): Promise<Lock> {
-  const me: Holder = { pid: process.pid, host: hostname(), command, since: now.toISOString(), run: randomUUID() };
+  // `now` may be simulated (--at): the lock records the real time it was taken, and the simulated one beside it.
+  const taken = new Date();
+  const simulated = Math.abs(now.getTime() - taken.getTime()) > 60_000;
+  const me: Holder = { pid: process.pid, host: hostname(), command, since: taken.toISOString(), ...(simulated ? { at: now.toISOString() } : {}), run: randomUUID() };
   const deadline = Date.now() + waitMs;
   const release = (path: string) => async () => {
     const h = await holderOf(path);

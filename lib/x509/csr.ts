@@ -4,7 +4,8 @@
 import { X509Error } from "./errors.ts";
 import type { CsrRequest } from "../model/csr.ts";
 import { errText } from "./parse.ts";
-import { assertSingleDerElement, decodePemBlocks, toHex } from "./pem.ts";
+import { assertSingleDerElement, decodePemBlocks } from "./pem.ts";
+import { fromBase64, toBase64, toHex } from "../bytes.ts";
 import { asn1x509, AsnConvert, x509 } from "./vendor.ts";
 
 /** What inforge takes from a verified CSR (the shape lives in lib/model, shared with the DSL). */
@@ -77,7 +78,7 @@ export async function parseCsr(pem: string, what = "csr"): Promise<CsrInfo> {
   const names = san ? new x509.SubjectAlternativeNameExtension(san.rawData).names.items : [];
   const label: Record<string, string> = { ip: "IP", email: "email", guid: "GUID", upn: "UPN", id: "RID" };
   return {
-    publicKey: base64(new Uint8Array(csr.publicKey.rawData)),
+    publicKey: toBase64(new Uint8Array(csr.publicKey.rawData)),
     key,
     commonNames: csr.subjectName.getField("CN"),
     dns: names.filter((n) => n.type === "dns").map((n) => n.value),
@@ -116,18 +117,10 @@ function keyPolicy(csr: x509.Pkcs10CertificateRequest, what: string): string {
 
 /** A CSR's public key (DER SubjectPublicKeyInfo, base64) as a WebCrypto key for createLeaf. */
 export async function importCsrPublicKey(spkiBase64: string): Promise<CryptoKey> {
-  const bin = atob(spkiBase64);
-  const der = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) der[i] = bin.charCodeAt(i);
+  const der = fromBase64(spkiBase64) ?? new Uint8Array(0); // an empty key: importKey refuses it below
   try {
     return await globalThis.crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, true, ["verify"]);
   } catch (cause) {
     throw new X509Error(`the requested public key is not an ECDSA P-256 key (${errText(cause)}); make a new CSR with a P-256 key`, "bad-key", { cause });
   }
-}
-
-function base64(bytes: Uint8Array): string {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
 }

@@ -3,7 +3,7 @@
 // and checked against the public key of a certificate, which the CI posture has without any key.
 import { X509Error } from "./errors.ts";
 import { loadCertificate } from "./parse.ts";
-import { bytesEqual } from "./pem.ts";
+import { bytesEqual, fromBase64, toBase64 } from "../bytes.ts";
 import type { Signer } from "./signer.ts";
 
 const ALG = { name: "ECDSA", hash: "SHA-256" } as const;
@@ -14,9 +14,7 @@ export async function signDetached(signer: Signer, data: Uint8Array): Promise<st
   if (!(sig instanceof Uint8Array) || sig.length !== 64) {
     throw new X509Error("signer returned a signature that is not 64 bytes of P1363 r||s (ECDSA P-256)", "bad-signature");
   }
-  let bin = "";
-  for (const b of sig) bin += String.fromCharCode(b);
-  return btoa(bin);
+  return toBase64(sig);
 }
 
 /**
@@ -27,8 +25,7 @@ export async function signDetached(signer: Signer, data: Uint8Array): Promise<st
 export async function verifyDetached(certPem: string, data: Uint8Array, signature: string): Promise<boolean> {
   const cert = loadCertificate(certPem, "signer certificate");
   if (!/^[A-Za-z0-9+/]{86}==$/.test(signature)) return false;
-  const bin = atob(signature);
-  const sig = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  const sig = fromBase64(signature)!; // canonical: checked by the pattern above
   let key: CryptoKey;
   try {
     key = await globalThis.crypto.subtle.importKey("spki", new Uint8Array(cert.publicKey.rawData), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);

@@ -11,7 +11,9 @@
 import { X509Error } from "./errors.ts";
 import { EC_KEY_ALGORITHM, exportSpki } from "./keys.ts";
 import { checkCommonName, checkCrlUrl, checkDnsName, checkUri } from "./names.ts";
-import { encodePem, bytesEqual, toHex, type Bytes } from "./pem.ts";
+import { encodePem } from "./pem.ts";
+import { bytesEqual, concat, fromBase64Url, fromHex, toHex, type Bytes } from "../bytes.ts";
+import { ECDSA_SHA256_ALG, P256_PKCS8_MIDDLE, P256_PKCS8_PREFIX, P256_SPKI_PREFIX } from "./p256.ts";
 import { loadIssuer, validity } from "./profiles.ts";
 import { sha1 } from "@noble/hashes/legacy.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -61,24 +63,11 @@ function putAscii(w: Writer, s: string): void {
   for (let i = 0; i < s.length; i++) b[w.at++] = s.charCodeAt(i);
 }
 
-function concat(parts: readonly Uint8Array[]): Bytes {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 const SEQUENCE = 0x30;
-const hex = (s: string) => Uint8Array.from(s.match(/../g)!.map((b) => parseInt(b, 16)));
+const hex = fromHex;
 const utf8 = new TextEncoder();
 
-// ecdsa-with-SHA256 (RFC 5758 §3.2): parameters absent.
-const SIG_ALG = hex("300a06082a8648ce3d040302");
+const SIG_ALG = ECDSA_SHA256_ALG;
 const VERSION_3 = hex("a003020102");
 // basicConstraints critical cA:false; keyUsage critical digitalSignature; extKeyUsage
 // serverAuth + clientAuth, non-critical — what createLeaf puts in every leaf.
@@ -90,11 +79,6 @@ const OID_CDP = hex("0603551d1f");
 const OID_CN = hex("0603550403");
 // subjectKeyIdentifier, non-critical, up to the 20-byte key id: 30 1d 06 03 55 1d 0e 04 16 04 14.
 const SKI_PREFIX = hex("301d0603551d0e04160414");
-// SubjectPublicKeyInfo of a P-256 key up to the point: id-ecPublicKey, prime256v1, BIT STRING of 66.
-const P256_SPKI_PREFIX = hex("3059301306072a8648ce3d020106082a8648ce3d030107034200");
-// PKCS#8 (RFC 5208) around an RFC 5915 ECPrivateKey with the public key, as OpenSSL writes it.
-const P256_PKCS8_PREFIX = hex("308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420");
-const P256_PKCS8_MIDDLE = hex("a144034200");
 
 // X.520 PrintableString characters; @peculiar/x509 picks PrintableString for such values and
 // UTF8String otherwise, and so must we to stay byte-identical.
@@ -121,14 +105,6 @@ function putInt(w: Writer, v: { body: Uint8Array; pad: number }): void {
   hdr(w, 0x02, v.body.length + v.pad);
   if (v.pad) w.buf[w.at++] = 0;
   put(w, v.body);
-}
-
-function fromBase64Url(s: string): Bytes {
-  const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
-  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
 }
 
 // ---- leaf keys ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // for each X.509 authority (a JWK set whose "x509-svid" keys hold "x5c", RFC 7517 §4.7).
 import { X509Error } from "./errors.ts";
 import { loadCertificate } from "./parse.ts";
-import { toHex } from "./pem.ts";
+import { toBase64, toBase64Url, toHex } from "../bytes.ts";
 import { asn1x509, AsnConvert } from "./vendor.ts";
 
 /** An elliptic-curve public key in JWK form (RFC 7518 §6.2.1). */
@@ -37,17 +37,7 @@ export function certificateJwk(pem: string, what = "certificate"): { jwk: EcPubl
     throw new X509Error(`${what} has a malformed ${crv} public point (${point.length} bytes); restore the certificate from git`, "bad-der");
   }
   return {
-    jwk: { kty: "EC", crv, x: base64url(point.subarray(1, 1 + n)), y: base64url(point.subarray(1 + n)) },
-    x5c: base64(new Uint8Array(cert.rawData)),
+    jwk: { kty: "EC", crv, x: toBase64Url(point.subarray(1, 1 + n)), y: toBase64Url(point.subarray(1 + n)) },
+    x5c: toBase64(new Uint8Array(cert.rawData)),
   };
-}
-
-function base64(bytes: Uint8Array): string {
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
-
-function base64url(bytes: Uint8Array): string {
-  return base64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

@@ -1,6 +1,8 @@
 // Key pairs on WebCrypto only (no node:crypto), so the same code runs under Node and Deno.
 import { X509Error } from "./errors.ts";
 import { decodeSinglePem, encodePem, type Bytes } from "./pem.ts";
+import { toBase64Url } from "../bytes.ts";
+import { p256Pkcs8Parts } from "./p256.ts";
 
 /** An ECDSA P-256 key pair. The private key is extractable so it can be sealed to a file. */
 export interface KeyPair {
@@ -78,12 +80,7 @@ export async function importPrivateKeyPem(pem: string): Promise<KeyPair> {
   return { privateKey, publicKey };
 }
 
-// PKCS#8 of a P-256 key as OpenSSL and inforge write it (RFC 5208 around an RFC 5915
-// ECPrivateKey with its public key): the prefix up to d, and the bytes between d and the point.
-const P256_PKCS8_PREFIX = Uint8Array.from([0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20]);
-const P256_PKCS8_MIDDLE = Uint8Array.from([0xa1, 0x44, 0x03, 0x42, 0x00, 0x04]);
 
-const b64url = (b: Uint8Array) => btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 /**
  * The common layout imported through JWK: WebCrypto's PKCS#8 import goes through OpenSSL 3's
@@ -91,10 +88,9 @@ const b64url = (b: Uint8Array) => btoa(String.fromCharCode(...b)).replace(/\+/g,
  * that and, like it, refuses a d that does not belong to (x, y). Null for any other layout.
  */
 async function importP256Parts(der: Uint8Array): Promise<KeyPair | null> {
-  if (der.length !== 138) return null;
-  for (let i = 0; i < P256_PKCS8_PREFIX.length; i++) if (der[i] !== P256_PKCS8_PREFIX[i]) return null;
-  for (let i = 0; i < P256_PKCS8_MIDDLE.length; i++) if (der[68 + i] !== P256_PKCS8_MIDDLE[i]) return null;
-  const [d, x, y] = [b64url(der.subarray(36, 68)), b64url(der.subarray(74, 106)), b64url(der.subarray(106, 138))];
+  const parts = p256Pkcs8Parts(der);
+  if (!parts) return null;
+  const [d, x, y] = [toBase64Url(parts.d), toBase64Url(parts.point.subarray(1, 33)), toBase64Url(parts.point.subarray(33))];
   let privateKey: CryptoKey;
   try {
     privateKey = await subtle().importKey("jwk", { kty: "EC", crv: "P-256", d, x, y, ext: true }, EC_KEY_ALGORITHM, true, ["sign"]);

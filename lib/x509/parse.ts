@@ -15,6 +15,7 @@ import {
 import { sha256 } from "@noble/hashes/sha2.js";
 import { certificateParts, childrenOf, fastFields, tlvAt } from "./fast-parse.ts";
 import { platform } from "./platform.ts";
+import { ECDSA_SHA256_ALG, P256_SPKI_PREFIX, p256Pkcs8Parts } from "./p256.ts";
 import { certificateDefects, crlDefects, curveOrder, type Defect } from "./strict-der.ts";
 import { x509 } from "./vendor.ts";
 
@@ -214,9 +215,6 @@ export async function verifySignedBy(childPem: string, issuerPem: string): Promi
   return child.verify({ publicKey: issuer.publicKey, signatureOnly: true });
 }
 
-// ecdsa-with-SHA256, parameters absent (RFC 5758 §3.2); and the start of a P-256 SPKI.
-const ECDSA_SHA256 = Uint8Array.from([0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]);
-const P256_SPKI = Uint8Array.from([0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00]);
 // An issuer's key is imported once however many children are checked against it.
 const issuerKeys = new Map<string, Promise<CryptoKey>>();
 
@@ -228,10 +226,10 @@ const issuerKeys = new Map<string, Promise<CryptoKey>>();
  */
 async function verifyEcdsaP256(der: Uint8Array, issuerPem: string, issuerSpki: Uint8Array): Promise<boolean | null> {
   const parts = certificateParts(der);
-  if (!parts || issuerSpki.length !== 91 || !bytesEqual(issuerSpki.subarray(0, P256_SPKI.length), P256_SPKI)) return null;
+  if (!parts || issuerSpki.length !== 91 || !bytesEqual(issuerSpki.subarray(0, P256_SPKI_PREFIX.length), P256_SPKI_PREFIX)) return null;
   const alg = der.subarray(parts.alg.start, parts.alg.end);
   const inner = childrenOf(der, parts.tbs)?.[2];
-  if (!inner || !bytesEqual(alg, ECDSA_SHA256) || !bytesEqual(der.subarray(inner.start, inner.end), ECDSA_SHA256)) return null;
+  if (!inner || !bytesEqual(alg, ECDSA_SHA256_ALG) || !bytesEqual(der.subarray(inner.start, inner.end), ECDSA_SHA256_ALG)) return null;
   // BIT STRING { 0 unused bits, SEQUENCE { INTEGER r, INTEGER s } } → 64 bytes r||s.
   if (der[parts.sig.body] !== 0) return null;
   const seq = tlvAt(der, parts.sig.body + 1, parts.sig.end);
@@ -300,7 +298,7 @@ export async function keyMatchesCertificate(keyPem: string, certPem: string): Pr
   } catch {
     return "unreadable";
   }
-  const parts = p256Parts(der);
+  const parts = p256Pkcs8Parts(der);
   if (parts && platform.p256Point) {
     const stored = parts.point;
     if (certSpki.length !== 91 || !bytesEqual(certSpki.subarray(26), stored)) return "mismatch";
@@ -319,14 +317,6 @@ export async function keyMatchesCertificate(keyPem: string, certPem: string): Pr
     return "unreadable";
   }
   return (await publicKeyMatches(certPem, k)) ? "match" : "mismatch";
-}
-
-/** d and the public point of inforge's (and OpenSSL's) P-256 PKCS#8 layout; null for any other. */
-function p256Parts(der: Uint8Array): { d: Uint8Array; point: Uint8Array } | null {
-  if (der.length !== 138 || der[0] !== 0x30 || der[1] !== 0x81 || der[2] !== 0x87) return null;
-  const head = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420";
-  if (toHex(der.subarray(0, 36)) !== head || toHex(der.subarray(68, 74)) !== "a14403420004") return null;
-  return { d: der.subarray(36, 68), point: der.subarray(73, 138) };
 }
 
 export function errText(e: unknown): string {

@@ -1,49 +1,17 @@
 // PEM per RFC 7468, read strictly: one tool's "helpful" leniency (headers, text around blocks,
 // a second block) is how a bundle ends up trusted differently by different verifiers.
 import { X509Error } from "./errors.ts";
+import { fromBase64, type Bytes } from "../bytes.ts";
 
-/** Bytes backed by a plain ArrayBuffer, as WebCrypto and the ASN.1 parsers accept (TS 5.7+). */
-export type Bytes = Uint8Array<ArrayBuffer>;
+// Bytes backed by a plain ArrayBuffer, as WebCrypto and the ASN.1 parsers accept (TS 5.7+); the
+// byte helpers live in lib/bytes.ts and are re-exported here for lib/x509's modules.
+export { bytesEqual, toHex, type Bytes } from "../bytes.ts";
 
 export interface PemBlock {
   readonly label: string;
   readonly der: Bytes;
 }
 
-/** Lowercase hex of `bytes`. */
-export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += HEX[b]!;
-  return s;
-}
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-// Canonical base64 only: whole quanta, padding only at the end. atob alone would accept
-// missing padding. Checked by a loop, not a regular expression: a repeated group over a 5 MB
-// body overflows V8's regexp stack ("Maximum call stack size exceeded").
-function fromBase64(text: string): Bytes | null {
-  const n = text.length;
-  if (n % 4 !== 0) return null;
-  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
-  for (let i = 0; i < n - pad; i++) if (B64_INDEX[text.charCodeAt(i)] !== 1) return null;
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-const B64_INDEX = (() => {
-  const t = new Uint8Array(128);
-  for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") t[c.charCodeAt(0)] = 1;
-  return t;
-})();
 
 /**
  * Encodes DER as PEM with 64-column lines and exactly one trailing "\n", so that files and
