@@ -6,6 +6,7 @@ import { assertSingleRecipient, open, seal, type Identity } from "../age/mod.ts"
 import * as X from "../x509/mod.ts";
 import type { Store } from "../store/fs-store.ts";
 import { nativeSign } from "./native-crypto.ts";
+import { toBase64 } from "../bytes.ts";
 
 // Opening and sealing issuer keys: the age-sealed file is the default custody behind the
 // x509 Signer seam. The identity needed is named by the posture that holds it.
@@ -45,7 +46,7 @@ export async function openTokenIssuer(certPem: string, gen: number, loc: RootKey
 
 /** A token key is used only if its public key is the certificate's and the recorded one. */
 export async function checkedTokenKey(key: TokenKey, certPem: string | null, what: string, loc: { token: string; object: string; publicKey?: string }): Promise<X.Signer> {
-  const b64 = btoa(String.fromCharCode(...key.spki));
+  const b64 = toBase64(key.spki);
   if ((loc.publicKey && loc.publicKey !== b64) || (certPem !== null && !X.certificateHasSpki(certPem, key.spki))) {
     throw new StateError(`the key on ${showKey(loc)} is not the key of ${what} (its public key differs from ${certPem !== null ? "the root certificate" : "the one pki.json rootKeys records"}); a key on the token was replaced or the URI names the wrong object — nothing was signed`);
   }
@@ -53,7 +54,7 @@ export async function checkedTokenKey(key: TokenKey, certPem: string | null, wha
 }
 
 /** The key's SubjectPublicKeyInfo as pki.json rootKeys records it. */
-export const spkiBase64 = (k: TokenKey) => btoa(String.fromCharCode(...k.spki));
+export const spkiBase64 = (k: TokenKey) => toBase64(k.spki);
 
 export function need(ids: Identities, p: Posture, why: string): Identity {
   const id = ids[p];
