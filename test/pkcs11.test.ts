@@ -57,6 +57,11 @@ if (!present) {
     // The public key recorded is the certificate's.
     const spki = run("openssl", ["x509", "-in", p(sb, "root/G1.crt.pem"), "-pubkey", "-noout"]).stdout.replace(/-----[^-]+-----|\s/g, "");
     assert.is(spki, loc.publicKey);
+    // status says where the root key lives, in text and JSON.
+    const st = await ok(cli(["pki", "status"], ciEnv(sb)));
+    assert.match(st.out, /G1 active .*— pkcs11 token inforge \(object root-g1\)/);
+    const js = JSON.parse((await ok(cli(["pki", "status", "--json"], ciEnv(sb)))).out);
+    assert.equal(js.roots[0].key, { in: "pkcs11", token: "inforge", object: "root-g1" });
   });
 
   test("pkcs11-tool: the root key is sensitive and never extractable", () => {

@@ -43,6 +43,8 @@ export interface GenView {
   readonly health: Severity;
   readonly activateAfter?: string;
   readonly retireAfter?: string;
+  /** Roots only: where the key lives (an age-sealed file, or a PKCS#11 token per pki.json rootKeys). */
+  readonly key?: { readonly in: "age" } | { readonly in: "pkcs11"; readonly token: string; readonly object: string };
 }
 export interface StatusReport {
   readonly schema: "inforge.status/v1";
@@ -124,7 +126,10 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
     };
   };
 
-  const roots = s.root.generations.map((g) => view(g, "root", "root"));
+  const roots = s.root.generations.map((g): GenView => {
+    const loc = cfg.rootKeys?.[`G${g.gen}`];
+    return { ...view(g, "root", "root"), key: loc ? { in: "pkcs11", token: loc.token, object: loc.object } : { in: "age" } };
+  });
   const scopes = Object.keys(s.scopes).sort().map((name) => {
     const gens = s.scopes[name]!.generations.map((g) => view(g, "intermediate", name));
     const leaves = Object.values(s.leaves[name]?.leaves ?? {});
@@ -239,7 +244,8 @@ export function renderStatus(s: Snapshot, at: Date, o: StatusOptions & { calenda
   };
   const healthText = paint(r.health)(r.health);
   const out = [bold(`${r.mesh.name} (${r.mesh.domain})`) + `  at ${r.at}  health: ${healthText}`, "root"];
-  r.roots.forEach((g, i) => out.push(`${i === r.roots.length - 1 ? "└─" : "├─"} ${gen(g)}`));
+  const keyOf = (g: GenView) => (g.key?.in === "pkcs11" ? dim(`  — pkcs11 token ${g.key.token} (object ${g.key.object})`) : g.key ? dim("  — age key file") : "");
+  r.roots.forEach((g, i) => out.push(`${i === r.roots.length - 1 ? "└─" : "├─"} ${gen(g)}${keyOf(g)}`));
   out.push("scopes");
   r.scopes.forEach((sc, i) => {
     const last = i === r.scopes.length - 1;

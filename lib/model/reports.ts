@@ -20,6 +20,8 @@ const GenView = v.strictObject({
   health: Severity,
   activateAfter: v.optional(Iso),
   retireAfter: v.optional(Iso),
+  /** Roots only: where the key lives — an age-sealed file in the tree, or a PKCS#11 token (pki.json rootKeys). */
+  key: v.optional(v.union([v.strictObject({ in: v.literal("age") }), v.strictObject({ in: v.literal("pkcs11"), token: v.string(), object: v.string() })])),
 });
 
 export const StatusReportSchema = v.strictObject({
