@@ -84,6 +84,10 @@ if (!present) {
     const crl = run("openssl", ["crl", "-in", p(sb, "crl/root.crl.pem"), "-CAfile", p(sb, "root/G1.crt.pem"), "-noout", "-text"]);
     assert.match(crl.stderr + crl.stdout, /verify OK/);
     assert.match(crl.stdout, /Serial Number/);
+    // verify knows the root key is on the token: no sealed root key is expected in the tree.
+    const v = await cli(["pki", "verify", "--json"], ciEnv(sb));
+    const report = JSON.parse(v.out);
+    assert.equal(report.findings.filter((f: { severity: string }) => f.severity === "error"), [], v.out);
   });
 
   test("refusals: wrong PIN, missing token, missing object — one sentence, nothing written", async () => {

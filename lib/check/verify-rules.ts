@@ -59,7 +59,10 @@ export function certRecords(s: Snapshot): CertRecord[] {
   const dated = (g: { serial: string; fingerprint: string; notBefore: string; notAfter: string }) =>
     ({ serial: g.serial, fingerprint: g.fingerprint, notBefore: g.notBefore, notAfter: g.notAfter });
   for (const g of s.root.generations) {
-    out.push({ what: `root G${g.gen}`, cert: P.rootCert(g.gen), key: P.rootKey(g.gen), posture: "root", issuer: null, ...dated(g), validity: inUse(g), reissue: "inforge pki rotate --root (root posture)" });
+    // A root whose key lives on a PKCS#11 token (pki.json rootKeys) has no sealed file in the tree;
+    // apply holds the token's public key to the certificate before every signature.
+    const onToken = s.config?.rootKeys?.[`G${g.gen}`] !== undefined;
+    out.push({ what: `root G${g.gen}`, cert: P.rootCert(g.gen), key: onToken ? null : P.rootKey(g.gen), posture: "root", issuer: null, ...dated(g), validity: inUse(g), reissue: "inforge pki rotate --root (root posture)" });
   }
   const x = s.root.crossSigned;
   if (x) {

@@ -16,7 +16,8 @@ export interface HeldKey {
  * re-seal (`pki rekey`) must leave nothing behind that only the old identity opens.
  */
 export function heldKeys(s: Snapshot, p: Posture): HeldKey[] {
-  if (p === "root") return s.root.generations.map((g) => ({ path: P.rootKey(g.gen), required: true }));
+  // Root keys on a PKCS#11 token (pki.json rootKeys) have no sealed file to re-seal.
+  if (p === "root") return s.root.generations.filter((g) => s.config?.rootKeys?.[`G${g.gen}`] === undefined).map((g) => ({ path: P.rootKey(g.gen), required: true }));
   const scopes = Object.keys(s.scopes).sort();
   return [
     ...scopes.flatMap((scope) => s.scopes[scope]!.generations.map((g) => ({ path: P.intermediateKey(scope, g.gen), required: true }))),
