@@ -21,7 +21,7 @@ import { ciGuard, isCi, loadIdentities, matchRecipients, tokenIdentity } from ".
 import { parsePkcs11Uri } from "./pkcs11/uri.ts";
 import { assertUntampered, verifyDir, type VerifyReport } from "./store/verify.ts";
 import { assertCustody } from "./store/custody.ts";
-import { writesWithin } from "./store/domains.ts";
+import { entryRef, writesWithin } from "./store/domains.ts";
 import { parseSavedPlan, savedPlan, stateChange, stateFiles, type SavedPlan } from "./store/plan-file.ts";
 import { stateView, type PkiState } from "./model/view.ts";
 import type { Snapshot, Topology } from "./model/state.ts";
@@ -87,6 +87,8 @@ export interface RunOutcome {
   readonly saved?: SavedPlan;
   /** The confirm() answer was no: nothing was changed. */
   readonly declined?: boolean;
+  /** The journal entry the run committed, named by its journal: "pki#12", or "eu#1" for a one-region run. */
+  readonly entry?: string;
 }
 
 /** A checked plan from pki.plan(): print it (`text`), save it (JSON.stringify), apply it. */
@@ -308,10 +310,12 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     }).catch(damagedFile).finally(() => o.onEnd?.());
     lap("apply", result.timings);
     if (init && o.identityOut) await promoteIdentity(o.identityOut);
-    if (!ctx.json) print(`applied: ${checked.steps.length} step(s), ${result.written.length} file(s) written in ${ctx.dir} (journal entry ${result.entry.seq})`, "ok");
+    // One-region runs number their scope's own journal: name it, so "eu#1" and "us#1" are not one entry.
+    const entry = entryRef(store.domain, result.entry.seq);
+    if (!ctx.json) print(`applied: ${checked.steps.length} step(s), ${result.written.length} file(s) written in ${ctx.dir} (journal entry ${entry})`, "ok");
     const pin = pinAdvice(checked, result);
     if (pin) (ctx.json ? (s: string) => process.stderr.write(s + "\n") : print)(pin);
-    return { plan, result };
+    return { plan, result, entry };
   } finally {
     await lock?.release();
     // An init that failed leaves no empty pki directory behind (rmdir removes only an empty one).
@@ -430,7 +434,7 @@ async function finishedRun(store: FsStore, lock: Lock, command: string, identity
   }
   const last = store.recovered ?? (lock.tookOver?.run ? await store.lastEntry() : null);
   const finished = last && last.command === command && (last === store.recovered || last.run === lock.tookOver?.run);
-  return finished ? `the interrupted run of "${command}" had committed its work (journal entry ${last.seq}); it is finished now and nothing else needs doing` : null;
+  return finished ? `the interrupted run of "${command}" had committed its work (journal entry ${entryRef(store.domain, last.seq)}); it is finished now and nothing else needs doing` : null;
 }
 
 /** Move the committed root's identity from its .partial file to --identity-out, never over an existing file. */

@@ -70,4 +70,20 @@ test("13: the lock message shows the real time the lock was taken, and a simulat
   }
 });
 
+test("7: a run names the journal its entry went to: a one-region run eu#N, a whole-directory run pki#N, in text and --json", async () => {
+  const own = sandbox({ eu: ["payments"] });
+  try {
+    await buildTree(own, ["eu"], iso(T0));
+    const one = await ok(cli(["pki", "rotate", "--leaf", "payments", "--region", "eu"], ciEnv(own)));
+    assert.match(one.out, /\(journal entry eu#\d+\)/, one.out);
+    const js = JSON.parse((await ok(cli(["pki", "rotate", "--leaf", "payments", "--region", "eu", "--json"], ciEnv(own)))).out);
+    assert.match(js.entry, /^eu#\d+$/);
+    assert.is(js.entry, `eu#${js.journal}`);
+    const whole = await ok(cli(["pki", "crl"], rootEnv(own)));
+    assert.match(whole.out, /\(journal entry pki#\d+\)/, whole.out);
+  } finally {
+    rmSync(own.base, { recursive: true, force: true });
+  }
+});
+
 test.run();

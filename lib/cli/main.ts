@@ -185,7 +185,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     const t = spec.task(a);
     // pki config shows pki.json against the signed record first; with nothing changed there is nothing to sign.
     if (sub === "config" && (await reviewConfig(ctx)) === null) {
-      if (ctx.json) process.stdout.write(JSON.stringify({ schema: "inforge.run/v1", at: ctx.now.toISOString().replace(/\.\d+Z$/, "Z"), task: "config", applied: false, planOnly: ctx.planOnly, needs: [], steps: [], bundles: [], notes: ["custody.json already signs pki.json's current values"], next: [], written: [], journal: null }) + "\n");
+      if (ctx.json) process.stdout.write(JSON.stringify({ schema: "inforge.run/v1", at: ctx.now.toISOString().replace(/\.\d+Z$/, "Z"), task: "config", applied: false, planOnly: ctx.planOnly, needs: [], steps: [], bundles: [], notes: ["custody.json already signs pki.json's current values"], next: [], written: [], journal: null, entry: null }) + "\n");
       else process.stdout.write("nothing to do: custody.json already signs pki.json's current trust-critical fields\n");
       return 0;
     }
@@ -225,7 +225,7 @@ export function runReport(o: RunOutcome, ctx: RunContext, task: string): RunRepo
     needs: identitiesNeeded(o.plan),
     steps: o.plan.steps as RunReport["steps"],
     bundles: o.plan.steps.flatMap((s) => (s.kind === "write-bundle" ? [{ bundle: s.bundle, enter: [...s.enter], leave: [...s.leave], members: [...s.members] }] : [])),
-    notes: [...o.plan.notes], next: [...o.plan.next], written: [...(o.result?.written ?? [])], journal: o.result?.entry.seq ?? null,
+    notes: [...o.plan.notes], next: [...o.plan.next], written: [...(o.result?.written ?? [])], journal: o.result?.entry.seq ?? null, entry: o.entry ?? null,
   };
 }
 

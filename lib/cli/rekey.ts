@@ -8,6 +8,7 @@ import * as X from "../x509/mod.ts";
 import { signCustody } from "../apply/custody.ts";
 import { assertCustody } from "../store/custody.ts";
 import * as P from "../model/paths.ts";
+import { entryRef } from "../store/domains.ts";
 import { FsStore, type FileWrite } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
@@ -108,7 +109,7 @@ export async function rekeyCommand(a: Args, ctx: RunContext, command: string): P
     }
     const entry = await store.commit(writes, { at: ctx.now.toISOString().replace(/\.\d+Z$/, "Z"), command, intents: [`keys.rekey-${p}`], steps: writes.length });
     const what = p === "root" ? "pki.json and custody.json updated" : "pki.json and custody.json already name it";
-    process.stdout.write(green(`applied: ${writes.filter((x) => x.mode === 0o600).length} key(s) re-sealed to ${recipient}, ${what}, in one commit (journal entry ${entry.seq})`) + "\n");
+    process.stdout.write(green(`applied: ${writes.filter((x) => x.mode === 0o600).length} key(s) re-sealed to ${recipient}, ${what}, in one commit (journal entry ${entryRef(null, entry.seq)})`) + "\n");
     if (kept.length) process.stdout.write(`${kept.length} key(s) did not open with the current identity and were left as they are: sealed after pki config, to ${recipient} already (${kept.slice(0, 3).join(", ")}${kept.length > 3 ? ", …" : ""})\n`);
     process.stdout.write(cyan("next, ") + `set ${IDENTITY_VAR[p]} to the identity of ${recipient} ${p === "ci" ? "in CI's secrets" : "on the offline workstation"} now: from this commit on the old identity opens nothing here (it still opens copies in git history — rotate the keys themselves if it leaked)\n`);
     return 0;

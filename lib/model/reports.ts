@@ -61,7 +61,10 @@ export const RunReportSchema = v.strictObject({
   notes: v.array(v.string()),
   next: v.array(v.string()),
   written: v.array(v.string()),
+  /** The entry's number in its own journal (see `entry` for which journal). */
   journal: v.nullable(v.number()),
+  /** The entry named by its journal: "pki#12" (journal/pki.jsonl) or "eu#1" (a one-region run's journal/scopes/eu.jsonl). */
+  entry: v.nullable(v.string()),
 });
 
 export const ErrorReportSchema = v.strictObject({

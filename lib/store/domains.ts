@@ -35,5 +35,7 @@ export function writesWithin(writes: Iterable<string>, scope: string): boolean {
 
 // Scope journals sit in their own directory, so no scope name can collide with pki.jsonl.
 export const lockFile = (d: Domain) => (d === null ? ".lock" : `.lock-${d}`);
+/** A journal entry named by its journal, as runs print it: "pki#12" (the directory's) or "eu#1" (a scope's). */
+export const entryRef = (d: Domain, seq: number) => `${d ?? "pki"}#${seq}`;
 export const journalFile = (d: Domain) => (d === null ? "journal/pki.jsonl" : `journal/scopes/${d}.jsonl`);
 export const pendingFile = (d: Domain) => (d === null ? "journal/pending.json" : `journal/scopes/${d}.pending.json`);
