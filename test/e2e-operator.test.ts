@@ -2,7 +2,7 @@
 // openssl, and the CLI gaps an operator hit (stray arguments, flags without values, graph --json).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { acquireLock } from "../lib/store/lock.ts";
 import { join } from "node:path";
 import * as v from "valibot";
@@ -81,6 +81,25 @@ test("7: a run names the journal its entry went to: a one-region run eu#N, a who
     assert.is(js.entry, `eu#${js.journal}`);
     const whole = await ok(cli(["pki", "crl"], rootEnv(own)));
     assert.match(whole.out, /\(journal entry pki#\d+\)/, whole.out);
+  } finally {
+    rmSync(own.base, { recursive: true, force: true });
+  }
+});
+
+test("6: deploy.md §4 — declaring root-anchoring consumers is refused until pki config signs it, then verify ends clean", async () => {
+  const own = sandbox({ eu: ["payments"] });
+  try {
+    await buildTree(own, ["eu"], iso(T0));
+    const file = join(own.dir, "pki.json");
+    const cfg = JSON.parse(readFileSync(file, "utf8"));
+    writeFileSync(file, JSON.stringify({ ...cfg, consumers: [{ name: "daemon-fleet", anchors: "root", reloads: "restart" }] }, null, 2) + "\n");
+    const refused = await cli(["pki", "renew"], ciEnv(own));
+    assert.is(refused.code, 1, refused.err);
+    assert.match(refused.err, /pki\.json consumers differs from the custody record the root signed/);
+    await ok(cli(["pki", "config"], rootEnv(own)));
+    const v = await cli(["pki", "verify"], ciEnv(own));
+    assert.match(v.out, /verify: ok/, v.out);
+    await ok(cli(["pki", "renew"], ciEnv(own)));
   } finally {
     rmSync(own.base, { recursive: true, force: true });
   }
