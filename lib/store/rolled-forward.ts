@@ -1,8 +1,13 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { StateError } from "../errors.ts";
 import { error, type Finding } from "../check/verify-rules.ts";
-import { FsStore, type Store } from "./fs-store.ts";
-import { GENESIS, mergeJournals, readJournal, sealEntry, tornTail, type JournalEntry } from "./journal.ts";
+import { FsStore, TMP, type Store } from "./fs-store.ts";
+import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
 import { journalFile, pendingFile, type Domain } from "./domains.ts";
+
+// The tree as the next run will see it: verify judges what recover() will finish, reading an
+// interrupted run's files where they are staged and its journal entry as it will be appended.
 
 /**
  * A read-only view of the pki directory as the next run will see it: when an interrupted run
@@ -28,7 +33,7 @@ export class RolledForward implements Store {
   }
 }
 
-export function parsePending(text: string): JournalEntry | null {
+function parsePending(text: string): JournalEntry | null {
   try {
     const e = (JSON.parse(text) as { entry?: JournalEntry }).entry;
     if (!e || !Array.isArray(e.files)) return null;
@@ -37,6 +42,35 @@ export function parsePending(text: string): JournalEntry | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Fills `view`'s overlay from each domain's pending record (an interrupted run): the files it
+ * wrote are read where they are staged. Returns the pending entries by domain; a damaged
+ * record, or a file neither written nor staged, is a finding.
+ */
+export async function rollForward(base: FsStore, view: RolledForward, domains: readonly Domain[], add: (f: Finding) => void): Promise<Map<Domain, JournalEntry>> {
+  const pendings = new Map<Domain, JournalEntry>();
+  for (const d of domains) {
+    const file = pendingFile(d);
+    const text = await base.read(file);
+    if (text === null) continue;
+    const pending = parsePending(text);
+    if (!pending) {
+      add(error("commit.pending-damaged", `${file} is damaged, so the interrupted run it records cannot be finished; restore the pki directory from git`, file));
+      continue;
+    }
+    pendings.set(d, pending);
+    add(error("commit.pending", `an interrupted run ("${pending.command}", entry ${pending.seq} of ${journalFile(d)}) has not finished; run any inforge pki command that applies (the same one is best) to finish it — the checks below describe the tree as it will be then`, file));
+    for (const f of pending.files) {
+      const now = await base.read(f.path);
+      if (now !== null && sha256(now) === f.sha256) continue;
+      const next = await readFile(join(base.dir, f.path + TMP), "utf8").catch(() => null);
+      if (next !== null && sha256(next) === f.sha256) view.overlay.set(f.path, next);
+      else add(error("commit.unrecoverable", `${f.path} is neither the file the interrupted run wrote nor staged beside it, so that run cannot be finished; restore the pki directory from git`, f.path));
+    }
+  }
+  return pendings;
 }
 
 /**

@@ -11,22 +11,24 @@ import {
   untrustedFingerprints, validityFindings, warning, type Finding,
 } from "../check/verify-rules.ts";
 import { fileFindings } from "../check/disk-rules.ts";
-import { FsStore, TMP } from "./fs-store.ts";
-import { sha256, type JournalEntry } from "./journal.ts";
+import { FsStore } from "./fs-store.ts";
+import { sha256 } from "./journal.ts";
 import { readSnapshot } from "./snapshot.ts";
 import { custodyVerdict } from "./custody.ts";
-import { journalFile, pendingFile, type Domain } from "./domains.ts";
+import type { Domain } from "./domains.ts";
 import { checkCrls, strictDefects } from "./verify-crl.ts";
 import { isBookkeeping, isStaged, mapBatched, walk } from "./disk-walk.ts";
-import { journalEntries, parsePending, RolledForward } from "./rolled-forward.ts";
+import { journalEntries, RolledForward, rollForward } from "./rolled-forward.ts";
 import { historyFindings } from "./verify-history.ts";
 import { lockFinding } from "./verify-lock.ts";
 import { checkKeys } from "./verify-keys.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
 // chains the certificates, opens the sealed keys whose identity is present, checks bundles,
-// the CRL, modes and the journal — and changes nothing. The rules live in
-// lib/check/verify-rules.ts; this file only gathers what is on disk for them.
+// the CRL, modes and the journal — and changes nothing. The rules live in lib/check
+// (verify-rules.ts, disk-rules.ts); this file orchestrates what gathers the disk for them:
+// disk-walk.ts (the walk), rolled-forward.ts (an interrupted run's view), verify-crl.ts,
+// verify-keys.ts, verify-history.ts and verify-lock.ts. The pipeline's tamper check is tamper.ts.
 
 export interface VerifyReport {
   readonly schema: "inforge.verify/v1";
@@ -76,26 +78,7 @@ export async function verifyDir(dir: string, o: {
   const inJournals = await base.list("journal/scopes");
   const scopesOf = (suffix: string) => inJournals.filter((n) => n.endsWith(suffix)).map((n) => n.slice(0, -suffix.length));
   const domains: Domain[] = [null, ...new Set([...scopesOf(".jsonl"), ...scopesOf(".pending.json")])];
-  const pendings = new Map<Domain, JournalEntry>();
-  for (const d of domains) {
-    const file = pendingFile(d);
-    const text = await base.read(file);
-    if (text === null) continue;
-    const pending = parsePending(text);
-    if (!pending) {
-      add(error("commit.pending-damaged", `${file} is damaged, so the interrupted run it records cannot be finished; restore the pki directory from git`, file));
-      continue;
-    }
-    pendings.set(d, pending);
-    add(error("commit.pending", `an interrupted run ("${pending.command}", entry ${pending.seq} of ${journalFile(d)}) has not finished; run any inforge pki command that applies (the same one is best) to finish it — the checks below describe the tree as it will be then`, file));
-    for (const f of pending.files) {
-      const now = await base.read(f.path);
-      if (now !== null && sha256(now) === f.sha256) continue;
-      const next = await readFile(join(base.dir, f.path + TMP), "utf8").catch(() => null);
-      if (next !== null && sha256(next) === f.sha256) store.overlay.set(f.path, next);
-      else add(error("commit.unrecoverable", `${f.path} is neither the file the interrupted run wrote nor staged beside it, so that run cannot be finished; restore the pki directory from git`, f.path));
-    }
-  }
+  const pendings = await rollForward(base, store, domains, add);
   if (!pendings.size && staged) {
     add(warning("commit.staged", `${staged} file(s) staged by a run that was killed before its commit point are left over; the next run that applies discards them (nothing of theirs was committed)`));
   }
