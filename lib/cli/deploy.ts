@@ -26,7 +26,7 @@ import type { RunContext } from "./context.ts";
 import { loadIdentities, matchRecipients } from "../store/identities.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
 import { readServedChain } from "./served-chain.ts";
-import { journalWrites, unrecorded, type Recorded } from "../store/verify.ts";
+import { journalWrites, unrecorded, type Recorded } from "../store/tamper.ts";
 import { checkOut } from "./out-dir.ts";
 import { bold, green } from "./style.ts";
 

@@ -17,7 +17,7 @@ import type { RunContext } from "./context.ts";
 import { parseWait } from "./deploy.ts";
 import { loadIdentities, matchRecipients } from "../store/identities.ts";
 import { bold, cyan, dim, green, table } from "./style.ts";
-import { assertUntampered } from "../store/verify.ts";
+import { assertUntampered } from "../store/tamper.ts";
 
 // `inforge pki rekey --ci-recipient age1…` (CI posture) / `--root-recipient age1…` (root posture):
 // re-seal every key one identity holds to a new recipient — all in ONE crash-safe commit

@@ -1,30 +1,34 @@
-import { lstat, readFile, readdir } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError, StateError } from "../errors.ts";
-import { AgeError, assertSingleRecipient, looksSealed, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
-import { IDENTITY_VAR, type Identities } from "../apply/keys.ts";
-import { decodeLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
+import type { Identities } from "../apply/keys.ts";
 import { timing } from "../model/config.ts";
 import * as P from "../model/paths.ts";
 import type { Snapshot } from "../model/state.ts";
 import {
   certRecords, compareCert, defectFindings, error, expectedBundles, latestWrites, modeFindings, stateFindings,
-  untrustedFingerprints, validityFindings, warning, type CertRecord, type Finding,
+  untrustedFingerprints, validityFindings, warning, type Finding,
 } from "../check/verify-rules.ts";
-import { FsStore, TMP, type Store } from "./fs-store.ts";
-import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
+import { fileFindings } from "../check/disk-rules.ts";
+import { FsStore } from "./fs-store.ts";
+import { sha256 } from "./journal.ts";
 import { readSnapshot } from "./snapshot.ts";
 import { custodyVerdict } from "./custody.ts";
-import { baseline, filesAt, gitPlace } from "./history.ts";
-import { rollbackFindings } from "../check/rollback.ts";
-import { journalFile, pendingFile, scopeOfPath, type Domain } from "./domains.ts";
+import type { Domain } from "./domains.ts";
 import { checkCrls, strictDefects } from "./verify-crl.ts";
+import { isBookkeeping, isStaged, mapBatched, walk } from "./disk-walk.ts";
+import { journalEntries, RolledForward, rollForward } from "./rolled-forward.ts";
+import { historyFindings } from "./verify-history.ts";
+import { lockFinding } from "./verify-lock.ts";
+import { checkKeys } from "./verify-keys.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
 // chains the certificates, opens the sealed keys whose identity is present, checks bundles,
-// the CRL, modes and the journal — and changes nothing. The rules live in
-// lib/check/verify-rules.ts; this file only gathers what is on disk for them.
+// the CRL, modes and the journal — and changes nothing. The rules live in lib/check
+// (verify-rules.ts, disk-rules.ts); this file orchestrates what gathers the disk for them:
+// disk-walk.ts (the walk), rolled-forward.ts (an interrupted run's view), verify-crl.ts,
+// verify-keys.ts, verify-history.ts and verify-lock.ts. The pipeline's tamper check is tamper.ts.
 
 export interface VerifyReport {
   readonly schema: "inforge.verify/v1";
@@ -40,57 +44,6 @@ export interface VerifyReport {
     readonly keys: { readonly present: number; readonly opened: number; readonly skipped: number };
     readonly journal: { readonly entries: number; readonly files: number };
   };
-}
-
-const SECRET = /PRIVATE KEY|AGE-SECRET-KEY/;
-/** Files that are the tool's own bookkeeping, not recorded by the journal. */
-const isBookkeeping = (rel: string) => rel.startsWith("journal/") || /^\.lock(-[a-z0-9-]+)?(\.takeover)?$/.test(rel);
-const isStaged = (rel: string) => rel.endsWith(TMP) || /\.\d+\.tmp$/.test(rel);
-
-interface DiskFile {
-  readonly rel: string;
-  readonly mode: number;
-  readonly dir: boolean;
-  readonly symlink: boolean;
-}
-
-async function walk(root: string): Promise<DiskFile[]> {
-  const out: DiskFile[] = [];
-  const go = async (rel: string) => {
-    for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (r === ".git") continue;
-      const st = await lstat(join(root, r));
-      out.push({ rel: r, mode: st.mode, dir: st.isDirectory(), symlink: st.isSymbolicLink() });
-      if (st.isDirectory()) await go(r);
-    }
-  };
-  await go("");
-  return out;
-}
-
-/**
- * A read-only view of the pki directory as the next run will see it: when an interrupted run
- * left a pending record, its files are read from where they are staged, so verify judges the
- * tree that recover() will finish (and can say whether anything would be missing).
- */
-class RolledForward implements Store {
-  readonly dir: string;
-  readonly base: FsStore;
-  readonly overlay = new Map<string, string>();
-  constructor(base: FsStore) {
-    this.base = base;
-    this.dir = base.dir;
-  }
-  async read(rel: string): Promise<string | null> {
-    return this.overlay.get(rel) ?? this.base.read(rel);
-  }
-  list(rel: string): Promise<string[]> {
-    return this.base.list(rel);
-  }
-  commit(): Promise<JournalEntry> {
-    throw new StateError("internal: verify never writes");
-  }
 }
 
 /** Check the pki directory at `dir` without changing it. */
@@ -115,14 +68,8 @@ export async function verifyDir(dir: string, o: {
   // Read in parallel batches (a fleet has tens of thousands of files), judged in order.
   const contents = await mapBatched(disk, (f) => (f.dir || f.symlink ? Promise.resolve(null) : readFile(join(base.dir, f.rel))));
   for (const [i, f] of disk.entries()) {
-    if (!f.symlink) add(...modeFindings(f.rel, f.mode, f.dir));
-    if (f.symlink) add(error("file.symlink", `${f.rel} is a symbolic link; inforge writes only plain files, so replace it with the file it points to or restore it from git`, f.rel));
-    if (f.dir || f.symlink) continue;
-    if (isStaged(f.rel)) staged++;
-    const bytes = contents[i]!;
-    if (SECRET.test(bytes.toString("latin1"))) {
-      add(error("plaintext.secret", `${f.rel} holds a private key or age identity in plaintext; treat that key as exposed — remove the file, purge it from git history and rotate what it opens`, f.rel));
-    }
+    add(...fileFindings(f, contents[i]?.toString("latin1") ?? null));
+    if (!f.dir && !f.symlink && isStaged(f.rel)) staged++;
   }
   for (const f of files.filter((x) => /^\.lock(-[a-z0-9-]+)?$/.test(x.rel))) add(lockFinding(f.rel, (await base.read(f.rel)) ?? ""));
 
@@ -131,26 +78,7 @@ export async function verifyDir(dir: string, o: {
   const inJournals = await base.list("journal/scopes");
   const scopesOf = (suffix: string) => inJournals.filter((n) => n.endsWith(suffix)).map((n) => n.slice(0, -suffix.length));
   const domains: Domain[] = [null, ...new Set([...scopesOf(".jsonl"), ...scopesOf(".pending.json")])];
-  const pendings = new Map<Domain, JournalEntry>();
-  for (const d of domains) {
-    const file = pendingFile(d);
-    const text = await base.read(file);
-    if (text === null) continue;
-    const pending = parsePending(text);
-    if (!pending) {
-      add(error("commit.pending-damaged", `${file} is damaged, so the interrupted run it records cannot be finished; restore the pki directory from git`, file));
-      continue;
-    }
-    pendings.set(d, pending);
-    add(error("commit.pending", `an interrupted run ("${pending.command}", entry ${pending.seq} of ${journalFile(d)}) has not finished; run any inforge pki command that applies (the same one is best) to finish it — the checks below describe the tree as it will be then`, file));
-    for (const f of pending.files) {
-      const now = await base.read(f.path);
-      if (now !== null && sha256(now) === f.sha256) continue;
-      const next = await readFile(join(base.dir, f.path + TMP), "utf8").catch(() => null);
-      if (next !== null && sha256(next) === f.sha256) store.overlay.set(f.path, next);
-      else add(error("commit.unrecoverable", `${f.path} is neither the file the interrupted run wrote nor staged beside it, so that run cannot be finished; restore the pki directory from git`, f.path));
-    }
-  }
+  const pendings = await rollForward(base, store, domains, add);
   if (!pendings.size && staged) {
     add(warning("commit.staged", `${staged} file(s) staged by a run that was killed before its commit point are left over; the next run that applies discards them (nothing of theirs was committed)`));
   }
@@ -280,82 +208,8 @@ export async function verifyDir(dir: string, o: {
   await checkCrls(store, snap, certs, infos, o.now, add, () => checked.crls++);
 
   // 8. Sealed keys: present, age files, and (when the identity is here) the key of their certificate.
-  const ids = usableIdentities(o.identities, snap, add);
-  const skipped = { root: 0, ci: 0 };
-  const leafScopes = new Map<string, CertRecord[]>();
-  // Whether each scope has its key file, asked once per scope (not once per leaf: the file holds every leaf's key).
-  const keyFiles = new Map<string, boolean>();
-  for (const r of records) {
-    if (!r.key) continue;
-    if (r.leaf) {
-      let has = keyFiles.get(r.leaf.scope);
-      if (has === undefined) keyFiles.set(r.leaf.scope, (has = (await store.read(P.leafKeys(r.leaf.scope))) !== null));
-      if (has) {
-        let list = leafScopes.get(r.leaf.scope);
-        if (!list) leafScopes.set(r.leaf.scope, (list = []));
-        list.push(r);
-        continue;
-      }
-    }
-    const sealed = await store.read(r.key);
-    if (sealed === null) {
-      add(error("key.missing", `${r.key} is missing, so ${r.what} has lost its key; restore it from git (a key that is gone for good means re-issuing ${r.what})`, r.key));
-      continue;
-    }
-    checked.keys.present++;
-    if (!looksSealed(sealed)) {
-      add(error("key.not-sealed", `${r.key} is not an age-encrypted file; restore it from git`, r.key));
-      continue;
-    }
-    const stanzas = recipientFinding(sealed, r.key);
-    if (stanzas) {
-      add(stanzas);
-      continue;
-    }
-    const id = ids[r.posture];
-    if (!id) {
-      skipped[r.posture]++;
-      continue;
-    }
-    const pem = certs.get(r.cert);
-    if (!pem) continue;
-    const f = await keyFinding(r, sealed, pem, id);
-    if (f) add(f);
-    else checked.keys.opened++;
-  }
-  for (const [scope, leaves] of leafScopes) {
-    const n = await checkLeafKeys(store, scope, leaves, certs, ids.ci, add);
-    checked.keys.present += leaves.length;
-    checked.keys.opened += n.opened;
-    skipped.ci += n.skipped;
-  }
-  for (const p of ["root", "ci"] as const) {
-    checked.keys.skipped += skipped[p];
-    if (skipped[p]) add(warning("key.skipped", `skipped: identity not present — ${skipped[p]} sealed ${p === "root" ? "root" : "intermediate/leaf"} key(s) not opened; set ${IDENTITY_VAR[p]} to check that they match their certificates`));
-  }
+  await checkKeys(store, snap, records, certs, o.identities, add, checked.keys);
   return report(base.dir, o.now, findings, checked);
-}
-
-/**
- * The tree against an earlier revision in git (lib/store/history.ts, lib/check/rollback.ts).
- * Outside a git work tree there is no history: nothing to say, unless --since asked for it.
- */
-async function historyFindings(dir: string, store: Store, since: string | undefined): Promise<Finding[]> {
-  const place = await gitPlace(dir);
-  if (place.kind === "none") {
-    if (since !== undefined) throw new InputError(`--since compares with git history, but ${dir} is not inside a git work tree; run verify in the infra repo's checkout`);
-    return [];
-  }
-  if (place.kind === "unavailable") {
-    if (since !== undefined) throw new InputError(`--since needs git, which could not be run (${place.why}); install git (under deno, add --allow-run=git)`);
-    return [warning("rollback.unchecked", `git could not be run (${place.why}), so the tree was not compared with its history for a rollback; install git (under deno, add --allow-run=git), or run verify --since <rev> where git runs`)];
-  }
-  const b = await baseline(place, since);
-  if (!b) return [];
-  const then = await filesAt(place, b.rev);
-  const now = new Map<string, string | null>();
-  for (const p of then.keys()) now.set(p, await store.read(p));
-  return rollbackFindings({ label: b.label, then, now });
 }
 
 function report(dir: string, now: Date, findings: Finding[], checked: VerifyReport["checked"]): VerifyReport {
@@ -364,244 +218,10 @@ function report(dir: string, now: Date, findings: Finding[], checked: VerifyRepo
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** `f` over every item, up to 64 at once; results in the items' order. */
-async function mapBatched<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  for (let i = 0; i < items.length; i += 64) {
-    const part = await Promise.all(items.slice(i, i + 64).map(f));
-    part.forEach((r, j) => (out[i + j] = r));
-  }
-  return out;
-}
-
 async function signedBy(child: string, issuer: string): Promise<boolean> {
   try {
     return await X.verifySignedBy(child, issuer);
   } catch {
     return false;
   }
-}
-
-
-function parsePending(text: string): JournalEntry | null {
-  try {
-    const e = (JSON.parse(text) as { entry?: JournalEntry }).entry;
-    if (!e || !Array.isArray(e.files)) return null;
-    const { hash, ...rest } = e;
-    return sealEntry(rest).hash === hash ? e : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Every journal's entries (journal/pki.jsonl and each scope's), with interrupted runs' entries as
- * they will be appended, merged in commit order; null when there is no journal at all.
- */
-async function journalEntries(base: FsStore, domains: readonly Domain[], pendings: ReadonlyMap<Domain, JournalEntry>, add: (f: Finding) => void): Promise<JournalEntry[] | null> {
-  const lists = new Map<Domain, JournalEntry[]>();
-  for (const d of domains) {
-    const file = journalFile(d);
-    const pending = pendings.get(d);
-    let text = await base.read(file);
-    if (text === null && !pending) continue;
-    text ??= "";
-    if (pending) {
-      // recover() cuts off a torn append of the pending entry before appending it again.
-      const torn = tornTail(text, JSON.stringify(pending) + "\n");
-      if (torn !== null) text = text.slice(0, text.length - torn.length);
-    }
-    const { entries, broken } = readJournal(text);
-    if (broken) {
-      add(error("journal.broken", `the journal's hash chain is broken: ${broken}; an entry was edited, removed or reordered — restore ${file} (and what it records) from git`, file));
-    }
-    if (pending && !broken && entries.at(-1)?.hash !== pending.hash) {
-      if (pending.prev !== (entries.at(-1)?.hash ?? GENESIS)) {
-        add(error("commit.pending-foreign", `${pendingFile(d)} does not follow the last entry of ${file}, so it is not from the last run; restore the pki directory from git`, pendingFile(d)));
-      } else entries.push(pending);
-    }
-    lists.set(d, entries);
-  }
-  if (!lists.size) return null;
-  return mergeJournals(lists.get(null) ?? [], [...lists].filter(([d]) => d !== null).map(([, e]) => e));
-}
-
-function lockFinding(file: string, text: string): Finding {
-  let h: { pid?: number; host?: string; command?: string } = {};
-  try {
-    h = JSON.parse(text);
-  } catch {
-    // reported below as unreadable
-  }
-  let alive = false;
-  try {
-    if (typeof h.pid === "number") {
-      process.kill(h.pid, 0);
-      alive = true;
-    }
-  } catch (e) {
-    alive = (e as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-  return alive
-    ? warning("lock.held", `a run is in progress (pid ${h.pid} on ${h.host}, ${h.command}); what verify saw may be mid-change — verify again once it is done`, file)
-    : warning("lock.stale", `${file} was left by a run that is gone (${h.pid ? `pid ${h.pid} on ${h.host}` : "unreadable"}); the next run takes it over`, file);
-}
-
-/** The identities that may open this tree's keys: a present identity that is not the tree's recipient is an error. */
-function usableIdentities(ids: Identities, snap: Snapshot, add: (f: Finding) => void): { root?: Identity; ci?: Identity } {
-  const out: { root?: Identity; ci?: Identity } = {};
-  for (const p of ["root", "ci"] as const) {
-    const id = ids[p];
-    if (!id) continue;
-    const want = snap.config?.recipients[p];
-    if (want && id.recipient !== want) {
-      add(error("identity.mismatch", `${IDENTITY_VAR[p]} holds the identity of ${id.recipient.slice(0, 16)}…, but this pki directory seals ${p} keys to ${want.slice(0, 16)}… (${P.CONFIG}); set ${IDENTITY_VAR[p]} to the matching key`, P.CONFIG));
-      continue;
-    }
-    out[p] = id;
-  }
-  return out;
-}
-
-/** Exactly one X25519 recipient stanza, read from the header alone (no identity needed). */
-function recipientFinding(sealed: string, path: string): Finding | null {
-  try {
-    assertSingleRecipient(sealed, path);
-    return null;
-  } catch (e) {
-    if (!(e instanceof AgeError)) throw e;
-    return error("key.recipients", e.message, path);
-  }
-}
-
-async function keyFinding(r: CertRecord, sealed: string, certPem: string, id: Identity): Promise<Finding | null> {
-  const key = r.key!;
-  let pem: string;
-  try {
-    pem = await open(sealed, id, key, IDENTITY_VAR[r.posture]);
-  } catch (e) {
-    if (!(e instanceof AgeError)) throw e;
-    return error("key.unreadable", e.message, key);
-  }
-  let k: X.KeyPair;
-  try {
-    k = await X.importPrivateKeyPem(pem);
-  } catch {
-    return error("key.unreadable", `${key} opened but does not hold a P-256 private key; restore it from git`, key);
-  }
-  return (await X.publicKeyMatches(certPem, k))
-    ? null
-    : error("key.mismatch", `${key} does not hold the key of ${r.cert} (${r.what}): a key or certificate was swapped; restore both from git`, key);
-}
-
-/** A scope's leaf keys, all in one sealed file: every leaf has its entry, for its serial, holding its key. */
-async function checkLeafKeys(
-  store: Store, scope: string, leaves: readonly CertRecord[], certs: Map<string, string>, id: Identity | undefined, add: (...f: Finding[]) => void,
-): Promise<{ opened: number; skipped: number }> {
-  const path = P.leafKeys(scope);
-  const sealed = (await store.read(path))!;
-  if (!looksSealed(sealed)) {
-    add(error("key.not-sealed", `${path} is not an age-encrypted file; restore it from git`, path));
-    return { opened: 0, skipped: 0 };
-  }
-  const stanzas = recipientFinding(sealed, path);
-  if (stanzas) {
-    add(stanzas);
-    return { opened: 0, skipped: 0 };
-  }
-  if (!id) return { opened: 0, skipped: leaves.length };
-  let keys: Map<string, LeafKeyEntry>;
-  try {
-    keys = decodeLeafKeys(await open(sealed, id, path, IDENTITY_VAR.ci), scope, path);
-  } catch (e) {
-    if (!(e instanceof AgeError) && !(e instanceof StateError)) throw e;
-    add(error("key.unreadable", e.message, path));
-    return { opened: 0, skipped: 0 };
-  }
-  let opened = 0;
-  for (const r of leaves) {
-    const svc = r.leaf!.service;
-    const entry = keys.get(svc);
-    const pem = certs.get(r.cert);
-    if (!entry) {
-      add(error("key.missing", `${path} holds no key for ${r.what}, so that leaf has lost its key; restore it from git, or rotate the leaf (inforge pki rotate --leaf ${svc} --region ${scope})`, path));
-      continue;
-    }
-    if (!pem) continue;
-    if (r.serial && entry.serial.replace(/^0+/, "") !== r.serial.replace(/^0+/, "")) {
-      add(error("key.mismatch", `${path} holds the key of serial ${entry.serial} for ${r.what}, but ${r.cert} has serial ${r.serial}: the key file and the certificate are from different runs; restore both from git`, path));
-      continue;
-    }
-    // d·G against the certificate's point, without importing thousands of keys (lib/x509 keyMatchesCertificate).
-    const m = await X.keyMatchesCertificate(entry.key, pem);
-    if (m === "unreadable") {
-      add(error("key.unreadable", `${path} holds no usable P-256 key for ${r.what}; restore it from git`, path));
-      continue;
-    }
-    if (m === "match") opened++;
-    else add(error("key.mismatch", `${path} does not hold the key of ${r.cert} (${r.what}): a key or certificate was swapped; restore both from git`, path));
-  }
-  return { opened, skipped: 0 };
-}
-
-/**
- * The cheap part of verify, run before every apply: the journal's hash chain, and every file it
- * recorded still holds the bytes written. A file changed behind the tool's back (a swapped
- * certificate or bundle) stops the run before anything is planned on top of it. pki.json is
- * exempt: it is the operator's config (verify reports its edits as a warning).
- */
-export async function assertUntampered(store: FsStore): Promise<void> {
-  const bad: { path: string; seq: number; command: string; missing: boolean }[] = [];
-  // A run locked to one scope checks the shared files and its own: other scopes' runs may be writing theirs.
-  const mine = (path: string) => store.domain === null || [null, store.domain].includes(scopeOfPath(path));
-  const all = [...(await journalWrites(store))].filter(([path]) => path !== P.CONFIG && mine(path));
-  // Read in parallel batches: this runs before every apply, at 1,000 leaves too.
-  for (let i = 0; i < all.length; i += 64) {
-    await Promise.all(all.slice(i, i + 64).map(async ([path, w]) => {
-      const now = await readFile(store.abs(path)).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === "ENOENT") return null;
-        throw e;
-      });
-      if (now === null || sha256(now) !== w.sha256) bad.push({ path, ...w, missing: now === null });
-    }));
-  }
-  if (!bad.length) return;
-  bad.sort((a, b) => a.path.localeCompare(b.path));
-  const b = bad[0]!;
-  const more = bad.length > 1 ? ` (and ${bad.length - 1} other file(s))` : "";
-  throw new StateError(
-    `${b.path} ${b.missing ? "is missing" : "was changed outside inforge"}${more}: it is not what journal entry ${b.seq} ("${b.command}") wrote; nothing was changed — run inforge pki verify for the full report and restore the file(s) from git`,
-  );
-}
-
-/** What the latest journal entry that wrote a file recorded of it. */
-export interface Recorded {
-  readonly sha256: string;
-  readonly seq: number;
-  readonly command: string;
-}
-
-/**
- * Every file the journals record, with what the latest entry that wrote it recorded — once the
- * hash chain of every journal (journal/pki.jsonl and the scope journals, lib/store/domains.ts, in
- * commit order) is intact; a broken chain is a StateError.
- */
-export async function journalWrites(store: FsStore): Promise<Map<string, Recorded>> {
-  const { entries, broken } = await store.journalEntries();
-  if (broken) {
-    throw new StateError(`the journal ${broken.replace(/^(\S+): /, "$1 is broken: ")}; the pki directory may have been tampered with — nothing was changed; run inforge pki verify and restore it from git`);
-  }
-  return latestWrites(entries);
-}
-
-/**
- * Why the bytes at `path` (null: missing) are not what the journal recorded, as the start of a
- * sentence; null when they are. A file no entry records is not vouched for either.
- */
-export function unrecorded(writes: ReadonlyMap<string, Recorded>, path: string, bytes: string | Uint8Array | null): string | null {
-  const w = writes.get(path);
-  if (!w) return `${path} was not written by inforge (no journal entry records it)`;
-  if (bytes === null) return `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it`;
-  if (sha256(bytes) !== w.sha256) return `${path} was changed outside inforge: it is not what journal entry ${w.seq} ("${w.command}") wrote`;
-  return null;
 }

@@ -10,17 +10,9 @@ export { installPlatform, type Platform } from "./platform.ts";
 export { createIntermediate, createLeaf, createRoot, crossSignRoot } from "./profiles.ts";
 export { generateLeafKey, leafKeyFromParts, prepareLeafIssuer, type LeafIssuer, type LeafKey, type LeafRequest, type MintedLeaf } from "./fast-leaf.ts";
 export { createCrl, parseCrl, type CrlEntry, type CrlInfo } from "./crl.ts";
-export {
-  certificateFingerprint,
-  derDefects,
-  keyMatchesCertificate,
-  parseCertificate,
-  parseCertificates,
-  publicKeyMatches,
-  certificateHasSpki,
-  verifySignedBy,
-  type CertInfo,
-} from "./parse.ts";
+export { certificateFingerprint, derDefects, parseCertificate, parseCertificates, type CertInfo } from "./parse.ts";
+export { verifySignedBy } from "./signature.ts";
+export { certificateHasSpki, keyMatchesCertificate, publicKeyMatches } from "./key-match.ts";
 export type { Defect, DefectCode } from "./strict-der.ts";
 export { certificateJwk, type EcPublicJwk } from "./jwk.ts";
 export { samePublicKey, signDetached, verifyDetached } from "./detached.ts";

@@ -1,10 +1,9 @@
-// Reading certificates into the narrow CertInfo the rest of inforge sees.
+// Reading certificates into the narrow CertInfo the rest of inforge sees (signature checks are
+// signature.ts, key matching key-match.ts).
 import { X509Error } from "./errors.ts";
-import { exportSpki, importPrivateKeyPem, type KeyPair } from "./keys.ts";
 import { readNameConstraints } from "./name-constraints.ts";
 import {
   assertSingleDerElement,
-  bytesEqual,
   decodePemBlocks,
   decodeSinglePem,
   encodePem,
@@ -13,9 +12,7 @@ import {
   type PemBlock,
 } from "./pem.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { certificateParts, childrenOf, fastFields, tlvAt } from "./fast-parse.ts";
-import { platform } from "./platform.ts";
-import { ECDSA_SHA256_ALG, P256_SPKI_PREFIX, p256Pkcs8Parts } from "./p256.ts";
+import { fastFields } from "./fast-parse.ts";
 import { certificateDefects, crlDefects, curveOrder, type Defect } from "./strict-der.ts";
 import { x509 } from "./vendor.ts";
 
@@ -44,9 +41,9 @@ export interface CertInfo {
   fingerprint: string;
 }
 
-const CERT_LABEL = "CERTIFICATE";
+export const CERT_LABEL = "CERTIFICATE";
 
-function certReason(what: string) {
+export function certReason(what: string) {
   return (why: string) => `${what} is not a PEM certificate: ${why}`;
 }
 
@@ -181,151 +178,6 @@ function orderOf(issuerPem: string): bigint | null {
   return order;
 }
 
-/**
- * True when `childPem` carries a valid signature by the key of `issuerPem`. Signature only: no
- * dates, names, key usage or constraints — use a real path validator for those. `childPem`
- * may be a certificate or a CRL ("X509 CRL"). Malformed input throws X509Error.
- */
-export async function verifySignedBy(childPem: string, issuerPem: string): Promise<boolean> {
-  const issuer = loadCertificate(issuerPem, "issuer");
-  const describe = (why: string) => `child is not a PEM certificate or CRL: ${why}`;
-  const [block, ...more] = decodePemBlocks(childPem, describe);
-  if (!block || more.length > 0) {
-    throw new X509Error(describe(`expected exactly one block, found ${more.length + (block ? 1 : 0)}`), "not-pem");
-  }
-  if (block.label === "X509 CRL") {
-    assertSingleDerElement(block.der, describe);
-    let crl: x509.X509Crl;
-    try {
-      crl = new x509.X509Crl(block.der);
-    } catch (cause) {
-      throw new X509Error(describe(`the DER is not a CRL (${errText(cause)})`), "bad-der", { cause });
-    }
-    // Pass the PublicKey, not the certificate: given a certificate, X509Crl.verify takes the
-    // signature algorithm from the issuer certificate instead of from the CRL.
-    return crl.verify({ publicKey: issuer.publicKey });
-  }
-  if (block.label !== CERT_LABEL) {
-    throw new X509Error(describe(`found a "${block.label}" block`), "not-pem");
-  }
-  assertSingleDerElement(block.der, describe);
-  const fast = await verifyEcdsaP256(block.der, issuerPem, new Uint8Array(issuer.publicKey.rawData));
-  if (fast !== null) return fast;
-  const child = certFromDer(block.der, describe);
-  return child.verify({ publicKey: issuer.publicKey, signatureOnly: true });
-}
-
-// An issuer's key is imported once however many children are checked against it.
-const issuerKeys = new Map<string, Promise<CryptoKey>>();
-
-/**
- * The signature check of verifySignedBy without the library, for the one algorithm inforge
- * issues with (ECDSA P-256, SHA-256): the TBSCertificate's bytes and the DER signature are cut
- * out of the certificate, the signature turned into WebCrypto's r||s. Null for anything else
- * (another algorithm, an odd encoding), which the library then checks.
- */
-async function verifyEcdsaP256(der: Uint8Array, issuerPem: string, issuerSpki: Uint8Array): Promise<boolean | null> {
-  const parts = certificateParts(der);
-  if (!parts || issuerSpki.length !== 91 || !bytesEqual(issuerSpki.subarray(0, P256_SPKI_PREFIX.length), P256_SPKI_PREFIX)) return null;
-  const alg = der.subarray(parts.alg.start, parts.alg.end);
-  const inner = childrenOf(der, parts.tbs)?.[2];
-  if (!inner || !bytesEqual(alg, ECDSA_SHA256_ALG) || !bytesEqual(der.subarray(inner.start, inner.end), ECDSA_SHA256_ALG)) return null;
-  // BIT STRING { 0 unused bits, SEQUENCE { INTEGER r, INTEGER s } } → 64 bytes r||s.
-  if (der[parts.sig.body] !== 0) return null;
-  const seq = tlvAt(der, parts.sig.body + 1, parts.sig.end);
-  const rs = seq && seq.tag === 0x30 && seq.end === parts.sig.end ? childrenOf(der, seq) : null;
-  if (!rs || rs.length !== 2 || rs.some((x) => x.tag !== 0x02)) return null;
-  const sig = new Uint8Array(64);
-  for (const [i, x] of rs.entries()) {
-    let from = x.body;
-    while (from < x.end - 1 && der[from] === 0) from++;
-    if (x.end - from > 32) return null;
-    sig.set(der.subarray(from, x.end), 32 * (i + 1) - (x.end - from));
-  }
-  const tbs = der.slice(parts.tbs.start, parts.tbs.end);
-  if (platform.verifyP256) {
-    try {
-      return await platform.verifyP256(issuerSpki, sig, tbs);
-    } catch {
-      // the platform routine is unavailable here: WebCrypto below gives the same answer
-    }
-  }
-  let key = issuerKeys.get(issuerPem);
-  if (!key) {
-    if (issuerKeys.size >= 64) issuerKeys.delete(issuerKeys.keys().next().value!);
-    key = globalThis.crypto.subtle.importKey("spki", new Uint8Array(issuerSpki), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
-    issuerKeys.set(issuerPem, key);
-  }
-  return globalThis.crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, await key, sig, tbs);
-}
-
-/**
- * True when the certificate's SubjectPublicKeyInfo is `k.publicKey`, and, when the private key
- * is extractable, the private key's public point is that same key (so a pair assembled from
- * two different keys does not pass).
- */
-export async function publicKeyMatches(certPem: string, k: KeyPair): Promise<boolean> {
-  const describe = certReason("certificate");
-  const der = decodeSinglePem(certPem, CERT_LABEL, describe);
-  assertSingleDerElement(der, describe);
-  const certSpki = fastFields(der)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
-  if (!bytesEqual(certSpki, await exportSpki(k.publicKey))) return false;
-  if (k.privateKey.extractable) {
-    const subtle = globalThis.crypto.subtle;
-    const [priv, pub] = await Promise.all([
-      subtle.exportKey("jwk", k.privateKey),
-      subtle.exportKey("jwk", k.publicKey),
-    ]);
-    if (priv.x !== pub.x || priv.y !== pub.y || priv.crv !== pub.crv) return false;
-  }
-  return true;
-}
-
-/**
- * Whether a PKCS#8 PEM private key is the key of a certificate: "match", "mismatch", or
- * "unreadable" (not a P-256 private key). For inforge's own layout (what lib/x509 writes) the
- * check is d·G = the certificate's point, and the point stored beside d is that point too;
- * anything else is imported and compared as importPrivateKeyPem + publicKeyMatches would.
- */
-export async function keyMatchesCertificate(keyPem: string, certPem: string): Promise<"match" | "mismatch" | "unreadable"> {
-  const describe = certReason("certificate");
-  const certDer = decodeSinglePem(certPem, CERT_LABEL, describe);
-  assertSingleDerElement(certDer, describe);
-  const certSpki = fastFields(certDer)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
-  let der: Bytes;
-  try {
-    der = decodeSinglePem(keyPem, "PRIVATE KEY", (why) => why);
-  } catch {
-    return "unreadable";
-  }
-  const parts = p256Pkcs8Parts(der);
-  if (parts && platform.p256Point) {
-    const stored = parts.point;
-    if (certSpki.length !== 91 || !bytesEqual(certSpki.subarray(26), stored)) return "mismatch";
-    let derived: Uint8Array;
-    try {
-      derived = platform.p256Point(parts.d);
-    } catch {
-      return "unreadable";
-    }
-    return bytesEqual(derived, stored) ? "match" : "unreadable"; // a d that is not the stored point's: a damaged key
-  }
-  let k: KeyPair;
-  try {
-    k = await importPrivateKeyPem(keyPem);
-  } catch {
-    return "unreadable";
-  }
-  return (await publicKeyMatches(certPem, k)) ? "match" : "mismatch";
-}
-
 export function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** True when the certificate's SubjectPublicKeyInfo is exactly `spki` (a key held elsewhere, e.g. on a token). */
-export function certificateHasSpki(certPem: string, spki: Uint8Array): boolean {
-  const der = decodeSinglePem(certPem, CERT_LABEL, certReason("certificate"));
-  const certSpki = fastFields(der)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
-  return bytesEqual(certSpki, spki);
 }

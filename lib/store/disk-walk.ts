@@ -1,0 +1,43 @@
+import { lstat, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { TMP } from "./fs-store.ts";
+
+// The disk side of verify: every entry of the pki directory (lstat, never followed), and the
+// batched reads that keep a fleet's tens of thousands of files from being read one at a time.
+
+export interface DiskFile {
+  readonly rel: string;
+  readonly mode: number;
+  readonly dir: boolean;
+  readonly symlink: boolean;
+}
+
+export async function walk(root: string): Promise<DiskFile[]> {
+  const out: DiskFile[] = [];
+  const go = async (rel: string) => {
+    for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (r === ".git") continue;
+      const st = await lstat(join(root, r));
+      out.push({ rel: r, mode: st.mode, dir: st.isDirectory(), symlink: st.isSymbolicLink() });
+      if (st.isDirectory()) await go(r);
+    }
+  };
+  await go("");
+  return out;
+}
+
+/** `f` over every item, up to 64 at once; results in the items' order. */
+export async function mapBatched<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  for (let i = 0; i < items.length; i += 64) {
+    const part = await Promise.all(items.slice(i, i + 64).map(f));
+    part.forEach((r, j) => (out[i + j] = r));
+  }
+  return out;
+}
+
+/** Files that are the tool's own bookkeeping, not recorded by the journal. */
+export const isBookkeeping = (rel: string) => rel.startsWith("journal/") || /^\.lock(-[a-z0-9-]+)?(\.takeover)?$/.test(rel);
+/** Files staged by a run (lib/store/fs-store.ts, atomic.ts) that has not reached its commit point. */
+export const isStaged = (rel: string) => rel.endsWith(TMP) || /\.\d+\.tmp$/.test(rel);

@@ -1,0 +1,72 @@
+import { readFile } from "node:fs/promises";
+import { StateError } from "../errors.ts";
+import { latestWrites } from "../check/verify-rules.ts";
+import * as P from "../model/paths.ts";
+import type { FsStore } from "./fs-store.ts";
+import { sha256 } from "./journal.ts";
+import { scopeOfPath } from "./domains.ts";
+
+// The pipeline's tamper check: what the journals recorded against the bytes on disk, before a
+// run plans anything (assertUntampered) and for what deploy ships (journalWrites, unrecorded).
+
+/**
+ * The cheap part of verify, run before every apply: the journal's hash chain, and every file it
+ * recorded still holds the bytes written. A file changed behind the tool's back (a swapped
+ * certificate or bundle) stops the run before anything is planned on top of it. pki.json is
+ * exempt: it is the operator's config (verify reports its edits as a warning).
+ */
+export async function assertUntampered(store: FsStore): Promise<void> {
+  const bad: { path: string; seq: number; command: string; missing: boolean }[] = [];
+  // A run locked to one scope checks the shared files and its own: other scopes' runs may be writing theirs.
+  const mine = (path: string) => store.domain === null || [null, store.domain].includes(scopeOfPath(path));
+  const all = [...(await journalWrites(store))].filter(([path]) => path !== P.CONFIG && mine(path));
+  // Read in parallel batches: this runs before every apply, at 1,000 leaves too.
+  for (let i = 0; i < all.length; i += 64) {
+    await Promise.all(all.slice(i, i + 64).map(async ([path, w]) => {
+      const now = await readFile(store.abs(path)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === "ENOENT") return null;
+        throw e;
+      });
+      if (now === null || sha256(now) !== w.sha256) bad.push({ path, ...w, missing: now === null });
+    }));
+  }
+  if (!bad.length) return;
+  bad.sort((a, b) => a.path.localeCompare(b.path));
+  const b = bad[0]!;
+  const more = bad.length > 1 ? ` (and ${bad.length - 1} other file(s))` : "";
+  throw new StateError(
+    `${b.path} ${b.missing ? "is missing" : "was changed outside inforge"}${more}: it is not what journal entry ${b.seq} ("${b.command}") wrote; nothing was changed — run inforge pki verify for the full report and restore the file(s) from git`,
+  );
+}
+
+/** What the latest journal entry that wrote a file recorded of it. */
+export interface Recorded {
+  readonly sha256: string;
+  readonly seq: number;
+  readonly command: string;
+}
+
+/**
+ * Every file the journals record, with what the latest entry that wrote it recorded — once the
+ * hash chain of every journal (journal/pki.jsonl and the scope journals, lib/store/domains.ts, in
+ * commit order) is intact; a broken chain is a StateError.
+ */
+export async function journalWrites(store: FsStore): Promise<Map<string, Recorded>> {
+  const { entries, broken } = await store.journalEntries();
+  if (broken) {
+    throw new StateError(`the journal ${broken.replace(/^(\S+): /, "$1 is broken: ")}; the pki directory may have been tampered with — nothing was changed; run inforge pki verify and restore it from git`);
+  }
+  return latestWrites(entries);
+}
+
+/**
+ * Why the bytes at `path` (null: missing) are not what the journal recorded, as the start of a
+ * sentence; null when they are. A file no entry records is not vouched for either.
+ */
+export function unrecorded(writes: ReadonlyMap<string, Recorded>, path: string, bytes: string | Uint8Array | null): string | null {
+  const w = writes.get(path);
+  if (!w) return `${path} was not written by inforge (no journal entry records it)`;
+  if (bytes === null) return `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it`;
+  if (sha256(bytes) !== w.sha256) return `${path} was changed outside inforge: it is not what journal entry ${w.seq} ("${w.command}") wrote`;
+  return null;
+}
