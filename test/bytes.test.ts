@@ -41,6 +41,8 @@ test("each byte helper, the P-256 DER framing and the seeded RNG are defined in 
   assert.equal(where(/3059301306072a8648ce3d|0x30, 0x59, 0x30, 0x13|308187020100301306072a8648ce3d|0x30, 0x81, 0x87, 0x02/, ["lib"]), ["lib/x509/p256.ts"]);
   assert.equal(where(/0x6d2b79f5/, ["test"]), ["test/sim.ts"], "the mulberry32 RNG is written more than once");
   assert.equal(where(/Promise\.race\(|Promise\.all\(Array\.from\(\{ length: Math\.min/, ["lib"]), ["lib/pool.ts"], "a second concurrency limiter");
+  // Batches of N awaited with Promise.all are a limiter too (verify's reads, the tamper check).
+  assert.equal(where(/i \+= \d+\)\s*\{\s*(?:const \w+ = )?await Promise\.all\(/, ["lib"]), [], "a batching loop instead of lib/pool.ts");
 });
 
 test("eachLimited keeps at most `width` in flight, and after a failure starts nothing new but lets the running ones finish", async () => {

@@ -1,5 +1,6 @@
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { eachLimited } from "../pool.ts";
 import { TMP } from "./fs-store.ts";
 
 // The disk side of verify: every entry of the pki directory (lstat, never followed), and the
@@ -30,10 +31,9 @@ export async function walk(root: string): Promise<DiskFile[]> {
 /** `f` over every item, up to 64 at once; results in the items' order. */
 export async function mapBatched<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
-  for (let i = 0; i < items.length; i += 64) {
-    const part = await Promise.all(items.slice(i, i + 64).map(f));
-    part.forEach((r, j) => (out[i + j] = r));
-  }
+  await eachLimited(items, 64, async (item, n) => {
+    out[n] = await f(item);
+  });
   return out;
 }
 

@@ -4,6 +4,7 @@ import { latestWrites } from "../check/verify-rules.ts";
 import * as P from "../model/paths.ts";
 import type { FsStore } from "./fs-store.ts";
 import { sha256 } from "./journal.ts";
+import { eachLimited } from "../pool.ts";
 import { scopeOfPath } from "./domains.ts";
 
 // The pipeline's tamper check: what the journals recorded against the bytes on disk, before a
@@ -21,15 +22,13 @@ export async function assertUntampered(store: FsStore): Promise<void> {
   const mine = (path: string) => store.domain === null || [null, store.domain].includes(scopeOfPath(path));
   const all = [...(await journalWrites(store))].filter(([path]) => path !== P.CONFIG && mine(path));
   // Read in parallel batches: this runs before every apply, at 1,000 leaves too.
-  for (let i = 0; i < all.length; i += 64) {
-    await Promise.all(all.slice(i, i + 64).map(async ([path, w]) => {
-      const now = await readFile(store.abs(path)).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === "ENOENT") return null;
-        throw e;
-      });
-      if (now === null || sha256(now) !== w.sha256) bad.push({ path, ...w, missing: now === null });
-    }));
-  }
+  await eachLimited(all, 64, async ([path, w]) => {
+    const now = await readFile(store.abs(path)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return null;
+      throw e;
+    });
+    if (now === null || sha256(now) !== w.sha256) bad.push({ path, ...w, missing: now === null });
+  });
   if (!bad.length) return;
   bad.sort((a, b) => a.path.localeCompare(b.path));
   const b = bad[0]!;
