@@ -20,6 +20,8 @@ export interface Vouch {
   root(gen: number): Promise<string>;
   /** An intermediate: recorded fingerprint, live, signed by the live root its scope file names. */
   intermediate(ref: Ref): Promise<string>;
+  /** The cross-signed root of a root overlap: recorded fingerprint, signed by the old root, holding the new root's key. */
+  cross(): Promise<string>;
 }
 
 /** A vouching reader over one snapshot (the state on disk, as read under the lock). */
@@ -77,7 +79,21 @@ export function vouching(read: ReadTree, snap: Snapshot): Vouch {
     return pem;
   });
 
-  return { root, intermediate };
+  const cross = (): Promise<string> => once({ scope: "root-cross", gen: 0 }, async () => {
+    const x = snap.root.crossSigned;
+    if (!x) throw new StateError(`${P.ROOT_STATE} records no cross-signed root, yet a chain names one; restore the pki directory from git and run inforge pki verify`);
+    const path = P.crossCert(x.gen, x.by);
+    const pem = await must(path);
+    if (!x.fingerprint || fingerprint(pem, path) !== x.fingerprint) {
+      throw new StateError(`${path} is not the cross certificate ${P.ROOT_STATE} records (fingerprint differs); restore it from git and run inforge pki verify`);
+    }
+    if (!(await signedBy(pem, await root(x.by))) || !X.samePublicKey(pem, await root(x.gen))) {
+      throw new StateError(`${path} is not root G${x.gen}'s key certified by root G${x.by}; restore it from git and run inforge pki verify`);
+    }
+    return pem;
+  });
+
+  return { root, intermediate, cross };
 }
 
 /** Signature only (lib/x509 verifySignedBy); a malformed certificate is simply not signed. */

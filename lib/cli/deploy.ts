@@ -25,7 +25,7 @@ import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { loadIdentities, matchRecipients } from "../store/identities.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
-import { readServedChain } from "./served-chain.ts";
+import { servedChainPem } from "./served-chain.ts";
 import { journalWrites, unrecorded, type Recorded } from "../store/tamper.ts";
 import { checkOut } from "./out-dir.ts";
 import { bold, green } from "./style.ts";
@@ -219,9 +219,8 @@ async function readTarget(r: Reading, t: Target, ci: Identity): Promise<DeployRe
     throw new StateError(`${keyPath} does not hold the key of ${leafPath} (a key or certificate was swapped); restore both from git`);
   }
   // The chain served after the leaf: the vouched intermediate, then the cross-signed root during a
-  // root overlap (read through the journal check and held to root.json's fingerprint).
-  const chainPem = await readServedChain({ read }, snap, t.scope, leaf.gen);
-  if (!chainPem.startsWith(intermediatePem)) throw new StateError(`${P.intermediateCert(t.scope, leaf.gen)} changed while deploy read it; run deploy again`);
+  // root overlap, each proven by the vouching reader (journal, recorded fingerprint, signature).
+  const chainPem = await servedChainPem(vouch, snap, t.scope, leaf.gen);
   const trustDomains = await trustDomainPems(vouch, snap, t.scope, cfg.domain);
   const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, trustDomains, notAfter: leaf.notAfter });
   return { files, notAfter: leaf.notAfter };

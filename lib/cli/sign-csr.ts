@@ -10,7 +10,8 @@ import { FsStore } from "../store/fs-store.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { parseWait } from "./deploy.ts";
-import { readServedChain } from "./served-chain.ts";
+import { servedChainPem } from "./served-chain.ts";
+import { vouching } from "../apply/vouch.ts";
 import { runIntents } from "./pipeline.ts";
 
 // `inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]` (CI posture), for
@@ -61,7 +62,7 @@ export async function signCsrCommand(a: Args, ctx: RunContext, command: string):
     throw new StateError(`the certificate for ${region}/${service} changed while it was being read (another sign-csr ran); run the command again`);
   }
   // The intermediate, and during a root overlap the cross-signed root (lib/model/bundles.ts servedChain).
-  const chain = leafPem + (await readServedChain(store, outcome.result.state, region, rec.gen));
+  const chain = leafPem + (await servedChainPem(vouching((p) => store.read(p), outcome.result.state), outcome.result.state, region, rec.gen));
   if (out !== undefined) {
     await writeAtomic(resolve(out), chain, 0o644);
     process.stderr.write(`wrote the chain (leaf + ${region} G${rec.gen}) to ${out}, valid until ${rec.notAfter}\n`);
