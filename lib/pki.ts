@@ -384,7 +384,7 @@ function laps(enabled: string | undefined): (what: string, parts?: Record<string
 }
 
 /**
- * The pki directory (a real path, lib/cli/context.ts: no symlink above it), created with an
+ * The pki directory (a real path, lib/runbook/context.ts: no symlink above it), created with an
  * explicit mode when new — mkdir's mode applies to every level it creates, so umask 000 cannot
  * make it 0777.
  */

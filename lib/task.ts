@@ -72,7 +72,7 @@ export function task<S extends v.GenericSchema<Record<string, unknown>, Record<s
   if (file && main && samePath(file, main)) {
     // Deferred so the module finishes evaluating first; the CLI is loaded only in this case.
     setTimeout(() => {
-      void import("./cli/direct.ts").then((m) => m.runDirect(t, file));
+      void import("./runbook/direct.ts").then((m) => m.runDirect(t, file));
     }, 0);
   }
   return t;

@@ -14,11 +14,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = join(ROOT, "dist", "deno");
 
 const tasks = readdirSync(join(ROOT, "tasks")).filter((f) => f.endsWith(".ts") && !f.startsWith("_")).sort();
-// The CLI: the shipped tasks registered by their source path (lib/cli/shipped.ts), then main().
+// The CLI: the shipped tasks registered by their source path (lib/runbook/shipped.ts), then main().
 const cli = [
   `import { join } from "node:path";`,
-  `import { registerShippedTask } from "./lib/cli/shipped.ts";`,
-  `import { SHIPPED } from "./lib/cli/tasks.ts";`,
+  `import { registerShippedTask } from "./lib/runbook/shipped.ts";`,
+  `import { SHIPPED } from "./lib/runbook/tasks.ts";`,
   ...tasks.map((f, i) => `import t${i} from "./tasks/${f}";\nregisterShippedTask(join(SHIPPED, ${JSON.stringify(f)}), t${i});`),
   `import { main, explain } from "./lib/cli/main.ts";`,
   `main(process.argv.slice(2), process.env).then((c) => (process.exitCode = c), (e) => (process.exitCode = explain(e, process.argv.includes("--json"))));`,

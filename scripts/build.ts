@@ -32,8 +32,8 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
     `import { setFrameMapper } from "./lib/dsl/origin.ts";`,
     `import { bundleFrameMapper } from "./lib/cli/bundle-origins.ts";`,
     `setFrameMapper(bundleFrameMapper(import.meta.url));`,
-    `import { registerShippedTask } from "./lib/cli/shipped.ts";`,
-    `import { SHIPPED } from "./lib/cli/tasks.ts";`,
+    `import { registerShippedTask } from "./lib/runbook/shipped.ts";`,
+    `import { SHIPPED } from "./lib/runbook/tasks.ts";`,
     ...tasks.map((f, i) => `import t${i} from "./tasks/${f}";\nregisterShippedTask(join(SHIPPED, ${JSON.stringify(f)}), t${i});`),
     `export { main, explain } from "./lib/cli/main.ts";`,
   ].join("\n");

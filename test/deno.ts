@@ -37,7 +37,7 @@ export interface Ran {
 /** `deno run <flags> <script> <args>` in the sandbox, with exactly the environment given. */
 export function denoRun(flags: readonly string[], script: string, args: readonly string[], env: Record<string, string | undefined>, cwd: string): Ran {
   const clean = Object.fromEntries(Object.entries({ ...env, PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: "1" }).filter(([, v]) => v !== undefined)) as Record<string, string>;
-  // No terminal here: root-posture runs need --yes (lib/cli/confirm.ts); given once, for every run
+  // No terminal here: root-posture runs need --yes (lib/term/confirm.ts); given once, for every run
   // of a task file or of `inforge pki …` / `inforge run …` (other commands take it too).
   const yes = args.includes("--help") ? [] : ["--yes"];
   const r = spawnSync(DENO, ["run", ...flags, script, ...args, ...yes], { cwd, env: clean, encoding: "utf8", timeout: 120_000 });

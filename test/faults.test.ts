@@ -152,7 +152,7 @@ interface Child {
  */
 function child(argv: string[], env: Record<string, string | undefined>, kill?: { after: "plan" | "staged"; ms: number }, staging?: string): Promise<Child & { applyMs: number; commitMs: number }> {
   return new Promise((resolve) => {
-    // No terminal: root-posture runs need --yes (lib/cli/confirm.ts); the re-run gets it too.
+    // No terminal: root-posture runs need --yes (lib/term/confirm.ts); the re-run gets it too.
     const yes = argv[0] === "pki" || argv[0] === "run" ? ["--yes"] : [];
     const p = spawn(process.execPath, [join(ROOT, "bin/inforge.js"), ...argv, ...yes], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";

@@ -8,7 +8,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
 import { region, root, all } from "../lib/mod.ts";
-import { renderPlan } from "../lib/cli/render-plan.ts";
+import { renderPlan } from "../lib/term/render-plan.ts";
 import { renderStatus, statusReport, checkExitCode } from "../lib/cli/status.ts";
 import { renderGraph } from "../lib/cli/graph.ts";
 import { StatusReportSchema } from "../lib/model/reports.ts";

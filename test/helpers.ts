@@ -105,7 +105,7 @@ export async function cli(argv: string[], env: Record<string, string | undefined
   process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
   let code: number;
   try {
-    // Tests have no terminal: root-posture runs need --yes (lib/cli/confirm.ts), given here once.
+    // Tests have no terminal: root-posture runs need --yes (lib/term/confirm.ts), given here once.
     code = await main(argv[0] === "pki" || argv[0] === "run" ? [...argv, "--yes"] : argv, env);
   } catch (x) {
     code = explain(x, argv.includes("--json"));

@@ -1,8 +1,8 @@
-// The progress display of long applies (lib/cli/progress.ts): silent for short runs, a bar
+// The progress display of long applies (lib/term/progress.ts): silent for short runs, a bar
 // redrawn in place on a terminal, a plain periodic line in CI logs.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { progress } from "../lib/cli/progress.ts";
+import { progress } from "../lib/term/progress.ts";
 
 const sink = (isTTY: boolean) => {
   const out: string[] = [];

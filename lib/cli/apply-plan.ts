@@ -1,8 +1,8 @@
-import type { Args } from "./args.ts";
+import type { Args } from "../runbook/args.ts";
 import { InputError } from "../errors.ts";
 import { readPlanFile } from "../store/plan-file.ts";
 import type { RunContext } from "../pki.ts";
-import { runIntents, type RunOutcome } from "./pipeline.ts";
+import { runIntents, type RunOutcome } from "../runbook/pipeline.ts";
 
 /**
  * `inforge apply plan.json`: apply exactly the plan that was reviewed (`--plan --out`), or refuse

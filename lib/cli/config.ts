@@ -4,8 +4,8 @@ import * as P from "../model/paths.ts";
 import { custodyVerdict } from "../store/custody.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
-import type { RunContext } from "./context.ts";
-import { bold, cyan, table, yellow } from "./style.ts";
+import type { RunContext } from "../runbook/context.ts";
+import { bold, cyan, table, yellow } from "../term/style.ts";
 
 // `inforge pki config` (root posture): the field-by-field difference between pki.json and the
 // custody record the root last signed — the plan an operator reviews — then the shipped task

@@ -21,14 +21,14 @@ import { FsStore } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { assertCustody } from "../store/custody.ts";
-import type { Args } from "./args.ts";
-import type { RunContext } from "./context.ts";
+import type { Args } from "../runbook/args.ts";
+import type { RunContext } from "../runbook/context.ts";
 import { loadIdentities, matchRecipients } from "../store/identities.ts";
-import { runIntents, type RunOutcome } from "./pipeline.ts";
+import { runIntents, type RunOutcome } from "../runbook/pipeline.ts";
 import { servedChainPem } from "./served-chain.ts";
 import { journalWrites, unrecorded, type Recorded } from "../store/tamper.ts";
 import { checkOut } from "./out-dir.ts";
-import { bold, green } from "./style.ts";
+import { bold, green } from "../term/style.ts";
 
 // `inforge deploy <service> --region R [--out DIR]` (CI posture): make sure the service has a
 // current leaf — through the planner, as `leaves.renew` for just that service, so what is due is

@@ -1,3 +1,5 @@
+import { COMMON_FLAGS } from "../runbook/flags-help.ts";
+
 export const USAGE = `inforge — run a service-mesh PKI from an infra repo
 
 usage:
@@ -26,21 +28,7 @@ usage:
   inforge <command> --help                    usage and examples of one command
   inforge --version                           the installed version
 
-common flags:
-  --dir PATH       the pki directory (default ./pki, or INFORGE_PKI_DIR)
-  --regions PATH   the region files (default ./regions, or INFORGE_REGIONS_DIR)
-  --plan           print the plan and change nothing; with --out FILE, save it for inforge apply
-  --yes            apply a root-posture plan without asking (without a terminal, required — or a plan file)
-  --at TIME        act as if it were TIME (ISO 8601), for simulation (or INFORGE_NOW)
-  --json           machine-readable output
-  --wait 60s       wait this long for another run's lock instead of failing
-  --concurrency N  leaves issued at once by renew/rotate (default 16)
-
-identities (age X25519; the key itself or a path to an age-keygen identity file):
-  INFORGE_PKI_ROOT_KEY   offline root — never in CI
-  INFORGE_SECRETS_KEY    CI master — opens intermediate keys to mint leaves
-  INFORGE_ROOT_FINGERPRINT  pinned root fingerprint(s), comma separated (set in CI, outside the repo)
-
+${COMMON_FLAGS}
 examples:
   inforge pki init --domain mesh.example.internal --ci-recipient age1… --identity-out /media/usb/root.key
   INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki intermediate eu

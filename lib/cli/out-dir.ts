@@ -22,7 +22,7 @@ export interface OutOptions {
 /**
  * Check an out directory before anything runs and return its real path, which the writes then use.
  * Refuses (one sentence, InputError): a symlink at `out`, a file there, a real path inside the
- * pki directory (`pkiDir` is already real, lib/cli/context.ts), and — unless allowInRepo — a
+ * pki directory (`pkiDir` is already real, lib/runbook/context.ts), and — unless allowInRepo — a
  * path inside a git work tree that git does not ignore.
  */
 export async function checkOut(out: string, pkiDir: string, o: OutOptions = {}): Promise<string> {

@@ -12,11 +12,11 @@ import { entryRef } from "../store/domains.ts";
 import { FsStore, type FileWrite } from "../store/fs-store.ts";
 import { acquireLock } from "../store/lock.ts";
 import { readSnapshot } from "../store/snapshot.ts";
-import type { Args } from "./args.ts";
-import type { RunContext } from "./context.ts";
+import type { Args } from "../runbook/args.ts";
+import type { RunContext } from "../runbook/context.ts";
 import { parseWait } from "./deploy.ts";
 import { loadIdentities, matchRecipients } from "../store/identities.ts";
-import { bold, cyan, dim, green, table } from "./style.ts";
+import { bold, cyan, dim, green, table } from "../term/style.ts";
 import { assertUntampered } from "../store/tamper.ts";
 
 // `inforge pki rekey --ci-recipient age1…` (CI posture) / `--root-recipient age1…` (root posture):

@@ -7,12 +7,12 @@ import { FsStore } from "../store/fs-store.ts";
 import { checkNameLimits, loadTopology } from "../store/regions.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { assertCustody } from "../store/custody.ts";
-import type { Args } from "./args.ts";
-import { nearest } from "./args.ts";
-import type { RunContext } from "./context.ts";
+import type { Args } from "../runbook/args.ts";
+import { nearest } from "../runbook/args.ts";
+import type { RunContext } from "../runbook/context.ts";
 import { checkOut, ciIdentity, deliver, deployIntent, flush, mintedBy, parseWait, type Delivered, type Target } from "./deploy.ts";
-import { runIntents, type RunOutcome } from "./pipeline.ts";
-import { bold, green, red, table, yellow } from "./style.ts";
+import { runIntents, type RunOutcome } from "../runbook/pipeline.ts";
+import { bold, green, red, table, yellow } from "../term/style.ts";
 
 // `inforge releases deploy <release>` (CI posture): deliver every service a release names.
 // Every leaf the release needs is minted in ONE plan (one check, one commit); regions whose plan

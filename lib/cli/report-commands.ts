@@ -3,8 +3,8 @@ import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
 import { loadTopology } from "../store/regions.ts";
 import { assertCustody } from "../store/custody.ts";
-import type { Args } from "./args.ts";
-import type { RunContext } from "./context.ts";
+import type { Args } from "../runbook/args.ts";
+import type { RunContext } from "../runbook/context.ts";
 import { graphReport, renderGraph, type GraphFormat } from "./graph.ts";
 import { checkExitCode, renderStatus, statusReport } from "./status.ts";
 

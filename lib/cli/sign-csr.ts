@@ -7,12 +7,12 @@ import * as P from "../model/paths.ts";
 import { writeAtomic } from "../store/atomic.ts";
 import { realPath, within } from "../store/no-follow.ts";
 import { FsStore } from "../store/fs-store.ts";
-import type { Args } from "./args.ts";
-import type { RunContext } from "./context.ts";
+import type { Args } from "../runbook/args.ts";
+import type { RunContext } from "../runbook/context.ts";
 import { parseWait } from "./deploy.ts";
 import { servedChainPem } from "./served-chain.ts";
 import { vouching } from "../apply/vouch.ts";
-import { runIntents } from "./pipeline.ts";
+import { runIntents } from "../runbook/pipeline.ts";
 
 // `inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]` (CI posture), for
 // workloads that keep their own key. lib/x509 reads the CSR, applies the key policy and verifies

@@ -5,7 +5,7 @@ import * as P from "../model/paths.ts";
 import { LIVE, type Generation, type Snapshot, type Topology } from "../model/state.ts";
 import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
 import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
-import { bold, dim, green, red, yellow } from "./style.ts";
+import { bold, dim, green, red, yellow } from "../term/style.ts";
 
 // `inforge pki status`: the tree, its health against thresholds, and a calendar of what comes
 // next. Pure: a snapshot and a clock in, data or text out (golden-tested).

@@ -1,4 +1,4 @@
-import type { RunContext } from "./context.ts";
+import type { RunContext } from "../runbook/context.ts";
 import { loadIdentities } from "../store/identities.ts";
 import { verifyDir, type VerifyReport } from "../store/verify.ts";
 

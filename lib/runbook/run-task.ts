@@ -6,7 +6,7 @@ import { intentsOf, taskArgs, taskContext } from "./tasks.ts";
 import { runIntents, type RunOutcome } from "./pipeline.ts";
 import type { ApplyResult } from "../apply/apply.ts";
 import { deniedMessage, isDenied } from "../runtime.ts";
-import { askBeforeRoot } from "./confirm.ts";
+import { askBeforeRoot } from "../term/confirm.ts";
 import { parseWait } from "../model/duration.ts";
 import { checkPlanOut, emptyPlan, writePlanFile } from "./plan-out.ts";
 

@@ -1,8 +1,8 @@
 import type { Intent } from "../dsl/intent.ts";
 import { runIntents as run, type RunContext, type RunOptions, type RunOutcome } from "../pki.ts";
-import { renderPlan } from "./render-plan.ts";
-import { bold, green } from "./style.ts";
-import { progress } from "./progress.ts";
+import { renderPlan } from "../term/render-plan.ts";
+import { bold, green } from "../term/style.ts";
+import { progress } from "../term/progress.ts";
 
 export type { RunOptions, RunOutcome };
 

@@ -4,8 +4,8 @@ import { parseArgs } from "./args.ts";
 import { runContext } from "./context.ts";
 import { runTask } from "./run-task.ts";
 import { ciGuard } from "../store/identities.ts";
-import { explain, runReport } from "./main.ts";
-import { USAGE } from "./help.ts";
+import { explain, runReport } from "./report.ts";
+import { COMMON_FLAGS } from "./flags-help.ts";
 import { taskHelp } from "./task-help.ts";
 import { directRunner } from "../runtime.ts";
 import type { Task } from "../task.ts";
@@ -17,7 +17,7 @@ export async function runDirect(t: Task, file: string): Promise<void> {
   try {
     const a = parseArgs(argv, new Set(["plan", "json", "force", "finish", "help", "yes"]));
     if (a.flags.help) {
-      process.stdout.write(`${taskHelp(name, t)}\n${USAGE}`);
+      process.stdout.write(`${taskHelp(name, t)}\n${COMMON_FLAGS}\n`);
       return;
     }
     ciGuard(process.env);

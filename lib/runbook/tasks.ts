@@ -52,7 +52,7 @@ export async function loadTask(name: string, dirs: readonly string[]): Promise<{
 }
 
 export async function importTask(file: string): Promise<Task> {
-  const compiled = compiledTask(file); // the prebuilt CLI carries the shipped tasks (lib/cli/shipped.ts)
+  const compiled = compiledTask(file); // the prebuilt CLI carries the shipped tasks (lib/runbook/shipped.ts)
   if (compiled) return compiled;
   let mod: { default?: unknown };
   try {
