@@ -23,7 +23,7 @@ import { verifyDir, type VerifyReport } from "./store/verify.ts";
 import { assertUntampered } from "./store/tamper.ts";
 import { assertCustody } from "./store/custody.ts";
 import { entryRef, writesWithin } from "./store/domains.ts";
-import { parseSavedPlan, savedPlan, stateChange, stateFiles, type SavedPlan } from "./store/plan-file.ts";
+import { parseSavedPlan, savedPlan, stateChange, stateFiles, type AfterHook, type SavedPlan } from "./store/plan-file.ts";
 import { stateView, type PkiState } from "./model/view.ts";
 import type { Snapshot, Topology } from "./model/state.ts";
 import { isDenied } from "./runtime.ts";
@@ -78,7 +78,7 @@ export interface RunOptions {
   /** Apply exactly this saved plan, or refuse (its intents replace `intents`). */
   readonly saved?: SavedPlan;
   /** With planOnly: also build the saved plan (state digest) to write to a file. */
-  readonly save?: { readonly task: string };
+  readonly save?: { readonly task: string; readonly after?: AfterHook };
 }
 
 export interface RunOutcome {
@@ -284,7 +284,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     lap("check");
     if (ctx.planOnly) {
       if (!ctx.json) print("--plan: nothing was changed", "strong");
-      return { plan, result: null, ...(o.save && files ? { saved: savedPlan(plan, files, o.save.task, o.title) } : {}) };
+      return { plan, result: null, ...(o.save && files ? { saved: savedPlan(plan, files, o.save.task, o.title, o.save.after) } : {}) };
     }
     for (const p of identitiesNeeded(plan)) {
       if (!hasIdentity(ids, p)) {

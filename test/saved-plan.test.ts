@@ -4,9 +4,9 @@
 // util-linux `script`) and need --yes without one.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildTree, cli, ok, opensslVerify, rootEnv, ROOT, run, sandbox, treeHash, type Sandbox } from "./helpers.ts";
+import { buildTree, ciEnv, cli, ok, opensslVerify, rootEnv, ROOT, run, sandbox, treeHash, type Sandbox } from "./helpers.ts";
 import { iso } from "./tree-checks.ts";
 
 const H = 3_600_000;
@@ -102,6 +102,48 @@ test("a root ceremony without a terminal and without --yes is refused; CI-postur
   assert.is(treeHash(sb.dir), before);
   const ci = run("node", [BIN, "pki", "renew", "--at", iso(T0 + H)], { env: { ...sb.env({ INFORGE_SECRETS_KEY: sb.ciKey }) } as NodeJS.ProcessEnv, cwd: sb.base });
   assert.is(ci.status, 0, ci.stderr);
+  rmSync(sb.base, { recursive: true, force: true });
+});
+
+test("inforge apply runs the task's after() from the reviewed task file, and refuses one edited since", async () => {
+  const sb = sandbox();
+  await buildTree(sb, ["global", "eu"], iso(T0));
+  const tasks = join(sb.base, "tasks");
+  mkdirSync(tasks);
+  const file = join(tasks, "renew-and-mark.ts");
+  const source = (mark: string) => [
+    `import { scope, task, v } from ${JSON.stringify(join(ROOT, "lib/mod.ts"))};`,
+    `export default task({`,
+    `  summary: "rotate the eu payments leaf, then leave a mark",`,
+    `  args: v.strictObject({}),`,
+    `  run: () => scope("eu").service("payments").leaf().rotate(),`,
+    `  after: async ({ $, entry }) => { await $\`echo ${mark} \${entry} > ${join(sb.base, "after-ran")}\`; },`,
+    `});`,
+  ].join("\n") + "\n";
+  writeFileSync(file, source("reviewed"));
+  const env = ciEnv(sb, { INFORGE_TASKS_DIR: tasks });
+  const plan = join(sb.base, "plan.json");
+  await ok(cli(["run", "renew-and-mark", "--plan", "--out", plan, "--at", iso(T0 + H)], env));
+  const saved = JSON.parse(readFileSync(plan, "utf8"));
+  assert.is(saved.after.file, file, "the task file lies outside the working directory: recorded by its absolute path");
+  assert.ok(!existsSync(join(sb.base, "after-ran")), "--plan runs no after()");
+
+  // Edited since the review: refused before anything is applied.
+  writeFileSync(file, source("edited"));
+  const before = treeHash(sb.dir);
+  const edited = await cli(["apply", plan], env);
+  assert.is(edited.code, 1);
+  assert.match(edited.err, /^inforge: the task file .*renew-and-mark\.ts changed since the plan file ".*plan\.json" was made, and its after\(\) step is part of what was reviewed; nothing was changed — make and review the plan again \(--plan --out\)\n$/);
+  assert.is(treeHash(sb.dir), before);
+  assert.ok(!existsSync(join(sb.base, "after-ran")));
+
+  // The reviewed bytes again: applied, then after() runs with the journal entry of the apply.
+  writeFileSync(file, source("reviewed"));
+  const r = await cli(["apply", plan, "--json"], env);
+  assert.is(r.code, 0, r.err);
+  const report = JSON.parse(r.out.trim().split("\n").pop()!);
+  assert.is(report.applied, true);
+  assert.is(readFileSync(join(sb.base, "after-ran"), "utf8"), `reviewed ${report.journal}\n`);
   rmSync(sb.base, { recursive: true, force: true });
 });
 

@@ -147,8 +147,8 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   }
   if (cmd === "run") {
     if (!sub) throw new InputError("missing task name; for example: inforge run renew --region eu (inforge tasks lists them)");
-    const { task } = await loadTask(sub, taskDirs(env));
-    return report(await runTask(sub, task, a.flags, ctx, `inforge run ${argv.slice(1).join(" ")}`), ctx, sub);
+    const { task, file } = await loadTask(sub, taskDirs(env));
+    return report(await runTask(sub, task, a.flags, ctx, `inforge run ${argv.slice(1).join(" ")}`, file), ctx, sub);
   }
   if (cmd === "pki") {
     if (sub === "status") {
@@ -189,9 +189,9 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       else process.stdout.write("nothing to do: custody.json already signs pki.json's current trust-critical fields\n");
       return 0;
     }
-    const { task } = await loadTask(t.name, [SHIPPED]);
+    const { task, file } = await loadTask(t.name, [SHIPPED]);
     const flags = { ...t.flags, ...pick(a, ["identity-out", "wait", "concurrency", "yes", ...(a.flags.plan ? ["out"] : [])]) };
-    return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`), ctx, t.name);
+    return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`, file), ctx, t.name);
   }
   if (cmd === "apply") {
     checkFlags(a, [], "inforge apply");

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { GEN_STATES } from "./state.ts";
+import { SavedPlanSchema } from "./saved-plan.ts";
 
 // The machine-readable outputs of the CLI (`--json`), as versioned valibot schemas: the single
 // source for their types, for the tests that validate real output, and for the JSON Schema
@@ -137,6 +138,7 @@ export const REPORT_SCHEMAS = {
   "inforge.release/v1": ReleaseReportSchema,
   "inforge.error/v1": ErrorReportSchema,
   "inforge.graph/v1": GraphReportSchema,
+  "inforge.plan/v1": SavedPlanSchema,
 } as const;
 
 export type RunReport = v.InferOutput<typeof RunReportSchema>;

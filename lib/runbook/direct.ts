@@ -22,7 +22,7 @@ export async function runDirect(t: Task, file: string): Promise<void> {
     }
     ciGuard(process.env);
     const ctx = runContext(a, process.env);
-    const outcome = await runTask(name, t, a.flags, ctx, `${directRunner} ${file} ${argv.join(" ")}`.trim());
+    const outcome = await runTask(name, t, a.flags, ctx, `${directRunner} ${file} ${argv.join(" ")}`.trim(), file);
     // The same inforge.run/v1 report as `inforge run <name> --json`, so automation can use either.
     if (ctx.json) process.stdout.write(JSON.stringify(runReport(outcome, ctx, name)) + "\n");
   } catch (e) {

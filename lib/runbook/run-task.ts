@@ -9,12 +9,20 @@ import { deniedMessage, isDenied } from "../runtime.ts";
 import { askBeforeRoot } from "../term/confirm.ts";
 import { parseWait } from "../model/duration.ts";
 import { checkPlanOut, emptyPlan, writePlanFile } from "./plan-out.ts";
+import { importTask } from "./tasks.ts";
+import { sha256 } from "../store/journal.ts";
+import type { AfterHook, SavedPlan } from "../store/plan-file.ts";
+import { readFile } from "node:fs/promises";
+import { isAbsolute, relative, resolve } from "node:path";
 
 const RESERVED = new Set(["dir", "regions", "at", "plan", "json", "identity-out", "wait", "concurrency", "yes"]);
 
-/** Run one task with the flags given on the command line (minus the global ones). */
+/**
+ * Run one task with the flags given on the command line (minus the global ones). `file` is the
+ * task's source: a saved plan of a task with after() records its digest (see afterHook).
+ */
 export async function runTask(
-  name: string, t: Task, flags: Readonly<Record<string, string | true>>, ctx: RunContext, command: string,
+  name: string, t: Task, flags: Readonly<Record<string, string | true>>, ctx: RunContext, command: string, file?: string,
 ): Promise<RunOutcome> {
   // `--plan --out FILE` saves the reviewed plan; without --plan, --out is the task's own argument.
   const planOut = ctx.planOnly && typeof flags.out === "string" ? flags.out : undefined;
@@ -34,15 +42,39 @@ export async function runTask(
   const outcome = await runIntents(intents, ctx, {
     title: `${name} — ${t.summary}`, command, ...(identityOut ? { identityOut } : {}), waitMs, ...(concurrency ? { concurrency } : {}),
     confirm: askBeforeRoot(flags.yes === true, command),
-    ...(planOut ? { save: { task: name } } : {}),
+    ...(planOut ? { save: { task: name, ...(t.after && file ? { after: await afterHook(file) } : {}) } } : {}),
   });
   if (planOut && outcome.saved) await writePlanFile(planOut, outcome.saved, ctx.json);
   if (outcome.result && t.after) await runAfter(name, t.after, outcome.result, ctx);
   return outcome;
 }
 
+/** What a saved plan records of a task with after(): its file and the digest of its bytes. */
+async function afterHook(file: string): Promise<AfterHook> {
+  const rel = relative(process.cwd(), file);
+  return { file: rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : file, sha256: sha256(await readFile(file)) };
+}
+
+/**
+ * The task of a saved plan whose after() was reviewed with it: loaded from the same file, and only
+ * if its bytes are the ones the plan recorded — a hook edited since is not what was reviewed.
+ * Checked before anything is applied.
+ */
+export async function reviewedAfter(saved: SavedPlan, where: string): Promise<Task["after"]> {
+  if (!saved.after) return undefined;
+  const { file, sha256: want } = saved.after;
+  const bytes = await readFile(file).catch((e: unknown): never => {
+    if (isDenied(e)) throw e;
+    throw new InputError(`${where} runs the after() step of the task file ${file}, which cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); apply it from the directory the plan was made in, or make the plan again`);
+  });
+  if (sha256(bytes) !== want) throw new InputError(`the task file ${file} changed since ${where} was made, and its after() step is part of what was reviewed; nothing was changed — make and review the plan again (--plan --out)`);
+  const t = await importTask(resolve(file));
+  if (!t.after) throw new InputError(`the task file ${file} no longer has an after() step; make the plan again`);
+  return t.after.bind(t);
+}
+
 /** The task's after() hook with zx's `$`; a failure says plainly that the apply itself stands. */
-async function runAfter(name: string, after: NonNullable<Task["after"]>, result: ApplyResult, ctx: RunContext): Promise<void> {
+export async function runAfter(name: string, after: NonNullable<Task["after"]>, result: ApplyResult, ctx: RunContext): Promise<void> {
   try {
     const { $, quote } = await import("zx");
     // zx looks bash up on PATH when it loads; under Deno that needs read access to every PATH

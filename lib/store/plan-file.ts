@@ -1,10 +1,12 @@
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import * as v from "valibot";
+import { PLAN_SCHEMA, SavedPlanSchema, type AfterHook, type SavedPlan } from "../model/saved-plan.ts";
 import { InputError } from "../errors.ts";
-import type { Intent } from "../dsl/intent.ts";
 import { canonicalJson } from "../model/custody-record.ts";
 import { identitiesNeeded, type Plan } from "../plan/step.ts";
+
+export { PLAN_SCHEMA, type AfterHook, type SavedPlan };
 import { TMP } from "./fs-store.ts";
 import { sha256 } from "./journal.ts";
 import { isDenied } from "../runtime.ts";
@@ -15,47 +17,12 @@ import { isDenied } from "../runtime.ts";
 // clock on the state found under the lock and refuses unless both the state and the steps are
 // what was reviewed. The file is hostile input: parsed strictly, its own digest checked.
 
-export const PLAN_SCHEMA = "inforge.plan/v1";
-
-export interface SavedPlan {
-  readonly schema: typeof PLAN_SCHEMA;
-  readonly task: string;
-  readonly title: string;
-  /** The clock the plan was made at (`Plan.now`); applying re-plans at this instant. */
-  readonly now: string;
-  readonly intents: readonly Intent[];
-  /** The identities applying it needs (root and/or ci). */
-  readonly needs: readonly ("root" | "ci")[];
-  /** Every file of the pki directory the plan was made on: path → SHA-256 of its bytes. */
-  readonly state: Readonly<Record<string, string>>;
-  readonly steps: Plan["steps"];
-  readonly notes: readonly string[];
-  readonly next: readonly string[];
-  /** SHA-256 of the canonical JSON of everything above: a hand edit is refused. */
-  readonly digest: string;
-}
-
-const Hex = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
-const SavedPlanSchema = v.strictObject({
-  schema: v.literal(PLAN_SCHEMA),
-  task: v.string(),
-  title: v.string(),
-  now: v.pipe(v.string(), v.isoTimestamp()),
-  intents: v.pipe(v.array(v.looseObject({ kind: v.string(), origin: v.string() })), v.minLength(1)),
-  needs: v.array(v.picklist(["root", "ci"])),
-  state: v.record(v.string(), Hex),
-  steps: v.array(v.looseObject({ kind: v.string() })),
-  notes: v.array(v.string()),
-  next: v.array(v.string()),
-  digest: Hex,
-});
-
 const digestOf = (p: Omit<SavedPlan, "digest">) => sha256(canonicalJson(p));
 
-export function savedPlan(plan: Plan, state: Readonly<Record<string, string>>, task: string, title: string): SavedPlan {
+export function savedPlan(plan: Plan, state: Readonly<Record<string, string>>, task: string, title: string, after?: AfterHook): SavedPlan {
   const body = {
     schema: PLAN_SCHEMA, task, title, now: plan.now, intents: plan.intents, needs: identitiesNeeded(plan), state,
-    steps: plan.steps, notes: plan.notes, next: plan.next,
+    steps: plan.steps, notes: plan.notes, next: plan.next, ...(after ? { after } : {}),
   } as const;
   // Through JSON once, so the digest is over exactly what a file holds (no undefined fields).
   const plain = JSON.parse(JSON.stringify(body)) as Omit<SavedPlan, "digest">;
