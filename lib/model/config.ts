@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { InputError } from "../errors.ts";
 import { DomainName } from "./names.ts";
 import { Duration, parseDuration, type Millis } from "./duration.ts";
+import { ProbesSchema } from "./probes.ts";
 
 // pki/pki.json: what the mesh is called, who may open which keys, how long things live.
 //
@@ -180,4 +181,6 @@ export const RegionFileSchema = v.strictObject({
   name: v.string(),
   services: v.array(v.string()),
   description: v.optional(v.string()),
+  /** Endpoints per service that `pki probe` connects to (issue 18; lib/model/probes.ts). */
+  probes: v.optional(ProbesSchema),
 });
