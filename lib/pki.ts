@@ -22,6 +22,7 @@ import { parsePkcs11Uri } from "./pkcs11/uri.ts";
 import { verifyDir, type VerifyReport } from "./store/verify.ts";
 import { assertUntampered } from "./store/tamper.ts";
 import { assertCustody } from "./store/custody.ts";
+import { readProbeRecords } from "./store/probe-records.ts";
 import { entryRef, writesWithin } from "./store/domains.ts";
 import { parseSavedPlan, savedPlan, stateChange, stateFiles, type SavedPlan } from "./store/plan-file.ts";
 import { stateView, type PkiState } from "./model/view.ts";
@@ -267,7 +268,10 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       return { plan: makePlan([], snapshot, topology, ctx.now), result: null };
     }
     if (init && o.identityOut && !snapshot.config) await identityOutFree(o.identityOut);
-    const plan = makePlan(intents, snapshot, topology, o.saved ? new Date(o.saved.now) : ctx.now);
+    // promotion: "probe" — only records the journal holds and their generation signed count (issue 18).
+    const probes = snapshot.config?.promotion === "probe" ? await readProbeRecords(store, snapshot) : null;
+    for (const r of probes?.rejected ?? []) process.stderr.write(`inforge: ${r.message}\n`);
+    const plan = makePlan(intents, snapshot, topology, o.saved ? new Date(o.saved.now) : ctx.now, probes?.records);
     lap("plan");
     if (o.saved && canonicalJson(savedPlan(plan, o.saved.state, o.saved.task, o.saved.title).steps) !== canonicalJson(o.saved.steps)) {
       throw new StateError(`the plan of ${o.saved.task} no longer plans the steps it lists on this state (the regions or the pki configuration changed, or the file was edited); nothing was changed — make and review the plan again (--plan --out)`);

@@ -14,6 +14,7 @@ import { releasesCommand } from "./releases.ts";
 import { signCsrCommand } from "./sign-csr.ts";
 import { rekeyCommand } from "./rekey.ts";
 import { reviewConfig } from "./config.ts";
+import { probeCommand } from "./probe.ts";
 import { join } from "node:path";
 import type { RunOutcome } from "./pipeline.ts";
 import type { RunReport } from "../model/reports.ts";
@@ -56,7 +57,7 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
 };
 
 /** Every `inforge pki` subcommand, for suggestions. */
-const PKI_SUBS = [...Object.keys(PKI), "status", "graph", "verify", "sign-csr", "rekey"];
+const PKI_SUBS = [...Object.keys(PKI), "status", "graph", "verify", "sign-csr", "rekey", "probe"];
 
 function pick(a: Args, names: string[]): Record<string, string | true> {
   return Object.fromEntries(Object.entries(a.flags).filter(([k]) => names.includes(k)));
@@ -160,6 +161,12 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       checkFlags(a, ["since"], "inforge pki verify");
       noExtra(a, "inforge pki verify");
       return verifyCommand(ctx, a.flags.since as string | undefined); // a bare --since is refused by checkFlags
+    }
+    if (sub === "probe") {
+      checkFlags(a, ["region"], "inforge pki probe");
+      noExtra(a, "inforge pki probe");
+      if (a.flags.plan) throw new InputError("inforge pki probe has no --plan: it changes nothing but its own record (probes/<scope>.json); run it without --plan");
+      return probeCommand(a, ctx, `inforge ${argv.join(" ")}`);
     }
     if (sub === "graph") {
       checkFlags(a, ["format"], "inforge pki graph");

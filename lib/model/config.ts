@@ -114,6 +114,15 @@ export const PkiConfigSchema = v.strictObject({
   /** Root-anchoring consumers (daemon fleet, cross-repo): root-rotation plans say what each must do. Optional. */
   consumers: v.optional(v.array(ConsumerSchema)),
   /**
+   * When renew promotes a prepared intermediate (issue 18). "time" (absent: the default) once the
+   * propagation delay has passed; "probe" as soon as the last `pki probe` shows every endpoint of
+   * the scope that asks for client certificates accepting one the prepared generation issued —
+   * and not before, however long that takes. Signed: it decides when leaves move to a new issuer.
+   */
+  promotion: v.optional(v.picklist(["time", "probe"], 'promotion is "time" or "probe"')),
+  /** How old the probe evidence may be for a promotion (optional; "1h" by default). Signed. */
+  probeMaxAge: v.optional(Duration),
+  /**
    * Root generations whose key lives on a PKCS#11 token rather than in root/G<n>.key.age, by
    * "G<n>" (issue 17). Signed into custody.json like every other field, so an edit that points a
    * root at another token or key is refused before anything is opened; the public key is checked
