@@ -91,6 +91,7 @@ const VALUE_OF: Record<string, string> = {
   region: "a region, such as --region eu", leaf: "a service, such as --leaf payments", intermediate: "a scope, such as --intermediate eu",
   service: "a service, such as --service payments", since: "a git revision, such as --since origin/main", reason: "a reason, such as --reason key-compromise",
   calendar: "a number of events, such as --calendar 20", format: "mermaid or dot, such as --format dot",
+  timeout: "a duration, such as --timeout 5s",
 };
 
 function checkFlags(a: Args, allowed: string[], where: string): void {
@@ -163,7 +164,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       return verifyCommand(ctx, a.flags.since as string | undefined); // a bare --since is refused by checkFlags
     }
     if (sub === "probe") {
-      checkFlags(a, ["region"], "inforge pki probe");
+      checkFlags(a, ["region", "timeout"], "inforge pki probe");
       noExtra(a, "inforge pki probe");
       if (a.flags.plan) throw new InputError("inforge pki probe has no --plan: it changes nothing but its own record (probes/<scope>.json); run it without --plan");
       return probeCommand(a, ctx, `inforge ${argv.join(" ")}`);

@@ -2,7 +2,7 @@ import { formatDuration } from "../model/duration.ts";
 import type { EndpointResult } from "../model/probes.ts";
 import { PROBE_DEFAULTS, runProbe, type ProbeReport } from "../probe/run-probe.ts";
 import { InputError } from "../errors.ts";
-import { parseWait } from "../model/duration.ts";
+import { parseDuration, parseWait } from "../model/duration.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "./context.ts";
 import { bold, dim, green, red, yellow } from "./style.ts";
@@ -14,8 +14,11 @@ export async function probeCommand(a: Args, ctx: RunContext, command: string): P
   const c = a.flags.concurrency;
   const concurrency = typeof c === "string" ? Number(c) : PROBE_DEFAULTS.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new InputError(`invalid --concurrency "${String(c)}"; give the number of endpoints probed at once, 1 to 256`);
+  const t = a.flags.timeout;
+  const timeoutMs = typeof t === "string" ? parseDuration(t) : PROBE_DEFAULTS.timeoutMs;
+  if (timeoutMs === null || timeoutMs > 60_000) throw new InputError(`invalid --timeout "${String(t)}"; give how long one connection may take, at most 60s, such as 5s`);
   const report = await runProbe({
-    dir: ctx.dir, regions: ctx.regions, now: ctx.now, env: ctx.env, command, concurrency,
+    dir: ctx.dir, regions: ctx.regions, now: ctx.now, env: ctx.env, command, concurrency, timeoutMs,
     ...(typeof region === "string" ? { region } : {}), waitMs: parseWait(a.flags.wait),
   });
   process.stdout.write(ctx.json ? JSON.stringify(report) + "\n" : renderProbe(report, ctx.now.getTime()) + "\n");

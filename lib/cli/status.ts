@@ -6,6 +6,8 @@ import { LIVE, type Generation, type Snapshot, type Topology } from "../model/st
 import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
 import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 import { bold, dim, green, red, yellow } from "./style.ts";
+import { probeDrift } from "../check/probe-drift.ts";
+import type { ProbeEvidence } from "../model/probes.ts";
 
 // `inforge pki status`: the tree, its health against thresholds, and a calendar of what comes
 // next. Pure: a snapshot and a clock in, data or text out (golden-tested).
@@ -85,6 +87,8 @@ export interface StatusOptions {
   /** The declared scopes (regions/*.json): one with no intermediate is a finding. */
   readonly topology?: Topology;
   readonly horizonDays?: number;
+  /** The last probe records that passed lib/store/probe-records.ts, and those left out (issue 18). */
+  readonly probes?: { readonly records: ProbeEvidence; readonly rejected: readonly { readonly scope: string; readonly file: string; readonly message: string }[] };
 }
 
 /** The status as data: stable, versioned (`schema`), what `--json` prints. */
@@ -211,6 +215,11 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
   for (const p of pending.values()) {
     const what = p.code === "leaf.expired" ? "expired" : p.code === "leaf.issuer-revoked" ? "are signed by a revoked intermediate" : p.code;
     findings.push({ severity: "critical", code: p.code, scope: p.scope, message: `${p.services.length} leaf(s) of ${p.scope} ${what} (${p.services.join(", ")}); run inforge pki renew --region ${p.scope} in CI` });
+  }
+  // Drift: what services really served at the last probe.
+  if (o.probes) {
+    findings.push(...probeDrift(s, o.probes.records, now, cfg));
+    for (const r of o.probes.rejected) findings.push({ severity: "warning", code: "probe.record-ignored", file: r.file, ...(r.scope ? { scope: r.scope } : {}), message: r.message });
   }
   // Criticals first (stable otherwise), so the first line read is the worst.
   findings.sort((a, b) => RANK[b.severity] - RANK[a.severity]);

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { GEN_STATES } from "./state.ts";
+import { EndpointResultSchema } from "./probes.ts";
 
 // The machine-readable outputs of the CLI (`--json`), as versioned valibot schemas: the single
 // source for their types, for the tests that validate real output, and for the JSON Schema
@@ -128,6 +129,23 @@ export const GraphReportSchema = v.strictObject({
 });
 export type GraphReport = v.InferOutput<typeof GraphReportSchema>;
 
+/** `pki probe --json`: per scope, what each endpoint served and whether it trusts a prepared generation. */
+export const ProbeReportSchema = v.strictObject({
+  schema: v.literal("inforge.probe/v1"),
+  at: Iso,
+  /** Wall-clock milliseconds of the whole run. */
+  ms: v.number(),
+  scopes: v.array(v.strictObject({
+    scope: v.string(),
+    prepared: v.nullable(v.strictObject({ gen: v.number(), fingerprint: v.string() })),
+    endpoints: v.array(EndpointResultSchema),
+    /** With a prepared generation and pki.json promotion "probe": what renew decides on this evidence. */
+    promotion: v.optional(v.strictObject({ ready: v.boolean(), blockers: v.array(v.string()) })),
+  })),
+  /** The journal entry that recorded the run: "pki#12", or "eu#3" for a one-region probe. */
+  entry: v.string(),
+});
+
 export const REPORT_SCHEMAS = {
   "inforge.status/v1": StatusReportSchema,
   "inforge.run/v1": RunReportSchema,
@@ -137,6 +155,7 @@ export const REPORT_SCHEMAS = {
   "inforge.release/v1": ReleaseReportSchema,
   "inforge.error/v1": ErrorReportSchema,
   "inforge.graph/v1": GraphReportSchema,
+  "inforge.probe/v1": ProbeReportSchema,
 } as const;
 
 export type RunReport = v.InferOutput<typeof RunReportSchema>;

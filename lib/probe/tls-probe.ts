@@ -81,11 +81,12 @@ export function connect(o: ConnectOptions): Promise<ConnectResult> {
     socket.once("secureConnect", () => {
       const leaf = socket.getPeerX509Certificate();
       if (!leaf) return finish({ outcome: "tls-error", error: "the endpoint completed a handshake without a certificate" });
-      const nameError = tls.checkServerIdentity(o.servername, socket.getPeerCertificate());
+      // RFC 6125 host name check on the leaf's DNS names (OpenSSL X509_check_host; no subject CN fallback).
+      const nameError = leaf.checkHost(o.servername, { subject: "never" }) === undefined ? `the leaf does not carry the name ${o.servername}` : undefined;
       handshake = {
         outcome: "tls", leaf: leaf.toString(), authorized: socket.authorized, protocol: socket.getProtocol(),
         ...(socket.authorizationError ? { authorizationError: String(socket.authorizationError) } : {}),
-        ...(nameError ? { nameError: nameError.message } : {}),
+        ...(nameError ? { nameError } : {}),
       };
       if (!judge) return finish(handshake);
       timer = setTimeout(() => finish({ ...handshake!, client: { accepted: true, detail: `kept the connection open ${settle} ms after the handshake` } }), settle);
