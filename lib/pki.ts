@@ -23,6 +23,7 @@ import { verifyDir, type VerifyReport } from "./store/verify.ts";
 import { assertUntampered } from "./store/tamper.ts";
 import { assertCustody } from "./store/custody.ts";
 import { readProbeRecords } from "./store/probe-records.ts";
+import { runProbe, type ProbeReport } from "./probe/run-probe.ts";
 import { entryRef, writesWithin } from "./store/domains.ts";
 import { parseSavedPlan, savedPlan, stateChange, stateFiles, type SavedPlan } from "./store/plan-file.ts";
 import { stateView, type PkiState } from "./model/view.ts";
@@ -117,6 +118,11 @@ export interface Pki {
   apply(plan: PkiPlan | SavedPlan | string, o?: { readonly concurrency?: number }): Promise<ApplyResult>;
   status(): Promise<PkiStatus>;
   verify(o?: { readonly since?: string }): Promise<VerifyReport>;
+  /**
+   * `pki probe` (CI posture): connect to every endpoint the region files list (or one region's),
+   * report what each serves and whether it trusts a prepared generation; recorded in the journal.
+   */
+  probe(o?: { readonly region?: string; readonly concurrency?: number; readonly timeoutMs?: number; readonly budgetMs?: number }): Promise<ProbeReport>;
 }
 
 /** Open the pki directory at `o.dir`: reads its state (it may not exist yet: before init). */
@@ -166,6 +172,9 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
     },
     async verify(v = {}) {
       return verifyDir(dir, { now: clock(), identities: await loadIdentities(env), env, history: v.since === undefined ? {} : { since: v.since } });
+    },
+    async probe(p = {}) {
+      return runProbe({ dir, regions, now: clock(), env, command: `openPki().probe(${p.region ?? ""})`, ...p });
     },
   };
   return pki;

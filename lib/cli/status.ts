@@ -119,8 +119,17 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
       event(t(g.notAfter), `${subject} G${g.gen}`, "expires", "critical");
     }
     if (g.state === "prepared" && g.activateAfter) {
-      event(t(g.activateAfter), `${subject} G${g.gen}`, `can be promoted (CI: inforge pki renew${subject === "root" ? "" : ` --region ${subject}`})`);
-      if (now > t(g.activateAfter) + DAY) findings.push({ severity: "warning", code: "intermediate.promotion-overdue", scope: subject, message: `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${subject} in CI` });
+      // promotion "probe" (issue 18): the timer is no gate; the probes are. Overdue then means a service has not loaded the bundle.
+      const byProbe = cfg.promotion === "probe" && !!o.topology?.scopes[subject]?.probes;
+      event(t(g.activateAfter), `${subject} G${g.gen}`, byProbe ? `propagation delay passes; promoted once every probed endpoint trusts it (CI: inforge pki probe --region ${subject}, then renew)` : `can be promoted (CI: inforge pki renew${subject === "root" ? "" : ` --region ${subject}`})`);
+      if (now > t(g.activateAfter) + DAY) {
+        findings.push({
+          severity: "warning", code: "intermediate.promotion-overdue", scope: subject,
+          message: byProbe
+            ? `${subject} G${g.gen} has been in the bundles since ${g.since} and is not promoted yet: the last probe does not show every endpoint trusting it (inforge pki probe --region ${subject} names them); have them load bundles/${subject}.pem`
+            : `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${subject} in CI`,
+        });
+      }
     }
     if (g.state === "retiring" && g.retireAfter) event(t(g.retireAfter), `${subject} G${g.gen}`, "retires and leaves the bundles");
     return {
