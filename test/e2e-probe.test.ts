@@ -186,6 +186,16 @@ test("probe targets in a region file are host:port and nothing else; an SNI is a
   writeFileSync(join(sb.regions, "eu.json"), JSON.stringify({ name: "eu", services: ["payments"], probes: { payments: [{ address: "payments-0.eu.svc:8443" }, { address: "127.0.0.1:1" }, { address: "[::1]:1" }] } }));
   const plan = await cli(["pki", "renew", "--plan"], ciEnv(sb));
   assert.is(plan.code, 0, plan.err);
+  // pki config sets promotion and its evidence age, and signs them in the same commit.
+  const bogus = await cli(["pki", "config", "--promotion", "soon"], rootEnv(sb));
+  assert.is(bogus.code, 1);
+  assert.match(bogus.err, /invalid --promotion "soon"; give time .* or probe/);
+  const set = await ok(cli(["pki", "config", "--promotion", "probe", "--probe-max-age", "2h"], rootEnv(sb)));
+  assert.match(set.out, /promotion\s+\(absent\)\s+"probe"/);
+  const cfg = JSON.parse(readFileSync(join(sb.dir, "pki.json"), "utf8"));
+  assert.equal([cfg.promotion, cfg.probeMaxAge], ["probe", "2h"]);
+  assert.equal(JSON.parse(readFileSync(join(sb.dir, "custody.json"), "utf8")).config.promotion, "probe");
+  await ok(cli(["pki", "renew", "--plan"], ciEnv(sb)));
   // Without the CI identity the probe is refused before anything is connected to.
   const noCi = await cli(["pki", "probe"], sb.env());
   assert.is(noCi.code, 3);

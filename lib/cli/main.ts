@@ -15,6 +15,7 @@ import { signCsrCommand } from "./sign-csr.ts";
 import { rekeyCommand } from "./rekey.ts";
 import { reviewConfig } from "./config.ts";
 import { probeCommand } from "./probe.ts";
+import { parseDuration } from "../model/duration.ts";
 import { join } from "node:path";
 import type { RunOutcome } from "./pipeline.ts";
 import type { RunReport } from "../model/reports.ts";
@@ -44,7 +45,7 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
     },
   },
   crl: { flags: [], task: () => ({ name: "sign-crl", flags: {} }) },
-  config: { flags: [], task: () => ({ name: "config", flags: {} }) },
+  config: { flags: ["promotion", "probe-max-age"], task: (a) => ({ name: "config", flags: pick(a, ["promotion", "probe-max-age"]) }) },
   revoke: {
     flags: ["leaf", "region", "reason"],
     task: (a) => {
@@ -73,6 +74,15 @@ function pos(a: Args, what: string, example: string): string {
   return p;
 }
 
+/** `pki config --promotion probe --probe-max-age 1h`: the fields the run sets before it signs (checked again by the task's schema). */
+function configChange(a: Args): { promotion?: "time" | "probe"; probeMaxAge?: string } {
+  const p = a.flags.promotion;
+  const m = a.flags["probe-max-age"];
+  if (p !== undefined && p !== "time" && p !== "probe") throw new InputError(`invalid --promotion "${p === true ? "" : p}"; give time (after the propagation delay, the default) or probe (on inforge pki probe evidence)`);
+  if (m !== undefined && (m === true || parseDuration(m) === null)) throw new InputError(`invalid --probe-max-age "${m === true ? "" : m}"; give a duration such as 1h`);
+  return { ...(p ? { promotion: p } : {}), ...(typeof m === "string" ? { probeMaxAge: m } : {}) };
+}
+
 /** Refuse what a command would otherwise ignore: positionals after `where`, which takes none. */
 function noExtra(a: Args, where: string): void {
   const n = where.split(" ").length - 1; // "inforge pki status" → 2 positionals
@@ -91,7 +101,7 @@ const VALUE_OF: Record<string, string> = {
   region: "a region, such as --region eu", leaf: "a service, such as --leaf payments", intermediate: "a scope, such as --intermediate eu",
   service: "a service, such as --service payments", since: "a git revision, such as --since origin/main", reason: "a reason, such as --reason key-compromise",
   calendar: "a number of events, such as --calendar 20", format: "mermaid or dot, such as --format dot",
-  timeout: "a duration, such as --timeout 5s",
+  timeout: "a duration, such as --timeout 5s", promotion: "time or probe, such as --promotion probe", "probe-max-age": "a duration, such as --probe-max-age 1h",
 };
 
 function checkFlags(a: Args, allowed: string[], where: string): void {
@@ -192,7 +202,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     if (!spec.positional && a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki ${sub}`);
     const t = spec.task(a);
     // pki config shows pki.json against the signed record first; with nothing changed there is nothing to sign.
-    if (sub === "config" && (await reviewConfig(ctx)) === null) {
+    if (sub === "config" && (await reviewConfig(ctx, configChange(a))) === null) {
       if (ctx.json) process.stdout.write(JSON.stringify({ schema: "inforge.run/v1", at: ctx.now.toISOString().replace(/\.\d+Z$/, "Z"), task: "config", applied: false, planOnly: ctx.planOnly, needs: [], steps: [], bundles: [], notes: ["custody.json already signs pki.json's current values"], next: [], written: [], journal: null, entry: null }) + "\n");
       else process.stdout.write("nothing to do: custody.json already signs pki.json's current trust-critical fields\n");
       return 0;

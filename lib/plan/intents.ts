@@ -464,6 +464,8 @@ export const planIntent: Handlers = {
   },
 
   "root.config": (d, i) => {
+    // Fields set here are written to pki.json in the same commit as the record that signs them.
+    if (i.set) d.config = { ...configOf(d, i.origin), ...i.set };
     const cfg = configOf(d, i.origin);
     if (cfg.recipients.ci === cfg.recipients.root) {
       throw new InputError(`pki.json recipients.ci is the root recipient (${i.origin}); the two identities must stay separate (the root identity never reaches CI) — give CI its own recipient from age-keygen`);
