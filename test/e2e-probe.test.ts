@@ -155,6 +155,41 @@ test("the probe tells servers with the new bundle from those without; renew unde
   }
 });
 
+test("root rotation: a root-anchoring consumer that declares endpoints gates every new intermediate until it trusts the new root", async () => {
+  const sb = sandbox({ global: ["auth"], eu: ["payments"] });
+  await buildTree(sb, ["global", "eu"], iso(NOW - 2 * D));
+  // The consumer checks client certificates against bundles/root.pem (root G1 only, for now).
+  const daemon = await nodeServer(nodeFiles(sb, "eu", "payments", read(sb, "bundles/root.pem")));
+  try {
+    const cfg = JSON.parse(read(sb, "pki.json"));
+    const consumers = [{ name: "daemon-fleet", anchors: "root", reloads: "live", probes: [{ address: `127.0.0.1:${daemon.port}`, sni: "daemon.example.internal" }] }];
+    writeFileSync(join(sb.dir, "pki.json"), JSON.stringify({ ...cfg, consumers }, null, 2) + "\n");
+    await ok(cli(["pki", "config", "--promotion", "probe"], rootEnv(sb)));
+    await ok(cli(["pki", "rotate", "--root", "--at", iso(NOW - H)], rootEnv(sb)));
+    // No region file lists probes: the scopes are probed for the consumer's sake.
+    const before = await probe(sb);
+    assert.equal(before.scopes.map((x) => x.scope), ["eu", "global"]);
+    for (const sc of before.scopes) {
+      const e = sc.endpoints.find((x) => x.consumer)!;
+      assert.is(e.service, "daemon-fleet");
+      assert.is(e.trust?.outcome, "refused", JSON.stringify(e));
+      assert.equal(sc.promotion?.ready, false);
+    }
+    const wait = await ok(cli(["pki", "renew"], ciEnv(sb)));
+    assert.not.match(wait.out, /prepared → active/);
+    assert.match(wait.out, new RegExp(`consumer daemon-fleet 127\\.0\\.0\\.1:${daemon.port}: refused`));
+    // The consumer loads the new root.pem (G1 and G2): every new intermediate is promoted.
+    await daemon.reload(nodeFiles(sb, "eu", "payments", read(sb, "bundles/root.pem")));
+    const after = await probe(sb);
+    assert.ok(after.scopes.every((x) => x.promotion?.ready), JSON.stringify(after.scopes.map((x) => x.endpoints)));
+    const promote = await ok(cli(["pki", "renew"], ciEnv(sb)));
+    assert.match(promote.out, /prepared → active\s+eu G2/);
+    assert.match(promote.out, /prepared → active\s+global G2/);
+  } finally {
+    await daemon.close();
+  }
+});
+
 test("probe targets in a region file are host:port and nothing else; an SNI is a DNS name; the service must be declared", async () => {
   const sb = sandbox({ global: ["auth"], eu: ["payments"] });
   await buildTree(sb, ["global", "eu"], iso(NOW - D));

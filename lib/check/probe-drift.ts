@@ -44,6 +44,11 @@ export function probeDrift(s: Snapshot, records: ProbeEvidence, now: number, cfg
     const hit = (k: keyof typeof RULES, e: EndpointResult, why?: string) => hits.set(k, [...(hits.get(k) ?? []), `${e.service} at ${e.address}${why ? ` (${why})` : ""}`]);
     for (const e of rec.endpoints) {
       if (e.outcome === "skipped") continue;
+      // A consumer's endpoint is probed for trust only; what it serves is not ours to judge.
+      if (e.consumer) {
+        if (e.outcome !== "tls") hit("down", e, `${e.outcome}${e.error ? `: ${e.error}` : ""}`);
+        continue;
+      }
       if (e.outcome !== "tls" || !e.served) {
         hit("down", e, `${e.outcome}${e.error ? `: ${e.error}` : ""}`);
         continue;

@@ -2,7 +2,7 @@ import * as v from "valibot";
 import { InputError } from "../errors.ts";
 import { DomainName } from "./names.ts";
 import { Duration, parseDuration, type Millis } from "./duration.ts";
-import { ProbesSchema } from "./probes.ts";
+import { Address, ProbesSchema, Sni } from "./probes.ts";
 
 // pki/pki.json: what the mesh is called, who may open which keys, how long things live.
 //
@@ -47,6 +47,12 @@ export const ConsumerSchema = v.strictObject({
   name: v.pipe(v.string(), v.regex(/^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/, "a consumer name of lowercase letters, digits, '.', '_' or '-', such as daemon-fleet")),
   anchors: v.literal("root", 'a consumer anchors on "root" (bundles/root.pem)'),
   reloads: v.picklist(["live", "restart"], 'reloads is "live" (picks up a new root.pem by itself) or "restart"'),
+  /**
+   * Endpoints of the consumer that ask for client certificates and check them against root.pem
+   * (issue 18): during a root overlap, `pki probe` tests whether each trusts the new root, and
+   * under promotion "probe" no intermediate of the new root is promoted before every one does.
+   */
+  probes: v.optional(v.pipe(v.array(v.strictObject({ address: Address, sni: v.optional(Sni) })), v.maxLength(256, "at most 256 endpoints per consumer"))),
 });
 export type Consumer = v.InferOutput<typeof ConsumerSchema>;
 

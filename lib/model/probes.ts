@@ -28,13 +28,13 @@ export function parseAddress(text: string): { host: string; port: number } | nul
   return { host: host.startsWith("[") ? host.slice(1, -1) : host, port };
 }
 
-const Address = v.pipe(
+export const Address = v.pipe(
   v.string(),
   v.maxLength(260, "an address is at most 260 characters"),
   v.check((s) => parseAddress(s) !== null, 'an address is host:port and nothing else — a lowercase DNS name, an IPv4 address or a bracketed IPv6 address, and a port 1-65535, such as "payments-0.eu.svc:8443" (no scheme, user, path or query)'),
 );
 // RFC 6066 §3: the server name is a DNS host name, never an IP address literal.
-const Sni = v.pipe(
+export const Sni = v.pipe(
   v.string(),
   v.check((s) => DNS_HOST.test(s) && !/^[0-9.]+$/.test(s), 'sni is a lowercase DNS name such as "payments.eu.mesh.example.internal" (RFC 6066: never an IP address)'),
 );
@@ -82,7 +82,10 @@ export const ServedSchema = v.strictObject({
 export type Served = v.InferOutput<typeof ServedSchema>;
 
 export const EndpointResultSchema = v.strictObject({
+  /** The service, or for a root-anchoring consumer of pki.json its name (with `consumer`). */
   service: v.string(),
+  /** A root-anchoring consumer's endpoint: probed only for trust in the new root, during a root overlap. */
+  consumer: v.optional(v.literal(true)),
   address: v.string(),
   sni: v.string(),
   clientAuth: v.boolean(),
@@ -130,7 +133,27 @@ export type ProbeEvidence = Readonly<Record<string, ProbeRecord>>;
 export const DEFAULT_PROBE_MAX_AGE = "1h";
 
 /** An endpoint that can vote on a prepared generation: one that asks for client certificates. */
-export const endpointKey = (service: string, address: string) => `${service} ${address}`;
+export const endpointKey = (service: string, address: string, consumer = false) => `${consumer ? "consumer " : ""}${service} ${address}`;
+
+/** `p` was issued by the new root of an open root overlap: root-anchoring consumers must trust that root too. */
+export const newRootDuringOverlap = (root: { readonly generations: readonly { readonly gen: number; readonly state: string }[] }, p: { readonly issuer: number | null }) =>
+  root.generations.some((g) => g.state === "retiring") && root.generations.some((g) => g.state === "active" && g.gen === p.issuer);
+
+/** Endpoints that vote on a prepared generation besides the region file's: root-anchoring consumers (pki.json). */
+export interface Voter {
+  readonly service: string;
+  readonly address: string;
+  readonly consumer?: true;
+}
+
+/**
+ * During a root overlap, the endpoints of pki.json's root-anchoring consumers vote on every
+ * prepared intermediate of the new root: the probe presents its client certificate without the
+ * cross certificate, so only a consumer that has loaded the new root.pem accepts it.
+ */
+export function consumerVoters(consumers: readonly { readonly name: string; readonly probes?: readonly { readonly address: string }[] }[] | undefined): Voter[] {
+  return (consumers ?? []).flatMap((c) => (c.probes ?? []).map((t) => ({ service: c.name, address: t.address, consumer: true as const })));
+}
 
 export interface PromotionVerdict {
   /** Every listed clientAuth endpoint accepted the prepared generation in a fresh enough record. */
@@ -150,8 +173,9 @@ export interface PromotionVerdict {
  */
 export function promotionVerdict(
   record: ProbeRecord | undefined, prepared: { gen: number; fingerprint: string }, probes: Probes | undefined, now: number, maxAge: number,
+  voters: readonly Voter[] = [],
 ): PromotionVerdict | null {
-  const listed = Object.entries(probes ?? {}).flatMap(([service, ts]) => ts.filter((t) => t.clientAuth).map((t) => ({ service, address: t.address })));
+  const listed: Voter[] = [...Object.entries(probes ?? {}).flatMap(([service, ts]) => ts.filter((t) => t.clientAuth).map((t) => ({ service, address: t.address }))), ...voters];
   if (!listed.length) return null;
   const n = listed.length;
   if (!record) return { ready: false, endpoints: n, blockers: ["no probe has been recorded yet (run inforge pki probe in CI)"] };
@@ -161,12 +185,13 @@ export function promotionVerdict(
   const at = Date.parse(record.at);
   if (now - at > maxAge) return { ready: false, endpoints: n, blockers: [`the last probe (${record.at}) is older than the evidence age of pki.json (run inforge pki probe in CI again)`] };
   if (at > now + 60_000) return { ready: false, endpoints: n, blockers: [`the last probe is dated ${record.at}, in the future (run inforge pki probe in CI again)`] };
-  const seen = new Map(record.endpoints.map((e) => [endpointKey(e.service, e.address), e]));
+  const seen = new Map(record.endpoints.map((e) => [endpointKey(e.service, e.address, e.consumer), e]));
   const blockers: string[] = [];
   for (const l of listed) {
-    const e = seen.get(endpointKey(l.service, l.address));
-    if (!e) blockers.push(`${l.service} ${l.address}: not probed yet`);
-    else if (e.trust?.outcome !== "accepted") blockers.push(`${l.service} ${l.address}: ${e.trust ? `${e.trust.outcome}${e.trust.detail ? ` (${e.trust.detail})` : ""}` : `${e.outcome}${e.error ? ` (${e.error})` : ""}`}`);
+    const e = seen.get(endpointKey(l.service, l.address, l.consumer));
+    const who = `${l.consumer ? "consumer " : ""}${l.service} ${l.address}`;
+    if (!e) blockers.push(`${who}: not probed yet`);
+    else if (e.trust?.outcome !== "accepted") blockers.push(`${who}: ${e.trust ? `${e.trust.outcome}${e.trust.detail ? ` (${e.trust.detail})` : ""}` : `${e.outcome}${e.error ? ` (${e.error})` : ""}`}`);
   }
   return { ready: blockers.length === 0, endpoints: n, blockers, at: record.at };
 }

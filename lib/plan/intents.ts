@@ -2,7 +2,7 @@ import { InputError } from "../errors.ts";
 import type { Intent, RootKeyIn } from "../dsl/intent.ts";
 import { checkInitOptions, constraintMode, timing, DEFAULTS, URI_CONSTRAINT_CAVEAT, type PkiConfig } from "../model/config.ts";
 import { formatDuration, parseDuration } from "../model/duration.ts";
-import { DEFAULT_PROBE_MAX_AGE, promotionVerdict, type PromotionVerdict } from "../model/probes.ts";
+import { consumerVoters, newRootDuringOverlap, DEFAULT_PROBE_MAX_AGE, promotionVerdict, type PromotionVerdict } from "../model/probes.ts";
 import { GLOBAL } from "../model/names.ts";
 import * as P from "../model/paths.ts";
 import type { Generation } from "../model/state.ts";
@@ -176,8 +176,9 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
 function promotionGate(d: Draft, scope: string, p: Generation, origin: string): PromotionVerdict | null {
   const cfg = configOf(d, origin);
   if (cfg.promotion !== "probe") return null;
-  const v = promotionVerdict(d.evidence[scope], p, d.topology.scopes[scope]?.probes, d.now, parseDuration(cfg.probeMaxAge ?? DEFAULT_PROBE_MAX_AGE)!);
-  if (!v) d.notes.push(`pki.json promotion is "probe", but regions/${scope}.json lists no probe endpoint with clientAuth: ${scope} G${p.gen} is promoted by the time rule (after ${p.activateAfter ?? "its propagation delay"})`);
+  const voters = newRootDuringOverlap(d.root, p) ? consumerVoters(cfg.consumers) : [];
+  const v = promotionVerdict(d.evidence[scope], p, d.topology.scopes[scope]?.probes, d.now, parseDuration(cfg.probeMaxAge ?? DEFAULT_PROBE_MAX_AGE)!, voters);
+  if (!v) d.notes.push(`pki.json promotion is "probe", but regions/${scope}.json lists no probe endpoint with clientAuth${newRootDuringOverlap(d.root, p) ? " and no root-anchoring consumer lists probes" : ""}: ${scope} G${p.gen} is promoted by the time rule (after ${p.activateAfter ?? "its propagation delay"})`);
   return v;
 }
 

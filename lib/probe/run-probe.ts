@@ -1,6 +1,6 @@
 import { InputError, StateError } from "../errors.ts";
 import { need, openIssuer } from "../apply/keys.ts";
-import { parseAddress, PROBE_RECORD_SCHEMA, probeRecordPayload, probeRecordText, promotionVerdict, type EndpointResult, type ProbeRecord, type ProbeTarget, type PromotionVerdict, type Served } from "../model/probes.ts";
+import { consumerVoters, newRootDuringOverlap, parseAddress, PROBE_RECORD_SCHEMA, probeRecordPayload, probeRecordText, promotionVerdict, type EndpointResult, type ProbeRecord, type ProbeTarget, type PromotionVerdict, type Served } from "../model/probes.ts";
 import { parseDuration } from "../model/duration.ts";
 import { DEFAULT_PROBE_MAX_AGE } from "../model/probes.ts";
 import * as P from "../model/paths.ts";
@@ -73,6 +73,8 @@ const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString()
 interface Job {
   readonly scope: string;
   readonly service: string;
+  /** A root-anchoring consumer's endpoint (pki.json consumers), probed for trust in the new root only. */
+  readonly consumer?: true;
   readonly target: ProbeTarget;
   readonly host: string;
   readonly port: number;
@@ -120,7 +122,8 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     };
     const activeIssuer = await open(active);
     const preparedIssuer = prepared ? await open(prepared) : null;
-    const clientAuth = Object.values(topology.scopes[scope]!.probes ?? {}).some((ts) => ts.some((t) => t.clientAuth));
+    const clientAuth = Object.values(topology.scopes[scope]!.probes ?? {}).some((ts) => ts.some((t) => t.clientAuth)) ||
+      (!!prepared && newRootDuringOverlap(snap.root, prepared) && (cfg.consumers ?? []).some((c) => c.probes?.length));
     const bundle = await store.read(P.bundle(scope));
     if (bundle === null) throw new StateError(`${P.bundle(scope)} is missing; restore it from git (the probe verifies served chains against it)`);
     kits.set(scope, {
@@ -131,14 +134,21 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     });
   }
 
-  const jobs: Job[] = scopes.flatMap((scope) =>
-    Object.entries(topology.scopes[scope]!.probes ?? {}).flatMap(([service, targets]) =>
+  const jobs: Job[] = scopes.flatMap((scope) => [
+    ...Object.entries(topology.scopes[scope]!.probes ?? {}).flatMap(([service, targets]) =>
       targets.map((target) => {
         const a = parseAddress(target.address)!;
         return { scope, service, target, host: a.host, port: a.port, sni: target.sni ?? `${service}.${scope}.${cfg.domain}` };
       }),
     ),
-  );
+    // During a root overlap, the root-anchoring consumers vote on the new root's intermediates.
+    ...(kits.get(scope)!.prepared && newRootDuringOverlap(snap.root, kits.get(scope)!.prepared!)
+      ? (cfg.consumers ?? []).flatMap((c) => (c.probes ?? []).map((t) => {
+        const a = parseAddress(t.address)!;
+        return { scope, service: c.name, consumer: true as const, target: { address: t.address, clientAuth: true }, host: a.host, port: a.port, sni: t.sni ?? (/^[0-9.]+$|:/.test(a.host) ? "" : a.host) };
+      }))
+      : []),
+  ]);
   const issuers = await generationCerts(store, snap);
   const budget = o.budgetMs ?? PROBE_DEFAULTS.budgetMs;
   const timeout = o.timeoutMs ?? PROBE_DEFAULTS.timeoutMs;
@@ -147,7 +157,7 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
   const results: EndpointResult[] = new Array(jobs.length);
   await eachLimited(jobs, o.concurrency ?? PROBE_DEFAULTS.concurrency, async (job, n) => {
     const left = budget - (performance.now() - t0);
-    const base = { service: job.service, address: job.target.address, sni: job.sni, clientAuth: !!job.target.clientAuth };
+    const base = { service: job.service, ...(job.consumer ? { consumer: true as const } : {}), address: job.target.address, sni: job.sni, clientAuth: !!job.target.clientAuth };
     if (left < 50) {
       results[n] = { ...base, outcome: "skipped", error: `the probe's time budget of ${Math.round(budget / 1000)} s was spent before this endpoint's turn`, ms: 0 };
       return;
@@ -194,7 +204,7 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
     schema: "inforge.probe/v1", at, ms: Math.round(performance.now() - started), entry,
     scopes: records.map((r) => {
       const kit = kits.get(r.scope)!;
-      const verdict: PromotionVerdict | null = kit.prepared && cfg.promotion === "probe" ? promotionVerdict(r, kit.prepared, topology.scopes[r.scope]!.probes, now, maxAge) : null;
+      const verdict: PromotionVerdict | null = kit.prepared && cfg.promotion === "probe" ? promotionVerdict(r, kit.prepared, topology.scopes[r.scope]!.probes, now, maxAge, newRootDuringOverlap(snap.root, kit.prepared) ? consumerVoters(cfg.consumers) : []) : null;
       return { scope: r.scope, prepared: r.prepared, endpoints: r.endpoints, ...(verdict ? { promotion: { ready: verdict.ready, blockers: verdict.blockers } } : {}) };
     }),
   };
@@ -202,14 +212,18 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
 
 function chooseScopes(o: ProbeOptions, snap: Snapshot, topology: Awaited<ReturnType<typeof loadTopology>>): string[] {
   const ready = (s: string) => !!snap.scopes[s]?.generations.some((g) => g.state === "active");
+  // During a root overlap a scope whose prepared intermediate is the new root's is probed for the
+  // consumers' sake even when its region file lists no endpoint.
+  const consumers = (snap.config?.consumers ?? []).some((c) => c.probes?.length);
+  const listed = (s: string) => !!topology.scopes[s]?.probes || (consumers && snap.scopes[s]?.generations.some((g) => g.state === "prepared" && newRootDuringOverlap(snap.root, g)));
   if (o.region !== undefined) {
     const s = o.region;
     if (!topology.scopes[s]) throw new InputError(`unknown region "${s}" for --region (known: ${Object.keys(topology.scopes).sort().join(", ") || "none"}); add regions/${s}.json`);
-    if (!topology.scopes[s]!.probes) throw new InputError(`regions/${s}.json lists no probes; add "probes": {"<service>": [{"address": "host:port", "clientAuth": true}]} to it`);
+    if (!listed(s)) throw new InputError(`regions/${s}.json lists no probes; add "probes": {"<service>": [{"address": "host:port", "clientAuth": true}]} to it`);
     if (!ready(s)) throw new InputError(`scope "${s}" has no active intermediate yet; run inforge pki intermediate ${s} first (root posture)`);
     return [s];
   }
-  const all = Object.keys(topology.scopes).filter((s) => topology.scopes[s]!.probes && ready(s)).sort();
+  const all = Object.keys(topology.scopes).filter((s) => listed(s) && ready(s)).sort();
   if (!all.length) throw new InputError(`no region file lists probes for a scope with an intermediate; add "probes": {"<service>": [{"address": "host:port", "clientAuth": true}]} to regions/<region>.json`);
   return all;
 }
@@ -257,7 +271,8 @@ async function probeEndpoint(
 ): Promise<EndpointResult> {
   const start = performance.now();
   const elapsed = () => Math.round(performance.now() - start);
-  const common = { host: job.host, port: job.port, servername: job.sni, ca: kit.bundle, timeoutMs: t.timeoutMs };
+  const common = { host: job.host, port: job.port, ...(job.sni ? { servername: job.sni } : {}), ca: kit.bundle, timeoutMs: t.timeoutMs };
+  if (job.consumer) return consumerTrust(job, kit, common, t.settleMs, base, elapsed);
   // The chain: an endpoint that wants a client certificate gets one of the active generation,
   // which it should trust, so that a TLS 1.2 server that checks it during the handshake still
   // shows what it serves.
@@ -274,6 +289,22 @@ async function probeEndpoint(
       ? { outcome: "refused" as const, detail: `the handshake failed: ${second.error}` }
       : { outcome: "error" as const, detail: `${second.outcome}: ${second.error}` };
   return { ...result, ms: elapsed(), trust: { gen: kit.prepared.gen, fingerprint: kit.prepared.fingerprint, ...trust } };
+}
+
+/**
+ * A root-anchoring consumer: only whether it accepts a client certificate of the new root's
+ * prepared intermediate, sent without the cross certificate, so that only the new root anchors it.
+ */
+async function consumerTrust(
+  job: Job, kit: ScopeKit, common: { host: string; port: number; servername?: string; ca: string; timeoutMs: number }, settleMs: number,
+  base: Pick<EndpointResult, "service" | "address" | "sni" | "clientAuth" | "consumer">, elapsed: () => number,
+): Promise<EndpointResult> {
+  const r = await connect({ ...common, client: kit.preparedCert!, settleMs });
+  const p = { gen: kit.prepared!.gen, fingerprint: kit.prepared!.fingerprint };
+  if (r.outcome === "tls") return { ...base, outcome: "tls", ms: elapsed(), trust: { ...p, outcome: r.client!.accepted ? "accepted" : "refused", detail: r.client!.detail } };
+  // A handshake that fails with an alert is the consumer refusing the chain; a dead port is no answer.
+  if (r.outcome === "tls-error") return { ...base, outcome: "tls", ms: elapsed(), trust: { ...p, outcome: "refused", detail: `the handshake failed: ${r.error}` } };
+  return { ...base, outcome: r.outcome, error: r.error, ms: elapsed() };
 }
 
 async function describeServed(leafPem: string, job: Job, gens: readonly KnownGen[], snap: Snapshot, c: { authorized: boolean; authorizationError?: string; nameError?: string }): Promise<Served> {

@@ -7,7 +7,8 @@ import type { ProbeOutcome } from "../model/probes.ts";
 export interface ConnectOptions {
   readonly host: string;
   readonly port: number;
-  readonly servername: string;
+  /** The SNI to send; absent for an IP address without one (RFC 6066 §3 forbids IP literals). */
+  readonly servername?: string;
   /** The bundle the served chain is verified against (the region bundle; partial-chain trust). */
   readonly ca: string;
   readonly timeoutMs: number;
@@ -75,7 +76,7 @@ export function connect(o: ConnectOptions): Promise<ConnectResult> {
     // rejectUnauthorized false: a chain that does not verify is a finding to report, not a reason
     // to stop looking; `authorized` carries OpenSSL's verdict against the bundle given.
     const socket = tls.connect({
-      host: o.host, port: o.port, servername: o.servername, ca: o.ca, rejectUnauthorized: false,
+      host: o.host, port: o.port, ...(o.servername ? { servername: o.servername } : {}), ca: o.ca, rejectUnauthorized: false,
       allowPartialTrustChain: true, ...(o.client ? { cert: o.client.cert, key: o.client.key } : {}),
     } as tls.ConnectionOptions);
     const deadline = setTimeout(() => finish(handshake && judge ? { ...handshake, client: { accepted: true, detail: "kept the connection open until the time limit" } } : { outcome: "timeout", error: `no TLS handshake within ${o.timeoutMs} ms` }), o.timeoutMs);
@@ -83,7 +84,7 @@ export function connect(o: ConnectOptions): Promise<ConnectResult> {
       const leaf = socket.getPeerX509Certificate();
       if (!leaf) return finish({ outcome: "tls-error", error: "the endpoint completed a handshake without a certificate" });
       // RFC 6125 host name check on the leaf's DNS names (OpenSSL X509_check_host; no subject CN fallback).
-      const nameError = leaf.checkHost(o.servername, { subject: "never" }) === undefined ? `the leaf does not carry the name ${o.servername}` : undefined;
+      const nameError = o.servername && leaf.checkHost(o.servername, { subject: "never" }) === undefined ? `the leaf does not carry the name ${o.servername}` : undefined;
       handshake = {
         outcome: "tls", leaf: leaf.toString(), authorized: socket.authorized, protocol: socket.getProtocol(),
         ...(socket.authorizationError ? { authorizationError: String(socket.authorizationError) } : {}),
