@@ -231,6 +231,10 @@ test("probe targets in a region file are host:port and nothing else; an SNI is a
   assert.equal([cfg.promotion, cfg.probeMaxAge], ["probe", "2h"]);
   assert.equal(JSON.parse(readFileSync(join(sb.dir, "custody.json"), "utf8")).config.promotion, "probe");
   await ok(cli(["pki", "renew", "--plan"], ciEnv(sb)));
+  // A probe talks to running services: a simulated clock is refused.
+  const sim = await cli(["pki", "probe", "--at", iso(NOW + D)], ciEnv(sb));
+  assert.is(sim.code, 1);
+  assert.match(sim.err, /runs at the real time; drop --at/);
   // Without the CI identity the probe is refused before anything is connected to.
   const noCi = await cli(["pki", "probe"], sb.env());
   assert.is(noCi.code, 3);

@@ -35,6 +35,11 @@ const RULES = {
   down: { code: "probe.unreachable", severity: "warning", what: "could not be probed", fix: "check the address in the region file and the service" },
 } as const satisfies Record<string, Rule>;
 
+const currentLeaf = (s: Snapshot, scope: string, service: string, fingerprint: string) => {
+  const idx = s.leaves[scope];
+  return idx?.leaves[service as never]?.fingerprint === fingerprint || idx?.csr?.[service as never]?.fingerprint === fingerprint;
+};
+
 export function probeDrift(s: Snapshot, records: ProbeEvidence, now: number, cfg: PkiConfig): DriftFinding[] {
   const renewAt = timing(cfg).renewAt;
   const out: DriftFinding[] = [];
@@ -60,7 +65,8 @@ export function probeDrift(s: Snapshot, records: ProbeEvidence, now: number, cfg
       else if (issuer.state === "revoked") hit("revoked", e, `${by}, which is revoked`);
       else if (issuer.state === "retired") hit("retired", e, `${by}, which is retired`);
       else if (!sv.verifies) hit("chain", e, sv.verifyError);
-      else if (!sv.current) hit("stale", e, `a leaf of ${by}, serial ${sv.serial}`);
+      // Against the state now: a leaf renewed since the probe makes the one still served stale.
+      else if (!currentLeaf(s, scope, e.service, sv.fingerprint)) hit("stale", e, `a leaf of ${by}, serial ${sv.serial}`);
       const nb = Date.parse(sv.notBefore);
       const na = Date.parse(sv.notAfter);
       if (na <= now) hit("expired", e, `expired ${sv.notAfter}`);

@@ -10,6 +10,8 @@ import { bold, dim, green, red, yellow } from "./style.ts";
 // `inforge pki probe [--region R] [--json]` (CI posture): lib/probe does the work; this prints.
 
 export async function probeCommand(a: Args, ctx: RunContext, command: string): Promise<number> {
+  // Real services, real certificates: a simulated clock would mint a client certificate they refuse.
+  if (a.flags.at !== undefined || ctx.env.INFORGE_NOW !== undefined) throw new InputError("inforge pki probe connects to running services and runs at the real time; drop --at / INFORGE_NOW");
   const region = a.flags.region;
   const c = a.flags.concurrency;
   const concurrency = typeof c === "string" ? Number(c) : PROBE_DEFAULTS.concurrency;

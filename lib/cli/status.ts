@@ -58,6 +58,7 @@ export interface StatusReport {
     readonly scope: string;
     readonly generations: readonly GenView[];
     readonly leaves: { readonly total: number; readonly due: number; readonly expired: number; readonly nextRenewal: string | null };
+    readonly probe?: { readonly at: string; readonly endpoints: number; readonly prepared: number | null };
   }[];
   readonly crl: { readonly number: number; readonly thisUpdate: string | null; readonly nextUpdate: string | null };
   readonly findings: readonly Finding[];
@@ -166,7 +167,11 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
     } else if (leaves.length) {
       findings.push({ severity: "warning", code: "crl.scope-missing", scope: name, message: `${name} has leaves but no CRL yet (crl/${name}.crl.pem), so verifiers that check every CA's CRL (openssl -crl_check_all) refuse its leaves; run inforge pki renew --region ${name} in CI` });
     }
-    return { scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") } };
+    const rec = o.probes?.records[name];
+    return {
+      scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") },
+      ...(rec ? { probe: { at: rec.at, endpoints: rec.endpoints.length, prepared: rec.prepared?.gen ?? null } } : {}),
+    };
   });
 
   // A root overlap ends only when the root posture finishes it; until then the old root stays in root.pem.
@@ -268,7 +273,8 @@ export function renderStatus(s: Snapshot, at: Date, o: StatusOptions & { calenda
   r.scopes.forEach((sc, i) => {
     const last = i === r.scopes.length - 1;
     const leaves = `${sc.leaves.total} ${sc.leaves.total === 1 ? "leaf" : "leaves"}` + (sc.leaves.due ? yellow(`, ${sc.leaves.due} due`) : "") + (sc.leaves.expired ? red(`, ${sc.leaves.expired} expired`) : "");
-    out.push(`${last ? "└─" : "├─"} ${bold(sc.scope)}  ${leaves}`);
+    const probed = sc.probe ? dim(`  (probed ${sc.probe.at}: ${sc.probe.endpoints} endpoint(s)${sc.probe.prepared ? `, trust in G${sc.probe.prepared} tested` : ""})`) : "";
+    out.push(`${last ? "└─" : "├─"} ${bold(sc.scope)}  ${leaves}${probed}`);
     const shown = sc.generations.filter((g) => g.state !== "retired");
     shown.forEach((g, j) => out.push(`${last ? "   " : "│  "}${j === shown.length - 1 ? "└─" : "├─"} ${gen(g)}`));
   });

@@ -36,6 +36,8 @@ export const StatusReportSchema = v.strictObject({
       scope: v.string(),
       generations: v.array(GenView),
       leaves: v.strictObject({ total: v.number(), due: v.number(), expired: v.number(), nextRenewal: v.nullable(Iso) }),
+      /** The last `pki probe` of the scope that counts (journalled, signed): when, how many endpoints, which prepared generation it tested. */
+      probe: v.optional(v.strictObject({ at: Iso, endpoints: v.number(), prepared: v.nullable(v.number()) })),
     }),
   ),
   crl: v.strictObject({ number: v.number(), thisUpdate: v.nullable(Iso), nextUpdate: v.nullable(Iso) }),
