@@ -24,6 +24,7 @@ import { assertUntampered } from "./store/tamper.ts";
 import { assertCustody } from "./store/custody.ts";
 import { readProbeRecords } from "./store/probe-records.ts";
 import { runProbe, type ProbeReport } from "./probe/run-probe.ts";
+import { probeDrift, type DriftFinding } from "./check/probe-drift.ts";
 import { entryRef, writesWithin } from "./store/domains.ts";
 import { parseSavedPlan, savedPlan, stateChange, stateFiles, type SavedPlan } from "./store/plan-file.ts";
 import { stateView, type PkiState } from "./model/view.ts";
@@ -103,6 +104,8 @@ export interface PkiStatus {
   readonly health: "ok" | "warning" | "critical";
   readonly problems: readonly Issue[];
   readonly pending: readonly Issue[];
+  /** What the last `pki probe` saw services serve against what they should (lib/check/probe-drift.ts). */
+  readonly drift: readonly DriftFinding[];
   readonly state: PkiState;
 }
 
@@ -168,7 +171,11 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
       const problems = checkState(s);
       const pending = pendingWork(s, now.getTime());
       state = stateView(s, await loadTopology(regions), now);
-      return Object.freeze({ at: now.toISOString(), health: problems.length ? "critical" : pending.length || state.leavesDue.length ? "warning" : "ok", problems, pending, state });
+      // Drift from the last probe (issue 18), as `pki status` reports it.
+      const records = s.config ? await readProbeRecords(store, s).catch((e: unknown) => (e instanceof StateError ? null : Promise.reject(e))) : null;
+      const drift = s.config && records ? probeDrift(s, records.records, now.getTime(), s.config) : [];
+      const health = problems.length || drift.some((d) => d.severity === "critical") ? "critical" : pending.length || state.leavesDue.length || drift.length ? "warning" : "ok";
+      return Object.freeze({ at: now.toISOString(), health, problems, pending, drift, state });
     },
     async verify(v = {}) {
       return verifyDir(dir, { now: clock(), identities: await loadIdentities(env), env, history: v.since === undefined ? {} : { since: v.since } });

@@ -13,6 +13,7 @@ import { freePort, nodeServer, opensslServer, plainServer, type OpensslFiles, ty
 import { ProbeReportSchema } from "../lib/model/reports.ts";
 import { sealEntry } from "../lib/store/journal.ts";
 import { createHash } from "node:crypto";
+import { openPki } from "../lib/mod.ts";
 
 const H = 3_600_000;
 const D = 24 * H;
@@ -150,6 +151,13 @@ test("the probe tells servers with the new bundle from those without; renew unde
     assert.ok(findings.some((f) => f.code === "probe.stale-leaf" && /checkout/.test(f.message)), JSON.stringify(findings));
     const text = await cli(["pki", "status"], ciEnv(sb));
     assert.match(text.out, /serve a leaf of a revoked generation/);
+    // The library: openPki().probe() records a run; openPki().status() carries the same drift.
+    const pki = await openPki({ dir: sb.dir, regions: sb.regions, env: ciEnv(sb) });
+    const lib = await pki.probe({ region: "eu" });
+    assert.match(lib.entry, /^eu#\d+$/);
+    const st = await pki.status();
+    assert.is(st.health, "critical");
+    assert.ok(st.drift.some((d) => d.code === "probe.revoked-issuer"), JSON.stringify(st.drift));
   } finally {
     await Promise.all([a.close(), b.close(), http.close(), silent.close()]);
   }
