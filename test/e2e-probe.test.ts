@@ -229,6 +229,9 @@ test("probe targets in a region file are host:port and nothing else; an SNI is a
   writeFileSync(join(sb.regions, "eu.json"), JSON.stringify({ name: "eu", services: ["payments"], probes: { payments: [{ address: "payments-0.eu.svc:8443" }, { address: "127.0.0.1:1" }, { address: "[::1]:1" }] } }));
   const plan = await cli(["pki", "renew", "--plan"], ciEnv(sb));
   assert.is(plan.code, 0, plan.err);
+  // A spent time budget leaves endpoints "skipped", recorded like any other result.
+  const spent = await (await openPki({ dir: sb.dir, regions: sb.regions, env: ciEnv(sb) })).probe({ budgetMs: 1 });
+  assert.equal(spent.scopes[0]!.endpoints.map((e) => e.outcome), ["skipped", "skipped", "skipped"]);
   // pki config sets promotion and its evidence age, and signs them in the same commit.
   const bogus = await cli(["pki", "config", "--promotion", "soon"], rootEnv(sb));
   assert.is(bogus.code, 1);
