@@ -102,7 +102,7 @@ export function connect(o: ConnectOptions): Promise<ConnectResult> {
     });
     const closed = (why: string) => {
       if (handshake && judge) finish({ ...handshake, client: { accepted: false, detail: why } });
-      else if (!handshake) finish({ outcome: "tls-error", error: why });
+      else if (!handshake) finish({ outcome: "tls-error", error: "the peer closed the connection before the TLS handshake completed" });
     };
     socket.on("end", () => closed("closed the connection right after the handshake"));
     socket.on("close", () => closed("closed the connection right after the handshake"));
