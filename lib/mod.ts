@@ -12,5 +12,6 @@ export { InputError, PostureError, StateError, CheckError } from "./errors.ts";
 export { openPki, type Pki, type PkiPlan, type PkiStatus, type OpenOptions } from "./pki.ts";
 export type { PkiState, ScopeView, GenerationView, LeafDue } from "./model/view.ts";
 export type { SavedPlan } from "./store/plan-file.ts";
+export type { ProbeReport, ScopeProbe } from "./probe/run-probe.ts";
 export { Duration, parseDuration } from "./model/duration.ts";
 export * as v from "valibot";

@@ -22,6 +22,9 @@ import { parsePkcs11Uri } from "./pkcs11/uri.ts";
 import { verifyDir, type VerifyReport } from "./store/verify.ts";
 import { assertUntampered } from "./store/tamper.ts";
 import { assertCustody } from "./store/custody.ts";
+import { readProbeRecords } from "./store/probe-records.ts";
+import { runProbe, type ProbeReport } from "./probe/run-probe.ts";
+import { probeDrift, type DriftFinding } from "./check/probe-drift.ts";
 import { entryRef, writesWithin } from "./store/domains.ts";
 import { parseSavedPlan, savedPlan, stateChange, stateFiles, type AfterHook, type SavedPlan } from "./store/plan-file.ts";
 import { stateView, type PkiState } from "./model/view.ts";
@@ -101,6 +104,8 @@ export interface PkiStatus {
   readonly health: "ok" | "warning" | "critical";
   readonly problems: readonly Issue[];
   readonly pending: readonly Issue[];
+  /** What the last `pki probe` saw services serve against what they should (lib/check/probe-drift.ts). */
+  readonly drift: readonly DriftFinding[];
   readonly state: PkiState;
 }
 
@@ -116,6 +121,11 @@ export interface Pki {
   apply(plan: PkiPlan | SavedPlan | string, o?: { readonly concurrency?: number }): Promise<ApplyResult>;
   status(): Promise<PkiStatus>;
   verify(o?: { readonly since?: string }): Promise<VerifyReport>;
+  /**
+   * `pki probe` (CI posture): connect to every endpoint the region files list (or one region's),
+   * report what each serves and whether it trusts a prepared generation; recorded in the journal.
+   */
+  probe(o?: { readonly region?: string; readonly concurrency?: number; readonly timeoutMs?: number; readonly budgetMs?: number }): Promise<ProbeReport>;
 }
 
 /** Open the pki directory at `o.dir`: reads its state (it may not exist yet: before init). */
@@ -161,10 +171,17 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
       const problems = checkState(s);
       const pending = pendingWork(s, now.getTime());
       state = stateView(s, await loadTopology(regions), now);
-      return Object.freeze({ at: now.toISOString(), health: problems.length ? "critical" : pending.length || state.leavesDue.length ? "warning" : "ok", problems, pending, state });
+      // Drift from the last probe (issue 18), as `pki status` reports it.
+      const records = s.config ? await readProbeRecords(store, s).catch((e: unknown) => (e instanceof StateError ? null : Promise.reject(e))) : null;
+      const drift = s.config && records ? probeDrift(s, records.records, now.getTime(), s.config) : [];
+      const health = problems.length || drift.some((d) => d.severity === "critical") ? "critical" : pending.length || state.leavesDue.length || drift.length ? "warning" : "ok";
+      return Object.freeze({ at: now.toISOString(), health, problems, pending, drift, state });
     },
     async verify(v = {}) {
       return verifyDir(dir, { now: clock(), identities: await loadIdentities(env), env, history: v.since === undefined ? {} : { since: v.since } });
+    },
+    async probe(p = {}) {
+      return runProbe({ dir, regions, now: clock(), env, command: `openPki().probe(${p.region ?? ""})`, ...p });
     },
   };
   return pki;
@@ -267,7 +284,10 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       return { plan: makePlan([], snapshot, topology, ctx.now), result: null };
     }
     if (init && o.identityOut && !snapshot.config) await identityOutFree(o.identityOut);
-    const plan = makePlan(intents, snapshot, topology, o.saved ? new Date(o.saved.now) : ctx.now);
+    // promotion: "probe" — only records the journal holds and their generation signed count (issue 18).
+    const probes = snapshot.config?.promotion === "probe" ? await readProbeRecords(store, snapshot) : null;
+    for (const r of probes?.rejected ?? []) process.stderr.write(`inforge: ${r.message}\n`);
+    const plan = makePlan(intents, snapshot, topology, o.saved ? new Date(o.saved.now) : ctx.now, probes?.records);
     lap("plan");
     if (o.saved && canonicalJson(savedPlan(plan, o.saved.state, o.saved.task, o.saved.title).steps) !== canonicalJson(o.saved.steps)) {
       throw new StateError(`the plan of ${o.saved.task} no longer plans the steps it lists on this state (the regions or the pki configuration changed, or the file was edited); nothing was changed — make and review the plan again (--plan --out)`);

@@ -1,6 +1,7 @@
 import { InputError } from "../errors.ts";
 import { fieldChanges, showValue, trustCritical, type FieldChange } from "../model/custody-record.ts";
 import * as P from "../model/paths.ts";
+import type { PkiConfig } from "../model/config.ts";
 import { custodyVerdict } from "../store/custody.ts";
 import { FsStore } from "../store/fs-store.ts";
 import { readSnapshot } from "../store/snapshot.ts";
@@ -13,14 +14,15 @@ import { bold, cyan, table, yellow } from "../term/style.ts";
 // committed like every other write). The run itself re-checks everything under the lock.
 
 /** What changes, printed; null when the record already signs pki.json's values. Refuses what config must not accept. */
-export async function reviewConfig(ctx: RunContext): Promise<FieldChange[] | null> {
+export async function reviewConfig(ctx: RunContext, set: Partial<PkiConfig> = {}): Promise<FieldChange[] | null> {
   const store = new FsStore(ctx.dir);
   if (!(await store.exists())) throw new InputError(`no pki directory at ${ctx.dir}; run inforge pki init first, or point --dir / INFORGE_PKI_DIR at it`);
   const snap = await readSnapshot(store);
   if (!snap.config) throw new InputError(`the pki directory ${ctx.dir} is not initialised; inforge pki init signs its first custody record`);
   const verdict = (await custodyVerdict(store, snap, ctx.env, { compareFields: false }))!;
   // A forged record or an unanchored root is refused by the run; a missing record is what config fixes.
-  const now = trustCritical(snap.config);
+  // Fields the run sets (--promotion, --probe-max-age) are shown as pki.json will hold them.
+  const now = trustCritical({ ...snap.config, ...set });
   const changes = verdict.record ? fieldChanges(verdict.record.config, now) : fieldChanges({}, now);
   if (verdict.record && !changes.length) return null;
   const signed = verdict.record?.config.recipients as { root?: string } | undefined;

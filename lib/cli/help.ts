@@ -13,8 +13,10 @@ usage:
   inforge pki revoke --leaf <service> --region R [--reason key-compromise|superseded|…]
                                               revoke a leaf (scope CRL), issue its replacement        [CI posture]
   inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
-  inforge pki config                          show pki.json against the signed record, then sign it    [root posture]
-  inforge pki status [--json] [--check]       the tree, its health and an expiry calendar
+  inforge pki config [--promotion time|probe]   show pki.json against the signed record, then sign it  [root posture]
+  inforge pki status [--json] [--check]       the tree, its health, drift from the last probe, an expiry calendar
+  inforge pki probe [--region R] [--timeout 5s]   connect to the services' endpoints: what they serve,
+                                              whether they trust a prepared intermediate (journalled)  [CI posture]
   inforge pki graph [--format mermaid|dot]    the tree as a picture (--json: nodes and edges)
   inforge pki verify [--since REV] [--json]   check every file on disk and against git history, change nothing (CI gate)
   inforge pki sign-csr --region R --service S <csr.pem> [--out FILE]   certify a workload's own key  [CI posture]
@@ -49,7 +51,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki renew": {
     usage: "inforge pki renew [--region R]",
-    about: "Mint missing leaves, renew those past their renewal point (2/3 of life), promote prepared intermediates whose propagation delay has passed, retire retiring ones, and re-sign each region's CRL (crl/<region>.crl.pem) when it is first needed, when its issuers change, or at 2/3 of its life. CI posture. Nothing due: nothing written.",
+    about: "Mint missing leaves, renew those past their renewal point (2/3 of life), promote prepared intermediates whose propagation delay has passed (with pki.json promotion \"probe\": as soon as the last inforge pki probe shows every clientAuth endpoint of the scope trusting it, and not before), retire retiring ones, and re-sign each region's CRL (crl/<region>.crl.pem) when it is first needed, when its issuers change, or at 2/3 of its life. CI posture. Nothing due: nothing written.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki renew", "inforge pki renew --region eu --plan --at 2027-01-01T00:00:00Z"],
   },
   "pki rotate": {
@@ -73,14 +75,19 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki crl"],
   },
   "pki config": {
-    usage: "inforge pki config [--plan]",
-    about: "Root posture. Every run refuses a pki.json whose trust-critical fields (everything but thresholds and spiffeRefreshHint) differ from custody.json, the record the root signed. This shows the field-by-field difference, then signs pki.json's current values into custody.json (journalled, one commit). A new CI recipient: set recipients.ci in pki.json, run this, then inforge pki rekey --ci-recipient <new> in CI with the current CI identity. The root recipient changes only with pki rekey --root-recipient. Also signs the first record of a tree made before custody.json.",
-    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki config --plan", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki config"],
+    usage: "inforge pki config [--promotion time|probe] [--probe-max-age 1h] [--plan]",
+    about: "Root posture. Every run refuses a pki.json whose trust-critical fields (everything but thresholds and spiffeRefreshHint) differ from custody.json, the record the root signed. This shows the field-by-field difference, then signs pki.json's current values into custody.json (journalled, one commit). A new CI recipient: set recipients.ci in pki.json, run this, then inforge pki rekey --ci-recipient <new> in CI with the current CI identity. The root recipient changes only with pki rekey --root-recipient. Also signs the first record of a tree made before custody.json. --promotion and --probe-max-age set those pki.json fields in the same commit (shown in the difference first): promotion \"probe\" makes renew promote a prepared intermediate on inforge pki probe evidence no older than probeMaxAge (1h by default) instead of after the propagation delay.",
+    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki config --plan", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki config", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki config --promotion probe --probe-max-age 2h"],
   },
   "pki status": {
     usage: "inforge pki status [--json] [--check] [--calendar N] [--at T]",
-    about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, findings grouped per scope with counts, criticals first (among them a region declared in regions/ with no intermediate yet, and a root overlap ready to finish), and a calendar of what comes next (--calendar N entries, 12 by default; the rest is counted). --check exits 0 ok, 1 warning, 2 critical.",
+    about: "The tree (root → scopes → generations, leaf counts) with time to expiry, health against the thresholds in pki.json, findings grouped per scope with counts, criticals first (among them a region declared in regions/ with no intermediate yet, a root overlap ready to finish, and drift from the last inforge pki probe: endpoints serving a leaf of a revoked or retired generation, a leaf no generation issued, a chain that fails, a leaf past its renewal point or not the current one, endpoints that could not be probed), and a calendar of what comes next (--calendar N entries, 12 by default; the rest is counted). --check exits 0 ok, 1 warning, 2 critical.",
     examples: ["inforge pki status", "inforge pki status --check --at 2027-10-01T00:00:00Z", "inforge pki status --json | jq .health"],
+  },
+  "pki probe": {
+    usage: "inforge pki probe [--region R] [--timeout 5s] [--concurrency N] [--json]",
+    about: "CI posture. Connect over TLS (node:tls) to every endpoint the region files list under \"probes\" (or one region's), 16 at once (--concurrency) within 2 minutes in all, --timeout per connection (5s). Per endpoint: the leaf it serves (which scope generation issued it, whether it is the one the state records, days left), whether its chain verifies with the region bundle and carries the SNI name — the service's DNS name <service>.<scope>.<domain> unless the entry gives \"sni\". For a scope with a prepared generation and an endpoint with \"clientAuth\": true, it also presents a client certificate issued by the prepared generation (made in memory with the CI identity, never written, five minutes of life, named probe.inforge.<scope>.<domain>) and records whether the endpoint accepted it (kept the connection or answered) or refused it (an alert, or a close right after the handshake). A refused connection, a timeout or a peer that does not speak TLS is a result, not an error. The run is written to probes/<scope>.json, signed with the scope's generation key and journalled: with pki.json promotion \"probe\", renew promotes a prepared generation as soon as this evidence (at most probeMaxAge old, 1h by default) shows every clientAuth endpoint of the scope accepting it; pki status reports drift from it.",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki probe --region eu", "INFORGE_SECRETS_KEY=ci.key inforge pki probe --json | jq '.scopes[].endpoints[] | select(.trust.outcome != \"accepted\")'"],
   },
   "pki verify": {
     usage: "inforge pki verify [--since REV] [--json] [--at T]",
@@ -130,8 +137,8 @@ export function commandHelp(key: string): string | null {
 
 const WORDS = {
   top: ["pki", "deploy", "releases", "tasks", "run", "apply", "completion", "help"],
-  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "revoke", "crl", "config", "status", "graph", "verify", "sign-csr", "rekey"],
-  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient", "--since", "--reason", "--name-constraints", "--yes", "--version"],
+  pki: ["init", "intermediate", "renew", "rotate", "recover-intermediate", "revoke", "crl", "config", "status", "graph", "verify", "sign-csr", "rekey", "probe"],
+  flags: ["--dir", "--regions", "--plan", "--at", "--json", "--wait", "--help", "--region", "--intermediate", "--root", "--finish", "--force", "--leaf", "--domain", "--name", "--ci-recipient", "--identity-out", "--check", "--calendar", "--format", "--out", "--service", "--releases", "--root-recipient", "--since", "--reason", "--name-constraints", "--yes", "--version", "--timeout", "--promotion", "--probe-max-age"],
 };
 
 /** Shell completion scripts: commands, subcommands and flags (static lists). */

@@ -14,6 +14,8 @@ import { releasesCommand } from "./releases.ts";
 import { signCsrCommand } from "./sign-csr.ts";
 import { rekeyCommand } from "./rekey.ts";
 import { reviewConfig } from "./config.ts";
+import { probeCommand } from "./probe.ts";
+import { parseDuration } from "../model/duration.ts";
 import { join } from "node:path";
 import type { RunOutcome } from "../runbook/pipeline.ts";
 import { applyPlanCommand } from "./apply-plan.ts";
@@ -43,7 +45,7 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
     },
   },
   crl: { flags: [], task: () => ({ name: "sign-crl", flags: {} }) },
-  config: { flags: [], task: () => ({ name: "config", flags: {} }) },
+  config: { flags: ["promotion", "probe-max-age"], task: (a) => ({ name: "config", flags: pick(a, ["promotion", "probe-max-age"]) }) },
   revoke: {
     flags: ["leaf", "region", "reason"],
     task: (a) => {
@@ -56,7 +58,7 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
 };
 
 /** Every `inforge pki` subcommand, for suggestions. */
-const PKI_SUBS = [...Object.keys(PKI), "status", "graph", "verify", "sign-csr", "rekey"];
+const PKI_SUBS = [...Object.keys(PKI), "status", "graph", "verify", "sign-csr", "rekey", "probe"];
 
 function pick(a: Args, names: string[]): Record<string, string | true> {
   return Object.fromEntries(Object.entries(a.flags).filter(([k]) => names.includes(k)));
@@ -70,6 +72,15 @@ function pos(a: Args, what: string, example: string): string {
   if (!p) throw new InputError(`missing ${what}; for example: ${example}`);
   if (a.positionals.length > 3) throw new InputError(`unexpected argument "${a.positionals[3]}"; give one ${what}`);
   return p;
+}
+
+/** `pki config --promotion probe --probe-max-age 1h`: the fields the run sets before it signs (checked again by the task's schema). */
+function configChange(a: Args): { promotion?: "time" | "probe"; probeMaxAge?: string } {
+  const p = a.flags.promotion;
+  const m = a.flags["probe-max-age"];
+  if (p !== undefined && p !== "time" && p !== "probe") throw new InputError(`invalid --promotion "${p === true ? "" : p}"; give time (after the propagation delay, the default) or probe (on inforge pki probe evidence)`);
+  if (m !== undefined && (m === true || parseDuration(m) === null)) throw new InputError(`invalid --probe-max-age "${m === true ? "" : m}"; give a duration such as 1h`);
+  return { ...(p ? { promotion: p } : {}), ...(typeof m === "string" ? { probeMaxAge: m } : {}) };
 }
 
 /** Refuse what a command would otherwise ignore: positionals after `where`, which takes none. */
@@ -90,6 +101,7 @@ const VALUE_OF: Record<string, string> = {
   region: "a region, such as --region eu", leaf: "a service, such as --leaf payments", intermediate: "a scope, such as --intermediate eu",
   service: "a service, such as --service payments", since: "a git revision, such as --since origin/main", reason: "a reason, such as --reason key-compromise",
   calendar: "a number of events, such as --calendar 20", format: "mermaid or dot, such as --format dot",
+  timeout: "a duration, such as --timeout 5s", promotion: "time or probe, such as --promotion probe", "probe-max-age": "a duration, such as --probe-max-age 1h",
 };
 
 function checkFlags(a: Args, allowed: string[], where: string): void {
@@ -161,6 +173,12 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       noExtra(a, "inforge pki verify");
       return verifyCommand(ctx, a.flags.since as string | undefined); // a bare --since is refused by checkFlags
     }
+    if (sub === "probe") {
+      checkFlags(a, ["region", "timeout"], "inforge pki probe");
+      noExtra(a, "inforge pki probe");
+      if (a.flags.plan) throw new InputError("inforge pki probe has no --plan: it changes nothing but its own record (probes/<scope>.json); run it without --plan");
+      return probeCommand(a, ctx, `inforge ${argv.join(" ")}`);
+    }
     if (sub === "graph") {
       checkFlags(a, ["format"], "inforge pki graph");
       noExtra(a, "inforge pki graph");
@@ -184,7 +202,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     if (!spec.positional && a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki ${sub}`);
     const t = spec.task(a);
     // pki config shows pki.json against the signed record first; with nothing changed there is nothing to sign.
-    if (sub === "config" && (await reviewConfig(ctx)) === null) {
+    if (sub === "config" && (await reviewConfig(ctx, configChange(a))) === null) {
       if (ctx.json) process.stdout.write(JSON.stringify({ schema: "inforge.run/v1", at: ctx.now.toISOString().replace(/\.\d+Z$/, "Z"), task: "config", applied: false, planOnly: ctx.planOnly, needs: [], steps: [], bundles: [], notes: ["custody.json already signs pki.json's current values"], next: [], written: [], journal: null, entry: null }) + "\n");
       else process.stdout.write("nothing to do: custody.json already signs pki.json's current trust-critical fields\n");
       return 0;

@@ -6,6 +6,8 @@ import { LIVE, type Generation, type Snapshot, type Topology } from "../model/st
 import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
 import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 import { bold, dim, green, red, yellow } from "../term/style.ts";
+import { probeDrift } from "../check/probe-drift.ts";
+import type { ProbeEvidence } from "../model/probes.ts";
 
 // `inforge pki status`: the tree, its health against thresholds, and a calendar of what comes
 // next. Pure: a snapshot and a clock in, data or text out (golden-tested).
@@ -56,6 +58,7 @@ export interface StatusReport {
     readonly scope: string;
     readonly generations: readonly GenView[];
     readonly leaves: { readonly total: number; readonly due: number; readonly expired: number; readonly nextRenewal: string | null };
+    readonly probe?: { readonly at: string; readonly endpoints: number; readonly prepared: number | null };
   }[];
   readonly crl: { readonly number: number; readonly thisUpdate: string | null; readonly nextUpdate: string | null };
   readonly findings: readonly Finding[];
@@ -85,6 +88,8 @@ export interface StatusOptions {
   /** The declared scopes (regions/*.json): one with no intermediate is a finding. */
   readonly topology?: Topology;
   readonly horizonDays?: number;
+  /** The last probe records that passed lib/store/probe-records.ts, and those left out (issue 18). */
+  readonly probes?: { readonly records: ProbeEvidence; readonly rejected: readonly { readonly scope: string; readonly file: string; readonly message: string }[] };
 }
 
 /** The status as data: stable, versioned (`schema`), what `--json` prints. */
@@ -115,8 +120,17 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
       event(t(g.notAfter), `${subject} G${g.gen}`, "expires", "critical");
     }
     if (g.state === "prepared" && g.activateAfter) {
-      event(t(g.activateAfter), `${subject} G${g.gen}`, `can be promoted (CI: inforge pki renew${subject === "root" ? "" : ` --region ${subject}`})`);
-      if (now > t(g.activateAfter) + DAY) findings.push({ severity: "warning", code: "intermediate.promotion-overdue", scope: subject, message: `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${subject} in CI` });
+      // promotion "probe" (issue 18): the timer is no gate; the probes are. Overdue then means a service has not loaded the bundle.
+      const byProbe = cfg.promotion === "probe" && !!o.topology?.scopes[subject]?.probes;
+      event(t(g.activateAfter), `${subject} G${g.gen}`, byProbe ? `propagation delay passes; promoted once every probed endpoint trusts it (CI: inforge pki probe --region ${subject}, then renew)` : `can be promoted (CI: inforge pki renew${subject === "root" ? "" : ` --region ${subject}`})`);
+      if (now > t(g.activateAfter) + DAY) {
+        findings.push({
+          severity: "warning", code: "intermediate.promotion-overdue", scope: subject,
+          message: byProbe
+            ? `${subject} G${g.gen} has been in the bundles since ${g.since} and is not promoted yet: the last probe does not show every endpoint trusting it (inforge pki probe --region ${subject} names them); have them load bundles/${subject}.pem`
+            : `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${subject} in CI`,
+        });
+      }
     }
     if (g.state === "retiring" && g.retireAfter) event(t(g.retireAfter), `${subject} G${g.gen}`, "retires and leaves the bundles");
     return {
@@ -153,7 +167,11 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
     } else if (leaves.length) {
       findings.push({ severity: "warning", code: "crl.scope-missing", scope: name, message: `${name} has leaves but no CRL yet (crl/${name}.crl.pem), so verifiers that check every CA's CRL (openssl -crl_check_all) refuse its leaves; run inforge pki renew --region ${name} in CI` });
     }
-    return { scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") } };
+    const rec = o.probes?.records[name];
+    return {
+      scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") },
+      ...(rec ? { probe: { at: rec.at, endpoints: rec.endpoints.length, prepared: rec.prepared?.gen ?? null } } : {}),
+    };
   });
 
   // A root overlap ends only when the root posture finishes it; until then the old root stays in root.pem.
@@ -212,6 +230,11 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
     const what = p.code === "leaf.expired" ? "expired" : p.code === "leaf.issuer-revoked" ? "are signed by a revoked intermediate" : p.code;
     findings.push({ severity: "critical", code: p.code, scope: p.scope, message: `${p.services.length} leaf(s) of ${p.scope} ${what} (${p.services.join(", ")}); run inforge pki renew --region ${p.scope} in CI` });
   }
+  // Drift: what services really served at the last probe.
+  if (o.probes) {
+    findings.push(...probeDrift(s, o.probes.records, now, cfg));
+    for (const r of o.probes.rejected) findings.push({ severity: "warning", code: "probe.record-ignored", file: r.file, ...(r.scope ? { scope: r.scope } : {}), message: r.message });
+  }
   // Criticals first (stable otherwise), so the first line read is the worst.
   findings.sort((a, b) => RANK[b.severity] - RANK[a.severity]);
   calendar.sort((a, b) => a.at.localeCompare(b.at) || a.subject.localeCompare(b.subject));
@@ -250,7 +273,8 @@ export function renderStatus(s: Snapshot, at: Date, o: StatusOptions & { calenda
   r.scopes.forEach((sc, i) => {
     const last = i === r.scopes.length - 1;
     const leaves = `${sc.leaves.total} ${sc.leaves.total === 1 ? "leaf" : "leaves"}` + (sc.leaves.due ? yellow(`, ${sc.leaves.due} due`) : "") + (sc.leaves.expired ? red(`, ${sc.leaves.expired} expired`) : "");
-    out.push(`${last ? "└─" : "├─"} ${bold(sc.scope)}  ${leaves}`);
+    const probed = sc.probe ? dim(`  (probed ${sc.probe.at}: ${sc.probe.endpoints} endpoint(s)${sc.probe.prepared ? `, trust in G${sc.probe.prepared} tested` : ""})`) : "";
+    out.push(`${last ? "└─" : "├─"} ${bold(sc.scope)}  ${leaves}${probed}`);
     const shown = sc.generations.filter((g) => g.state !== "retired");
     shown.forEach((g, j) => out.push(`${last ? "   " : "│  "}${j === shown.length - 1 ? "└─" : "├─"} ${gen(g)}`));
   });

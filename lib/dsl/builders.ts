@@ -1,5 +1,5 @@
 import { GLOBAL, parseRegion, parseService, type ScopeName, type ServiceName } from "../model/names.ts";
-import type { CsrRequest, Intent, RootKeyIn } from "./intent.ts";
+import type { ConfigChange, CsrRequest, Intent, RootKeyIn } from "./intent.ts";
 import { parsePkcs11Uri } from "../pkcs11/uri.ts";
 import { InputError } from "../errors.ts";
 import { REVOCATION_REASONS, type RevocationReason } from "../model/revocation.ts";
@@ -21,8 +21,12 @@ export interface RootBuilder {
   finish(): Intent;
   /** Re-sign the root CRL before its nextUpdate (root posture). `inforge pki crl`. */
   crl(): Intent;
-  /** Sign pki.json's current trust-critical fields into custody.json (root posture). `inforge pki config`. */
-  config(): Intent;
+  /**
+   * Sign pki.json's current trust-critical fields into custody.json (root posture), after setting
+   * the fields given. `inforge pki config [--promotion probe] [--probe-max-age 1h]`:
+   * `root().config({ promotion: "probe" })`.
+   */
+  config(set?: ConfigChange): Intent;
 }
 
 export interface IntermediateBuilder {
@@ -91,7 +95,7 @@ export function root(): RootBuilder {
     rotate: (o: { rootIn?: string } = {}) => intent({ kind: "root.rotate", origin: callerOrigin(), ...(o.rootIn ? { rootIn: rootKeyIn(o.rootIn) } : {}) }),
     finish: () => intent({ kind: "root.finish", origin: callerOrigin() }),
     crl: () => intent({ kind: "root.crl", origin: callerOrigin() }),
-    config: () => intent({ kind: "root.config", origin: callerOrigin() }),
+    config: (set: ConfigChange = {}) => intent({ kind: "root.config", origin: callerOrigin(), ...(Object.keys(set).length ? { set: { ...set } } : {}) }),
   });
 }
 

@@ -11,12 +11,18 @@ export type { CsrRequest };
 /** Where a new root key is made (`--root-in`): an age-sealed file, or a key pair on a PKCS#11 token (labels only). */
 export type RootKeyIn = "age" | { readonly token: string; readonly object: string; readonly uri?: string };
 
+/** pki.json fields `pki config` may set while it signs (issue 18): when renew promotes. */
+export interface ConfigChange {
+  readonly promotion?: "time" | "probe";
+  readonly probeMaxAge?: string;
+}
+
 export type Intent =
   | { readonly kind: "root.init"; readonly origin: string; readonly name: string; readonly domain: string; readonly ciRecipient: string; readonly nameConstraints?: "dns+uri" | "dns"; readonly rootIn?: RootKeyIn }
   | { readonly kind: "root.rotate"; readonly origin: string; readonly rootIn?: RootKeyIn }
   | { readonly kind: "root.finish"; readonly origin: string }
   | { readonly kind: "root.crl"; readonly origin: string }
-  | { readonly kind: "root.config"; readonly origin: string }
+  | { readonly kind: "root.config"; readonly origin: string; readonly set?: ConfigChange }
   | { readonly kind: "scope.add"; readonly origin: string; readonly scope: ScopeName }
   | { readonly kind: "intermediate.rotate"; readonly origin: string; readonly scope: ScopeName; readonly force: boolean }
   | { readonly kind: "intermediate.recover"; readonly origin: string; readonly scope: ScopeName }

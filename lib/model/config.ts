@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { InputError } from "../errors.ts";
 import { DomainName } from "./names.ts";
 import { Duration, parseDuration, type Millis } from "./duration.ts";
+import { Address, ProbesSchema, Sni } from "./probes.ts";
 
 // pki/pki.json: what the mesh is called, who may open which keys, how long things live.
 //
@@ -46,6 +47,12 @@ export const ConsumerSchema = v.strictObject({
   name: v.pipe(v.string(), v.regex(/^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/, "a consumer name of lowercase letters, digits, '.', '_' or '-', such as daemon-fleet")),
   anchors: v.literal("root", 'a consumer anchors on "root" (bundles/root.pem)'),
   reloads: v.picklist(["live", "restart"], 'reloads is "live" (picks up a new root.pem by itself) or "restart"'),
+  /**
+   * Endpoints of the consumer that ask for client certificates and check them against root.pem
+   * (issue 18): during a root overlap, `pki probe` tests whether each trusts the new root, and
+   * under promotion "probe" no intermediate of the new root is promoted before every one does.
+   */
+  probes: v.optional(v.pipe(v.array(v.strictObject({ address: Address, sni: v.optional(Sni) })), v.maxLength(256, "at most 256 endpoints per consumer"))),
 });
 export type Consumer = v.InferOutput<typeof ConsumerSchema>;
 
@@ -112,6 +119,15 @@ export const PkiConfigSchema = v.strictObject({
   crl: v.optional(v.strictObject({ url: CrlUrl })),
   /** Root-anchoring consumers (daemon fleet, cross-repo): root-rotation plans say what each must do. Optional. */
   consumers: v.optional(v.array(ConsumerSchema)),
+  /**
+   * When renew promotes a prepared intermediate (issue 18). "time" (absent: the default) once the
+   * propagation delay has passed; "probe" as soon as the last `pki probe` shows every endpoint of
+   * the scope that asks for client certificates accepting one the prepared generation issued —
+   * and not before, however long that takes. Signed: it decides when leaves move to a new issuer.
+   */
+  promotion: v.optional(v.picklist(["time", "probe"], 'promotion is "time" or "probe"')),
+  /** How old the probe evidence may be for a promotion (optional; "1h" by default). Signed. */
+  probeMaxAge: v.optional(Duration),
   /**
    * Root generations whose key lives on a PKCS#11 token rather than in root/G<n>.key.age, by
    * "G<n>" (issue 17). Signed into custody.json like every other field, so an edit that points a
@@ -180,4 +196,6 @@ export const RegionFileSchema = v.strictObject({
   name: v.string(),
   services: v.array(v.string()),
   description: v.optional(v.string()),
+  /** Endpoints per service that `pki probe` connects to (issue 18; lib/model/probes.ts). */
+  probes: v.optional(ProbesSchema),
 });

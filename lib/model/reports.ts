@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { GEN_STATES } from "./state.ts";
 import { SavedPlanSchema } from "./saved-plan.ts";
+import { EndpointResultSchema } from "./probes.ts";
 
 // The machine-readable outputs of the CLI (`--json`), as versioned valibot schemas: the single
 // source for their types, for the tests that validate real output, and for the JSON Schema
@@ -36,6 +37,8 @@ export const StatusReportSchema = v.strictObject({
       scope: v.string(),
       generations: v.array(GenView),
       leaves: v.strictObject({ total: v.number(), due: v.number(), expired: v.number(), nextRenewal: v.nullable(Iso) }),
+      /** The last `pki probe` of the scope that counts (journalled, signed): when, how many endpoints, which prepared generation it tested. */
+      probe: v.optional(v.strictObject({ at: Iso, endpoints: v.number(), prepared: v.nullable(v.number()) })),
     }),
   ),
   crl: v.strictObject({ number: v.number(), thisUpdate: v.nullable(Iso), nextUpdate: v.nullable(Iso) }),
@@ -129,6 +132,23 @@ export const GraphReportSchema = v.strictObject({
 });
 export type GraphReport = v.InferOutput<typeof GraphReportSchema>;
 
+/** `pki probe --json`: per scope, what each endpoint served and whether it trusts a prepared generation. */
+export const ProbeReportSchema = v.strictObject({
+  schema: v.literal("inforge.probe/v1"),
+  at: Iso,
+  /** Wall-clock milliseconds of the whole run. */
+  ms: v.number(),
+  scopes: v.array(v.strictObject({
+    scope: v.string(),
+    prepared: v.nullable(v.strictObject({ gen: v.number(), fingerprint: v.string() })),
+    endpoints: v.array(EndpointResultSchema),
+    /** With a prepared generation and pki.json promotion "probe": what renew decides on this evidence. */
+    promotion: v.optional(v.strictObject({ ready: v.boolean(), blockers: v.array(v.string()) })),
+  })),
+  /** The journal entry that recorded the run: "pki#12", or "eu#3" for a one-region probe. */
+  entry: v.string(),
+});
+
 export const REPORT_SCHEMAS = {
   "inforge.status/v1": StatusReportSchema,
   "inforge.run/v1": RunReportSchema,
@@ -139,6 +159,7 @@ export const REPORT_SCHEMAS = {
   "inforge.error/v1": ErrorReportSchema,
   "inforge.graph/v1": GraphReportSchema,
   "inforge.plan/v1": SavedPlanSchema,
+  "inforge.probe/v1": ProbeReportSchema,
 } as const;
 
 export type RunReport = v.InferOutput<typeof RunReportSchema>;

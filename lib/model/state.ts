@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { ScopeName, ServiceName } from "./names.ts";
 import { PkiConfigSchema, type PkiConfig } from "./config.ts";
 import { RevocationReasonSchema } from "./revocation.ts";
+import type { Probes } from "./probes.ts";
 
 // The state of the tree as plain data: what the files under pki/ say, validated when read.
 // Certificates stay in their PEM files; these records carry what the planner reasons about.
@@ -128,7 +129,7 @@ export const EMPTY_SNAPSHOT: Snapshot = freeze({
 
 /** The scopes and services the operator declared in regions/*.json. */
 export interface Topology {
-  readonly scopes: Readonly<Record<string, { readonly services: readonly ServiceName[] }>>;
+  readonly scopes: Readonly<Record<string, { readonly services: readonly ServiceName[]; readonly probes?: Probes }>>;
 }
 
 export { PkiConfigSchema };

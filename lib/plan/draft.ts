@@ -3,6 +3,7 @@ import type { Timing } from "../model/config.ts";
 import type { Generation, LeafIndex, RootFile, ScopeFile, Snapshot, Topology } from "../model/state.ts";
 import type { PkiConfig } from "../model/config.ts";
 import type { Step } from "./step.ts";
+import type { ProbeEvidence } from "../model/probes.ts";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -10,6 +11,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export interface Draft {
   readonly now: number;
   readonly topology: Topology;
+  /** The last probe record of each scope that passed lib/store/probe-records.ts (promotion: "probe"). */
+  readonly evidence: ProbeEvidence;
   config: PkiConfig | null;
   root: RootFile;
   scopes: Record<string, ScopeFile>;
@@ -22,11 +25,12 @@ export interface Draft {
   readonly fresh: Set<string>;
 }
 
-export function newDraft(s: Snapshot, topology: Topology, now: number): Draft {
+export function newDraft(s: Snapshot, topology: Topology, now: number, evidence: ProbeEvidence = {}): Draft {
   const c = structuredClone(s) as Mutable<Snapshot>;
   return {
     now,
     topology,
+    evidence,
     config: c.config,
     root: c.root,
     scopes: c.scopes as Record<string, ScopeFile>,

@@ -1,7 +1,8 @@
 import { InputError } from "../errors.ts";
 import type { Intent, RootKeyIn } from "../dsl/intent.ts";
 import { checkInitOptions, constraintMode, timing, DEFAULTS, URI_CONSTRAINT_CAVEAT, type PkiConfig } from "../model/config.ts";
-import { formatDuration } from "../model/duration.ts";
+import { formatDuration, parseDuration } from "../model/duration.ts";
+import { consumerVoters, newRootDuringOverlap, DEFAULT_PROBE_MAX_AGE, promotionVerdict, type PromotionVerdict } from "../model/probes.ts";
 import { GLOBAL } from "../model/names.ts";
 import * as P from "../model/paths.ts";
 import type { Generation } from "../model/state.ts";
@@ -137,7 +138,8 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
     }
   }
   const p = preparedOf(s.generations);
-  if (p?.activateAfter && ms(p.activateAfter) <= d.now) {
+  const gate = p ? promotionGate(d, scope, p, origin) : null;
+  if (p && (gate ? gate.ready : p.activateAfter && ms(p.activateAfter) <= d.now)) {
     const a = activeOf(s.generations);
     if (a) {
       const idx = d.leaves[scope];
@@ -152,14 +154,32 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
     p.state = "active";
     p.since = iso(d.now);
     delete p.activateAfter;
-    d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: p.gen, from: "prepared", to: "active", why: `in the bundles since ${published}; propagation delay passed`, writes: [P.scopeState(scope)] });
+    const why = gate ? `in the bundles since ${published}; every probed endpoint (${gate.endpoints}) accepted it at ${gate.at}` : `in the bundles since ${published}; propagation delay passed`;
+    d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: p.gen, from: "prepared", to: "active", why, writes: [P.scopeState(scope)] });
     promoted = true;
+  } else if (p && gate) {
+    d.notes.push(`${scope} G${p.gen} stays prepared: pki.json promotion is "probe", and the last probe does not show every endpoint of ${scope} (${gate.endpoints}) trusting it — ${gate.blockers.join("; ")}`);
+    d.next.push(`in CI, once the services have loaded ${P.bundle(scope)}: inforge pki probe ${scopeFlag(scope)}, then inforge pki renew ${scopeFlag(scope)} (promotes ${scope} G${p.gen} when every endpoint accepts it)`);
   } else if (p?.activateAfter) {
     d.next.push(`in CI after ${p.activateAfter}: inforge pki renew ${scopeFlag(scope)} (promotes ${scope} G${p.gen} to active and re-issues the scope's leaves)`);
   }
   const r = s.generations.find((g) => g.state === "retiring");
   if (r?.retireAfter) d.next.push(`in CI after ${r.retireAfter}: inforge pki renew ${scopeFlag(scope)} (retires ${scope} G${r.gen}; it then leaves the bundles)`);
   return promoted;
+}
+
+/**
+ * Under `promotion: "probe"`: what the last probe says about the prepared generation `p` (null
+ * under the time rule, or when the scope lists no endpoint that asks for client certificates —
+ * there is then nothing to wait for, and the time rule decides).
+ */
+function promotionGate(d: Draft, scope: string, p: Generation, origin: string): PromotionVerdict | null {
+  const cfg = configOf(d, origin);
+  if (cfg.promotion !== "probe") return null;
+  const voters = newRootDuringOverlap(d.root, p) ? consumerVoters(cfg.consumers) : [];
+  const v = promotionVerdict(d.evidence[scope], p, d.topology.scopes[scope]?.probes, d.now, parseDuration(cfg.probeMaxAge ?? DEFAULT_PROBE_MAX_AGE)!, voters);
+  if (!v) d.notes.push(`pki.json promotion is "probe", but regions/${scope}.json lists no probe endpoint with clientAuth${newRootDuringOverlap(d.root, p) ? " and no root-anchoring consumer lists probes" : ""}: ${scope} G${p.gen} is promoted by the time rule (after ${p.activateAfter ?? "its propagation delay"})`);
+  return v;
 }
 
 const mintNext = (scope: string) => `in CI: inforge pki renew ${scopeFlag(scope)} (mints the scope's leaves)`;
@@ -445,6 +465,8 @@ export const planIntent: Handlers = {
   },
 
   "root.config": (d, i) => {
+    // Fields set here are written to pki.json in the same commit as the record that signs them.
+    if (i.set) d.config = { ...configOf(d, i.origin), ...i.set };
     const cfg = configOf(d, i.origin);
     if (cfg.recipients.ci === cfg.recipients.root) {
       throw new InputError(`pki.json recipients.ci is the root recipient (${i.origin}); the two identities must stay separate (the root identity never reaches CI) — give CI its own recipient from age-keygen`);

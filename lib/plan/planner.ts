@@ -5,14 +5,16 @@ import type { Snapshot, Topology } from "../model/state.ts";
 import { iso, newDraft, snapshotOf, type Draft } from "./draft.ts";
 import { planIntent, signCrl } from "./intents.ts";
 import type { Plan, Step } from "./step.ts";
+import type { ProbeEvidence } from "../model/probes.ts";
 
 /**
  * Compile intents against a snapshot into a plan: typed steps, the state they lead to, and
- * what comes next. Pure: no I/O, no crypto, no clock but `now`. Throws an InputError when an
+ * what comes next. Pure: no I/O, no crypto, no clock but `now`. `evidence`: the verified probe
+ * records that gate promotions under `promotion: "probe"`. Throws an InputError when an
  * intent cannot be planned at all (unknown region, nothing to rotate, …).
  */
-export function plan(intents: readonly Intent[], before: Snapshot, topology: Topology, now: Date): Plan {
-  const d = newDraft(before, topology, now.getTime());
+export function plan(intents: readonly Intent[], before: Snapshot, topology: Topology, now: Date, evidence: ProbeEvidence = {}): Plan {
+  const d = newDraft(before, topology, now.getTime(), evidence);
   for (const i of intents) (planIntent[i.kind] as (d: Draft, i: Intent) => void)(d, i);
   // The root is offline: every run that holds it re-signs the CRL, so a CRL never lapses while
   // root-posture work goes on (status warns ahead of its nextUpdate; `pki crl` re-signs alone).

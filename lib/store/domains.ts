@@ -10,7 +10,8 @@
 //
 // A scope's files: leaves/<scope>/…, scopes/<scope>/…, its bundle in every format,
 // bundles/<scope>.{pem,spiffe.json,configmap.yaml}, its trust domain's
-// bundles/trust-domains/<scope>.<domain>.pem, and its CRL, crl/<scope>.crl.pem.
+// bundles/trust-domains/<scope>.<domain>.pem, its CRL, crl/<scope>.crl.pem, and its last probe
+// record, probes/<scope>.json (lib/model/probes.ts).
 // bundles/global.pem is the global scope's file: a region run that would change it (its region's membership changed) is therefore outside
 // its region and runs under the directory lock — which is also what keeps every writer of
 // global.pem from racing. A scope run reads other scopes' files (the global intermediate for its
@@ -22,7 +23,7 @@ export type Domain = string | null;
 /** The scope whose own file `path` is, or null for a shared file (pki.json, root/, crl/, root bundle). */
 export function scopeOfPath(path: string): string | null {
   // crl/<scope>.crl.pem is signed by the scope's own intermediates in its CI runs; crl/root.crl.pem is shared.
-  const m = /^(?:leaves|scopes)\/([^/]+)\//.exec(path) ?? /^bundles\/(?:trust-domains\/)?([^/.]+)\.[^/]+$/.exec(path) ?? /^crl\/([^/.]+)\.crl\.pem$/.exec(path);
+  const m = /^(?:leaves|scopes)\/([^/]+)\//.exec(path) ?? /^bundles\/(?:trust-domains\/)?([^/.]+)\.[^/]+$/.exec(path) ?? /^crl\/([^/.]+)\.crl\.pem$/.exec(path) ?? /^probes\/([^/.]+)\.json$/.exec(path);
   if (!m || m[1] === "root") return null;
   return m[1]!;
 }

@@ -305,7 +305,7 @@ export class FsStore implements Store {
     else {
       // Only this scope's files: another scope's run may be staging its own right now.
       for (const d of [`leaves/${this.domain}`, `scopes/${this.domain}`]) await walk(this.abs(d));
-      for (const b of ["bundles", "bundles/trust-domains"]) {
+      for (const b of ["bundles", "bundles/trust-domains", "probes"]) {
         for (const e of await readdir(this.abs(b)).catch(() => [] as string[])) {
           if ((e.endsWith(TMP) || ATOMIC_TMP.test(e)) && scopeOfPath(`${b}/${e.replace(TMP, "").replace(ATOMIC_TMP, "")}`) === this.domain) out.push(this.abs(`${b}/${e}`));
         }

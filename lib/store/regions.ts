@@ -5,6 +5,7 @@ import { InputError } from "../errors.ts";
 import { RegionFileSchema } from "../model/config.ts";
 import { leafNameRoom, MAX_COMMON_NAME, parseScope, parseService, type ServiceName } from "../model/names.ts";
 import type { Topology } from "../model/state.ts";
+import { parseAddress, type Probes } from "../model/probes.ts";
 
 /**
  * Read regions/*.json: one file per scope (each region, and global.json for the global scope),
@@ -18,7 +19,7 @@ export async function loadTopology(dir: string): Promise<Topology> {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { scopes: {} };
     throw e;
   }
-  const scopes: Record<string, { services: ServiceName[] }> = {};
+  const scopes: Record<string, { services: ServiceName[]; probes?: Probes }> = {};
   for (const file of names) {
     const path = join(dir, file);
     let data: unknown;
@@ -30,7 +31,9 @@ export async function loadTopology(dir: string): Promise<Topology> {
     const r = v.safeParse(RegionFileSchema, data);
     if (!r.success) {
       const i = r.issues[0];
-      throw new InputError(`${path} is invalid at ${v.getDotPath(i) ?? "(top level)"}: ${i.message}; expected {"name": "eu", "services": ["payments"]}`);
+      const at = v.getDotPath(i) ?? "(top level)";
+      const shape = at.startsWith("probes") ? `"probes": {"payments": [{"address": "payments-0.eu.svc:8443", "clientAuth": true}]}` : `{"name": "eu", "services": ["payments"]}`;
+      throw new InputError(`${path} is invalid at ${at}: ${i.message}; expected ${shape}`);
     }
     const stem = file.slice(0, -".json".length);
     const name = wrap(path, () => parseScope(r.output.name));
@@ -38,9 +41,25 @@ export async function loadTopology(dir: string): Promise<Topology> {
     const services = r.output.services.map((s) => wrap(path, () => parseService(s)));
     const dup = services.find((s, i) => services.indexOf(s) !== i);
     if (dup) throw new InputError(`${path} lists the service "${dup}" twice; remove one`);
-    scopes[name] = { services };
+    const probes = r.output.probes;
+    if (probes) checkProbes(path, probes, services);
+    scopes[name] = probes ? { services, probes } : { services };
   }
   return { scopes };
+}
+
+/** Probe targets name declared services, and no endpoint is listed twice for one. */
+function checkProbes(path: string, probes: Probes, services: readonly string[]): void {
+  for (const [svc, targets] of Object.entries(probes)) {
+    if (!services.includes(svc)) throw new InputError(`${path} lists probes for "${svc}", which is not one of its services (${services.join(", ") || "none"}); add it to "services" or remove its probes`);
+    const seen = new Set<string>();
+    for (const t of targets) {
+      const a = parseAddress(t.address)!;
+      const key = `${a.host}:${a.port}`;
+      if (seen.has(key)) throw new InputError(`${path} lists the probe address "${t.address}" twice for "${svc}"; remove one`);
+      seen.add(key);
+    }
+  }
 }
 
 function wrap<T>(path: string, f: () => T): T {
