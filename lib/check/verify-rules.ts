@@ -81,7 +81,7 @@ export function certRecords(s: Snapshot): CertRecord[] {
     for (const [svc, l] of Object.entries(s.leaves[scope]!.leaves).sort(([a], [b]) => a.localeCompare(b))) {
       out.push({
         what: `leaf ${scope}/${svc}`, cert: P.leafCert(scope, svc), key: P.leafKey(scope, svc), posture: "ci",
-        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: `spiffe://${scope}.${domain}/svc/${svc}`,
+        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: l.names?.find((n) => n.startsWith("spiffe://")) ?? `spiffe://${scope}.${domain}/svc/${svc}`,
         leaf: { scope, service: svc }, validity: "error", reissue: `inforge pki rotate --leaf ${svc} --region ${scope} (CI posture)`,
       });
     }
@@ -89,7 +89,7 @@ export function certRecords(s: Snapshot): CertRecord[] {
     for (const [svc, l] of Object.entries(s.leaves[scope]!.csr ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
       out.push({
         what: `leaf ${scope}/${svc} (csr)`, cert: P.csrLeafCert(scope, svc), key: null, posture: "ci",
-        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: `spiffe://${scope}.${domain}/svc/${svc}`,
+        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: l.names?.find((n) => n.startsWith("spiffe://")) ?? `spiffe://${scope}.${domain}/svc/${svc}`,
         validity: "warning", reissue: `inforge pki sign-csr --region ${scope} --service ${svc} with a new CSR (CI posture)`,
       });
     }

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { InputError } from "../errors.ts";
 import { DomainName } from "./names.ts";
+import { NamingSchema } from "./naming.ts";
 import { Duration, parseDuration, type Millis } from "./duration.ts";
 
 // pki/pki.json: what the mesh is called, who may open which keys, how long things live.
@@ -180,4 +181,6 @@ export const RegionFileSchema = v.strictObject({
   name: v.string(),
   services: v.array(v.string()),
   description: v.optional(v.string()),
+  /** Naming templates (lib/model/naming.ts): extra DNS names, namespace, service account, SPIFFE path. */
+  naming: v.optional(NamingSchema),
 });

@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { ScopeName, ServiceName } from "./names.ts";
 import { PkiConfigSchema, type PkiConfig } from "./config.ts";
 import { RevocationReasonSchema } from "./revocation.ts";
+import type { Naming } from "./naming.ts";
 
 // The state of the tree as plain data: what the files under pki/ say, validated when read.
 // Certificates stay in their PEM files; these records carry what the planner reasons about.
@@ -30,6 +31,9 @@ export const GenerationSchema = v.strictObject({
   activateAfter: v.optional(Iso),
   /** Earliest time a retiring generation may leave the bundles: when its last leaf expires. */
   retireAfter: v.optional(Iso),
+  /** The DNS subtrees an intermediate permits when naming templates widen them beyond
+   *  `<scope>.<domain>` (lib/model/naming.ts); absent: exactly `<scope>.<domain>`. */
+  permittedDns: v.optional(v.array(v.string())),
 });
 export type Generation = v.InferOutput<typeof GenerationSchema>;
 
@@ -65,6 +69,9 @@ export const LeafSchema = v.strictObject({
   fingerprint: v.string(),
   notBefore: Iso,
   notAfter: Iso,
+  /** The names it carries (DNS names, then SPIFFE IDs) when naming templates change them;
+   *  absent: `<service>.<scope>.<domain>` and `spiffe://<scope>.<domain>/svc/<service>`. */
+  names: v.optional(v.array(v.string())),
 });
 export type Leaf = v.InferOutput<typeof LeafSchema>;
 
@@ -128,7 +135,7 @@ export const EMPTY_SNAPSHOT: Snapshot = freeze({
 
 /** The scopes and services the operator declared in regions/*.json. */
 export interface Topology {
-  readonly scopes: Readonly<Record<string, { readonly services: readonly ServiceName[] }>>;
+  readonly scopes: Readonly<Record<string, { readonly services: readonly ServiceName[]; readonly naming?: Naming }>>;
 }
 
 export { PkiConfigSchema };

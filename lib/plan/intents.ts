@@ -4,7 +4,8 @@ import { checkInitOptions, constraintMode, timing, DEFAULTS, URI_CONSTRAINT_CAVE
 import { formatDuration } from "../model/duration.ts";
 import { GLOBAL } from "../model/names.ts";
 import * as P from "../model/paths.ts";
-import type { Generation } from "../model/state.ts";
+import type { Generation, Leaf } from "../model/state.ts";
+import { flatNames, isDefaultNames, leafNames, scopeDnsConstraints, withinDns, type LeafNames } from "../model/naming.ts";
 import {
   activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, signingIdentity, skewed, type Draft,
 } from "./draft.ts";
@@ -51,15 +52,22 @@ function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active"
   const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.intermediate }, root, `${scope} intermediate G${gen}`);
   const g = newGeneration(gen, state, nb, na, root.gen, d.now);
   if (state === "prepared") g.activateAfter = iso(d.now + t.propagation);
+  const host = `${scope}.${cfg.domain}`;
+  // Naming templates widen the DNS fence by their literal suffixes (lib/model/naming.ts); recorded
+  // only then, so a tree without templates keeps byte-identical state and intermediates.
+  const permittedDns = scopeDnsConstraints(scope, cfg.domain, d.topology.scopes[scope]?.naming);
+  if (permittedDns.join() !== host) g.permittedDns = permittedDns;
+  const prev = activeOf(s.generations);
+  const added = prev ? permittedDns.filter((n) => !permitted(prev, host).includes(n)) : [];
+  if (added.length) d.notes.push(`${scope} G${gen} permits the DNS names the naming templates of regions/${scope}.json add (${added.map((n) => JSON.stringify(n)).join(", ")}), which G${prev!.gen} does not`);
   s.generations.push(g);
   d.fresh.add(`${scope}/G${gen}`);
-  const host = `${scope}.${cfg.domain}`;
   d.steps.push({
     kind: "issue-intermediate", origin, identity: signingIdentity(d, "root", root.gen), scope, gen, rootGen: root.gen, state,
     commonName: `${cfg.name} ${scope} intermediate G${gen}`, notBefore: g.notBefore, notAfter: g.notAfter,
     // RFC 5280 §4.2.1.10: a dNSName constraint permits the name and its subdomains; a URI
     // constraint matches the host. Every name form a leaf carries is constrained.
-    permittedDns: [host], permittedUriHosts: constraintMode(cfg) === "dns" ? [] : [host],
+    permittedDns, permittedUriHosts: constraintMode(cfg) === "dns" ? [] : [host],
     ...(cfg.crl ? { crlUrl: P.crlUrl(cfg.crl.url, "root", root.gen) } : {}),
     writes: [P.intermediateCert(scope, gen), P.intermediateKey(scope, gen)],
   });
@@ -75,23 +83,42 @@ function leafTerms(d: Draft, scope: string, service: string, origin: string, wha
     throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); replace it with inforge pki rotate --intermediate ${scope} (root posture: a new generation at once, no overlap, no revocation)`);
   }
   const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, what);
-  const record = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  const names = carriedNames(d, scope, service, cfg.domain, issuer);
+  const record: Leaf = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  if (!isDefaultNames(names, scope, service, cfg.domain)) record.names = flatNames(names);
   return {
-    issuer, record,
-    name: `${service}.${scope}.${cfg.domain}`,
-    uri: `spiffe://${scope}.${cfg.domain}/svc/${service}`,
+    issuer, record, names,
+    name: names.commonName,
     index: (d.leaves[scope] ??= { scope: scope as never, leaves: {} }),
     // Certificates issued once pki.json names a CRL location point at their issuer's CRL there.
     cdp: cfg.crl ? { crlUrl: P.crlUrl(cfg.crl.url, scope, issuer.gen) } : {},
   };
 }
 
+/** The DNS subtrees a generation permits (lib/model/naming.ts): recorded, or `<scope>.<domain>`. */
+const permitted = (g: Generation, host: string): readonly string[] => g.permittedDns ?? [host];
+
+/**
+ * The names a leaf of `service` gets under `issuer`: its naming templates, less any DNS name the
+ * issuer does not permit — a template widened after the issuer was made. Such a leaf keeps working
+ * under its region-fenced names, and the plan says which rotation brings the others.
+ */
+function carriedNames(d: Draft, scope: string, service: string, domain: string, issuer: Generation): LeafNames {
+  const want = leafNames(scope, service, domain, d.topology.scopes[scope]?.naming);
+  const fence = permitted(issuer, `${scope}.${domain}`);
+  const outside = want.dns.filter((n) => !fence.some((c) => withinDns(n, c)));
+  if (!outside.length) return want;
+  d.notes.push(`the naming templates of regions/${scope}.json give ${service} DNS names that ${scope} G${issuer.gen} does not permit (${outside.map((n) => JSON.stringify(n)).join(", ")}): it is issued without them until a new intermediate permits them`);
+  if (!preparedOf(d.scopes[scope]!.generations)) d.next.push(`root posture: inforge pki rotate --intermediate ${scope} (its new generation permits the DNS names the naming templates of regions/${scope}.json add; leaves carry them once it is active)`);
+  return { ...want, dns: want.dns.filter((n) => !outside.includes(n)) };
+}
+
 function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason, origin: string) {
-  const { issuer, record, name, uri, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service}`);
+  const { issuer, record, names, name, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service}`);
   index.leaves[service as never] = record;
   d.steps.push({
     kind: "issue-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen, reason,
-    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri], ...cdp,
+    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [...names.dns], uris: [...names.uris], ...cdp,
     writes: [P.leafCert(scope, service), P.leafKeys(scope)],
   });
 }
@@ -103,16 +130,17 @@ function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason,
  * refused rather than dropped, so the requester learns what it will not get.
  */
 function issueCsrLeaf(d: Draft, scope: string, service: string, csr: CsrRequest, origin: string) {
-  const { issuer, record, name, uri, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service} (csr)`);
+  const { issuer, record, names, name, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service} (csr)`);
+  const own = flatNames(names);
   const asked = [...csr.commonNames, ...csr.dns, ...csr.uris, ...csr.other];
-  const bad = asked.find((n) => n !== name && n !== uri);
+  const bad = asked.find((n) => !own.includes(n));
   if (bad !== undefined) {
-    throw new InputError(`the CSR asks for the name ${JSON.stringify(bad)}, which ${scope}/${service} may not carry (${origin}); a CSR for ${service} in ${scope} may ask only for ${name} and ${uri} — make it with -subj "/CN=${name}"`);
+    throw new InputError(`the CSR asks for the name ${JSON.stringify(bad)}, which ${scope}/${service} may not carry (${origin}); a CSR for ${service} in ${scope} may ask only for ${own.join(" and ")} — make it with -subj "/CN=${name}"`);
   }
   (index.csr ??= {})[service as never] = record;
   d.steps.push({
     kind: "issue-csr-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen,
-    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri], publicKey: csr.publicKey, key: csr.key, ...cdp,
+    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [...names.dns], uris: [...names.uris], publicKey: csr.publicKey, key: csr.key, ...cdp,
     writes: [P.csrLeafCert(scope, service)],
   });
 }
@@ -185,6 +213,7 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
   requireScope(d, scope, origin);
   for (const svc of only ?? []) requireService(topo.services, scope, svc, origin);
   const t = timing(configOf(d, origin));
+  const cfgDomain = configOf(d, origin).domain;
   advanceLifecycle(d, scope, origin);
   const s = d.scopes[scope]!;
   const active = activeOf(s.generations)!;
@@ -199,6 +228,8 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
       const nb = ms(l.notBefore);
       const due = nb + (ms(l.notAfter) - nb) * t.renewAt;
       if (d.now >= due) reason = "due";
+      // A naming template changed what the leaf carries: it is re-issued with the new names.
+      else if ((l.names ?? flatNames(leafNames(scope, service, cfgDomain))).join() !== flatNames(carriedNames(d, scope, service, cfgDomain, active)).join()) reason = "names changed";
     }
     if (reason) issueLeaf(d, scope, service, reason, origin);
   }

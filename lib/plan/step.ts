@@ -52,7 +52,7 @@ export interface IssueIntermediate extends Base {
   /** The CRL distribution point it carries (pki.json crl.url set): its root's CRL. */
   readonly crlUrl?: string;
 }
-export type LeafReason = "missing" | "due" | "new issuer" | "forced" | "issuer revoked" | "replaces revoked";
+export type LeafReason = "missing" | "due" | "new issuer" | "forced" | "issuer revoked" | "replaces revoked" | "names changed";
 export interface IssueLeaf extends Base {
   readonly kind: "issue-leaf";
   readonly scope: string;

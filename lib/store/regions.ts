@@ -5,6 +5,7 @@ import { InputError } from "../errors.ts";
 import { RegionFileSchema } from "../model/config.ts";
 import { leafNameRoom, MAX_COMMON_NAME, parseScope, parseService, type ServiceName } from "../model/names.ts";
 import type { Topology } from "../model/state.ts";
+import { checkNaming, type Naming } from "../model/naming.ts";
 
 /**
  * Read regions/*.json: one file per scope (each region, and global.json for the global scope),
@@ -18,7 +19,7 @@ export async function loadTopology(dir: string): Promise<Topology> {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { scopes: {} };
     throw e;
   }
-  const scopes: Record<string, { services: ServiceName[] }> = {};
+  const scopes: Record<string, { services: ServiceName[]; naming?: Naming }> = {};
   for (const file of names) {
     const path = join(dir, file);
     let data: unknown;
@@ -38,7 +39,7 @@ export async function loadTopology(dir: string): Promise<Topology> {
     const services = r.output.services.map((s) => wrap(path, () => parseService(s)));
     const dup = services.find((s, i) => services.indexOf(s) !== i);
     if (dup) throw new InputError(`${path} lists the service "${dup}" twice; remove one`);
-    scopes[name] = { services };
+    scopes[name] = r.output.naming ? { services, naming: r.output.naming } : { services };
   }
   return { scopes };
 }
@@ -69,4 +70,6 @@ export function checkNameLimits(topology: Topology, domain: string, dir: string,
       throw new InputError(`${join(dir, `${scope}.json`)}: the service "${service}" would get the name "${room.name}" (${room.name.length} characters) under the domain of ${origin}, but a certificate's common name holds at most 64 (RFC 5280 ub-common-name); ${fix}`);
     }
   }
+  // Naming templates: every expanded name a DNS name, and no two scopes able to issue the same names.
+  checkNaming(topology.scopes, domain, dir);
 }
