@@ -3,7 +3,8 @@ import { bundleMembers, bundleNames, refKey } from "../model/bundles.ts";
 import { derivedWrites } from "../plan/writes.ts";
 import { GLOBAL } from "../model/names.ts";
 import { flatNames, leafNames, withinDns } from "../model/naming.ts";
-import { LIVE, type Leaf } from "../model/state.ts";
+import { generationsOf, LIVE, type Leaf } from "../model/state.ts";
+import { MESHES, SHARED_CONTROL_PLANE_NAMES, type Mesh } from "../model/mesh.ts";
 import type { Plan, Step, StepTable } from "../plan/step.ts";
 import { checkState } from "./check-state.ts";
 
@@ -68,8 +69,8 @@ export function checkPlan(plan: Plan): Issue[] {
   }
   return issues;
 
-  function findGen(scope: string, gen: number) {
-    return (scope === "root" ? plan.after.root.generations : plan.after.scopes[scope]?.generations ?? []).find((g) => g.gen === gen);
+  function findGen(scope: string, gen: number, mesh?: Mesh) {
+    return (scope === "root" ? plan.after.root.generations : generationsOf(plan.after.scopes[scope], mesh)).find((g) => g.gen === gen);
   }
 
   // One rule set per step kind (a new kind does not compile until it has one).
@@ -85,6 +86,7 @@ export function checkPlan(plan: Plan): Issue[] {
       const out: Found = [];
       if (!root || root.state !== "active") out.push(["intermediate.issuer-not-active", `${s.scope} G${s.gen} is signed by root G${s.rootGen}, which is not the active root`]);
       else if (t(s.notBefore) < t(root.notBefore) || t(s.notAfter) > t(root.notAfter)) out.push(["validity.outlives-issuer", `${s.scope} G${s.gen} outlives root G${root.gen}`]);
+      if (s.mesh) return [...out, ...meshIssuerRules(s)];
       // Invariant 4: the constraints permit exactly the scope's own name space, in every name form.
       const own = plan.after.config ? `${s.scope}.${plan.after.config.domain}` : null;
       const uriOptOut = plan.after.config?.nameConstraints === "dns";
@@ -148,11 +150,37 @@ export function checkPlan(plan: Plan): Issue[] {
     "write-state": () => [],
   }; }
 
-  /** The DNS subtrees every other scope's live generations permit. */
+  /** The DNS subtrees every other scope's live generations (intermediates and mesh issuers) permit. */
   function otherFences(scope: string): { scope: string; name: string }[] {
     const domain = plan.after.config?.domain ?? "";
-    return Object.entries(plan.after.scopes).filter(([o]) => o !== scope).flatMap(([o, sf]) =>
-      [...new Set([`${o}.${domain}`, ...sf.generations.filter((g) => LIVE.has(g.state)).flatMap((g) => g.permittedDns ?? [])])].map((name) => ({ scope: o, name })));
+    return Object.entries(plan.after.scopes).filter(([o]) => o !== scope).flatMap(([o, sf]) => {
+      const gens = [...sf.generations, ...MESHES.flatMap((m) => generationsOf(sf, m))].filter((g) => LIVE.has(g.state));
+      return [...new Set([`${o}.${domain}`, ...gens.flatMap((g) => g.permittedDns ?? [])])].filter((n) => !SHARED_CONTROL_PLANE_NAMES.includes(n)).map((name) => ({ scope: o, name }));
+    });
+  }
+
+  /**
+   * A mesh issuer (lib/model/mesh.ts): pathLen 0 and nesting as for an intermediate (lib/x509 and
+   * the rule above); its DNS fence is what the state records, never overlapping another scope's
+   * (istiod's fixed name aside); a URI constraint only on its own trust domain.
+   */
+  function meshIssuerRules(s: Extract<Step, { kind: "issue-intermediate" }>): Found {
+    const domain = plan.after.config?.domain;
+    if (!domain) return [];
+    const what = `the ${s.scope} ${s.mesh} issuer G${s.gen}`;
+    const out: Found = [];
+    const td = `${s.scope}.${domain}`;
+    const g = findGen(s.scope, s.gen, s.mesh);
+    if (!s.permittedDns.length) out.push(["intermediate.unconstrained", `${what} must constrain DNS names`]);
+    if ((g?.permittedDns ?? []).join() !== s.permittedDns.join()) out.push(["intermediate.unconstrained", `${what} would permit [${s.permittedDns.join(", ")}] but the state records [${(g?.permittedDns ?? []).join(", ")}]`]);
+    for (const h of s.permittedUriHosts) if (h !== td) out.push(["intermediate.unconstrained", `${what} would permit URI host "${h}" but its trust domain is "${td}"`]);
+    for (const n of s.permittedDns) {
+      if (SHARED_CONTROL_PLANE_NAMES.includes(n)) continue;
+      if (n.split(".").length < 2) out.push(["intermediate.unconstrained", `${what} would permit the whole of "${n}"`]);
+      const other = otherFences(s.scope).find((f) => withinDns(n, f.name) || withinDns(f.name, n));
+      if (other) out.push(["intermediate.fence-overlap", `${what} would permit "${n}", which overlaps "${other.name}" of ${other.scope}: both could issue the same names`]);
+    }
+    return out;
   }
 
   /**
@@ -196,7 +224,7 @@ function signedBy(s: Step): string[] {
 /** The certificates a step creates (with their keys, in memory for later steps). */
 function creates(s: Step): string[] {
   if (s.kind === "create-root") return [`root/G${s.gen}`];
-  if (s.kind === "issue-intermediate") return [`${s.scope}/G${s.gen}`];
+  if (s.kind === "issue-intermediate") return [refKey({ scope: s.scope, gen: s.gen, ...(s.mesh ? { mesh: s.mesh } : {}) })];
   return [];
 }
 

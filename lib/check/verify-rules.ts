@@ -1,7 +1,8 @@
 import { bundleMembers, bundleNames, type Ref } from "../model/bundles.ts";
 import { formatDuration } from "../model/duration.ts";
 import * as P from "../model/paths.ts";
-import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { generationsOf, LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { MESHES } from "../model/mesh.ts";
 import { checkState, pendingWork } from "./check-state.ts";
 
 // The pure half of `inforge pki verify`: what the files on disk must be, given the state, and
@@ -75,6 +76,16 @@ export function certRecords(s: Snapshot): CertRecord[] {
         issuer: g.issuer === null ? null : P.rootCert(g.issuer), ...dated(g), permitted: `${scope}.${domain}`,
         validity: inUse(g), reissue: `inforge pki recover-intermediate ${scope} (root posture)`,
       });
+    }
+    // Mesh issuers (pki issuer): CAs like the intermediates, keys sealed to CI, fenced as recorded.
+    for (const mesh of MESHES) {
+      for (const g of generationsOf(s.scopes[scope], mesh)) {
+        out.push({
+          what: `${scope} ${mesh} issuer G${g.gen}`, cert: P.intermediateCert(scope, g.gen, mesh), key: P.intermediateKey(scope, g.gen, mesh), posture: "ci",
+          issuer: g.issuer === null ? null : P.rootCert(g.issuer), ...dated(g), ...(g.permittedDns?.[0] ? { permitted: g.permittedDns[0] } : {}),
+          validity: inUse(g), reissue: `inforge pki issuer ${scope} --mesh ${mesh} --rotate (root posture)`,
+        });
+      }
     }
   }
   for (const scope of Object.keys(s.leaves).sort()) {

@@ -3,6 +3,7 @@ import { ScopeName, ServiceName } from "./names.ts";
 import { PkiConfigSchema, type PkiConfig } from "./config.ts";
 import { RevocationReasonSchema } from "./revocation.ts";
 import type { Naming } from "./naming.ts";
+import { MeshSchema, type Mesh } from "./mesh.ts";
 
 // The state of the tree as plain data: what the files under pki/ say, validated when read.
 // Certificates stay in their PEM files; these records carry what the planner reasons about.
@@ -59,6 +60,9 @@ export type RootFile = v.InferOutput<typeof RootFileSchema>;
 export const ScopeFileSchema = v.strictObject({
   scope: ScopeName,
   generations: v.array(GenerationSchema),
+  /** Mesh issuers of the scope (`pki issuer`, lib/model/mesh.ts): their generations, by mesh.
+   *  Optional (absent until the first). */
+  issuers: v.optional(v.record(MeshSchema, v.array(GenerationSchema))),
 });
 export type ScopeFile = v.InferOutput<typeof ScopeFileSchema>;
 
@@ -109,6 +113,12 @@ export const LeafIndexSchema = v.strictObject({
   crl: v.optional(ScopeCrlSchema),
 });
 export type LeafIndex = v.InferOutput<typeof LeafIndexSchema>;
+
+/** The generations of a scope's intermediate, or of one of its mesh issuers. */
+export function generationsOf(sf: ScopeFile | undefined, mesh?: Mesh): Generation[] {
+  if (!sf) return [];
+  return mesh ? (sf.issuers?.[mesh] ?? []) : sf.generations;
+}
 
 /** Everything the planner and checker need, read from pki/ at one instant. */
 export interface Snapshot {
