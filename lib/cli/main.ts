@@ -206,7 +206,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     return report(r.outcome, ctx, r.task);
   }
   if (cmd === "deploy") {
-    checkFlags(a, ["region", "out", "allow-in-repo"], "inforge deploy");
+    checkFlags(a, ["region", "out", "allow-in-repo", "mesh"], "inforge deploy");
     return deployCommand(a, ctx, `inforge ${argv.join(" ")}`);
   }
   if (cmd === "releases") {
