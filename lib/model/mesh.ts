@@ -40,9 +40,10 @@ export function meshIssuerProfile(mesh: Mesh, scope: string, domain: string, o: 
   const td = trustDomain(scope, domain);
   switch (mesh) {
     case "istio":
-      // The URI constraint is the SPIFFE fence Envoy (BoringSSL) and OpenSSL enforce; DNS: the
-      // scope's own names and istiod's fixed one.
-      return { commonName: `${o.name} ${scope} istio issuer G${o.gen}`, permittedDns: [td, ...SHARED_CONTROL_PLANE_NAMES], permittedUriHosts: [td] };
+      // The URI constraint is the SPIFFE fence Envoy (BoringSSL), OpenSSL and NSS enforce. Istio
+      // workload certificates carry no DNS name; the only one is istiod's own, so that is all the
+      // DNS fence permits (not the scope's <svc>.<scope>.<domain> names, which are inforge's leaves').
+      return { commonName: `${o.name} ${scope} istio issuer G${o.gen}`, permittedDns: [...SHARED_CONTROL_PLANE_NAMES], permittedUriHosts: [td] };
     case "linkerd":
       // Linkerd's docs name the issuer identity.linkerd.<trust domain>.
       return { commonName: `identity.linkerd.${td}`, permittedDns: [`identity.linkerd.${td}`], permittedUriHosts: [] };
