@@ -10,6 +10,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import tls from "node:tls";
 import type { AddressInfo } from "node:net";
+import * as v from "valibot";
+import { DeployMeshReportSchema, StatusReportSchema } from "../lib/model/reports.ts";
 import { buildTree, ciEnv, cli, ok, rootEnv, run, sandbox, tempDir, treeHash } from "./helpers.ts";
 
 const sb = sandbox({ global: ["auth"], us: ["api"] });
@@ -203,6 +205,15 @@ test("a node:tls handshake between eu and us Istio workloads, trusting root-cert
   } finally {
     srv.close();
   }
+});
+
+test("status --json lists the issuers and deploy --mesh --json reports the generation, both valid against their schemas", async () => {
+  const st = v.parse(StatusReportSchema, JSON.parse((await ok(cli(["pki", "status", "--json"], ciEnv(sb)))).out));
+  const eu = st.scopes.find((x) => x.scope === "eu")!;
+  assert.equal(eu.issuers?.map((i) => `${i.mesh} G${i.generations[0]!.gen} ${i.generations[0]!.state}`), ["istio G1 active", "linkerd G1 active", "cert-manager G1 active"]);
+  assert.is(st.scopes.find((x) => x.scope === "global")!.issuers, undefined);
+  const d = v.parse(DeployMeshReportSchema, JSON.parse((await ok(cli(["deploy", "--mesh", "istio", "--region", "eu", "--out", dirs.euIstio, "--json"], ciEnv(sb)))).out));
+  assert.equal([d.mesh, d.gen, d.changed], ["istio", 1, []]);
 });
 
 test("deploy --mesh refuses a swapped issuer certificate and writes nothing", async () => {
