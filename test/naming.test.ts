@@ -83,6 +83,11 @@ test("a tree built with templates: leaves carry exactly the templated names, ins
   assert.equal(JSON.parse(readFileSync(p("leaves/global/index.json"), "utf8")).leaves.auth.names, undefined, "default names are not recorded");
   const verify = await cli(["pki", "verify", "--at", at(1)], ciEnv(sb));
   assert.is(verify.code, 0, verify.out + verify.err);
+  // deploy hands out exactly these names, and its Secret names the templated SPIFFE ID.
+  const out = join(sb.base, "deploy-web");
+  await ok(cli(["deploy", "web", "--region", "eu", "--out", out, "--at", at(1)], ciEnv(sb)));
+  assert.equal(sans(join(out, "tls.crt")), sans(p("leaves/eu/web.crt.pem")));
+  assert.match(readFileSync(join(out, "secret.yaml"), "utf8"), /inforge\.dev\/spiffe-id: "spiffe:\/\/eu\.mesh\.test\/ns\/shop\/sa\/web"/);
 });
 
 test("a template added to an existing tree: SPIFFE paths change at once, new DNS names wait for a rotation the plan names", async () => {

@@ -223,7 +223,8 @@ async function readTarget(r: Reading, t: Target, ci: Identity): Promise<DeployRe
   // root overlap, each proven by the vouching reader (journal, recorded fingerprint, signature).
   const chainPem = await servedChainPem(vouch, snap, t.scope, leaf.gen);
   const trustDomains = await trustDomainPems(vouch, snap, t.scope, cfg.domain);
-  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, trustDomains, notAfter: leaf.notAfter });
+  const spiffeId = leaf.names?.find((n) => n.startsWith("spiffe://"));
+  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, trustDomains, notAfter: leaf.notAfter, ...(spiffeId ? { spiffeId } : {}) });
   return { files, notAfter: leaf.notAfter };
 }
 
