@@ -13,6 +13,9 @@ import type { AddressInfo } from "node:net";
 import * as v from "valibot";
 import { DeployMeshReportSchema, StatusReportSchema } from "../lib/model/reports.ts";
 import { buildTree, ciEnv, cli, ok, rootEnv, run, sandbox, tempDir, treeHash } from "./helpers.ts";
+import { assertDenoInstalled, denoHandshake } from "./deno.ts";
+
+assertDenoInstalled();
 
 const sb = sandbox({ global: ["auth"], us: ["api"] });
 // eu's cert-manager Certificates use Kubernetes service names under a per-region cluster domain.
@@ -172,6 +175,27 @@ test("cert-manager: a Certificate with the scope's templated DNS names verifies 
     assert.not.ok(openssl(join(d, "ca.crt"), join(d, "tls.crt"), w.cert).ok, `openssl accepted ${san}`);
     assert.not.ok(certtool(join(d, "ca.crt"), join(d, "tls.crt"), w.cert).ok, `GnuTLS accepted ${san}`);
   }
+});
+
+test("rustls (Deno) as Linkerd's proxy: accepts the eu identity under the linkerd issuer, refuses a us identity; through the istio issuer it accepts istiod's DNS-only certificate and refuses a SPIFFE ID (URI constraint)", async () => {
+  const served = (d: string, crt: string, key: string, sans: string[]) => {
+    const w = workload(join(d, crt), join(d, key), sans);
+    return { cert: read(w.cert) + read(join(d, crt)), key: read(w.key) };
+  };
+  const id = "web.default.serviceaccount.identity.linkerd.eu.mesh.test";
+  const good = await denoHandshake(served(dirs.linkerd, "tls.crt", "tls.key", [`DNS:${id}`, "URI:spiffe://eu.mesh.test/ns/default/sa/web"]), id, join(dirs.linkerd, "ca.crt"));
+  assert.ok(good.ok, good.error);
+  const usId = "web.default.serviceaccount.identity.linkerd.us.mesh.test";
+  const bad = await denoHandshake(served(dirs.linkerd, "tls.crt", "tls.key", [`DNS:${usId}`]), usId, join(dirs.linkerd, "ca.crt"));
+  assert.not.ok(bad.ok, "rustls accepted another region's identity");
+  assert.match(bad.error!, /NameConstraintViolation/);
+  // Through the istio issuer (URI constraint): istiod's serving certificate (DNS only) passes rustls,
+  // a certificate that also carries a SPIFFE ID — what Istio ambient's ztunnel presents — does not.
+  const istiod = await denoHandshake(served(dirs.euIstio, "ca-cert.pem", "ca-key.pem", ["DNS:istiod.istio-system.svc"]), "istiod.istio-system.svc", join(dirs.euIstio, "root-cert.pem"));
+  assert.ok(istiod.ok, istiod.error);
+  const withId = await denoHandshake(served(dirs.euIstio, "ca-cert.pem", "ca-key.pem", ["DNS:istiod.istio-system.svc", "URI:spiffe://eu.mesh.test/ns/istio-system/sa/istiod"]), "istiod.istio-system.svc", join(dirs.euIstio, "root-cert.pem"));
+  assert.not.ok(withId.ok, "rustls now accepts a URI SAN under a URI constraint: update docs/meshes.md (ztunnel)");
+  assert.match(withId.error!, /NameConstraintViolation/);
 });
 
 test("a node:tls handshake between eu and us Istio workloads, trusting root-cert.pem: each side sees the peer's SPIFFE ID", async () => {
