@@ -76,7 +76,7 @@ export function vouching(read: ReadTree, snap: Snapshot): Vouch {
     }
     const rootPem = await root(g.issuer);
     if (!(await signedBy(pem, rootPem))) {
-      throw new StateError(`${path} (${name}) is not signed by root G${g.issuer} (${P.rootCert(g.issuer)}), the root ${state} names: the ${r.mesh ? "issuer" : "intermediate"} was substituted, so nothing is issued under it or handed out — restore scopes/${r.scope}/ from git and run inforge pki verify`);
+      throw new StateError(`${path} (${r.mesh ? name : `scope ${r.scope}, G${r.gen}`}) is not signed by root G${g.issuer} (${P.rootCert(g.issuer)}), the root ${state} names: the ${r.mesh ? "issuer" : "intermediate"} was substituted, so nothing is issued under it or handed out — restore scopes/${r.scope}/ from git and run inforge pki verify`);
     }
     return pem;
   });

@@ -3,7 +3,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { RegionFileSchema } from "../model/config.ts";
-import { leafNameRoom, MAX_COMMON_NAME, parseScope, parseService, type ServiceName } from "../model/names.ts";
+import { DomainName, leafNameRoom, MAX_COMMON_NAME, parseScope, parseService, type ServiceName } from "../model/names.ts";
 import type { Topology } from "../model/state.ts";
 import { checkNaming, type Naming } from "../model/naming.ts";
 
@@ -70,6 +70,7 @@ export function checkNameLimits(topology: Topology, domain: string, dir: string,
       throw new InputError(`${join(dir, `${scope}.json`)}: the service "${service}" would get the name "${room.name}" (${room.name.length} characters) under the domain of ${origin}, but a certificate's common name holds at most 64 (RFC 5280 ub-common-name); ${fix}`);
     }
   }
-  // Naming templates: every expanded name a DNS name, and no two scopes able to issue the same names.
-  checkNaming(topology.scopes, domain, dir);
+  // Naming templates: every expanded name a DNS name, and no two scopes able to issue the same names
+  // (under a valid domain: an invalid --domain is refused by itself, naming the flag).
+  if (v.is(DomainName, domain)) checkNaming(topology.scopes, domain, dir);
 }
