@@ -633,6 +633,20 @@ test("checkState reports scopes without a root", () => {
   assert.ok(c.includes("root.missing"), c.join(", "));
 });
 
+test("mesh issuers: issuing and rotating one passes checkState; two active generations or a missing fence are reported", () => {
+  const issued = step(region("eu").issuer("istio").add(), established(), after(T0, HOUR));
+  assert.equal(checkState(issued), []);
+  const rotated = step(region("eu").issuer("istio").rotate(), issued, after(T0, 2 * HOUR));
+  assert.equal(checkState(rotated), []);
+  const promoted = step(region("eu").leaves().renew(), rotated, after(T0, 2 * DAY));
+  assert.equal(promoted.scopes.eu!.issuers!.istio!.map((g) => g.state), ["retiring", "active"]);
+  assert.equal(checkState(promoted), []);
+  const broken = structuredClone(promoted) as Snapshot & { scopes: Record<string, { issuers: Record<string, { state: string; permittedDns?: string[] }[]> }> };
+  broken.scopes.eu!.issuers.istio![0]!.state = "active";
+  delete broken.scopes.eu!.issuers.istio![1]!.permittedDns;
+  assert.equal(codes(checkState(broken)), ["issuer.active-count", "issuer.unconstrained"]);
+});
+
 test("pendingWork lists the leaves of a revoked issuer and expired leaves, which renewal then clears", () => {
   const recovered = step(region("eu").intermediate().recover(), established(), after(T0, DAY));
   const pending = pendingWork(recovered, after(T0, DAY).getTime());

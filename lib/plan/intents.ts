@@ -59,9 +59,10 @@ function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active"
   // only then, so a tree without templates keeps byte-identical state and intermediates.
   const permittedDns = scopeDnsConstraints(scope, cfg.domain, d.topology.scopes[scope]?.naming);
   if (permittedDns.join() !== host) g.permittedDns = permittedDns;
+  // A widened fence is shown to the root operator who signs it: region files are not root-signed.
   const prev = activeOf(s.generations);
-  const added = prev ? permittedDns.filter((n) => !permitted(prev, host).includes(n)) : [];
-  if (added.length) d.notes.push(`${scope} G${gen} permits the DNS names the naming templates of regions/${scope}.json add (${added.map((n) => JSON.stringify(n)).join(", ")}), which G${prev!.gen} does not`);
+  const added = prev ? permittedDns.filter((n) => !permitted(prev, host).includes(n)) : permittedDns.slice(1);
+  if (added.length) d.notes.push(`${scope} G${gen} permits the DNS names the naming templates of regions/${scope}.json add (${added.map((n) => JSON.stringify(n)).join(", ")})${prev ? `, which G${prev.gen} does not` : ""}`);
   s.generations.push(g);
   d.fresh.add(`${scope}/G${gen}`);
   d.steps.push({
