@@ -244,6 +244,13 @@ test("deploy --mesh refuses a swapped issuer certificate and writes nothing", as
   const sb2 = sandbox({ global: ["auth"], eu: ["web"] });
   await buildTree(sb2, ["global", "eu"]);
   await ok(cli(["pki", "issuer", "eu", "--mesh", "istio"], rootEnv(sb2)));
+  const none = await cli(["deploy", "--mesh", "linkerd", "--region", "eu", "--out", join(outs, "none")], ciEnv(sb2));
+  assert.is(none.code, 1);
+  assert.match(none.err, /scope "eu" has no active linkerd issuer; issue one with inforge pki issuer eu --mesh linkerd/);
+  // The plaintext key never lands in the pki directory (deploy's rules, lib/cli/out-dir.ts).
+  const inside = await cli(["deploy", "--mesh", "istio", "--region", "eu", "--out", join(sb2.dir, "istio")], ciEnv(sb2));
+  assert.is(inside.code, 1);
+  assert.match(inside.err, /is inside the pki directory/);
   // A hostile repo writer puts the eu intermediate where the istio issuer was (it chains to the root too).
   writeFileSync(join(sb2.dir, "scopes/eu/istio/G1.crt.pem"), read(join(sb2.dir, "scopes/eu/G1.crt.pem")));
   const out = join(outs, "swapped");
