@@ -114,7 +114,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki sign-csr": {
     usage: "inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]",
-    about: "For a workload that keeps its own key: verify the PKCS#10 CSR's signature, accept only an ECDSA P-256 key and only the service's own names (CN/DNS <service>.<region>.<domain>, URI spiffe://<region>.<domain>/svc/<service>), issue a leaf under the region's active intermediate (recorded in leaves/<region>/index.json \"csr\") and print the chain (leaf + intermediate, + the cross-signed root during a root overlap), or write it to --out. CI posture.",
+    about: "For a workload that keeps its own key: verify the PKCS#10 CSR's signature, accept only an ECDSA P-256 key and only the service's own names (CN/DNS <service>.<region>.<domain>, URI spiffe://<region>.<domain>/svc/<service>, or what the naming templates of regions/<region>.json give it), issue a leaf under the region's active intermediate (recorded in leaves/<region>/index.json \"csr\") and print the chain (leaf + intermediate, + the cross-signed root during a root overlap), or write it to --out. CI posture.",
     examples: ["openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -subj /CN=payments.eu.mesh.example.internal -out payments.csr", "INFORGE_SECRETS_KEY=ci.key inforge pki sign-csr --region eu --service payments payments.csr > chain.pem"],
   },
   "pki rekey": {
