@@ -261,6 +261,10 @@ test("deploy --mesh refuses a swapped issuer certificate and writes nothing", as
   const v = await cli(["pki", "verify"], ciEnv(sb2));
   assert.is(v.code, 1);
   assert.match(v.out + v.err, /scopes\/eu\/istio\/G1\.crt\.pem/);
+  // The tamper check stops every run before it plans anything on top of it.
+  const renew = await cli(["pki", "renew"], ciEnv(sb2));
+  assert.is(renew.code, 1);
+  assert.match(renew.err, /scopes\/eu\/istio\/G1\.crt\.pem was changed outside inforge/);
 });
 
 test("issuer rotation through its overlap with --at: exported files at each stage", async () => {
