@@ -106,7 +106,7 @@ function issueMeshIssuer(d: Draft, scope: string, mesh: Mesh, state: "prepared" 
   return g;
 }
 
-const exportNext = (scope: string, mesh: Mesh) => `in CI: inforge deploy --mesh ${mesh} --region ${scope} --out DIR (writes the issuer, its sealed-off key and the trust anchors in ${mesh}'s format; docs/meshes.md)`;
+const exportNext = (scope: string, mesh: Mesh) => `in CI: inforge deploy --mesh ${mesh} --region ${scope} --out DIR (writes the issuer, its key — plaintext, outside the repo — and the trust anchors in ${mesh}'s format; docs/meshes.md)`;
 
 /**
  * Publish-before-use for mesh issuers, CI side: a prepared generation whose delay has passed
