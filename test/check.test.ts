@@ -82,6 +82,12 @@ const ROWS: Row[] = [
     expect: ["bundle.definition"],
   },
   {
+    name: "an eu intermediate whose DNS fence reaches into global's names",
+    base: "euAdd",
+    mutate: (p) => find(p, "issue-intermediate", (i) => i.scope === "eu").permittedDns.push("svc.global.mesh.example.internal"),
+    expect: ["intermediate.fence-overlap", "intermediate.unconstrained"],
+  },
+  {
     name: "a mesh bundle that carries the root",
     base: "euAdd",
     mutate: (p) => find(p, "write-bundle", (b) => b.bundle === "eu").members.unshift({ scope: "root", gen: 1 }),
@@ -487,7 +493,20 @@ const ROWS: Row[] = [
     mutate: (p) => {
       find(p, "issue-leaf", (l) => l.service === "payments").scope = "us";
     },
-    expect: ["write.foreign-region", "write.undeclared"],
+    // The names are eu's, so the us fence refuses them too.
+    expect: ["leaf.foreign-name", "leaf.outside-constraints", "write.foreign-region", "write.undeclared"],
+  },
+  {
+    name: "an eu leaf that also carries a us DNS name",
+    base: "euMint",
+    mutate: (p) => find(p, "issue-leaf", (l) => l.service === "payments").dns.push("payments.us.mesh.example.internal"),
+    expect: ["leaf.foreign-name", "leaf.outside-constraints"],
+  },
+  {
+    name: "an eu leaf whose SPIFFE ID is in the us trust domain",
+    base: "euMint",
+    mutate: (p) => { find(p, "issue-leaf", (l) => l.service === "payments").uris = ["spiffe://us.mesh.example.internal/svc/payments"]; },
+    expect: ["leaf.foreign-name"],
   },
   {
     name: "a plan for eu with a write-bundle step for us.pem that declares no writes",
@@ -612,6 +631,20 @@ test("checkState reports scopes without a root", () => {
   s.root.generations = [];
   const c = codes(checkState(s));
   assert.ok(c.includes("root.missing"), c.join(", "));
+});
+
+test("mesh issuers: issuing and rotating one passes checkState; two active generations or a missing fence are reported", () => {
+  const issued = step(region("eu").issuer("istio").add(), established(), after(T0, HOUR));
+  assert.equal(checkState(issued), []);
+  const rotated = step(region("eu").issuer("istio").rotate(), issued, after(T0, 2 * HOUR));
+  assert.equal(checkState(rotated), []);
+  const promoted = step(region("eu").leaves().renew(), rotated, after(T0, 2 * DAY));
+  assert.equal(promoted.scopes.eu!.issuers!.istio!.map((g) => g.state), ["retiring", "active"]);
+  assert.equal(checkState(promoted), []);
+  const broken = structuredClone(promoted) as Snapshot & { scopes: Record<string, { issuers: Record<string, { state: string; permittedDns?: string[] }[]> }> };
+  broken.scopes.eu!.issuers.istio![0]!.state = "active";
+  delete broken.scopes.eu!.issuers.istio![1]!.permittedDns;
+  assert.equal(codes(checkState(broken)), ["issuer.active-count", "issuer.unconstrained"]);
 });
 
 test("pendingWork lists the leaves of a revoked issuer and expired leaves, which renewal then clears", () => {

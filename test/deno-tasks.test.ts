@@ -62,6 +62,11 @@ test("rotate-leaf, revoke-leaf, rotate-intermediate (then the promoting renew) a
   inforge("renew", ["pki", "renew", "--region", "us"], ci, 28);
 });
 
+test("issuer runs under deno, directly and through `pki issuer` (the root rotation below then moves both issuers)", () => {
+  assert.match(direct("issuer", ["--scope", "eu", "--mesh", "istio"], root, 28).out, /issue istio issuer\s+eu istio G1 \(active\)/);
+  assert.match(inforge("issuer", ["pki", "issuer", "us", "--mesh", "linkerd"], root, 28).out, /issue linkerd issuer\s+us linkerd G1 \(active\)/);
+});
+
 test("sign-crl and rotate-root run under deno, and the tree then passes pki verify under both runtimes and openssl", async () => {
   direct("sign-crl", [], root, 29);
   assert.match(direct("rotate-root", [], root, 30).out, /root G2/);

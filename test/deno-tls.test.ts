@@ -11,13 +11,10 @@
 // unconstrained and works with them (second test).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import tls from "node:tls";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { buildTree, leafKeyPem, ROOT, run, sandbox } from "./helpers.ts";
-import { assertDenoInstalled, DENO, leavesOf } from "./deno.ts";
+import { buildTree, leafKeyPem, run, sandbox } from "./helpers.ts";
+import { assertDenoInstalled, denoHandshake, leavesOf } from "./deno.ts";
 
 assertDenoInstalled();
 const sb = sandbox();
@@ -46,35 +43,6 @@ function forged(scope: string, dns: string) {
   const x = run("openssl", ["x509", "-req", "-in", join(base, "f.csr"), "-CA", join(sb.dir, `scopes/${scope}/G1.crt.pem`), "-CAkey", intKey, "-CAcreateserial", "-days", "1", "-extfile", join(base, "f.cnf"), "-out", crt]);
   assert.is(x.status, 0, x.stderr);
   return { cert: readFileSync(crt, "utf8") + read(`scopes/${scope}/G1.crt.pem`), key: readFileSync(key, "utf8") };
-}
-
-interface DenoResult {
-  readonly ok: boolean;
-  readonly anchors: number;
-  readonly greeting?: string;
-  readonly error?: string;
-}
-
-/** A node:tls server with `server`'s chain; the Deno client trusts only `bundle` and checks `servername`. */
-async function denoHandshake(server: { cert: string; key: string }, servername: string, bundle: string): Promise<DenoResult> {
-  const srv = tls.createServer({ cert: server.cert, key: server.key }, (sock) => sock.end("hello from node"));
-  srv.on("tlsClientError", () => {}); // the refusals below are expected
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as AddressInfo).port;
-  try {
-    const child = spawn(DENO, ["run", "--no-prompt", `--allow-net=127.0.0.1:${port}`, `--allow-read=${bundle}`, join(ROOT, "test/deno/tls-client.ts"), String(port), servername, bundle], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: "1" },
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => (out += b));
-    child.stderr.on("data", (b: Buffer) => (err += b));
-    const code = await new Promise<number | null>((r) => child.on("close", r));
-    if (code !== 0) throw new Error(`the deno client exited ${code}: ${err}`);
-    return JSON.parse(out) as DenoResult;
-  } finally {
-    srv.close();
-  }
 }
 
 test("with URI name constraints (opt-in dns+uri), rustls refuses our leaves: it cannot enforce a URI constraint (RUSTSEC-2026-0098)", async () => {

@@ -1,7 +1,9 @@
 // Deno in the tests: the binary from the `deno` npm package, and the least permission flags that
 // README "Runtimes" documents for the CLI and the shipped tasks, built for a sandbox.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import tls from "node:tls";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ROOT, type Sandbox } from "./helpers.ts";
 
@@ -58,4 +60,33 @@ export function assertDenoInstalled(): void {
 export function leavesOf(dir: string, scope: string): { service: string; gen: number }[] {
   const idx = JSON.parse(readFileSync(join(dir, "leaves", scope, "index.json"), "utf8")) as { leaves: Record<string, { gen: number }> };
   return Object.entries(idx.leaves).map(([service, l]) => ({ service, gen: l.gen }));
+}
+
+export interface DenoResult {
+  readonly ok: boolean;
+  readonly anchors: number;
+  readonly greeting?: string;
+  readonly error?: string;
+}
+
+/** A node:tls server with `server`'s chain; the Deno client trusts only `bundle` and checks `servername`. */
+export async function denoHandshake(server: { cert: string; key: string }, servername: string, bundle: string): Promise<DenoResult> {
+  const srv = tls.createServer({ cert: server.cert, key: server.key }, (sock) => sock.end("hello from node"));
+  srv.on("tlsClientError", () => {}); // the refusals below are expected
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as AddressInfo).port;
+  try {
+    const child = spawn(DENO, ["run", "--no-prompt", `--allow-net=127.0.0.1:${port}`, `--allow-read=${bundle}`, join(ROOT, "test/deno/tls-client.ts"), String(port), servername, bundle], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: "1" },
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (b: Buffer) => (out += b));
+    child.stderr.on("data", (b: Buffer) => (err += b));
+    const code = await new Promise<number | null>((r) => child.on("close", r));
+    if (code !== 0) throw new Error(`the deno client exited ${code}: ${err}`);
+    return JSON.parse(out) as DenoResult;
+  } finally {
+    srv.close();
+  }
 }

@@ -3,7 +3,7 @@ import { generateIdentity, open, type Identity } from "../age/mod.ts";
 import * as X from "../x509/mod.ts";
 import { refKey, type Ref } from "../model/bundles.ts";
 import * as P from "../model/paths.ts";
-import type { Generation, Snapshot } from "../model/state.ts";
+import { generationsOf, type Generation, type Snapshot } from "../model/state.ts";
 import type { CheckedPlan } from "../check/check-plan.ts";
 import type { StepTable } from "../plan/step.ts";
 import type { FileWrite, Store } from "../store/fs-store.ts";
@@ -84,7 +84,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     return r;
   };
   const genOf = (r: Ref): Generation => {
-    const g = (r.scope === "root" ? state.root.generations : state.scopes[r.scope]?.generations ?? []).find((x) => x.gen === r.gen);
+    const g = (r.scope === "root" ? state.root.generations : generationsOf(state.scopes[r.scope], r.mesh)).find((x) => x.gen === r.gen);
     if (!g) throw new StateError(`internal: no generation ${refKey(r)}`);
     return g;
   };
@@ -217,13 +217,14 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
         permittedDns: [...s.permittedDns], permittedUriHosts: [...s.permittedUriHosts], unconstrainedUris: s.permittedUriHosts.length === 0,
         ...(s.crlUrl ? { crlUrl: s.crlUrl } : {}),
       });
-      const ref = { scope: s.scope, gen: s.gen };
+      // A mesh issuer (s.mesh) is made the same way and lives beside the scope's intermediates.
+      const ref: Ref = { scope: s.scope, gen: s.gen, ...(s.mesh ? { mesh: s.mesh } : {}) };
       record(genOf(ref), c);
       certs.set(refKey(ref), c.pem);
       issuers.set(refKey(ref), { certPem: c.pem, signer: X.keySigner(key) });
-      put(P.intermediateCert(s.scope, s.gen), c.pem);
+      put(P.intermediateCert(s.scope, s.gen, s.mesh), c.pem);
       // Intermediate keys are sealed to the CI recipient only: CI mints leaves, the root never leaves the workstation.
-      put(P.intermediateKey(s.scope, s.gen), await sealKey(key, sealTo("ci")), KEY_MODE);
+      put(P.intermediateKey(s.scope, s.gen, s.mesh), await sealKey(key, sealTo("ci")), KEY_MODE);
     },
     "issue-leaf": async (s) => {
       // The leaf profile from a per-issuer DER template (lib/x509/fast-leaf.ts), signed through

@@ -2,7 +2,7 @@ import { StateError } from "../errors.ts";
 import * as X from "../x509/mod.ts";
 import { refKey, type Ref } from "../model/bundles.ts";
 import * as P from "../model/paths.ts";
-import { LIVE, type Snapshot } from "../model/state.ts";
+import { generationsOf, LIVE, type Snapshot } from "../model/state.ts";
 
 // Certificates of the tree are read from a directory anyone with write access to the infra repo
 // can change. Before a certificate is issued under (apply) or handed out (deploy), prove it is the
@@ -61,20 +61,22 @@ export function vouching(read: ReadTree, snap: Snapshot): Vouch {
     return pem;
   });
 
+  // A mesh issuer (r.mesh) is proven exactly like an intermediate: it is one, under scopes/<scope>/<mesh>/.
   const intermediate = (r: Ref): Promise<string> => once(r, async () => {
-    const path = P.intermediateCert(r.scope, r.gen);
+    const path = P.intermediateCert(r.scope, r.gen, r.mesh);
     const state = P.scopeState(r.scope);
-    const g = snap.scopes[r.scope]?.generations.find((x) => x.gen === r.gen);
-    if (!g) throw new StateError(`${state} records no ${r.scope} G${r.gen}; restore the pki directory from git and run inforge pki verify`);
-    if (!LIVE.has(g.state)) throw new StateError(`${r.scope} G${r.gen} (${path}) is ${g.state}, so nothing may chain to it; run inforge pki renew --region ${r.scope} in CI`);
-    if (g.issuer === null) throw new StateError(`${state} names no root for ${r.scope} G${r.gen}; restore it from git and run inforge pki verify`);
+    const name = `${r.scope}${r.mesh ? ` ${r.mesh} issuer` : ""} G${r.gen}`;
+    const g = generationsOf(snap.scopes[r.scope], r.mesh).find((x) => x.gen === r.gen);
+    if (!g) throw new StateError(`${state} records no ${name}; restore the pki directory from git and run inforge pki verify`);
+    if (!LIVE.has(g.state)) throw new StateError(`${name} (${path}) is ${g.state}, so nothing may chain to it; run inforge pki renew --region ${r.scope} in CI`);
+    if (g.issuer === null) throw new StateError(`${state} names no root for ${name}; restore it from git and run inforge pki verify`);
     const pem = await must(path);
     if (!g.fingerprint || fingerprint(pem, path) !== g.fingerprint) {
-      throw new StateError(`${path} is not the certificate the state records for ${r.scope} G${r.gen} (fingerprint differs from ${state}); restore it from git and run inforge pki verify`);
+      throw new StateError(`${path} is not the certificate the state records for ${name} (fingerprint differs from ${state}); restore it from git and run inforge pki verify`);
     }
     const rootPem = await root(g.issuer);
     if (!(await signedBy(pem, rootPem))) {
-      throw new StateError(`${path} (scope ${r.scope}, G${r.gen}) is not signed by root G${g.issuer} (${P.rootCert(g.issuer)}), the root ${state} names: the intermediate was substituted, so nothing is issued under it or handed out — restore scopes/${r.scope}/ from git and run inforge pki verify`);
+      throw new StateError(`${path} (${r.mesh ? name : `scope ${r.scope}, G${r.gen}`}) is not signed by root G${g.issuer} (${P.rootCert(g.issuer)}), the root ${state} names: the ${r.mesh ? "issuer" : "intermediate"} was substituted, so nothing is issued under it or handed out — restore scopes/${r.scope}/ from git and run inforge pki verify`);
     }
     return pem;
   });

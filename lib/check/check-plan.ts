@@ -2,6 +2,9 @@ import { CheckError, type Issue } from "../errors.ts";
 import { bundleMembers, bundleNames, refKey } from "../model/bundles.ts";
 import { derivedWrites } from "../plan/writes.ts";
 import { GLOBAL } from "../model/names.ts";
+import { flatNames, leafNames, withinDns } from "../model/naming.ts";
+import { generationsOf, LIVE, type Leaf } from "../model/state.ts";
+import { MESHES, SHARED_CONTROL_PLANE_NAMES, type Mesh } from "../model/mesh.ts";
 import type { Plan, Step, StepTable } from "../plan/step.ts";
 import { checkState } from "./check-state.ts";
 
@@ -66,8 +69,8 @@ export function checkPlan(plan: Plan): Issue[] {
   }
   return issues;
 
-  function findGen(scope: string, gen: number) {
-    return (scope === "root" ? plan.after.root.generations : plan.after.scopes[scope]?.generations ?? []).find((g) => g.gen === gen);
+  function findGen(scope: string, gen: number, mesh?: Mesh) {
+    return (scope === "root" ? plan.after.root.generations : generationsOf(plan.after.scopes[scope], mesh)).find((g) => g.gen === gen);
   }
 
   // One rule set per step kind (a new kind does not compile until it has one).
@@ -83,12 +86,23 @@ export function checkPlan(plan: Plan): Issue[] {
       const out: Found = [];
       if (!root || root.state !== "active") out.push(["intermediate.issuer-not-active", `${s.scope} G${s.gen} is signed by root G${s.rootGen}, which is not the active root`]);
       else if (t(s.notBefore) < t(root.notBefore) || t(s.notAfter) > t(root.notAfter)) out.push(["validity.outlives-issuer", `${s.scope} G${s.gen} outlives root G${root.gen}`]);
+      if (s.mesh) return [...out, ...meshIssuerRules(s)];
       // Invariant 4: the constraints permit exactly the scope's own name space, in every name form.
       const own = plan.after.config ? `${s.scope}.${plan.after.config.domain}` : null;
       const uriOptOut = plan.after.config?.nameConstraints === "dns";
       if (s.permittedDns.length === 0 || (s.permittedUriHosts.length === 0 && !uriOptOut)) out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} must constrain both DNS and URI names`]);
-      else if (own && (s.permittedDns.some((n) => n !== own) || s.permittedUriHosts.some((n) => n !== own))) {
-        out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} would permit [${[...new Set([...s.permittedDns, ...s.permittedUriHosts])].join(", ")}] but may permit only "${own}"`]);
+      else if (own && (s.permittedDns[0] !== own || s.permittedUriHosts.some((n) => n !== own))) {
+        out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} would permit [${[...new Set([...s.permittedDns, ...s.permittedUriHosts])].join(", ")}] but its own name space is "${own}"`]);
+      } else if (own) {
+        // Naming templates may widen the DNS fence (lib/model/naming.ts), never into a subtree
+        // another scope may issue under, never to a whole TLD, and only as the state records.
+        const g = findGen(s.scope, s.gen);
+        if ((g?.permittedDns ?? [own]).join() !== s.permittedDns.join()) out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} would permit [${s.permittedDns.join(", ")}] but the state records [${(g?.permittedDns ?? [own]).join(", ")}]`]);
+        for (const n of s.permittedDns.slice(1)) {
+          if (n.split(".").length < 2) out.push(["intermediate.unconstrained", `${s.scope} G${s.gen} would permit the whole of "${n}"`]);
+          const other = otherFences(s.scope).find((f) => withinDns(n, f.name) || withinDns(f.name, n));
+          if (other) out.push(["intermediate.fence-overlap", `${s.scope} G${s.gen} would permit "${n}", which overlaps "${other.name}" of ${other.scope}: both could issue the same names`]);
+        }
       }
       return out;
     },
@@ -97,6 +111,7 @@ export function checkPlan(plan: Plan): Issue[] {
       const out: Found = [];
       if (!issuer || issuer.state !== "active") out.push(["leaf.issuer-not-active", `leaf ${s.scope}/${s.service} is signed by ${s.scope} G${s.gen}, which is ${issuer?.state ?? "missing"}; only the active generation issues`]);
       else if (t(s.notBefore) < t(issuer.notBefore) || t(s.notAfter) > t(issuer.notAfter)) out.push(["validity.outlives-issuer", `leaf ${s.scope}/${s.service} outlives ${s.scope} G${s.gen}`]);
+      out.push(...leafNameRules(s, plan.after.leaves[s.scope]?.leaves[s.service as never]));
       return out;
     },
     "issue-csr-leaf": (s) => {
@@ -105,9 +120,7 @@ export function checkPlan(plan: Plan): Issue[] {
       if (!issuer || issuer.state !== "active") out.push(["leaf.issuer-not-active", `leaf ${s.scope}/${s.service} (csr) is signed by ${s.scope} G${s.gen}, which is ${issuer?.state ?? "missing"}; only the active generation issues`]);
       else if (t(s.notBefore) < t(issuer.notBefore) || t(s.notAfter) > t(issuer.notAfter)) out.push(["validity.outlives-issuer", `leaf ${s.scope}/${s.service} (csr) outlives ${s.scope} G${s.gen}`]);
       // A requester's key gets exactly the service's own names, never what the CSR asked for.
-      const domain = plan.after.config?.domain;
-      const own = [`${s.service}.${s.scope}.${domain}`, `spiffe://${s.scope}.${domain}/svc/${s.service}`];
-      if ([...s.dns, ...s.uris].join() !== own.join()) out.push(["leaf.foreign-name", `leaf ${s.scope}/${s.service} (csr) would carry [${[...s.dns, ...s.uris].join(", ")}] but may carry only [${own.join(", ")}]`]);
+      out.push(...leafNameRules(s, plan.after.leaves[s.scope]?.csr?.[s.service as never]));
       return out;
     },
     "set-state": () => [],
@@ -136,6 +149,60 @@ export function checkPlan(plan: Plan): Issue[] {
     },
     "write-state": () => [],
   }; }
+
+  /** The DNS subtrees every other scope's live generations (intermediates and mesh issuers) permit. */
+  function otherFences(scope: string): { scope: string; name: string }[] {
+    const domain = plan.after.config?.domain ?? "";
+    return Object.entries(plan.after.scopes).filter(([o]) => o !== scope).flatMap(([o, sf]) => {
+      const gens = [...sf.generations, ...MESHES.flatMap((m) => generationsOf(sf, m))].filter((g) => LIVE.has(g.state));
+      return [...new Set([`${o}.${domain}`, ...gens.flatMap((g) => g.permittedDns ?? [])])].filter((n) => !SHARED_CONTROL_PLANE_NAMES.includes(n)).map((name) => ({ scope: o, name }));
+    });
+  }
+
+  /**
+   * A mesh issuer (lib/model/mesh.ts): pathLen 0 and nesting as for an intermediate (lib/x509 and
+   * the rule above); its DNS fence is what the state records, never overlapping another scope's
+   * (istiod's fixed name aside); a URI constraint only on its own trust domain.
+   */
+  function meshIssuerRules(s: Extract<Step, { kind: "issue-intermediate" }>): Found {
+    const domain = plan.after.config?.domain;
+    if (!domain) return [];
+    const what = `the ${s.scope} ${s.mesh} issuer G${s.gen}`;
+    const out: Found = [];
+    const td = `${s.scope}.${domain}`;
+    const g = findGen(s.scope, s.gen, s.mesh);
+    if (!s.permittedDns.length) out.push(["intermediate.unconstrained", `${what} must constrain DNS names`]);
+    if ((g?.permittedDns ?? []).join() !== s.permittedDns.join()) out.push(["intermediate.unconstrained", `${what} would permit [${s.permittedDns.join(", ")}] but the state records [${(g?.permittedDns ?? []).join(", ")}]`]);
+    for (const h of s.permittedUriHosts) if (h !== td) out.push(["intermediate.unconstrained", `${what} would permit URI host "${h}" but its trust domain is "${td}"`]);
+    for (const n of s.permittedDns) {
+      if (SHARED_CONTROL_PLANE_NAMES.includes(n)) continue;
+      if (n.split(".").length < 2) out.push(["intermediate.unconstrained", `${what} would permit the whole of "${n}"`]);
+      const other = otherFences(s.scope).find((f) => withinDns(n, f.name) || withinDns(f.name, n));
+      if (other) out.push(["intermediate.fence-overlap", `${what} would permit "${n}", which overlaps "${other.name}" of ${other.scope}: both could issue the same names`]);
+    }
+    return out;
+  }
+
+  /**
+   * Invariant 4 for one leaf: it carries its region-fenced name first, every DNS name inside what
+   * its issuer permits, SPIFFE IDs only in its scope's trust domain, and exactly the names its
+   * record says (which the next renewal compares with the templates).
+   */
+  function leafNameRules(s: { scope: string; service: string; gen: number; commonName: string; dns: readonly string[]; uris: readonly string[] }, rec: Leaf | undefined): Found {
+    const domain = plan.after.config?.domain;
+    if (!domain) return [];
+    const what = `leaf ${s.scope}/${s.service}`;
+    const own = `${s.service}.${s.scope}.${domain}`;
+    const td = `${s.scope}.${domain}`;
+    const out: Found = [];
+    if (s.commonName !== own || s.dns[0] !== own) out.push(["leaf.foreign-name", `${what} must carry ${own} as its common name and first DNS name`]);
+    const fence = findGen(s.scope, s.gen)?.permittedDns ?? [td];
+    for (const n of s.dns) if (!fence.some((c) => withinDns(n, c))) out.push(["leaf.outside-constraints", `${what} would carry the DNS name "${n}", outside what ${s.scope} G${s.gen} permits (${fence.join(", ")})`]);
+    for (const u of s.uris) if (!u.startsWith(`spiffe://${td}/`)) out.push(["leaf.foreign-name", `${what} would carry the SPIFFE ID "${u}", outside its trust domain ${td}`]);
+    const want = rec?.names ?? flatNames(leafNames(s.scope, s.service, domain));
+    if ([...s.dns, ...s.uris].join() !== want.join()) out.push(["leaf.foreign-name", `${what} would carry [${[...s.dns, ...s.uris].join(", ")}] but its record says [${want.join(", ")}]`]);
+    return out;
+  }
 }
 
 type Found = [code: string, message: string][];
@@ -157,7 +224,7 @@ function signedBy(s: Step): string[] {
 /** The certificates a step creates (with their keys, in memory for later steps). */
 function creates(s: Step): string[] {
   if (s.kind === "create-root") return [`root/G${s.gen}`];
-  if (s.kind === "issue-intermediate") return [`${s.scope}/G${s.gen}`];
+  if (s.kind === "issue-intermediate") return [refKey({ scope: s.scope, gen: s.gen, ...(s.mesh ? { mesh: s.mesh } : {}) })];
   return [];
 }
 

@@ -1,7 +1,8 @@
 import type { Issue } from "../errors.ts";
 import { bundleMembers, bundleNames } from "../model/bundles.ts";
 import { trustDomainScope } from "../model/paths.ts";
-import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { generationsOf, LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { MESHES } from "../model/mesh.ts";
 
 // The trust invariants of DESIGN.md over a state, as data. Pure; collects, never throws.
 // Used on the state a plan leads to (before anything is applied) and by `pki verify`.
@@ -39,6 +40,27 @@ export function checkState(s: Snapshot): Issue[] {
       // Invariant 5: a revoked generation is on the root CRL.
       if (g.state === "revoked" && !s.root.crl.revoked.some((r) => r.scope === scope && r.gen === g.gen)) {
         add("revoked.not-on-crl", `${scope} G${g.gen} is revoked but not on the root CRL`);
+      }
+    }
+  }
+
+  // Mesh issuers (pki issuer): per mesh, at most one active and one prepared generation, each
+  // nested in a root that exists, none live under a dead root, each with its recorded fence.
+  for (const [scope, sf] of Object.entries(s.scopes)) {
+    for (const mesh of MESHES) {
+      const gens = generationsOf(sf, mesh);
+      const what = `the ${scope} ${mesh} issuer`;
+      if (gens.filter((g) => g.state === "active").length > 1) add("issuer.active-count", `${what} has more than one active generation`);
+      if (gens.filter((g) => g.state === "prepared").length > 1) add("issuer.prepared-count", `${what} has more than one prepared generation`);
+      if (new Set(gens.map((g) => g.gen)).size !== gens.length) add("issuer.duplicate-gen", `${what} lists a generation twice`);
+      for (const g of gens) {
+        if (!g.permittedDns?.length) add("issuer.unconstrained", `${what} G${g.gen} records no permitted names`);
+        const issuer = roots.find((r) => r.gen === g.issuer);
+        if (!issuer) add("intermediate.issuer-missing", `${what} G${g.gen} names root G${g.issuer}, which does not exist`);
+        else {
+          if (!nests(g, issuer)) add("validity.outlives-issuer", `${what} G${g.gen} (${g.notBefore} – ${g.notAfter}) is not within root G${issuer.gen} (${issuer.notBefore} – ${issuer.notAfter})`);
+          if (LIVE.has(g.state) && !LIVE.has(issuer.state)) add("intermediate.issuer-not-live", `${what} G${g.gen} is ${g.state} but its root G${issuer.gen} is ${issuer.state}`);
+        }
       }
     }
   }

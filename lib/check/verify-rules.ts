@@ -1,7 +1,8 @@
 import { bundleMembers, bundleNames, type Ref } from "../model/bundles.ts";
 import { formatDuration } from "../model/duration.ts";
 import * as P from "../model/paths.ts";
-import { LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { generationsOf, LIVE, type Generation, type Snapshot } from "../model/state.ts";
+import { MESHES } from "../model/mesh.ts";
 import { checkState, pendingWork } from "./check-state.ts";
 
 // The pure half of `inforge pki verify`: what the files on disk must be, given the state, and
@@ -76,12 +77,22 @@ export function certRecords(s: Snapshot): CertRecord[] {
         validity: inUse(g), reissue: `inforge pki recover-intermediate ${scope} (root posture)`,
       });
     }
+    // Mesh issuers (pki issuer): CAs like the intermediates, keys sealed to CI, fenced as recorded.
+    for (const mesh of MESHES) {
+      for (const g of generationsOf(s.scopes[scope], mesh)) {
+        out.push({
+          what: `${scope} ${mesh} issuer G${g.gen}`, cert: P.intermediateCert(scope, g.gen, mesh), key: P.intermediateKey(scope, g.gen, mesh), posture: "ci",
+          issuer: g.issuer === null ? null : P.rootCert(g.issuer), ...dated(g), ...(g.permittedDns?.[0] ? { permitted: g.permittedDns[0] } : {}),
+          validity: inUse(g), reissue: `inforge pki issuer ${scope} --mesh ${mesh} --rotate (root posture)`,
+        });
+      }
+    }
   }
   for (const scope of Object.keys(s.leaves).sort()) {
     for (const [svc, l] of Object.entries(s.leaves[scope]!.leaves).sort(([a], [b]) => a.localeCompare(b))) {
       out.push({
         what: `leaf ${scope}/${svc}`, cert: P.leafCert(scope, svc), key: P.leafKey(scope, svc), posture: "ci",
-        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: `spiffe://${scope}.${domain}/svc/${svc}`,
+        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: l.names?.find((n) => n.startsWith("spiffe://")) ?? `spiffe://${scope}.${domain}/svc/${svc}`,
         leaf: { scope, service: svc }, validity: "error", reissue: `inforge pki rotate --leaf ${svc} --region ${scope} (CI posture)`,
       });
     }
@@ -89,7 +100,7 @@ export function certRecords(s: Snapshot): CertRecord[] {
     for (const [svc, l] of Object.entries(s.leaves[scope]!.csr ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
       out.push({
         what: `leaf ${scope}/${svc} (csr)`, cert: P.csrLeafCert(scope, svc), key: null, posture: "ci",
-        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: `spiffe://${scope}.${domain}/svc/${svc}`,
+        issuer: P.intermediateCert(scope, l.gen), ...dated(l), dns: `${svc}.${scope}.${domain}`, uri: l.names?.find((n) => n.startsWith("spiffe://")) ?? `spiffe://${scope}.${domain}/svc/${svc}`,
         validity: "warning", reissue: `inforge pki sign-csr --region ${scope} --service ${svc} with a new CSR (CI posture)`,
       });
     }

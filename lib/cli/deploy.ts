@@ -29,6 +29,7 @@ import { servedChainPem } from "./served-chain.ts";
 import { journalWrites, unrecorded, type Recorded } from "../store/tamper.ts";
 import { checkOut } from "./out-dir.ts";
 import { bold, green } from "../term/style.ts";
+import { deployMeshCommand } from "./deploy-mesh.ts";
 
 // `inforge deploy <service> --region R [--out DIR]` (CI posture): make sure the service has a
 // current leaf — through the planner, as `leaves.renew` for just that service, so what is due is
@@ -153,7 +154,7 @@ interface Reading {
  * wrote it recorded (the very bytes then handed out, so nothing changes in between). Missing
  * files the journal never recorded read as null; each file is read and hashed once.
  */
-function recordedReader(store: FsStore, writes: ReadonlyMap<string, Recorded>): (path: string) => Promise<string | null> {
+export function recordedReader(store: FsStore, writes: ReadonlyMap<string, Recorded>): (path: string) => Promise<string | null> {
   const seen = new Map<string, Promise<string | null>>();
   const readOnce = async (path: string): Promise<string | null> => {
     const text = await store.read(path);
@@ -222,7 +223,8 @@ async function readTarget(r: Reading, t: Target, ci: Identity): Promise<DeployRe
   // root overlap, each proven by the vouching reader (journal, recorded fingerprint, signature).
   const chainPem = await servedChainPem(vouch, snap, t.scope, leaf.gen);
   const trustDomains = await trustDomainPems(vouch, snap, t.scope, cfg.domain);
-  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, trustDomains, notAfter: leaf.notAfter });
+  const spiffeId = leaf.names?.find((n) => n.startsWith("spiffe://"));
+  const files = deployBundle({ scope: t.scope, service: t.service, domain: cfg.domain, leafPem, chainPem, keyPem, bundlePem, trustDomains, notAfter: leaf.notAfter, ...(spiffeId ? { spiffeId } : {}) });
   return { files, notAfter: leaf.notAfter };
 }
 
@@ -319,8 +321,9 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.e
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
-/** `inforge deploy <service> --region R [--out DIR]`. */
+/** `inforge deploy <service> --region R [--out DIR]` (or `--mesh <m> --region R --out DIR`: lib/cli/deploy-mesh.ts). */
 export async function deployCommand(a: Args, ctx: RunContext, command: string): Promise<number> {
+  if (a.flags.mesh !== undefined) return deployMeshCommand(a, ctx, command);
   const service = a.positionals[1];
   if (!service) throw new InputError("missing service; for example: inforge deploy payments --region eu");
   if (a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}"; deploy one service (use inforge releases deploy for several)`);

@@ -1,6 +1,7 @@
 import { bundleMembers, bundleNames } from "../model/bundles.ts";
 import { trustDomainScope } from "../model/paths.ts";
-import type { Snapshot } from "../model/state.ts";
+import { generationsOf, type Snapshot } from "../model/state.ts";
+import { MESHES } from "../model/mesh.ts";
 import type { GraphReport } from "../model/reports.ts";
 
 // `inforge pki graph`: the tree as Mermaid or Graphviz — roots, each scope's generations with
@@ -37,6 +38,15 @@ function model(s: Snapshot, withRetired: boolean): { nodes: Node[]; edges: Edge[
       if (!withRetired && g.state === "retired") continue;
       nodes.push({ id: id(scope, g.gen), label: `${scope} G${g.gen}\\n${g.state}`, kind: "intermediate", name: scope, gen: g.gen, state: g.state });
       if (g.issuer !== null && nodes.some((n) => n.id === id("root", g.issuer!))) edges.push({ from: id("root", g.issuer), to: id(scope, g.gen), kind: "signs" });
+    }
+    // Mesh issuers (pki issuer): CAs signed by a root, carried by no bundle (meshes anchor on the root).
+    for (const mesh of MESHES) {
+      for (const g of generationsOf(s.scopes[scope], mesh)) {
+        if (!withRetired && g.state === "retired") continue;
+        const nid = id(`${scope}_${mesh}`, g.gen);
+        nodes.push({ id: nid, label: `${scope} ${mesh} issuer G${g.gen}\\n${g.state}`, kind: "intermediate", name: `${scope} ${mesh} issuer`, gen: g.gen, state: g.state });
+        if (g.issuer !== null && nodes.some((n) => n.id === id("root", g.issuer!))) edges.push({ from: id("root", g.issuer), to: nid, kind: "signs" });
+      }
     }
   }
   // Trust-domain bundles mirror each scope's own generations (the signs edges show them already).

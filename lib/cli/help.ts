@@ -12,6 +12,8 @@ usage:
   inforge pki recover-intermediate <scope>    revoke a compromised intermediate, replace it at once    [root posture]
   inforge pki revoke --leaf <service> --region R [--reason key-compromise|superseded|…]
                                               revoke a leaf (scope CRL), issue its replacement        [CI posture]
+  inforge pki issuer <scope> --mesh istio|linkerd|cert-manager [--rotate [--force]]
+                                              a scope's CA for a mesh's control plane (or roll it)    [root posture]
   inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
   inforge pki config [--promotion time|probe]   show pki.json against the signed record, then sign it  [root posture]
   inforge pki status [--json] [--check]       the tree, its health, drift from the last probe, an expiry calendar
@@ -22,6 +24,7 @@ usage:
   inforge pki sign-csr --region R --service S <csr.pem> [--out FILE]   certify a workload's own key  [CI posture]
   inforge pki rekey --ci-recipient age1… | --root-recipient age1…      re-seal keys to a new identity [CI / root posture]
   inforge deploy <service> --region R [--out DIR] [--allow-in-repo]   fresh leaf if due, then the service's files     [CI posture]
+  inforge deploy --mesh istio|linkerd|cert-manager --region R [--out DIR]   export the scope's mesh issuer in that mesh's format [CI posture]
   inforge releases deploy <release> [--out DIR] [--allow-in-repo]     deploy every service of releases/<release>.json  [CI posture]
   inforge tasks                               list runbooks (./tasks first, then the shipped ones)
   inforge run <task> [--arg value …]          run a runbook from tasks/ (inforge run <task> --help: its arguments)
@@ -69,6 +72,11 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     about: "CI posture. Revoke the service's current leaf: list its serial on the region's CRL (crl/<region>.crl.pem, signed by the intermediate that issued the leaf; the reason becomes its RFC 5280 reasonCode, none for \"unspecified\", the default) and issue a replacement with a new key. The plan says who must reload what: the service its tls.crt and tls.key (inforge deploy), every consumer that checks revocation the new CRL.",
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki revoke --leaf payments --region eu --reason key-compromise", "inforge pki revoke --leaf payments --region eu --plan"],
   },
+  "pki issuer": {
+    usage: "inforge pki issuer <scope> --mesh istio|linkerd|cert-manager [--rotate [--force]]",
+    about: "Root posture. Issue the scope's CA for a mesh's control plane: signed by the active root, pathLen 0, key sealed to the CI recipient, lifetime and overlap like the scope's intermediate, name constraints fitted to the mesh in the scope's trust domain <scope>.<domain> — istio: URI spiffe://<trust domain> (plus istiod.istio-system.svc, istiod's own name); linkerd: DNS identity.linkerd.<trust domain> (no URI constraint: the proxy uses rustls); cert-manager: the scope's DNS fence, naming templates included. --rotate prepares the next generation; CI's pki renew promotes it after the propagation delay and retires the old one once the workload certificates it signed (at most lifetimes.leaf) have expired. Files: scopes/<scope>/<mesh>/G<n>.crt.pem and .key.age, recorded in scope.json \"issuers\", vouched for and verified like intermediates. Export with inforge deploy --mesh (CI posture); docs/meshes.md.",
+    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki issuer eu --mesh istio", "inforge pki issuer eu --mesh linkerd --rotate --plan"],
+  },
   "pki crl": {
     usage: "inforge pki crl",
     about: "Re-sign the root CRL before its nextUpdate (root posture). Every root-posture run re-signs it as well.",
@@ -101,7 +109,7 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
   },
   "pki sign-csr": {
     usage: "inforge pki sign-csr --region R --service S <csr.pem> [--out chain.pem]",
-    about: "For a workload that keeps its own key: verify the PKCS#10 CSR's signature, accept only an ECDSA P-256 key and only the service's own names (CN/DNS <service>.<region>.<domain>, URI spiffe://<region>.<domain>/svc/<service>), issue a leaf under the region's active intermediate (recorded in leaves/<region>/index.json \"csr\") and print the chain (leaf + intermediate, + the cross-signed root during a root overlap), or write it to --out. CI posture.",
+    about: "For a workload that keeps its own key: verify the PKCS#10 CSR's signature, accept only an ECDSA P-256 key and only the service's own names (CN/DNS <service>.<region>.<domain>, URI spiffe://<region>.<domain>/svc/<service>, or what the naming templates of regions/<region>.json give it), issue a leaf under the region's active intermediate (recorded in leaves/<region>/index.json \"csr\") and print the chain (leaf + intermediate, + the cross-signed root during a root overlap), or write it to --out. CI posture.",
     examples: ["openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -subj /CN=payments.eu.mesh.example.internal -out payments.csr", "INFORGE_SECRETS_KEY=ci.key inforge pki sign-csr --region eu --service payments payments.csr > chain.pem"],
   },
   "pki rekey": {
@@ -110,9 +118,9 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki rekey --ci-recipient $(age-keygen -y ci-new.key)", "INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki rekey --root-recipient age1…"],
   },
   deploy: {
-    usage: "inforge deploy <service> --region R [--out DIR] [--allow-in-repo]",
-    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, created 0700): tls.crt (leaf + intermediate, + the cross-signed root during a root overlap), tls.key (0600), ca.crt (bundles/<region>.pem), trust/<trust-domain>.pem (one per trust domain the service talks to) and secret.yaml (a kubernetes.io/tls Secret). Every file handed out is first checked against the journal and the chain to a live root (a tampered or unrecorded file refuses the run, nothing written). Files already right are not rewritten: nothing due, nothing touched. Refused before anything runs: DIR inside the pki directory by its real path (symlinks and `..` followed), DIR or a file in it a symbolic link, and DIR inside a git work tree that git does not ignore (the plaintext key would be one git add -A from the repo) unless --allow-in-repo.",
-    examples: ["INFORGE_SECRETS_KEY=ci.key inforge deploy payments --region eu --out /run/inforge/eu/payments", "inforge deploy auth --region global --out /run/inforge/global/auth", "inforge deploy payments --region eu --plan"],
+    usage: "inforge deploy <service> --region R [--out DIR] [--allow-in-repo]\n       inforge deploy --mesh istio|linkerd|cert-manager --region R [--out DIR] [--allow-in-repo]",
+    about: "CI posture. Mint the service's leaf if it is missing or due (one plan, like renew for that service only), then write DIR (default ./deploy/<region>/<service>, created 0700): tls.crt (leaf + intermediate, + the cross-signed root during a root overlap), tls.key (0600), ca.crt (bundles/<region>.pem), trust/<trust-domain>.pem (one per trust domain the service talks to) and secret.yaml (a kubernetes.io/tls Secret). Every file handed out is first checked against the journal and the chain to a live root (a tampered or unrecorded file refuses the run, nothing written). Files already right are not rewritten: nothing due, nothing touched. Refused before anything runs: DIR inside the pki directory by its real path (symlinks and `..` followed), DIR or a file in it a symbolic link, and DIR inside a git work tree that git does not ignore (the plaintext key would be one git add -A from the repo) unless --allow-in-repo. With --mesh: no leaf is minted; the scope's active mesh issuer (pki issuer), its key and the trust anchors (every live root: both during a root overlap) are written in that project's format with a Kubernetes manifest (default DIR ./deploy/<region>/<mesh>) — istio: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem, cacerts.yaml (Secret cacerts in istio-system); linkerd: ca.crt, tls.crt, tls.key, linkerd-identity.yaml (Secret linkerd-identity-issuer + ConfigMap linkerd-identity-trust-roots in linkerd); cert-manager: ca.crt, tls.crt, tls.key, cert-manager.yaml (Secret inforge-<region>-ca in cert-manager + ClusterIssuer inforge-<region>). Same checks on the files and on DIR (docs/meshes.md).",
+    examples: ["INFORGE_SECRETS_KEY=ci.key inforge deploy payments --region eu --out /run/inforge/eu/payments", "inforge deploy auth --region global --out /run/inforge/global/auth", "inforge deploy payments --region eu --plan", "inforge deploy --mesh istio --region eu --out /run/inforge/eu/istio"],
   },
   "releases deploy": {
     usage: "inforge releases deploy <release> [--out DIR] [--releases DIR] [--allow-in-repo]",

@@ -26,7 +26,7 @@ import { explain, runReport } from "../runbook/report.ts";
 export { explain, runReport };
 
 const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "concurrency", "help", "yes"];
-const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check", "allow-in-repo", "yes", "version"]);
+const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check", "allow-in-repo", "yes", "version", "rotate"]);
 
 /** `inforge pki <sub>`: the seed's commands, each a shipped task underneath. */
 const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args) => { name: string; flags: Record<string, string | true> } }> = {
@@ -42,6 +42,13 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
       if (f.root) return { name: "rotate-root", flags: pick(a, ["finish", "root-in"]) };
       if (f.leaf) return { name: "rotate-leaf", flags: { service: str(f.leaf, "--leaf"), ...pick(a, ["region"]) } };
       return { name: "rotate-intermediate", flags: { scope: str(f.intermediate!, "--intermediate"), ...pick(a, ["force"]) } };
+    },
+  },
+  issuer: {
+    flags: ["mesh", "rotate", "force"], positional: "scope",
+    task: (a) => {
+      if (a.flags.mesh === undefined) throw new InputError("inforge pki issuer needs --mesh istio, --mesh linkerd or --mesh cert-manager; for example: inforge pki issuer eu --mesh istio");
+      return { name: "issuer", flags: { scope: pos(a, "scope", "inforge pki issuer eu --mesh istio"), mesh: str(a.flags.mesh, "--mesh"), ...pick(a, ["rotate", "force"]) } };
     },
   },
   crl: { flags: [], task: () => ({ name: "sign-crl", flags: {} }) },
@@ -217,7 +224,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     return report(r.outcome, ctx, r.task);
   }
   if (cmd === "deploy") {
-    checkFlags(a, ["region", "out", "allow-in-repo"], "inforge deploy");
+    checkFlags(a, ["region", "out", "allow-in-repo", "mesh"], "inforge deploy");
     return deployCommand(a, ctx, `inforge ${argv.join(" ")}`);
   }
   if (cmd === "releases") {

@@ -17,6 +17,8 @@ export interface OutOptions {
   readonly allowInRepo?: boolean;
   /** Directories below `out` that will be written (releases: `<scope>/<service>`); default: out itself. */
   readonly subdirs?: readonly string[];
+  /** The files that will be written in each (default: what `deploy <service>` writes). */
+  readonly files?: readonly string[];
 }
 
 /**
@@ -42,7 +44,7 @@ export async function checkOut(out: string, pkiDir: string, o: OutOptions = {}):
   if (within(real, pkiDir)) {
     throw new InputError(`${flag} "${out}" is inside the pki directory ${pkiDir}${real !== resolve(out) ? ` (it resolves to ${real})` : ""}; deploy writes a plaintext private key, which must never sit beside the sealed ones — choose a directory outside it, and outside the repository`);
   }
-  if (!o.allowInRepo) await checkIgnored(out, real, flag, o.subdirs ?? [""]);
+  if (!o.allowInRepo) await checkIgnored(out, real, flag, o.subdirs ?? [""], o.files ?? DEPLOY_FILES);
   return real;
 }
 
@@ -54,10 +56,10 @@ function workTreeOf(real: string): string | null {
   }
 }
 
-async function checkIgnored(out: string, real: string, flag: string, subdirs: readonly string[]): Promise<void> {
+async function checkIgnored(out: string, real: string, flag: string, subdirs: readonly string[], files: readonly string[]): Promise<void> {
   const top = workTreeOf(real);
   if (top === null) return;
-  const paths = subdirs.flatMap((s) => DEPLOY_FILES.map((f) => relative(top, join(real, s, f))));
+  const paths = subdirs.flatMap((s) => files.map((f) => relative(top, join(real, s, f))));
   const how = `choose a directory outside the repository (for example --out /run/inforge/…), add it to .gitignore, or pass --allow-in-repo`;
   let verdict: Map<string, boolean>;
   try {

@@ -2,7 +2,8 @@ import { checkState, pendingWork } from "../check/check-state.ts";
 import { DEFAULTS, timing, type PkiConfig } from "../model/config.ts";
 import { formatDuration, parseDuration } from "../model/duration.ts";
 import * as P from "../model/paths.ts";
-import { LIVE, type Generation, type Snapshot, type Topology } from "../model/state.ts";
+import { generationsOf, LIVE, type Generation, type Snapshot, type Topology } from "../model/state.ts";
+import { MESHES } from "../model/mesh.ts";
 import { finishReadyText, rootOverlap } from "../model/root-overlap.ts";
 import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 import { bold, dim, green, red, yellow } from "../term/style.ts";
@@ -59,6 +60,8 @@ export interface StatusReport {
     readonly generations: readonly GenView[];
     readonly leaves: { readonly total: number; readonly due: number; readonly expired: number; readonly nextRenewal: string | null };
     readonly probe?: { readonly at: string; readonly endpoints: number; readonly prepared: number | null };
+    /** Mesh issuers of the scope (`pki issuer`), by mesh; absent when it has none. */
+    readonly issuers?: readonly { readonly mesh: string; readonly generations: readonly GenView[] }[];
   }[];
   readonly crl: { readonly number: number; readonly thisUpdate: string | null; readonly nextUpdate: string | null };
   readonly findings: readonly Finding[];
@@ -108,31 +111,34 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
   const event = (when: number, subject: string, what: string, severity: Severity = "ok") => {
     if (when >= now && when <= now + horizonDays * DAY) calendar.push({ at: new Date(when).toISOString().replace(/\.\d{3}Z$/, "Z"), subject, event: what, severity });
   };
-  const view = (g: Generation, kind: "root" | "intermediate", subject: string): GenView => {
+  /** `issuer`: a mesh issuer, whose fix is `pki issuer --rotate` and whose promotion is its scope's renew. */
+  const view = (g: Generation, kind: "root" | "intermediate", subject: string, issuer?: { scope: string; mesh: string }): GenView => {
+    const rotateText = issuer ? `rotate it: inforge pki issuer ${issuer.scope} --mesh ${issuer.mesh} --rotate (root posture)` : `rotate it: inforge pki rotate --intermediate ${subject} (root posture)`;
+    const region = issuer?.scope ?? subject;
     const left = t(g.notAfter) - now;
     const tier = th[kind];
     const watched = g.state === "active" || g.state === "prepared";
     const health: Severity = !watched ? "ok" : left <= 0 ? "critical" : level(left, tier);
     if (watched) {
-      if (health !== "ok") findings.push({ severity: health, code: `${kind}.expiring`, ...(kind === "root" ? {} : { scope: subject }), message: left <= 0 ? expiredText(kind, subject, g, -left) : `${subject} G${g.gen} expires in ${formatDuration(left)} (${g.notAfter}); ${kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : `rotate it: inforge pki rotate --intermediate ${subject} (root posture)`}` });
+      if (health !== "ok") findings.push({ severity: health, code: `${kind}.expiring`, ...(kind === "root" ? {} : { scope: subject }), message: left <= 0 ? (issuer ? `${subject} G${g.gen} expired ${formatDuration(-left)} ago (${g.notAfter}); replace it now: inforge pki issuer ${issuer.scope} --mesh ${issuer.mesh} --rotate (root posture)` : expiredText(kind, subject, g, -left)) : `${subject} G${g.gen} expires in ${formatDuration(left)} (${g.notAfter}); ${kind === "root" ? "rotate it: inforge pki rotate --root (root posture)" : rotateText}` });
       event(t(g.notAfter) - tier.warn, `${subject} G${g.gen}`, kind === "root" ? `enters its last ${formatDuration(tier.warn)}` : `has ${formatDuration(tier.warn)} left`, "warning");
       event(t(g.notAfter) - tier.crit, `${subject} G${g.gen}`, `has ${formatDuration(tier.crit)} left`, "critical");
       event(t(g.notAfter), `${subject} G${g.gen}`, "expires", "critical");
     }
     if (g.state === "prepared" && g.activateAfter) {
-      // promotion "probe" (issue 18): the timer is no gate; the probes are. Overdue then means a service has not loaded the bundle.
-      const byProbe = cfg.promotion === "probe" && !!o.topology?.scopes[subject]?.probes;
-      event(t(g.activateAfter), `${subject} G${g.gen}`, byProbe ? `propagation delay passes; promoted once every probed endpoint trusts it (CI: inforge pki probe --region ${subject}, then renew)` : `can be promoted (CI: inforge pki renew${subject === "root" ? "" : ` --region ${subject}`})`);
+      // promotion "probe" (issue 18): the timer is no gate for a scope's intermediate; the probes are. Overdue then means a service has not loaded the bundle.
+      const byProbe = !issuer && cfg.promotion === "probe" && !!o.topology?.scopes[subject]?.probes;
+      event(t(g.activateAfter), `${subject} G${g.gen}`, byProbe ? `propagation delay passes; promoted once every probed endpoint trusts it (CI: inforge pki probe --region ${region}, then renew)` : `can be promoted (CI: inforge pki renew${subject === "root" ? "" : ` --region ${region}`})`);
       if (now > t(g.activateAfter) + DAY) {
         findings.push({
-          severity: "warning", code: "intermediate.promotion-overdue", scope: subject,
+          severity: "warning", code: "intermediate.promotion-overdue", scope: region,
           message: byProbe
-            ? `${subject} G${g.gen} has been in the bundles since ${g.since} and is not promoted yet: the last probe does not show every endpoint trusting it (inforge pki probe --region ${subject} names them); have them load bundles/${subject}.pem`
-            : `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${subject} in CI`,
+            ? `${subject} G${g.gen} has been in the bundles since ${g.since} and is not promoted yet: the last probe does not show every endpoint trusting it (inforge pki probe --region ${region} names them); have them load bundles/${region}.pem`
+            : `${subject} G${g.gen} has been ready to activate since ${g.activateAfter}; run inforge pki renew --region ${region} in CI`,
         });
       }
     }
-    if (g.state === "retiring" && g.retireAfter) event(t(g.retireAfter), `${subject} G${g.gen}`, "retires and leaves the bundles");
+    if (g.state === "retiring" && g.retireAfter) event(t(g.retireAfter), `${subject} G${g.gen}`, issuer ? "retires (deploy --mesh no longer exports it)" : "retires and leaves the bundles");
     return {
       gen: g.gen, state: g.state, notBefore: g.notBefore, notAfter: g.notAfter, serial: g.serial, issuer: g.issuer,
       expiresInDays: Math.floor(left / DAY), health,
@@ -168,8 +174,12 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
       findings.push({ severity: "warning", code: "crl.scope-missing", scope: name, message: `${name} has leaves but no CRL yet (crl/${name}.crl.pem), so verifiers that check every CA's CRL (openssl -crl_check_all) refuse its leaves; run inforge pki renew --region ${name} in CI` });
     }
     const rec = o.probes?.records[name];
+    const issuers = MESHES.filter((m) => generationsOf(s.scopes[name], m).length).map((mesh) => ({
+      mesh, generations: generationsOf(s.scopes[name], mesh).map((g) => view(g, "intermediate", `${name} ${mesh} issuer`, { scope: name, mesh })),
+    }));
     return {
       scope: name, generations: gens, leaves: { total: leaves.length, due, expired, nextRenewal: next === null ? null : new Date(next).toISOString().replace(/\.\d{3}Z$/, "Z") },
+      ...(issuers.length ? { issuers } : {}),
       ...(rec ? { probe: { at: rec.at, endpoints: rec.endpoints.length, prepared: rec.prepared?.gen ?? null } } : {}),
     };
   });
@@ -275,8 +285,11 @@ export function renderStatus(s: Snapshot, at: Date, o: StatusOptions & { calenda
     const leaves = `${sc.leaves.total} ${sc.leaves.total === 1 ? "leaf" : "leaves"}` + (sc.leaves.due ? yellow(`, ${sc.leaves.due} due`) : "") + (sc.leaves.expired ? red(`, ${sc.leaves.expired} expired`) : "");
     const probed = sc.probe ? dim(`  (probed ${sc.probe.at}: ${sc.probe.endpoints} endpoint(s)${sc.probe.prepared ? `, trust in G${sc.probe.prepared} tested` : ""})`) : "";
     out.push(`${last ? "└─" : "├─"} ${bold(sc.scope)}  ${leaves}${probed}`);
-    const shown = sc.generations.filter((g) => g.state !== "retired");
-    shown.forEach((g, j) => out.push(`${last ? "   " : "│  "}${j === shown.length - 1 ? "└─" : "├─"} ${gen(g)}`));
+    const shown: [string, GenView][] = [
+      ...sc.generations.filter((g) => g.state !== "retired").map((g): [string, GenView] => ["", g]),
+      ...(sc.issuers ?? []).flatMap((i) => i.generations.filter((g) => g.state !== "retired").map((g): [string, GenView] => [`${i.mesh} issuer `, g])),
+    ];
+    shown.forEach(([what, g], j) => out.push(`${last ? "   " : "│  "}${j === shown.length - 1 ? "└─" : "├─"} ${what}${gen(g)}`));
   });
   if (r.crl.nextUpdate) out.push(`crl #${r.crl.number}, next update by ${r.crl.nextUpdate}`);
   if (r.findings.length) {

@@ -27,6 +27,8 @@ export interface DeployInputs {
   readonly trustDomains: readonly { readonly name: string; readonly pem: string }[];
   /** The leaf's notAfter, recorded in the Secret so a reviewer sees when it runs out. */
   readonly notAfter: string;
+  /** The leaf's SPIFFE ID when a naming template sets it (lib/model/naming.ts); absent: `/svc/<service>`. */
+  readonly spiffeId?: string;
 }
 
 export interface DeployFile {
@@ -69,7 +71,7 @@ export function tlsSecret(i: DeployInputs, crt: string): string {
         "inforge.dev/scope": i.scope,
       },
       annotations: {
-        "inforge.dev/spiffe-id": `spiffe://${i.scope}.${i.domain}/svc/${i.service}`,
+        "inforge.dev/spiffe-id": i.spiffeId ?? `spiffe://${i.scope}.${i.domain}/svc/${i.service}`,
         "inforge.dev/not-after": i.notAfter,
         "inforge.dev/trust-bundle": `bundles/${i.scope}.pem`,
       },

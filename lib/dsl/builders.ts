@@ -4,6 +4,7 @@ import { parsePkcs11Uri } from "../pkcs11/uri.ts";
 import { InputError } from "../errors.ts";
 import { REVOCATION_REASONS, type RevocationReason } from "../model/revocation.ts";
 import { callerOrigin } from "./origin.ts";
+import { parseMesh } from "../model/mesh.ts";
 
 // Fluent builders. Each call returns a new frozen object over frozen props, so a builder can be
 // kept and reused without aliasing: `const eu = region("eu")` then `eu.add()` and
@@ -34,6 +35,13 @@ export interface IntermediateBuilder {
   rotate(o?: { force?: boolean }): Intent;
   /** Compromise recovery, no overlap: revoke, replace, drop from bundles at once. */
   recover(): Intent;
+}
+
+export interface IssuerBuilder {
+  /** Issue the scope's first CA for a mesh's control plane (root posture): `inforge pki issuer eu --mesh istio`. */
+  add(): Intent;
+  /** Planned key roll with overlap, like an intermediate's: `inforge pki issuer eu --mesh istio --rotate`. */
+  rotate(o?: { force?: boolean }): Intent;
 }
 
 export interface LeavesBuilder {
@@ -72,6 +80,8 @@ export interface ScopeBuilder {
   /** Issue the scope's first intermediate and write its bundle (root posture). `inforge pki intermediate eu`. */
   add(): Intent;
   intermediate(): IntermediateBuilder;
+  /** The scope's issuer for a mesh (istio, linkerd, cert-manager): `region("eu").issuer("istio").add()`. */
+  issuer(mesh: string): IssuerBuilder;
   leaves(): ScopeLeavesBuilder;
   service(name: string): ServiceBuilder;
 }
@@ -109,6 +119,13 @@ function scopeBuilder(scope: ScopeName): ScopeBuilder {
           intent({ kind: "intermediate.rotate", origin: callerOrigin(), scope, force: o?.force === true }),
         recover: () => intent({ kind: "intermediate.recover", origin: callerOrigin(), scope }),
       }),
+    issuer: (name: string) => {
+      const mesh = parseMesh(name);
+      return Object.freeze({
+        add: () => intent({ kind: "issuer.add", origin: callerOrigin(), scope, mesh }),
+        rotate: (o?: { force?: boolean }) => intent({ kind: "issuer.rotate", origin: callerOrigin(), scope, mesh, force: o?.force === true }),
+      });
+    },
     leaves: () =>
       Object.freeze({
         renew: (o?: { services?: readonly string[] }) =>

@@ -1,6 +1,7 @@
 import type { ScopeName, ServiceName } from "../model/names.ts";
 import type { CsrRequest } from "../model/csr.ts";
 import type { RevocationReason } from "../model/revocation.ts";
+import type { Mesh } from "../model/mesh.ts";
 
 export type { CsrRequest };
 
@@ -26,6 +27,8 @@ export type Intent =
   | { readonly kind: "scope.add"; readonly origin: string; readonly scope: ScopeName }
   | { readonly kind: "intermediate.rotate"; readonly origin: string; readonly scope: ScopeName; readonly force: boolean }
   | { readonly kind: "intermediate.recover"; readonly origin: string; readonly scope: ScopeName }
+  | { readonly kind: "issuer.add"; readonly origin: string; readonly scope: ScopeName; readonly mesh: Mesh }
+  | { readonly kind: "issuer.rotate"; readonly origin: string; readonly scope: ScopeName; readonly mesh: Mesh; readonly force: boolean }
   | { readonly kind: "leaves.renew"; readonly origin: string; readonly scope: ScopeName | "all"; readonly services?: readonly ServiceName[] }
   | { readonly kind: "leaf.rotate"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName }
   | { readonly kind: "leaf.revoke"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName; readonly reason: RevocationReason }

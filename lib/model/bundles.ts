@@ -2,14 +2,17 @@ import { GLOBAL } from "./names.ts";
 import * as P from "./paths.ts";
 import { trustDomainBundle, trustDomainScope } from "./paths.ts";
 import { LIVE, type Snapshot } from "./state.ts";
+import type { Mesh } from "./mesh.ts";
 
 /** A certificate of the tree: a root generation, or a scope's intermediate generation. */
 export interface Ref {
   readonly scope: string; // "root" or a scope name
   readonly gen: number;
+  /** A mesh issuer of the scope (never a bundle member: meshes anchor on the root). */
+  readonly mesh?: Mesh;
 }
 
-export const refKey = (r: Ref) => `${r.scope}/G${r.gen}`;
+export const refKey = (r: Ref) => `${r.scope}/${r.mesh ? `${r.mesh}/` : ""}G${r.gen}`;
 
 /**
  * What each trust bundle must hold (DESIGN.md invariants 1–3):

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { InputError } from "../errors.ts";
 import { DomainName } from "./names.ts";
+import { NamingSchema } from "./naming.ts";
 import { Duration, parseDuration, type Millis } from "./duration.ts";
 import { Address, ProbesSchema, Sni } from "./probes.ts";
 
@@ -198,4 +199,6 @@ export const RegionFileSchema = v.strictObject({
   description: v.optional(v.string()),
   /** Endpoints per service that `pki probe` connects to (issue 18; lib/model/probes.ts). */
   probes: v.optional(ProbesSchema),
+  /** Naming templates (lib/model/naming.ts): extra DNS names, namespace, service account, SPIFFE path. */
+  naming: v.optional(NamingSchema),
 });

@@ -21,8 +21,9 @@ export const rootKey = (gen: number) => `root/G${gen}.key.age`;
 /** Root G(n) cross-signed by root G(by): lets consumers anchored on the old root verify the new. */
 export const crossCert = (gen: number, by: number) => `root/G${gen}-by-G${by}.crt.pem`;
 export const scopeState = (scope: string) => `scopes/${scope}/scope.json`;
-export const intermediateCert = (scope: string, gen: number) => `scopes/${scope}/G${gen}.crt.pem`;
-export const intermediateKey = (scope: string, gen: number) => `scopes/${scope}/G${gen}.key.age`;
+/** A scope's intermediate, or with `mesh` one of its mesh issuers (scopes/<scope>/<mesh>/G<n>…). */
+export const intermediateCert = (scope: string, gen: number, mesh?: string) => `scopes/${scope}/${mesh ? `${mesh}/` : ""}G${gen}.crt.pem`;
+export const intermediateKey = (scope: string, gen: number, mesh?: string) => `scopes/${scope}/${mesh ? `${mesh}/` : ""}G${gen}.key.age`;
 export const leafIndex = (scope: string) => `leaves/${scope}/index.json`;
 export const leafCert = (scope: string, service: string) => `leaves/${scope}/${service}.crt.pem`;
 /** A leaf key in a file of its own: the layout before leaves/<scope>/keys.age; still read from older trees. */

@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { GEN_STATES } from "./state.ts";
 import { SavedPlanSchema } from "./saved-plan.ts";
 import { EndpointResultSchema } from "./probes.ts";
+import { MESHES } from "./mesh.ts";
 
 // The machine-readable outputs of the CLI (`--json`), as versioned valibot schemas: the single
 // source for their types, for the tests that validate real output, and for the JSON Schema
@@ -39,6 +40,8 @@ export const StatusReportSchema = v.strictObject({
       leaves: v.strictObject({ total: v.number(), due: v.number(), expired: v.number(), nextRenewal: v.nullable(Iso) }),
       /** The last `pki probe` of the scope that counts (journalled, signed): when, how many endpoints, which prepared generation it tested. */
       probe: v.optional(v.strictObject({ at: Iso, endpoints: v.number(), prepared: v.nullable(v.number()) })),
+      /** Mesh issuers of the scope (`pki issuer`); absent when it has none. */
+      issuers: v.optional(v.array(v.strictObject({ mesh: v.picklist(MESHES), generations: v.array(GenView) }))),
     }),
   ),
   crl: v.strictObject({ number: v.number(), thisUpdate: v.nullable(Iso), nextUpdate: v.nullable(Iso) }),
@@ -109,6 +112,17 @@ export const DeployReportSchema = v.strictObject({
   changed: v.array(v.string()),
 });
 
+/** `deploy --mesh <m> --json`: which issuer generation was exported where. */
+export const DeployMeshReportSchema = v.strictObject({
+  schema: v.literal("inforge.deploy-mesh/v1"),
+  scope: v.string(),
+  mesh: v.picklist(MESHES),
+  gen: v.number(),
+  out: v.string(),
+  notAfter: Iso,
+  changed: v.array(v.string()),
+});
+
 export const ReleaseReportSchema = v.strictObject({
   schema: v.literal("inforge.release/v1"),
   release: v.string(),
@@ -155,6 +169,7 @@ export const REPORT_SCHEMAS = {
   "inforge.verify/v1": VerifyReportSchema,
   "inforge.tasks/v1": TasksReportSchema,
   "inforge.deploy/v1": DeployReportSchema,
+  "inforge.deploy-mesh/v1": DeployMeshReportSchema,
   "inforge.release/v1": ReleaseReportSchema,
   "inforge.error/v1": ErrorReportSchema,
   "inforge.graph/v1": GraphReportSchema,

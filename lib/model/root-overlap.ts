@@ -14,12 +14,16 @@ export interface RootOverlap {
 /** The open root overlap, or null when no root is retiring. */
 export function rootOverlap(
   root: { readonly generations: readonly Generation[] },
-  scopes: Readonly<Record<string, { readonly generations: readonly Generation[] } | undefined>>,
+  scopes: Readonly<Record<string, { readonly generations: readonly Generation[]; readonly issuers?: Readonly<Partial<Record<string, readonly Generation[]>>> } | undefined>>,
 ): RootOverlap | null {
   const old = root.generations.filter((g) => g.state === "retiring");
   if (!old.length) return null;
-  const blockers = Object.entries(scopes).sort(([a], [b]) => a.localeCompare(b)).flatMap(([scope, s]) =>
-    (s?.generations ?? []).filter((g) => old.some((r) => r.gen === g.issuer) && g.state !== "retired" && g.state !== "revoked").map((g) => ({ scope, g })));
+  const live = (g: Generation) => old.some((r) => r.gen === g.issuer) && g.state !== "retired" && g.state !== "revoked";
+  // Mesh issuers chain to a root too: "eu istio" blocks like "eu" does.
+  const blockers = Object.entries(scopes).sort(([a], [b]) => a.localeCompare(b)).flatMap(([scope, s]) => [
+    ...(s?.generations ?? []).filter(live).map((g) => ({ scope, g })),
+    ...Object.entries(s?.issuers ?? {}).sort(([a], [b]) => a.localeCompare(b)).flatMap(([mesh, gens]) => (gens ?? []).filter(live).map((g) => ({ scope: `${scope} ${mesh} issuer`, g }))),
+  ]);
   return { old, blockers };
 }
 

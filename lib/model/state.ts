@@ -3,6 +3,8 @@ import { ScopeName, ServiceName } from "./names.ts";
 import { PkiConfigSchema, type PkiConfig } from "./config.ts";
 import { RevocationReasonSchema } from "./revocation.ts";
 import type { Probes } from "./probes.ts";
+import type { Naming } from "./naming.ts";
+import { MeshSchema, type Mesh } from "./mesh.ts";
 
 // The state of the tree as plain data: what the files under pki/ say, validated when read.
 // Certificates stay in their PEM files; these records carry what the planner reasons about.
@@ -31,6 +33,9 @@ export const GenerationSchema = v.strictObject({
   activateAfter: v.optional(Iso),
   /** Earliest time a retiring generation may leave the bundles: when its last leaf expires. */
   retireAfter: v.optional(Iso),
+  /** The DNS subtrees an intermediate permits when naming templates widen them beyond
+   *  `<scope>.<domain>` (lib/model/naming.ts); absent: exactly `<scope>.<domain>`. */
+  permittedDns: v.optional(v.array(v.string())),
 });
 export type Generation = v.InferOutput<typeof GenerationSchema>;
 
@@ -56,6 +61,9 @@ export type RootFile = v.InferOutput<typeof RootFileSchema>;
 export const ScopeFileSchema = v.strictObject({
   scope: ScopeName,
   generations: v.array(GenerationSchema),
+  /** Mesh issuers of the scope (`pki issuer`, lib/model/mesh.ts): their generations, by mesh.
+   *  Optional (absent until the first). */
+  issuers: v.optional(v.record(MeshSchema, v.array(GenerationSchema))),
 });
 export type ScopeFile = v.InferOutput<typeof ScopeFileSchema>;
 
@@ -66,6 +74,9 @@ export const LeafSchema = v.strictObject({
   fingerprint: v.string(),
   notBefore: Iso,
   notAfter: Iso,
+  /** The names it carries (DNS names, then SPIFFE IDs) when naming templates change them;
+   *  absent: `<service>.<scope>.<domain>` and `spiffe://<scope>.<domain>/svc/<service>`. */
+  names: v.optional(v.array(v.string())),
 });
 export type Leaf = v.InferOutput<typeof LeafSchema>;
 
@@ -104,6 +115,12 @@ export const LeafIndexSchema = v.strictObject({
 });
 export type LeafIndex = v.InferOutput<typeof LeafIndexSchema>;
 
+/** The generations of a scope's intermediate, or of one of its mesh issuers. */
+export function generationsOf(sf: ScopeFile | undefined, mesh?: Mesh): Generation[] {
+  if (!sf) return [];
+  return mesh ? (sf.issuers?.[mesh] ?? []) : sf.generations;
+}
+
 /** Everything the planner and checker need, read from pki/ at one instant. */
 export interface Snapshot {
   readonly config: PkiConfig | null;
@@ -129,7 +146,7 @@ export const EMPTY_SNAPSHOT: Snapshot = freeze({
 
 /** The scopes and services the operator declared in regions/*.json. */
 export interface Topology {
-  readonly scopes: Readonly<Record<string, { readonly services: readonly ServiceName[]; readonly probes?: Probes }>>;
+  readonly scopes: Readonly<Record<string, { readonly services: readonly ServiceName[]; readonly probes?: Probes; readonly naming?: Naming }>>;
 }
 
 export { PkiConfigSchema };

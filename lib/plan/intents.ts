@@ -5,7 +5,10 @@ import { formatDuration, parseDuration } from "../model/duration.ts";
 import { consumerVoters, newRootDuringOverlap, DEFAULT_PROBE_MAX_AGE, promotionVerdict, type PromotionVerdict } from "../model/probes.ts";
 import { GLOBAL } from "../model/names.ts";
 import * as P from "../model/paths.ts";
-import type { Generation } from "../model/state.ts";
+import { generationsOf, LIVE, type Generation, type Leaf } from "../model/state.ts";
+import { meshIssuerProfile, MESHES, trustDomain, type Mesh } from "../model/mesh.ts";
+import { refKey } from "../model/bundles.ts";
+import { flatNames, isDefaultNames, leafNames, scopeDnsConstraints, withinDns, type LeafNames } from "../model/naming.ts";
 import {
   activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, signingIdentity, skewed, type Draft,
 } from "./draft.ts";
@@ -52,19 +55,100 @@ function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active"
   const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.intermediate }, root, `${scope} intermediate G${gen}`);
   const g = newGeneration(gen, state, nb, na, root.gen, d.now);
   if (state === "prepared") g.activateAfter = iso(d.now + t.propagation);
+  const host = `${scope}.${cfg.domain}`;
+  // Naming templates widen the DNS fence by their literal suffixes (lib/model/naming.ts); recorded
+  // only then, so a tree without templates keeps byte-identical state and intermediates.
+  const permittedDns = scopeDnsConstraints(scope, cfg.domain, d.topology.scopes[scope]?.naming);
+  if (permittedDns.join() !== host) g.permittedDns = permittedDns;
+  // A widened fence is shown to the root operator who signs it: region files are not root-signed.
+  const prev = activeOf(s.generations);
+  const added = prev ? permittedDns.filter((n) => !permitted(prev, host).includes(n)) : permittedDns.slice(1);
+  if (added.length) d.notes.push(`${scope} G${gen} permits the DNS names the naming templates of regions/${scope}.json add (${added.map((n) => JSON.stringify(n)).join(", ")})${prev ? `, which G${prev.gen} does not` : ""}`);
   s.generations.push(g);
   d.fresh.add(`${scope}/G${gen}`);
-  const host = `${scope}.${cfg.domain}`;
   d.steps.push({
     kind: "issue-intermediate", origin, identity: signingIdentity(d, "root", root.gen), scope, gen, rootGen: root.gen, state,
     commonName: `${cfg.name} ${scope} intermediate G${gen}`, notBefore: g.notBefore, notAfter: g.notAfter,
     // RFC 5280 §4.2.1.10: a dNSName constraint permits the name and its subdomains; a URI
     // constraint matches the host. Every name form a leaf carries is constrained.
-    permittedDns: [host], permittedUriHosts: constraintMode(cfg) === "dns" ? [] : [host],
+    permittedDns, permittedUriHosts: constraintMode(cfg) === "dns" ? [] : [host],
     ...(cfg.crl ? { crlUrl: P.crlUrl(cfg.crl.url, "root", root.gen) } : {}),
     writes: [P.intermediateCert(scope, gen), P.intermediateKey(scope, gen)],
   });
   return g;
+}
+
+/**
+ * Issue a new generation of a scope's mesh issuer under the active root (or `rootGen`): a CA like
+ * the scope's intermediate (pathLen 0, key sealed to CI, nested in its root, same lifetime), fenced
+ * to the mesh's naming (lib/model/mesh.ts). Its constraints are always recorded in the state.
+ */
+function issueMeshIssuer(d: Draft, scope: string, mesh: Mesh, state: "prepared" | "active", origin: string, rootGen?: Generation): Generation {
+  const cfg = configOf(d, origin);
+  const t = timing(cfg);
+  const root = rootGen ?? activeRoot(d, origin);
+  const sf = d.scopes[scope]!;
+  const gens = ((sf.issuers ??= {})[mesh] ??= []);
+  const gen = nextGen(gens);
+  const what = `${scope} ${mesh} issuer G${gen}`;
+  const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.intermediate }, root, what);
+  const g = newGeneration(gen, state, nb, na, root.gen, d.now);
+  if (state === "prepared") g.activateAfter = iso(d.now + t.propagation);
+  const p = meshIssuerProfile(mesh, scope, cfg.domain, { naming: d.topology.scopes[scope]?.naming, uriConstraints: constraintMode(cfg) === "dns+uri", name: cfg.name, gen });
+  g.permittedDns = p.permittedDns;
+  gens.push(g);
+  d.fresh.add(refKey({ scope, gen, mesh }));
+  d.steps.push({
+    kind: "issue-intermediate", origin, identity: signingIdentity(d, "root", root.gen), scope, mesh, gen, rootGen: root.gen, state,
+    commonName: p.commonName, notBefore: g.notBefore, notAfter: g.notAfter, permittedDns: p.permittedDns, permittedUriHosts: p.permittedUriHosts,
+    ...(cfg.crl ? { crlUrl: P.crlUrl(cfg.crl.url, "root", root.gen) } : {}),
+    writes: [P.intermediateCert(scope, gen, mesh), P.intermediateKey(scope, gen, mesh)],
+  });
+  return g;
+}
+
+const exportNext = (scope: string, mesh: Mesh) => `in CI: inforge deploy --mesh ${mesh} --region ${scope} --out DIR (writes the issuer, its key — plaintext, outside the repo — and the trust anchors in ${mesh}'s format; docs/meshes.md)`;
+
+/**
+ * Publish-before-use for mesh issuers, CI side: a prepared generation whose delay has passed
+ * becomes active (and is what deploy --mesh exports from then on), the one it replaces retiring;
+ * a retiring one retires once the workload certificates the mesh signed under it can have
+ * expired. inforge does not see those: they must live at most lifetimes.leaf (docs/meshes.md).
+ */
+function advanceIssuers(d: Draft, scope: string, origin: string) {
+  const t = timing(configOf(d, origin));
+  const sf = d.scopes[scope]!;
+  for (const mesh of MESHES) {
+    const gens = sf.issuers?.[mesh];
+    if (!gens) continue;
+    for (const g of gens) {
+      if (g.state === "retiring" && g.retireAfter && ms(g.retireAfter) <= d.now) {
+        g.state = "retired";
+        g.since = iso(d.now);
+        d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: g.gen, from: "retiring", to: "retired", why: `the workload certificates it signed expired by ${g.retireAfter}`, writes: [P.scopeState(scope)] });
+      }
+    }
+    const p = preparedOf(gens);
+    if (p?.activateAfter && ms(p.activateAfter) <= d.now) {
+      const a = activeOf(gens);
+      if (a) {
+        a.state = "retiring";
+        a.since = iso(d.now);
+        a.retireAfter = iso(Math.min(d.now + t.leaf + t.clockSkew, ms(a.notAfter)));
+        d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: a.gen, from: "active", to: "retiring", why: `G${p.gen} takes over; workload certificates it signed stay valid until ${a.retireAfter}`, writes: [P.scopeState(scope)] });
+      }
+      const published = p.since;
+      p.state = "active";
+      p.since = iso(d.now);
+      delete p.activateAfter;
+      d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: p.gen, from: "prepared", to: "active", why: `prepared since ${published}; propagation delay passed`, writes: [P.scopeState(scope)] });
+      d.next.push(`now: ${exportNext(scope, mesh).replace(/^in CI: /, "")} — ${mesh} in ${scope} signs with G${p.gen} once the control plane reloads it`);
+    } else if (p?.activateAfter) {
+      d.next.push(`in CI after ${p.activateAfter}: inforge pki renew ${scopeFlag(scope)} (promotes the ${scope} ${mesh} issuer G${p.gen} to active)`);
+    }
+    const r = gens.find((g) => g.state === "retiring");
+    if (r?.retireAfter) d.next.push(`in CI after ${r.retireAfter}: inforge pki renew ${scopeFlag(scope)} (retires the ${scope} ${mesh} issuer G${r.gen})`);
+  }
 }
 
 /** What every leaf of a service carries, and the window it gets under the active issuer. */
@@ -76,23 +160,42 @@ function leafTerms(d: Draft, scope: string, service: string, origin: string, wha
     throw new InputError(`the ${scope} intermediate G${issuer.gen} expired on ${issuer.notAfter} (${origin}); replace it with inforge pki rotate --intermediate ${scope} (root posture: a new generation at once, no overlap, no revocation)`);
   }
   const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.leaf }, issuer, what);
-  const record = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  const names = carriedNames(d, scope, service, cfg.domain, issuer);
+  const record: Leaf = { gen: issuer.gen, serial: "", fingerprint: "", notBefore: iso(nb), notAfter: iso(na) };
+  if (!isDefaultNames(names, scope, service, cfg.domain)) record.names = flatNames(names);
   return {
-    issuer, record,
-    name: `${service}.${scope}.${cfg.domain}`,
-    uri: `spiffe://${scope}.${cfg.domain}/svc/${service}`,
+    issuer, record, names,
+    name: names.commonName,
     index: (d.leaves[scope] ??= { scope: scope as never, leaves: {} }),
     // Certificates issued once pki.json names a CRL location point at their issuer's CRL there.
     cdp: cfg.crl ? { crlUrl: P.crlUrl(cfg.crl.url, scope, issuer.gen) } : {},
   };
 }
 
+/** The DNS subtrees a generation permits (lib/model/naming.ts): recorded, or `<scope>.<domain>`. */
+const permitted = (g: Generation, host: string): readonly string[] => g.permittedDns ?? [host];
+
+/**
+ * The names a leaf of `service` gets under `issuer`: its naming templates, less any DNS name the
+ * issuer does not permit — a template widened after the issuer was made. Such a leaf keeps working
+ * under its region-fenced names, and the plan says which rotation brings the others.
+ */
+function carriedNames(d: Draft, scope: string, service: string, domain: string, issuer: Generation): LeafNames {
+  const want = leafNames(scope, service, domain, d.topology.scopes[scope]?.naming);
+  const fence = permitted(issuer, `${scope}.${domain}`);
+  const outside = want.dns.filter((n) => !fence.some((c) => withinDns(n, c)));
+  if (!outside.length) return want;
+  d.notes.push(`the naming templates of regions/${scope}.json give ${service} DNS names that ${scope} G${issuer.gen} does not permit (${outside.map((n) => JSON.stringify(n)).join(", ")}): it is issued without them until a new intermediate permits them`);
+  if (!preparedOf(d.scopes[scope]!.generations)) d.next.push(`root posture: inforge pki rotate --intermediate ${scope} (its new generation permits the DNS names the naming templates of regions/${scope}.json add; leaves carry them once it is active)`);
+  return { ...want, dns: want.dns.filter((n) => !outside.includes(n)) };
+}
+
 function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason, origin: string) {
-  const { issuer, record, name, uri, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service}`);
+  const { issuer, record, names, name, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service}`);
   index.leaves[service as never] = record;
   d.steps.push({
     kind: "issue-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen, reason,
-    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri], ...cdp,
+    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [...names.dns], uris: [...names.uris], ...cdp,
     writes: [P.leafCert(scope, service), P.leafKeys(scope)],
   });
 }
@@ -104,16 +207,17 @@ function issueLeaf(d: Draft, scope: string, service: string, reason: LeafReason,
  * refused rather than dropped, so the requester learns what it will not get.
  */
 function issueCsrLeaf(d: Draft, scope: string, service: string, csr: CsrRequest, origin: string) {
-  const { issuer, record, name, uri, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service} (csr)`);
+  const { issuer, record, names, name, index, cdp } = leafTerms(d, scope, service, origin, `leaf ${scope}/${service} (csr)`);
+  const own = flatNames(names);
   const asked = [...csr.commonNames, ...csr.dns, ...csr.uris, ...csr.other];
-  const bad = asked.find((n) => n !== name && n !== uri);
+  const bad = asked.find((n) => !own.includes(n));
   if (bad !== undefined) {
-    throw new InputError(`the CSR asks for the name ${JSON.stringify(bad)}, which ${scope}/${service} may not carry (${origin}); a CSR for ${service} in ${scope} may ask only for ${name} and ${uri} — make it with -subj "/CN=${name}"`);
+    throw new InputError(`the CSR asks for the name ${JSON.stringify(bad)}, which ${scope}/${service} may not carry (${origin}); a CSR for ${service} in ${scope} may ask only for ${own.join(" and ")} — make it with -subj "/CN=${name}"`);
   }
   (index.csr ??= {})[service as never] = record;
   d.steps.push({
     kind: "issue-csr-leaf", origin, identity: signingIdentity(d, scope, issuer.gen), scope, service, gen: issuer.gen,
-    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [name], uris: [uri], publicKey: csr.publicKey, key: csr.key, ...cdp,
+    commonName: name, notBefore: record.notBefore, notAfter: record.notAfter, dns: [...names.dns], uris: [...names.uris], publicKey: csr.publicKey, key: csr.key, ...cdp,
     writes: [P.csrLeafCert(scope, service)],
   });
 }
@@ -205,7 +309,9 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
   requireScope(d, scope, origin);
   for (const svc of only ?? []) requireService(topo.services, scope, svc, origin);
   const t = timing(configOf(d, origin));
+  const cfgDomain = configOf(d, origin).domain;
   advanceLifecycle(d, scope, origin);
+  advanceIssuers(d, scope, origin);
   const s = d.scopes[scope]!;
   const active = activeOf(s.generations)!;
   const have = d.leaves[scope]?.leaves ?? {};
@@ -219,6 +325,8 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
       const nb = ms(l.notBefore);
       const due = nb + (ms(l.notAfter) - nb) * t.renewAt;
       if (d.now >= due) reason = "due";
+      // A naming template changed what the leaf carries: it is re-issued with the new names.
+      else if ((l.names ?? flatNames(leafNames(scope, service, cfgDomain))).join() !== flatNames(carriedNames(d, scope, service, cfgDomain, active)).join()) reason = "names changed";
     }
     if (reason) issueLeaf(d, scope, service, reason, origin);
   }
@@ -367,6 +475,47 @@ export const planIntent: Handlers = {
     d.next.push(`in CI now: inforge pki renew ${scopeFlag(i.scope)} (re-issues every leaf of "${i.scope}" under G${g.gen})`);
   },
 
+  "issuer.add": (d, i) => {
+    activeRoot(d, i.origin);
+    requireTopology(d, i.scope, i.origin);
+    requireScope(d, i.scope, i.origin);
+    const live = generationsOf(d.scopes[i.scope], i.mesh).find((g) => LIVE.has(g.state));
+    if (live) {
+      throw new InputError(`scope "${i.scope}" already has a ${i.mesh} issuer (G${live.gen}, ${live.state}) (${i.origin}); to replace it use inforge pki issuer ${i.scope} --mesh ${i.mesh} --rotate`);
+    }
+    const g = issueMeshIssuer(d, i.scope, i.mesh, "active", i.origin);
+    d.notes.push(`${i.scope} ${i.mesh} issuer G${g.gen} permits ${g.permittedDns!.map((n) => JSON.stringify(n)).join(", ")}${i.mesh === "istio" ? ` and SPIFFE IDs in the trust domain ${trustDomain(i.scope, configOf(d, i.origin).domain)} (set meshConfig.trustDomain to it)` : ""}`);
+    d.next.push(exportNext(i.scope, i.mesh));
+  },
+
+  "issuer.rotate": (d, i) => {
+    requireScope(d, i.scope, i.origin);
+    const t = timing(configOf(d, i.origin));
+    const gens = generationsOf(d.scopes[i.scope], i.mesh);
+    const a = activeOf(gens);
+    if (!a) throw new InputError(`scope "${i.scope}" has no active ${i.mesh} issuer to rotate (${i.origin}); issue one with inforge pki issuer ${i.scope} --mesh ${i.mesh}`);
+    const p = preparedOf(gens);
+    if (p) throw new InputError(`a rotation of the ${i.scope} ${i.mesh} issuer is already under way: G${p.gen} is prepared (${i.origin}); run inforge pki renew ${scopeFlag(i.scope)} in CI after ${p.activateAfter} to promote it`);
+    if (ms(a.notAfter) <= d.now) {
+      a.state = "retired";
+      a.since = iso(d.now);
+      d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: i.scope, mesh: i.mesh, gen: a.gen, from: "active", to: "retired", why: `expired on ${a.notAfter}; not revoked: its key is not suspect`, writes: [P.scopeState(i.scope)] });
+      const g = issueMeshIssuer(d, i.scope, i.mesh, "active", i.origin);
+      d.next.push(exportNext(i.scope, i.mesh).replace("in CI:", `in CI now (G${g.gen} replaces the expired G${a.gen}):`));
+      return;
+    }
+    // The same overlap as an intermediate's: the mesh's workload certificates (at most the tree's
+    // leaf life) signed by the old issuer must expire while it is still valid.
+    const need = t.propagation + t.leaf + t.clockSkew;
+    const left = ms(a.notAfter) - d.now;
+    if (left < need && !i.force) {
+      throw new InputError(`rotating the ${i.scope} ${i.mesh} issuer needs an overlap of ${formatDuration(need)} (leaf life + propagation + clock skew) but G${a.gen} expires in ${formatDuration(left)} (${i.origin}); pass --force to accept a shorter overlap`);
+    }
+    if (left < need) d.notes.push(`forced: the ${i.scope} ${i.mesh} issuer G${a.gen} expires in ${formatDuration(left)}, less than the ${formatDuration(need)} overlap`);
+    const g = issueMeshIssuer(d, i.scope, i.mesh, "prepared", i.origin);
+    d.next.push(`in CI after ${g.activateAfter}: inforge pki renew ${scopeFlag(i.scope)} (promotes the ${i.scope} ${i.mesh} issuer G${g.gen}), then ${exportNext(i.scope, i.mesh).replace("in CI: ", "")}`);
+  },
+
   "leaves.renew": (d, i) => {
     configOf(d, i.origin);
     if (i.scope !== "all") renewScope(d, i.scope, i.origin, i.services);
@@ -431,6 +580,10 @@ export const planIntent: Handlers = {
     for (const [scope, s] of Object.entries(d.scopes)) {
       const p = preparedOf(s.generations);
       if (p) throw new InputError(`scope "${scope}" is mid-rotation (G${p.gen} prepared) (${i.origin}); finish it with inforge pki renew ${scopeFlag(scope)} in CI after ${p.activateAfter}, then rotate the root`);
+      for (const mesh of MESHES) {
+        const q = preparedOf(generationsOf(s, mesh));
+        if (q) throw new InputError(`the ${scope} ${mesh} issuer is mid-rotation (G${q.gen} prepared) (${i.origin}); finish it with inforge pki renew ${scopeFlag(scope)} in CI after ${q.activateAfter}, then rotate the root`);
+      }
     }
     const gen = nextGen(d.root.generations);
     const nb = skewed(d, t);
@@ -449,6 +602,8 @@ export const planIntent: Handlers = {
     for (const scope of Object.keys(d.scopes).sort()) {
       if (!activeOf(d.scopes[scope]!.generations)) continue;
       issueIntermediate(d, scope, "prepared", i.origin, nu);
+      // Mesh issuers move under the new root the same way (publish before use).
+      for (const mesh of MESHES) if (activeOf(generationsOf(d.scopes[scope], mesh))) issueMeshIssuer(d, scope, mesh, "prepared", i.origin, nu);
     }
     signCrl(d, i.origin);
     signCustody(d, i.origin, `signed again by the new active root G${gen}`);

@@ -3,6 +3,7 @@ import type { Intent } from "../dsl/intent.ts";
 import type { Ref } from "../model/bundles.ts";
 import type { GenState, Snapshot } from "../model/state.ts";
 import type { RevocationReason } from "../model/revocation.ts";
+import type { Mesh } from "../model/mesh.ts";
 
 // Steps: what applying a plan will do, as frozen JSON data. Each names the identity it needs
 // (null: none) and the files it writes, so a plan can be reviewed and checked before any key is
@@ -41,6 +42,8 @@ export interface CrossSignRoot extends Base {
 export interface IssueIntermediate extends Base {
   readonly kind: "issue-intermediate";
   readonly scope: string;
+  /** A mesh issuer of the scope (`pki issuer`) rather than its intermediate. */
+  readonly mesh?: Mesh;
   readonly gen: number;
   readonly rootGen: number;
   readonly state: "prepared" | "active";
@@ -52,7 +55,7 @@ export interface IssueIntermediate extends Base {
   /** The CRL distribution point it carries (pki.json crl.url set): its root's CRL. */
   readonly crlUrl?: string;
 }
-export type LeafReason = "missing" | "due" | "new issuer" | "forced" | "issuer revoked" | "replaces revoked";
+export type LeafReason = "missing" | "due" | "new issuer" | "forced" | "issuer revoked" | "replaces revoked" | "names changed";
 export interface IssueLeaf extends Base {
   readonly kind: "issue-leaf";
   readonly scope: string;
@@ -87,6 +90,8 @@ export interface IssueCsrLeaf extends Base {
 export interface SetState extends Base {
   readonly kind: "set-state";
   readonly scope: string; // "root" or a scope
+  /** A mesh issuer of the scope rather than its intermediate. */
+  readonly mesh?: Mesh;
   readonly gen: number;
   readonly from: GenState;
   readonly to: GenState;

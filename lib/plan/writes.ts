@@ -10,7 +10,7 @@ export const derivedWrites: StepTable<string[]> = {
   "create-root-identity": () => [],
   "create-root": (s) => (s.keyIn ? [P.rootCert(s.gen)] : [P.rootCert(s.gen), P.rootKey(s.gen)]),
   "cross-sign-root": (s) => [P.crossCert(s.gen, s.by)],
-  "issue-intermediate": (s) => [P.intermediateCert(s.scope, s.gen), P.intermediateKey(s.scope, s.gen)],
+  "issue-intermediate": (s) => [P.intermediateCert(s.scope, s.gen, s.mesh), P.intermediateKey(s.scope, s.gen, s.mesh)],
   "issue-leaf": (s) => [P.leafCert(s.scope, s.service), P.leafKeys(s.scope)],
   "issue-csr-leaf": (s) => [P.csrLeafCert(s.scope, s.service)],
   "set-state": (s) => [s.scope === "root" ? P.ROOT_STATE : P.scopeState(s.scope)],

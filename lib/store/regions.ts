@@ -3,9 +3,10 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { RegionFileSchema } from "../model/config.ts";
-import { leafNameRoom, MAX_COMMON_NAME, parseScope, parseService, type ServiceName } from "../model/names.ts";
+import { DomainName, leafNameRoom, MAX_COMMON_NAME, parseScope, parseService, type ServiceName } from "../model/names.ts";
 import type { Topology } from "../model/state.ts";
 import { parseAddress, type Probes } from "../model/probes.ts";
+import { checkNaming, type Naming } from "../model/naming.ts";
 
 /**
  * Read regions/*.json: one file per scope (each region, and global.json for the global scope),
@@ -19,7 +20,7 @@ export async function loadTopology(dir: string): Promise<Topology> {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { scopes: {} };
     throw e;
   }
-  const scopes: Record<string, { services: ServiceName[]; probes?: Probes }> = {};
+  const scopes: Record<string, { services: ServiceName[]; probes?: Probes; naming?: Naming }> = {};
   for (const file of names) {
     const path = join(dir, file);
     let data: unknown;
@@ -43,7 +44,7 @@ export async function loadTopology(dir: string): Promise<Topology> {
     if (dup) throw new InputError(`${path} lists the service "${dup}" twice; remove one`);
     const probes = r.output.probes;
     if (probes) checkProbes(path, probes, services);
-    scopes[name] = probes ? { services, probes } : { services };
+    scopes[name] = { services, ...(probes ? { probes } : {}), ...(r.output.naming ? { naming: r.output.naming } : {}) };
   }
   return { scopes };
 }
@@ -88,4 +89,7 @@ export function checkNameLimits(topology: Topology, domain: string, dir: string,
       throw new InputError(`${join(dir, `${scope}.json`)}: the service "${service}" would get the name "${room.name}" (${room.name.length} characters) under the domain of ${origin}, but a certificate's common name holds at most 64 (RFC 5280 ub-common-name); ${fix}`);
     }
   }
+  // Naming templates: every expanded name a DNS name, and no two scopes able to issue the same names
+  // (under a valid domain: an invalid --domain is refused by itself, naming the flag).
+  if (v.is(DomainName, domain)) checkNaming(topology.scopes, domain, dir);
 }

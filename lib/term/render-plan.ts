@@ -18,10 +18,10 @@ const describe: StepTable<Row> = {
   "create-root-identity": () => ({ action: "create identity", subject: "root age identity (printed once)", issuer: "-" }),
   "create-root": (s) => ({ action: "create root", subject: `${G("root", s.gen)} — ${s.keyIn ? `pkcs11 token ${s.keyIn.token}` : "age key file"} until ${s.notAfter.slice(0, 10)}`, issuer: "self-signed" }),
   "cross-sign-root": (s) => ({ action: "cross-sign root", subject: G("root", s.gen), issuer: G("root", s.by) }),
-  "issue-intermediate": (s) => ({ action: "issue intermediate", subject: `${G(s.scope, s.gen)} (${s.state}) until ${s.notAfter.slice(0, 10)}`, issuer: G("root", s.rootGen) }),
+  "issue-intermediate": (s) => ({ action: s.mesh ? `issue ${s.mesh} issuer` : "issue intermediate", subject: `${G(s.mesh ? `${s.scope} ${s.mesh}` : s.scope, s.gen)} (${s.state}) until ${s.notAfter.slice(0, 10)}`, issuer: G("root", s.rootGen) }),
   "issue-leaf": (s) => ({ action: "issue leaf", subject: `${s.scope}/${s.service} (${s.reason})`, issuer: G(s.scope, s.gen) }),
   "issue-csr-leaf": (s) => ({ action: "issue leaf (csr)", subject: `${s.scope}/${s.service} for its own ${s.key} key`, issuer: G(s.scope, s.gen) }),
-  "set-state": (s) => ({ action: `${s.from} → ${s.to}`, subject: G(s.scope, s.gen), issuer: s.why }),
+  "set-state": (s) => ({ action: `${s.from} → ${s.to}`, subject: G(s.mesh ? `${s.scope} ${s.mesh}` : s.scope, s.gen), issuer: s.why }),
   "sign-crl": (s) => ({ action: "sign CRL", subject: `#${s.number}, ${s.revoked.length} revoked`, issuer: s.rootGens.map((g) => G("root", g)).join(", ") }),
   "sign-custody": (s) => ({ action: "sign custody record", subject: `custody.json: ${s.why}`, issuer: G("root", s.rootGen) }),
   "sign-scope-crl": (s) => ({
