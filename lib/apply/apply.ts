@@ -261,8 +261,8 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       for (const gen of s.rootGens) {
         const issuer = await issuerOf({ scope: "root", gen });
         const revoked = state.root.crl.revoked
-          .filter((r) => state.scopes[r.scope]?.generations.find((g) => g.gen === r.gen)?.issuer === gen)
-          // Only recover-intermediate revokes an intermediate (its key is believed leaked).
+          .filter((r) => generationsOf(state.scopes[r.scope], r.mesh).find((g) => g.gen === r.gen)?.issuer === gen)
+          // Only recovery revokes an intermediate or a mesh issuer (its key is believed leaked).
           .map((r) => ({ serial: r.serial, date: date(r.date), reason: r.reason ?? INTERMEDIATE_REVOCATION_REASON }));
         parts.push(await X.createCrl({ issuer, thisUpdate: date(s.thisUpdate), nextUpdate: date(s.nextUpdate), crlNumber: s.number, revoked }));
       }
@@ -321,7 +321,7 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   await sealScopeKeys();
   const t2 = performance.now();
   // Revocation records made by the planner carry serials from the state; fill any left empty.
-  for (const r of state.root.crl.revoked) if (!r.serial) r.serial = genOf({ scope: r.scope, gen: r.gen }).serial;
+  for (const r of state.root.crl.revoked) if (!r.serial) r.serial = genOf({ scope: r.scope, gen: r.gen, ...(r.mesh ? { mesh: r.mesh } : {}) }).serial;
   for (const step of plan.steps) {
     if (step.kind !== "write-state") continue;
     put(step.file, JSON.stringify(stateFile(state, step.file), null, 2) + "\n");

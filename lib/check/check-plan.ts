@@ -51,7 +51,7 @@ export function checkPlan(plan: Plan): Issue[] {
   }
   // A new revocation is published: the plan re-signs the CRL, and the CRL lists every revocation.
   const crlSteps = plan.steps.filter((s) => s.kind === "sign-crl");
-  const revokedKeys = plan.after.root.crl.revoked.map((r) => `${r.scope}/G${r.gen}`).sort().join(", ");
+  const revokedKeys = plan.after.root.crl.revoked.map(refKey).sort().join(", ");
   if (plan.after.root.crl.revoked.length > plan.before.root.crl.revoked.length && !crlSteps.length) {
     issues.push({ code: "revoked.not-on-crl", message: `the plan revokes [${revokedKeys}] but does not re-sign the root CRL` });
   }

@@ -38,7 +38,7 @@ export function checkState(s: Snapshot): Issue[] {
         if (LIVE.has(g.state) && !LIVE.has(issuer.state)) add("intermediate.issuer-not-live", `${scope} G${g.gen} is ${g.state} but its root G${issuer.gen} is ${issuer.state}`);
       }
       // Invariant 5: a revoked generation is on the root CRL.
-      if (g.state === "revoked" && !s.root.crl.revoked.some((r) => r.scope === scope && r.gen === g.gen)) {
+      if (g.state === "revoked" && !s.root.crl.revoked.some((r) => r.scope === scope && !r.mesh && r.gen === g.gen)) {
         add("revoked.not-on-crl", `${scope} G${g.gen} is revoked but not on the root CRL`);
       }
     }
@@ -54,6 +54,10 @@ export function checkState(s: Snapshot): Issue[] {
       if (gens.filter((g) => g.state === "prepared").length > 1) add("issuer.prepared-count", `${what} has more than one prepared generation`);
       if (new Set(gens.map((g) => g.gen)).size !== gens.length) add("issuer.duplicate-gen", `${what} lists a generation twice`);
       for (const g of gens) {
+        // Invariant 5: a revoked generation is on the root CRL.
+        if (g.state === "revoked" && !s.root.crl.revoked.some((r) => r.scope === scope && r.mesh === mesh && r.gen === g.gen)) {
+          add("revoked.not-on-crl", `${what} G${g.gen} is revoked but not on the root CRL`);
+        }
         if (!g.permittedDns?.length) add("issuer.unconstrained", `${what} G${g.gen} records no permitted names`);
         const issuer = roots.find((r) => r.gen === g.issuer);
         if (!issuer) add("intermediate.issuer-missing", `${what} G${g.gen} names root G${g.issuer}, which does not exist`);

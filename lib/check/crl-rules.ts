@@ -1,7 +1,8 @@
 import { timing } from "../model/config.ts";
 import * as P from "../model/paths.ts";
 import { INTERMEDIATE_REVOCATION_REASON, type RevocationReason } from "../model/revocation.ts";
-import type { Snapshot } from "../model/state.ts";
+import { generationsOf, type Snapshot } from "../model/state.ts";
+import { MESHES } from "../model/mesh.ts";
 import { error, warning, type Finding } from "./verify-rules.ts";
 
 // The pure half of verify's CRL checks: which CRLs the state says must exist (the root's, and
@@ -32,17 +33,19 @@ export interface WantedCrl {
   readonly reasons: ReadonlyMap<string, RevocationReason>;
 }
 
-/** One CRL per root that signs (active or retiring), listing the revoked intermediates it issued. */
+/** One CRL per root that signs (active or retiring), listing the revoked intermediates and mesh issuers it issued. */
 export function expectedCrls(s: Snapshot): (WantedCrl & { serials: string[] })[] {
   return s.root.generations
     .filter((g) => g.state === "active" || g.state === "retiring")
     .map((root) => {
       const reasons = new Map<string, RevocationReason>();
       for (const [scope, sf] of Object.entries(s.scopes)) {
-        for (const g of sf.generations) {
-          if (g.state !== "revoked" || g.issuer !== root.gen) continue;
-          const rec = s.root.crl.revoked.find((r) => r.scope === scope && r.gen === g.gen);
-          reasons.set(bare(g.serial), rec?.reason ?? INTERMEDIATE_REVOCATION_REASON);
+        for (const mesh of [undefined, ...MESHES]) {
+          for (const g of generationsOf(sf, mesh)) {
+            if (g.state !== "revoked" || g.issuer !== root.gen) continue;
+            const rec = s.root.crl.revoked.find((r) => r.scope === scope && r.mesh === mesh && r.gen === g.gen);
+            reasons.set(bare(g.serial), rec?.reason ?? INTERMEDIATE_REVOCATION_REASON);
+          }
         }
       }
       return { what: `root G${root.gen}`, gen: root.gen, cert: P.rootCert(root.gen), serials: [...reasons.keys()].sort(), reasons };

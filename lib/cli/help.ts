@@ -12,7 +12,7 @@ usage:
   inforge pki recover-intermediate <scope>    revoke a compromised intermediate, replace it at once    [root posture]
   inforge pki revoke --leaf <service> --region R [--reason key-compromise|superseded|…]
                                               revoke a leaf (scope CRL), issue its replacement        [CI posture]
-  inforge pki issuer <scope> --mesh istio|linkerd|cert-manager [--rotate [--force]]
+  inforge pki issuer <scope> --mesh istio|linkerd|cert-manager [--rotate [--force] | --recover]
                                               a scope's CA for a mesh's control plane (or roll it)    [root posture]
   inforge pki crl                             re-sign the root CRL before it expires                   [root posture]
   inforge pki config [--promotion time|probe]   show pki.json against the signed record, then sign it  [root posture]
@@ -73,9 +73,9 @@ export const COMMAND_HELP: Record<string, { usage: string; about: string; exampl
     examples: ["INFORGE_SECRETS_KEY=ci.key inforge pki revoke --leaf payments --region eu --reason key-compromise", "inforge pki revoke --leaf payments --region eu --plan"],
   },
   "pki issuer": {
-    usage: "inforge pki issuer <scope> --mesh istio|linkerd|cert-manager [--rotate [--force]]",
-    about: "Root posture. Issue the scope's CA for a mesh's control plane: signed by the active root, pathLen 0, key sealed to the CI recipient, lifetime and overlap like the scope's intermediate, name constraints fitted to the mesh in the scope's trust domain <scope>.<domain> — istio: URI spiffe://<trust domain> (plus istiod.istio-system.svc, istiod's own name); linkerd: DNS identity.linkerd.<trust domain> (no URI constraint: the proxy uses rustls); cert-manager: the scope's DNS fence, naming templates included. --rotate prepares the next generation; CI's pki renew promotes it after the propagation delay and retires the old one once the workload certificates it signed (at most lifetimes.leaf) have expired. Files: scopes/<scope>/<mesh>/G<n>.crt.pem and .key.age, recorded in scope.json \"issuers\", vouched for and verified like intermediates. Export with inforge deploy --mesh (CI posture); docs/meshes.md.",
-    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki issuer eu --mesh istio", "inforge pki issuer eu --mesh linkerd --rotate --plan"],
+    usage: "inforge pki issuer <scope> --mesh istio|linkerd|cert-manager [--rotate [--force] | --recover]",
+    about: "Root posture. Issue the scope's CA for a mesh's control plane: signed by the active root, pathLen 0, key sealed to the CI recipient, lifetime and overlap like the scope's intermediate, name constraints fitted to the mesh in the scope's trust domain <scope>.<domain> — istio: URI spiffe://<trust domain> (plus istiod.istio-system.svc, istiod's own name); linkerd: DNS identity.linkerd.<trust domain> (no URI constraint: the proxy uses rustls); cert-manager: the scope's DNS fence, naming templates included. --rotate prepares the next generation; CI's pki renew promotes it after the propagation delay and retires the old one once the workload certificates it signed (at most lifetimes.leaf) have expired. Files: scopes/<scope>/<mesh>/G<n>.crt.pem and .key.age, recorded in scope.json \"issuers\", vouched for and verified like intermediates. Export with inforge deploy --mesh (CI posture); docs/meshes.md. --recover: the issuer's key is believed leaked — revoke every active or prepared generation on the root CRL and issue a new active one at once (no overlap; meshes anchor on the root, so no bundle changes); then export it with deploy --mesh and restart the control plane.",
+    examples: ["INFORGE_PKI_ROOT_KEY=/media/usb/root.key inforge pki issuer eu --mesh istio", "inforge pki issuer eu --mesh linkerd --rotate --plan", "inforge pki issuer eu --mesh istio --recover"],
   },
   "pki crl": {
     usage: "inforge pki crl",

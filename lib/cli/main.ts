@@ -26,7 +26,7 @@ import { explain, runReport } from "../runbook/report.ts";
 export { explain, runReport };
 
 const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "concurrency", "help", "yes"];
-const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check", "allow-in-repo", "yes", "version", "rotate"]);
+const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check", "allow-in-repo", "yes", "version", "rotate", "recover"]);
 
 /** `inforge pki <sub>`: the seed's commands, each a shipped task underneath. */
 const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args) => { name: string; flags: Record<string, string | true> } }> = {
@@ -45,10 +45,11 @@ const PKI: Record<string, { flags: string[]; positional?: string; task: (a: Args
     },
   },
   issuer: {
-    flags: ["mesh", "rotate", "force"], positional: "scope",
+    flags: ["mesh", "rotate", "force", "recover"], positional: "scope",
     task: (a) => {
       if (a.flags.mesh === undefined) throw new InputError("inforge pki issuer needs --mesh istio, --mesh linkerd or --mesh cert-manager; for example: inforge pki issuer eu --mesh istio");
-      return { name: "issuer", flags: { scope: pos(a, "scope", "inforge pki issuer eu --mesh istio"), mesh: str(a.flags.mesh, "--mesh"), ...pick(a, ["rotate", "force"]) } };
+      if (a.flags.rotate !== undefined && a.flags.recover !== undefined) throw new InputError("inforge pki issuer takes --rotate (planned, with overlap) or --recover (compromise: revoke and replace now), not both");
+      return { name: "issuer", flags: { scope: pos(a, "scope", "inforge pki issuer eu --mesh istio"), mesh: str(a.flags.mesh, "--mesh"), ...pick(a, ["rotate", "force", "recover"]) } };
     },
   },
   crl: { flags: [], task: () => ({ name: "sign-crl", flags: {} }) },

@@ -42,6 +42,8 @@ export interface IssuerBuilder {
   add(): Intent;
   /** Planned key roll with overlap, like an intermediate's: `inforge pki issuer eu --mesh istio --rotate`. */
   rotate(o?: { force?: boolean }): Intent;
+  /** Compromise recovery: revoke the issuer (root CRL) and replace it at once, no overlap. `inforge pki issuer eu --mesh istio --recover`. */
+  recover(): Intent;
 }
 
 export interface LeavesBuilder {
@@ -124,6 +126,7 @@ function scopeBuilder(scope: ScopeName): ScopeBuilder {
       return Object.freeze({
         add: () => intent({ kind: "issuer.add", origin: callerOrigin(), scope, mesh }),
         rotate: (o?: { force?: boolean }) => intent({ kind: "issuer.rotate", origin: callerOrigin(), scope, mesh, force: o?.force === true }),
+        recover: () => intent({ kind: "issuer.recover", origin: callerOrigin(), scope, mesh }),
       });
     },
     leaves: () =>

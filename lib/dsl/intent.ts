@@ -29,6 +29,7 @@ export type Intent =
   | { readonly kind: "intermediate.recover"; readonly origin: string; readonly scope: ScopeName }
   | { readonly kind: "issuer.add"; readonly origin: string; readonly scope: ScopeName; readonly mesh: Mesh }
   | { readonly kind: "issuer.rotate"; readonly origin: string; readonly scope: ScopeName; readonly mesh: Mesh; readonly force: boolean }
+  | { readonly kind: "issuer.recover"; readonly origin: string; readonly scope: ScopeName; readonly mesh: Mesh }
   | { readonly kind: "leaves.renew"; readonly origin: string; readonly scope: ScopeName | "all"; readonly services?: readonly ServiceName[] }
   | { readonly kind: "leaf.rotate"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName }
   | { readonly kind: "leaf.revoke"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName; readonly reason: RevocationReason }

@@ -41,6 +41,8 @@ export type Generation = v.InferOutput<typeof GenerationSchema>;
 
 export const RevokedSchema = v.strictObject({
   scope: ScopeName,
+  /** A mesh issuer of the scope (pki issuer --recover); absent: the scope's intermediate. */
+  mesh: v.optional(MeshSchema),
   gen: v.number(),
   serial: v.string(),
   date: Iso,

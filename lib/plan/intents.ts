@@ -371,7 +371,7 @@ export function signCrl(d: Draft, origin: string) {
   // Every root that is still trusted somewhere signs a CRL: the live ones, and a retired root
   // that signed a revoked intermediate, until it expires — otherwise a consumer that still
   // anchors on it would find no CRL for that revocation once the root overlap is finished.
-  const revokedBy = new Set(d.root.crl.revoked.map((r) => d.scopes[r.scope]?.generations.find((g) => g.gen === r.gen)?.issuer));
+  const revokedBy = new Set(d.root.crl.revoked.map((r) => generationsOf(d.scopes[r.scope], r.mesh).find((g) => g.gen === r.gen)?.issuer));
   const live = d.root.generations.filter(
     (g) => g.state === "active" || g.state === "retiring" || (g.state === "retired" && revokedBy.has(g.gen) && ms(g.notAfter) > d.now),
   );
@@ -380,7 +380,7 @@ export function signCrl(d: Draft, origin: string) {
   d.steps.push({
     kind: "sign-crl", origin, identity: live.every((g) => d.fresh.has(`root/G${g.gen}`)) ? null : "root", rootGens: live.map((g) => g.gen), number: d.root.crl.number,
     thisUpdate: iso(d.now), nextUpdate: iso(Math.min(d.now + t.crlLifetime, ms(r.notAfter))),
-    revoked: d.root.crl.revoked.map((x) => ({ scope: x.scope, gen: x.gen })),
+    revoked: d.root.crl.revoked.map((x) => ({ scope: x.scope, gen: x.gen, ...(x.mesh ? { mesh: x.mesh } : {}) })),
     writes: [P.CRL],
   });
 }
@@ -514,6 +514,29 @@ export const planIntent: Handlers = {
     if (left < need) d.notes.push(`forced: the ${i.scope} ${i.mesh} issuer G${a.gen} expires in ${formatDuration(left)}, less than the ${formatDuration(need)} overlap`);
     const g = issueMeshIssuer(d, i.scope, i.mesh, "prepared", i.origin);
     d.next.push(`in CI after ${g.activateAfter}: inforge pki renew ${scopeFlag(i.scope)} (promotes the ${i.scope} ${i.mesh} issuer G${g.gen}), then ${exportNext(i.scope, i.mesh).replace("in CI: ", "")}`);
+  },
+
+  // A mesh issuer's key believed leaked: revoked on the root CRL and replaced now, no overlap.
+  // Meshes anchor on the root, so no bundle changes; the workload certificates it signed stay
+  // valid for any consumer that does not check the root CRL until they expire (at most the
+  // mesh's own workload lifetime): the control plane must take the new issuer at once.
+  "issuer.recover": (d, i) => {
+    requireScope(d, i.scope, i.origin);
+    activeRoot(d, i.origin);
+    const suspects = generationsOf(d.scopes[i.scope], i.mesh).filter((g) => g.state === "active" || g.state === "prepared");
+    if (!suspects.length) throw new InputError(`scope "${i.scope}" has no active or prepared ${i.mesh} issuer to recover (${i.origin}); issue one with inforge pki issuer ${i.scope} --mesh ${i.mesh}`);
+    for (const g of suspects) {
+      const from = g.state;
+      g.state = "revoked";
+      g.since = iso(d.now);
+      delete g.activateAfter;
+      d.root.crl.revoked.push({ scope: i.scope, mesh: i.mesh, gen: g.gen, serial: g.serial, date: iso(d.now), reason: INTERMEDIATE_REVOCATION_REASON });
+      d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: i.scope, mesh: i.mesh, gen: g.gen, from, to: "revoked", why: "believed compromised: listed on the root CRL, never exported again", writes: [P.scopeState(i.scope)] });
+    }
+    const g = issueMeshIssuer(d, i.scope, i.mesh, "active", i.origin);
+    signCrl(d, i.origin);
+    d.notes.push(`blast radius: workload certificates signed by ${suspects.map((s) => `${i.scope} ${i.mesh} G${s.gen}`).join(" and ")} stay valid, for peers that do not check the root CRL, until they expire; restart the ${i.mesh} control plane on G${g.gen} and roll its workloads`);
+    d.next.push(exportNext(i.scope, i.mesh).replace("in CI:", `in CI now (G${g.gen} replaces the revoked issuer):`));
   },
 
   "leaves.renew": (d, i) => {
