@@ -25,6 +25,11 @@ export const intermediateCert = (scope: string, gen: number) => `scopes/${scope}
 export const intermediateKey = (scope: string, gen: number) => `scopes/${scope}/G${gen}.key.age`;
 export const leafIndex = (scope: string) => `leaves/${scope}/index.json`;
 export const leafCert = (scope: string, service: string) => `leaves/${scope}/${service}.crt.pem`;
+/**
+ * The digests of every leaf certificate of a scope, one file the journal records instead of one
+ * line per certificate (lib/store/manifest.ts): a fleet renewal journals O(scopes) bytes.
+ */
+export const leafManifest = (scope: string) => `leaves/${scope}/manifest.json`;
 /** A leaf key in a file of its own: the layout before leaves/<scope>/keys.age; still read from older trees. */
 export const leafKey = (scope: string, service: string) => `leaves/${scope}/${service}.key.age`;
 /** Every leaf key of a scope in one age file (JSON: service → serial + PKCS#8), sealed to CI; see lib/apply/leaf-keys.ts. */

@@ -6,6 +6,7 @@ import type { FsStore } from "./fs-store.ts";
 import { sha256 } from "./journal.ts";
 import { eachLimited } from "../pool.ts";
 import { scopeOfPath } from "./domains.ts";
+import { expandManifests } from "./manifest.ts";
 
 // The pipeline's tamper check: what the journals recorded against the bytes on disk, before a
 // run plans anything (assertUntampered) and for what deploy ships (journalWrites, unrecorded).
@@ -38,11 +39,15 @@ export async function assertUntampered(store: FsStore): Promise<void> {
   );
 }
 
-/** What the latest journal entry that wrote a file recorded of it. */
+/**
+ * What the latest journal entry that wrote a file recorded of it (directly, or through the leaf
+ * manifest it recorded); `n` is that entry's place in commit order.
+ */
 export interface Recorded {
   readonly sha256: string;
   readonly seq: number;
   readonly command: string;
+  readonly n: number;
 }
 
 /**
@@ -55,7 +60,10 @@ export async function journalWrites(store: FsStore): Promise<Map<string, Recorde
   if (broken) {
     throw new StateError(`the journal ${broken.replace(/^(\S+): /, "$1 is broken: ")}; the pki directory may have been tampered with — nothing was changed; run inforge pki verify and restore it from git`);
   }
-  return latestWrites(entries);
+  const writes = latestWrites(entries);
+  // The leaf certificates the latest manifest of each scope lists (lib/store/manifest.ts).
+  await expandManifests(writes, (p) => store.read(p));
+  return writes;
 }
 
 /**

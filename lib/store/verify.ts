@@ -22,6 +22,7 @@ import { journalEntries, RolledForward, rollForward } from "./rolled-forward.ts"
 import { historyFindings } from "./verify-history.ts";
 import { lockFinding } from "./verify-lock.ts";
 import { checkKeys } from "./verify-keys.ts";
+import { expandManifests, manifestScope } from "./manifest.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
 // chains the certificates, opens the sealed keys whose identity is present, checks bundles,
@@ -87,6 +88,15 @@ export async function verifyDir(dir: string, o: {
   const journal = await journalEntries(base, domains, pendings, add);
   checked.journal.entries = journal?.length ?? 0;
   const written = latestWrites(journal ?? []);
+  // A recorded leaf manifest vouches for the certificates it lists (lib/store/manifest.ts); one
+  // whose bytes are not the recorded ones vouches for nothing, and is reported below.
+  let untrusted: string[] = [];
+  try {
+    untrusted = await expandManifests(written, (p) => store.read(p));
+  } catch (e) {
+    if (!(e instanceof StateError)) throw e;
+    add(error("journal.manifest-invalid", e.message, /^(\S+)/.exec(e.message)?.[1]));
+  }
   checked.journal.files = written.size;
   for (const [path, w] of written) {
     const now = await store.read(path);
@@ -102,7 +112,9 @@ export async function verifyDir(dir: string, o: {
   }
   if (journal) {
     for (const f of files) {
-      if (!written.has(f.rel) && !isBookkeeping(f.rel) && !isStaged(f.rel)) {
+      // Under a manifest that was tampered with, its certificates are unvouched: that one error says so.
+      const underBad = untrusted.some((m) => f.rel.startsWith(m.slice(0, m.lastIndexOf("/") + 1)) && manifestScope(f.rel) !== null);
+      if (!written.has(f.rel) && !isBookkeeping(f.rel) && !isStaged(f.rel) && !underBad) {
         add(warning("file.unrecorded", `${f.rel} was not written by inforge (no journal entry records it); remove it if nobody needs it`, f.rel));
       }
     }
