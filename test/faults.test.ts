@@ -95,10 +95,11 @@ function contentHash(dir: string): string {
   for (const f of listFiles(dir)) h.update(`${f}\0${statSync(join(dir, f)).mode}\0`).update(readFileSync(join(dir, f))).update("\0");
   return h.digest("hex");
 }
-/** The state files with what differs between two equal runs (serials, fingerprints, the fresh root recipient) masked. */
+/** The state files with what differs between two equal runs (serials, fingerprints, the fresh root recipient, the leaf manifests' digests) masked. */
 function maskedState(dir: string): string {
   const state = listFiles(dir).filter((f) => f.endsWith(".json") && !f.startsWith("bundles/"));
-  return JSON.stringify(state.map((f) => [f, JSON.parse(readFileSync(join(dir, f), "utf8"), (k, v) => (k === "serial" || k === "fingerprint" || k === "signature" || k === "root" && typeof v === "string" && v.startsWith("age1") ? "*" : v))]));
+  const digest = (f: string, v: unknown) => f.endsWith("/manifest.json") && typeof v === "string" && /^[0-9a-f]{64}$/.test(v);
+  return JSON.stringify(state.map((f) => [f, JSON.parse(readFileSync(join(dir, f), "utf8"), (k, v) => (k === "serial" || k === "fingerprint" || k === "signature" || k === "root" && typeof v === "string" && v.startsWith("age1") || digest(f, v) ? "*" : v))]));
 }
 /** Entries in every journal (the directory's and the scopes'). */
 const journalLength = (dir: string) => listFiles(dir).filter((f) => f.startsWith("journal/") && f.endsWith(".jsonl")).reduce((n, f) => n + readFileSync(join(dir, f), "utf8").trim().split("\n").length, 0);

@@ -183,6 +183,8 @@ async function readTarget(r: Reading, t: Target, ci: Identity): Promise<DeployRe
   // The state files the checks below trust are themselves what the journal recorded.
   const members = bundleMembers(snap, t.scope);
   for (const f of new Set([P.ROOT_STATE, P.leafIndex(t.scope), ...[t.scope, ...members.map((m) => m.scope)].map(P.scopeState)])) await must(f);
+  // So is the manifest that vouches for the leaf certificate (lib/store/manifest.ts): a changed one is named itself.
+  await read(P.leafManifest(t.scope));
   const leafPath = P.leafCert(t.scope, t.service);
   const [leafPem, bundlePem] = await Promise.all([must(leafPath), must(P.bundle(t.scope))]);
   // Hand out only what the state vouches for: the recorded leaf, signed by its live issuer, which
