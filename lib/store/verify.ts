@@ -44,6 +44,8 @@ export interface VerifyReport {
     readonly crls: number;
     readonly keys: { readonly present: number; readonly opened: number; readonly skipped: number };
     readonly journal: { readonly entries: number; readonly files: number };
+    /** Leaves whose files this checkout lacks (pki.json leafFiles "shipped"): not checked here. */
+    readonly shipped: number;
   };
 }
 
@@ -58,7 +60,7 @@ export async function verifyDir(dir: string, o: {
   const store = new RolledForward(base);
   const findings: Finding[] = [];
   const add = (...f: Finding[]) => findings.push(...f);
-  const checked = { files: 0, certificates: 0, bundles: 0, crls: 0, keys: { present: 0, opened: 0, skipped: 0 }, journal: { entries: 0, files: 0 } };
+  const checked = { files: 0, certificates: 0, bundles: 0, crls: 0, keys: { present: 0, opened: 0, skipped: 0 }, journal: { entries: 0, files: 0 }, shipped: 0 };
 
   // 1. Every file: plaintext secrets, modes, symlinks, leftovers of an interrupted run.
   const disk = await walk(base.dir);
@@ -98,10 +100,12 @@ export async function verifyDir(dir: string, o: {
     add(error("journal.manifest-invalid", e.message, /^(\S+)/.exec(e.message)?.[1]));
   }
   checked.journal.files = written.size;
+  // Leaf files a repo with pki.json leafFiles "shipped" does not commit: judged once the config is read (step 4).
+  const absentLeafFiles: Finding[] = [];
   for (const [path, w] of written) {
     const now = await store.read(path);
     if (now === null) {
-      add(error("journal.file-missing", `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it; restore it from git`, path));
+      (P.isLeafFile(path) ? absentLeafFiles : findings).push(error("journal.file-missing", `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it; restore it from git`, path));
     } else if (sha256(now) !== w.sha256) {
       // pki.json is judged against the root-signed custody record instead (below): its unsigned
       // fields (thresholds, spiffeRefreshHint) may be edited, every other change is an error.
@@ -137,6 +141,10 @@ export async function verifyDir(dir: string, o: {
     return report(base.dir, o.now, findings, checked);
   }
   if (!journal) add(error("journal.missing", `${P.JOURNAL} is missing, so nothing on disk can be checked against what inforge wrote; restore it from git`, P.JOURNAL));
+  // leafFiles "shipped": the deploy targets hold the leaves; what is absent here is not checked
+  // (and is minted anew by the next deploy), what is present is checked like any file.
+  const shipped = snap.config.leafFiles === "shipped";
+  if (!shipped) add(...absentLeafFiles);
   add(...stateFindings(snap, o.now));
   // Custody: pki.json against the record the root signed, the record's signature, the pinned roots.
   const custody = await custodyVerdict(store, snap, o.env ?? {});
@@ -148,8 +156,12 @@ export async function verifyDir(dir: string, o: {
   const skew = timing(snap.config).clockSkew;
   const certs = new Map<string, string>(); // path → PEM, for chains and bundles
   const infos = new Map<string, X.CertInfo>();
-  const records = certRecords(snap);
-  const pems = await mapBatched(records, (r) => store.read(r.cert));
+  const all = certRecords(snap);
+  const allPems = await mapBatched(all, (r) => store.read(r.cert));
+  const here = all.map((r, i) => !(shipped && r.leaf && allPems[i] === null));
+  const records = all.filter((_, i) => here[i]);
+  const pems = allPems.filter((_, i) => here[i]);
+  checked.shipped = all.length - records.length;
   for (const [i, r] of records.entries()) {
     const pem = pems[i]!;
     if (pem === null) {
