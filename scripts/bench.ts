@@ -340,7 +340,8 @@ async function gitFootprint(f: Fleet, days: number, start: number): Promise<Foot
   const repos = { committed: join(f.base, "git-committed"), shipped: join(f.base, "git-shipped") };
   const env = { ...process.env, GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "bench@example.test", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "bench@example.test" };
   const git = (repo: string, args: string[]) => {
-    const r = spawnSync("git", [`--git-dir=${repo}`, `--work-tree=${f.dir}`, ...args], { encoding: "utf8", env, maxBuffer: 1 << 30 });
+    // No automatic gc (it detaches and races the measured one): one explicit gc before and after.
+    const r = spawnSync("git", ["-c", "gc.auto=0", `--git-dir=${repo}`, `--work-tree=${f.dir}`, ...args], { encoding: "utf8", env, maxBuffer: 1 << 30 });
     if (r.status !== 0 && args[0] !== "diff") throw new Error(`git ${args.join(" ")} failed: ${r.stderr}`);
     return r;
   };
