@@ -8,6 +8,8 @@ import * as assert from "uvu/assert";
 import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GENESIS, readJournal, sealEntry, sha256, type JournalEntry } from "../lib/store/journal.ts";
+import * as valibot from "valibot";
+import { JournalEntrySchema, LeafManifestSchema } from "../lib/model/formats.ts";
 import { buildTree, ciEnv, cli, ok, sandbox, treeHash, type Sandbox } from "./helpers.ts";
 import { assertOneLine, clone, errorCodes, findingsOf, rechain, verify } from "./safety-helpers.ts";
 
@@ -39,6 +41,9 @@ test("a fleet renewal's journal entry lists no leaf certificate: each scope's ma
     for (const [name, digest] of Object.entries(m.files)) assert.is(digest, sha256(readFileSync(join(dir, `leaves/${scope}/${name}`))), `${scope}/${name}`);
   }
   assert.equal(Object.keys(manifest(dir, "us").files).length, big.length);
+  // What docs/schemas publishes (journal-entry.v1, leaf-manifest.v1) is what runs write.
+  for (const line of read(dir, "journal/pki.jsonl").trim().split("\n")) valibot.parse(JournalEntrySchema, JSON.parse(line));
+  for (const scope of ["global", "eu", "us"]) valibot.parse(LeafManifestSchema, manifest(dir, scope));
   const v = await verify(dir, both, iso(T0 + 6 * D));
   assert.is(v.code, 0, findingsOf(v.report));
 });
