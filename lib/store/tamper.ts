@@ -1,10 +1,9 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { StateError } from "../errors.ts";
 import { latestWrites } from "../check/verify-rules.ts";
 import * as P from "../model/paths.ts";
 import type { FsStore } from "./fs-store.ts";
 import { sha256 } from "./journal.ts";
-import { eachLimited } from "../pool.ts";
 import { scopeOfPath } from "./domains.ts";
 import { expandManifests } from "./manifest.ts";
 
@@ -22,16 +21,20 @@ export async function assertUntampered(store: FsStore, o: { shippedLeaves?: bool
   // A run locked to one scope checks the shared files and its own: other scopes' runs may be writing theirs.
   const mine = (path: string) => store.domain === null || [null, store.domain].includes(scopeOfPath(path));
   const all = [...(await journalWrites(store))].filter(([path]) => path !== P.CONFIG && mine(path));
-  // Read in parallel batches: this runs before every apply, at 1,000 leaves too.
-  await eachLimited(all, 64, async ([path, w]) => {
-    const now = await readFile(store.abs(path)).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT") return null;
-      throw e;
-    });
+  // Read synchronously: this runs before every apply, and small files read through promises cost
+  // a thread-pool round trip each (lib/store/disk-walk.ts has the measurement).
+  for (const [path, w] of all) {
+    let now: Buffer | null;
+    try {
+      now = readFileSync(store.abs(path));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      now = null;
+    }
     // With pki.json leafFiles "shipped" the repo does not commit leaf files: absent is not changed.
     if (now === null && o.shippedLeaves && P.isLeafFile(path)) return;
     if (now === null || sha256(now) !== w.sha256) bad.push({ path, ...w, missing: now === null });
-  });
+  }
   if (!bad.length) return;
   bad.sort((a, b) => a.path.localeCompare(b.path));
   const b = bad[0]!;

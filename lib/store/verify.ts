@@ -1,5 +1,4 @@
-import { lstat, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { lstat } from "node:fs/promises";
 import { InputError, StateError } from "../errors.ts";
 import * as X from "../x509/mod.ts";
 import type { Identities } from "../apply/keys.ts";
@@ -17,7 +16,7 @@ import { readSnapshot } from "./snapshot.ts";
 import { custodyVerdict } from "./custody.ts";
 import type { Domain } from "./domains.ts";
 import { checkCrls, strictDefects } from "./verify-crl.ts";
-import { isBookkeeping, isStaged, mapBatched, walk } from "./disk-walk.ts";
+import { isBookkeeping, isStaged, mapBatched, readWalked, walk } from "./disk-walk.ts";
 import { journalEntries, RolledForward, rollForward } from "./rolled-forward.ts";
 import { historyFindings } from "./verify-history.ts";
 import { lockFinding } from "./verify-lock.ts";
@@ -68,8 +67,8 @@ export async function verifyDir(dir: string, o: {
   const files = disk.filter((f) => !f.dir);
   checked.files = files.length;
   let staged = 0;
-  // Read in parallel batches (a fleet has tens of thousands of files), judged in order.
-  const contents = await mapBatched(disk, (f) => (f.dir || f.symlink ? Promise.resolve(null) : readFile(join(base.dir, f.rel))));
+  // Every file read once, judged in order (lib/store/disk-walk.ts: why synchronously).
+  const contents = readWalked(base.dir, disk);
   for (const [i, f] of disk.entries()) {
     add(...fileFindings(f, contents[i]?.toString("latin1") ?? null));
     if (!f.dir && !f.symlink && isStaged(f.rel)) staged++;
