@@ -4,7 +4,8 @@
 //
 //   npm run bench                         20 regions × 500 services = 10,000 leaves
 //   npm run bench -- --leaves 2000        another fleet size (spread over --regions, default 20)
-//   npm run bench -- --scale              also renew at 1k / 10k / 50k leaves (slow: minutes)
+//   npm run bench -- --scale              also renew at 1k / 10k / 50k / 100k leaves, with peak RSS (slow: minutes)
+//   npm run bench -- --git-days N         days of daily CI renewals simulated in git for git_mb_per_year (default 30; --no-git skips)
 //   npm run bench -- --quick              small and fast (the smoke test in npm test uses it)
 //   npm run bench -- --concurrency 8      in-flight crypto operations (default: the CLI's)
 //   npm run bench -- --no-build           measure without building the prebuilt CLI first
@@ -472,7 +473,7 @@ async function bench(o: Opts): Promise<void> {
 
   const scale: { leaves: number; perS: number; rssMb: number | null }[] = [];
   if (!o.quick) {
-    for (const n of [1000, 10_000, ...(o.scale ? [50_000] : [])]) {
+    for (const n of [1000, 10_000, ...(o.scale ? [50_000, 100_000] : [])]) {
       if (n === o.leaves) {
         scale.push({ leaves: n, perS: o.leaves / (mint.ms / 1000), rssMb: mint.rssMb });
         continue;
@@ -480,7 +481,7 @@ async function bench(o: Opts): Promise<void> {
       log(`renew at ${n} leaves…`);
       scale.push({ leaves: n, ...(await mintRate(n, Math.min(20, n), concFlag)) });
     }
-    if (!o.scale) notes.push("50k leaves skipped (pass --scale)");
+    if (!o.scale) notes.push("50k and 100k leaves skipped (pass --scale)");
   }
 
   const renewPerS = o.leaves / (renew.ms / 1000);
