@@ -223,7 +223,11 @@ async function reference(rb: Runbook): Promise<Reference> {
   // The run's entry is the last of the journal it wrote: the directory's, or its scope's.
   const journal = listFiles(dir).filter((f) => f.startsWith("journal/") && f.endsWith(".jsonl")).sort((a, b) => statSync(join(dir, b)).mtimeMs - statSync(join(dir, a)).mtimeMs)[0]!;
   const last = JSON.parse(readFileSync(join(dir, journal), "utf8").trim().split("\n").at(-1)!) as { files: unknown[] };
-  return { files: listFiles(dir), state: maskedState(dir), journal: journalLength(dir), written: last.files.length };
+  // The commit also staged the leaf certificates its scopes' manifests record instead of the entry
+  // (lib/store/manifest.ts): each one new or changed since the tree the run started from.
+  const from = rb.from ? tpl(rb.from) : null;
+  const folded = listFiles(dir).filter((f) => /^leaves\/[^/]+\/[^/]+\.crt\.pem$/.test(f) && !(from && existsSync(join(from, f)) && readFileSync(join(from, f)).equals(readFileSync(join(dir, f))))).length;
+  return { files: listFiles(dir), state: maskedState(dir), journal: journalLength(dir), written: last.files.length + folded };
 }
 
 /** What a kill left, as verify sees it: the old tree, a resumable one, or the finished one. Never a lost key. */
