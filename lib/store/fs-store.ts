@@ -8,7 +8,7 @@ import { journalFile, pendingFile, scopeOfPath, type Domain } from "./domains.ts
 import { assertNoSymlinks, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
-import { foldWrites, pendingFolded } from "./manifest.ts";
+import { foldWrites, manifestsOf, pendingFolded } from "./manifest.ts";
 
 export interface FileWrite {
   readonly path: string; // relative to the pki directory
@@ -159,13 +159,13 @@ export class FsStore implements Store {
       }
       seen.add(w.path);
     }
+    // Nothing is read or written before every path this commit touches has been checked: no
+    // symlink anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry
+    // the writes out of it).
+    await this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending]);
     // Leaf certificates go into their scopes' manifests, which the entry records instead
     // (lib/store/manifest.ts): an entry stays O(scopes) lines however many leaves the run wrote.
     const { staged: all, journaled, folded } = await foldWrites(writes, (p) => this.read(p));
-    // Nothing is written before every path this commit touches has been checked: no symlink
-    // anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry the
-    // writes out of it).
-    await this.guard([...all.map((w) => w.path), this.journal, this.pending]);
     const created: string[] = [];
     const staged: string[] = [];
     try {

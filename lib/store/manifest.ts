@@ -27,6 +27,11 @@ export function manifestScope(path: string): string | null {
   return LEAF_CERT.exec(path)?.[1] ?? null;
 }
 
+/** The manifests a commit writing `paths` rewrites (one per scope it writes leaf certificates of). */
+export function manifestsOf(paths: readonly string[]): string[] {
+  return [...new Set(paths.map(manifestScope).filter((s): s is string => s !== null))].map(P.leafManifest);
+}
+
 /** The scope whose manifest `path` is, or null. */
 export const isManifest = (path: string): string | null => MANIFEST.exec(path)?.[1] ?? null;
 
