@@ -318,7 +318,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     if (o.confirm && !(await o.confirm(plan))) return { plan, result: null, declined: true };
     // A broken journal or a file changed behind our back stops the run — checked only when there
     // is something to write, so a no-op renewal does not read and hash every file of the fleet.
-    await assertUntampered(store);
+    await assertUntampered(store, { shippedLeaves: snapshot.config?.leafFiles === "shipped" });
     lap("tamper check");
     // --root-in pkcs11:…: log in before anything happens (a wrong PIN must stop init before it reveals an identity).
     const newRootToken = rootInToken(intents);

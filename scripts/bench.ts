@@ -4,7 +4,8 @@
 //
 //   npm run bench                         20 regions × 500 services = 10,000 leaves
 //   npm run bench -- --leaves 2000        another fleet size (spread over --regions, default 20)
-//   npm run bench -- --scale              also renew at 1k / 10k / 50k leaves (slow: minutes)
+//   npm run bench -- --scale              also renew at 1k / 10k / 50k / 100k leaves, with peak RSS (slow: minutes)
+//   npm run bench -- --git-days N         days of daily CI renewals simulated in git for git_mb_per_year (default 30; --no-git skips)
 //   npm run bench -- --quick              small and fast (the smoke test in npm test uses it)
 //   npm run bench -- --concurrency 8      in-flight crypto operations (default: the CLI's)
 //   npm run bench -- --no-build           measure without building the prebuilt CLI first
@@ -16,7 +17,7 @@
 import "reflect-metadata";
 import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPair as nodeKeyPair, sign as nodeSign } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -40,11 +41,13 @@ interface Opts {
   scale: boolean;
   keep: boolean;
   opensslLeaves: number;
+  /** Days of daily CI renewals simulated in git for git_mb_per_year (0: skip). */
+  gitDays: number;
   worker: string | null;
 }
 
 function parseOpts(argv: string[]): Opts {
-  const o: Opts = { leaves: 10_000, regions: 20, concurrency: null, quick: false, build: true, scale: false, keep: false, opensslLeaves: 200, worker: null };
+  const o: Opts = { leaves: 10_000, regions: 20, concurrency: null, quick: false, build: true, scale: false, keep: false, opensslLeaves: 200, gitDays: 30, worker: null };
   const num = (i: number, name: string) => {
     const n = Number(argv[i]);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} needs a positive integer, got "${argv[i] ?? ""}"`);
@@ -56,15 +59,18 @@ function parseOpts(argv: string[]): Opts {
     else if (a === "--regions") o.regions = num(++i, "regions");
     else if (a === "--concurrency") o.concurrency = num(++i, "concurrency");
     else if (a === "--openssl-leaves") o.opensslLeaves = num(++i, "openssl-leaves");
+    else if (a === "--git-days") o.gitDays = num(++i, "git-days");
+    else if (a === "--no-git") o.gitDays = 0;
     else if (a === "--quick") o.quick = true;
     else if (a === "--no-build") o.build = false;
     else if (a === "--scale") o.scale = true;
     else if (a === "--keep") o.keep = true;
     else if (a === "--worker") o.worker = argv[++i] ?? null;
     else if (a === "--n") o.leaves = num(++i, "n");
-    else throw new Error(`unknown flag "${a}" (flags: --leaves N --regions N --concurrency N --openssl-leaves N --quick --scale --keep --no-build)`);
+    else throw new Error(`unknown flag "${a}" (flags: --leaves N --regions N --concurrency N --openssl-leaves N --git-days N --no-git --quick --scale --keep --no-build)`);
   }
   if (o.quick) o.opensslLeaves = Math.min(o.opensslLeaves, 5);
+  if (o.quick) o.gitDays = Math.min(o.gitDays, 12);
   o.regions = Math.max(1, Math.min(o.regions, o.leaves));
   return o;
 }
@@ -296,6 +302,83 @@ async function mintRate(leaves: number, regions: number, conc: string[]): Promis
   }
 }
 
+/** Bytes of every journal (journal/pki.jsonl and journal/scopes/*.jsonl). */
+function journalBytes(dir: string): number {
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith(".jsonl")) n += statSync(p).size;
+    }
+  };
+  if (existsSync(join(dir, "journal"))) walk(join(dir, "journal"));
+  return n;
+}
+
+interface Footprint {
+  days: number;
+  renewals: number;
+  /** MB a year in .git after git gc: everything committed (the default layout). */
+  committedMbPerYear: number;
+  /** The same with the leaf certificates and key files not committed (README: the layout for large fleets). */
+  shippedMbPerYear: number;
+  journalKbPerYear: number;
+  seconds: number;
+}
+
+/**
+ * A year of daily CI renewals in git, scaled: `days` daily `pki renew` runs at the fleet's default
+ * lifetimes (7-day leaves renewed at two thirds of their life), each followed by a commit when it
+ * changed anything, then `git gc`; the growth of .git over those days × 365 / days. Two
+ * repositories watch the same pki directory: one commits everything, one leaves out
+ * leaves/<scope>/*.crt.pem and keys.age (info/exclude), the layout where CI ships the leaves it
+ * mints in the same job and the repo keeps the index, serials and digests.
+ */
+async function gitFootprint(f: Fleet, days: number, start: number): Promise<Footprint | null> {
+  if (spawnSync("git", ["--version"]).status !== 0) return null;
+  const t = performance.now();
+  const repos = { committed: join(f.base, "git-committed"), shipped: join(f.base, "git-shipped") };
+  const env = { ...process.env, GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "bench@example.test", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "bench@example.test" };
+  const git = (repo: string, args: string[]) => {
+    // No automatic gc (it detaches and races the measured one): one explicit gc before and after.
+    const r = spawnSync("git", ["-c", "gc.auto=0", `--git-dir=${repo}`, `--work-tree=${f.dir}`, ...args], { encoding: "utf8", env, maxBuffer: 1 << 30 });
+    if (r.status !== 0 && args[0] !== "diff") throw new Error(`git ${args.join(" ")} failed: ${r.stderr}`);
+    return r;
+  };
+  /** .git's size in bytes after git gc (packs plus anything loose). */
+  const size = (repo: string) => {
+    git(repo, ["gc", "--quiet"]);
+    const kv = Object.fromEntries(git(repo, ["count-objects", "-v"]).stdout.trim().split("\n").map((l) => l.split(": ")));
+    return (Number(kv["size-pack"]) + Number(kv["size"])) * 1024;
+  };
+  const commit = (repo: string, msg: string) => {
+    git(repo, ["add", "--all"]);
+    if (git(repo, ["diff", "--cached", "--quiet"]).status !== 0) git(repo, ["commit", "--quiet", "-m", msg]);
+  };
+  for (const repo of Object.values(repos)) git(repo, ["init", "--quiet"]);
+  writeFileSync(join(repos.shipped, "info/exclude"), "leaves/*/*.crt.pem\nleaves/*/keys.age\n");
+  for (const repo of Object.values(repos)) commit(repo, "start");
+  const before = { committed: size(repos.committed), shipped: size(repos.shipped), journal: journalBytes(f.dir) };
+  let renewals = 0;
+  const ci = f.env({ INFORGE_SECRETS_KEY: f.ciKey });
+  for (let d = 1; d <= days; d++) {
+    const r = must(await runChild(process.execPath, [BIN, "pki", "renew", "--at", iso(start + d * DAY)], ci, false), `renew on day ${d}`);
+    if (/nothing to do/.test(r.out)) continue;
+    renewals++;
+    for (const repo of Object.values(repos)) commit(repo, `day ${d}`);
+  }
+  const year = 365 / days;
+  const mb = (a: number, b: number) => ((b - a) * year) / 1e6;
+  return {
+    days, renewals,
+    committedMbPerYear: mb(before.committed, size(repos.committed)),
+    shippedMbPerYear: mb(before.shipped, size(repos.shipped)),
+    journalKbPerYear: ((journalBytes(f.dir) - before.journal) * year) / 1e3,
+    seconds: (performance.now() - t) / 1000,
+  };
+}
+
 // ---- main ------------------------------------------------------------------------------------------
 
 async function bench(o: Opts): Promise<void> {
@@ -333,6 +416,7 @@ async function bench(o: Opts): Promise<void> {
   log("first renew: mint every leaf…");
   const mint = must(await runChild(process.execPath, [BIN, "pki", "renew", ...concFlag], ci), "first renew");
   log("full renew: every leaf due…");
+  const journalBefore = journalBytes(f.dir);
   const renew = must(await runChild(process.execPath, [BIN, "pki", "renew", "--at", t1, ...concFlag], { ...ci, INFORGE_TIMINGS: "1" }), "full renew");
   // Where the full renewal's time went (INFORGE_TIMINGS lines on its stderr).
   const breakdown: Record<string, number> = {};
@@ -340,6 +424,7 @@ async function bench(o: Opts): Promise<void> {
     if (m[3]) for (const p of m[3].matchAll(/([a-z]+) (\d+) ms/g)) breakdown[p[1]!] = Number(p[2]);
     else breakdown[m[1]!.replace(/[ +]/g, "_")] = Number(m[2]);
   }
+  const journalPerRenew = journalBytes(f.dir) - journalBefore;
   log("no-op renew…");
   const noop = must(await runChild(process.execPath, [BIN, "pki", "renew", "--at", t1], ci), "no-op renew");
   if (!/nothing to do/.test(noop.out)) notes.push("the no-op renew was not a no-op");
@@ -378,9 +463,17 @@ async function bench(o: Opts): Promise<void> {
   if (!ossl) notes.push("openssl or age is missing: openssl_loop_ratio is null");
   else if (!ossl.verified) notes.push("the openssl loop's leaf did not verify");
 
+  let git: Footprint | null = null;
+  if (o.gitDays) {
+    log(`a year of daily CI renewals in git, scaled: ${o.gitDays} days…`);
+    git = await gitFootprint(f, o.gitDays, now + 11 * DAY);
+    if (!git) notes.push("git is missing: git_mb_per_year is null");
+    else notes.push(`git_mb_per_year: ${git.days} daily renew runs (${git.renewals} renewed anything), a commit after each, git gc before and after; growth × 365/${git.days}`);
+  }
+
   const scale: { leaves: number; perS: number; rssMb: number | null }[] = [];
   if (!o.quick) {
-    for (const n of [1000, 10_000, ...(o.scale ? [50_000] : [])]) {
+    for (const n of [1000, 10_000, ...(o.scale ? [50_000, 100_000] : [])]) {
       if (n === o.leaves) {
         scale.push({ leaves: n, perS: o.leaves / (mint.ms / 1000), rssMb: mint.rssMb });
         continue;
@@ -388,7 +481,7 @@ async function bench(o: Opts): Promise<void> {
       log(`renew at ${n} leaves…`);
       scale.push({ leaves: n, ...(await mintRate(n, Math.min(20, n), concFlag)) });
     }
-    if (!o.scale) notes.push("50k leaves skipped (pass --scale)");
+    if (!o.scale) notes.push("50k and 100k leaves skipped (pass --scale)");
   }
 
   const renewPerS = o.leaves / (renew.ms / 1000);
@@ -407,6 +500,11 @@ async function bench(o: Opts): Promise<void> {
     noop_renew_s: round(noop.ms / 1000, 3),
     status_s: round(status.ms / 1000, 3),
     verify_s: verify ? round(verify.ms / 1000, 3) : null,
+    journal_bytes_per_renew: journalPerRenew,
+    git_mb_per_year: git ? round(git.shippedMbPerYear, 1) : null,
+    git_mb_per_year_committed: git ? round(git.committedMbPerYear, 1) : null,
+    git_journal_kb_per_year: git ? round(git.journalKbPerYear, 1) : null,
+    git_days_simulated: git?.days ?? null,
     peak_rss_mb: round(Math.max(...Object.values(rss).filter((x): x is number => x !== null)), 1),
     rss_mb: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v === null ? null : round(v, 1)])),
     cold_start_ms: round(cold.inforge, 1),
@@ -433,6 +531,11 @@ async function bench(o: Opts): Promise<void> {
     ["verify", verify ? `${fmt(verify.ms / 1000)} s` : "n/a (no pki verify yet)", mb(verify?.rssMb ?? null)],
     [`cold start: inforge --help${bundled ? " (prebuilt)" : ""} / from sources / node -e 0`, `${fmt(cold.inforge)} ms / ${fmt(cold.sources)} ms / ${fmt(cold.node)} ms`, "-"],
   ];
+  rows.push([`journal bytes added by the full renew`, `${journalPerRenew} B (${fmt(journalPerRenew / o.leaves)} B per leaf)`, "-"]);
+  if (git) {
+    rows.push([`.git growth a year (${git.days} daily runs, ×365/${git.days}), leaves not committed`, `${fmt(git.shippedMbPerYear)} MB`, "-"]);
+    rows.push([`.git growth a year, everything committed`, `${fmt(git.committedMbPerYear)} MB (journal ${fmt(git.journalKbPerYear)} kB)`, "-"]);
+  }
   if (parallel) rows.push([`two regions renewed by two processes at once`, `${fmt(parallel.wallS)} s wall (each ${parallel.eachS.map(fmt).join(" s, ")} s)${parallel.ok ? "" : " FAILED"}`, "-"]);
   for (const s of result.scale) rows.push([`renew at ${s.leaves} leaves (fresh fleet)`, `${s.leaves_per_s} leaves/s`, mb(s.rss_mb)]);
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -95,10 +95,11 @@ function contentHash(dir: string): string {
   for (const f of listFiles(dir)) h.update(`${f}\0${statSync(join(dir, f)).mode}\0`).update(readFileSync(join(dir, f))).update("\0");
   return h.digest("hex");
 }
-/** The state files with what differs between two equal runs (serials, fingerprints, the fresh root recipient) masked. */
+/** The state files with what differs between two equal runs (serials, fingerprints, the fresh root recipient, the leaf manifests' digests) masked. */
 function maskedState(dir: string): string {
   const state = listFiles(dir).filter((f) => f.endsWith(".json") && !f.startsWith("bundles/"));
-  return JSON.stringify(state.map((f) => [f, JSON.parse(readFileSync(join(dir, f), "utf8"), (k, v) => (k === "serial" || k === "fingerprint" || k === "signature" || k === "root" && typeof v === "string" && v.startsWith("age1") ? "*" : v))]));
+  const digest = (f: string, v: unknown) => f.endsWith("/manifest.json") && typeof v === "string" && /^[0-9a-f]{64}$/.test(v);
+  return JSON.stringify(state.map((f) => [f, JSON.parse(readFileSync(join(dir, f), "utf8"), (k, v) => (k === "serial" || k === "fingerprint" || k === "signature" || k === "root" && typeof v === "string" && v.startsWith("age1") || digest(f, v) ? "*" : v))]));
 }
 /** Entries in every journal (the directory's and the scopes'). */
 const journalLength = (dir: string) => listFiles(dir).filter((f) => f.startsWith("journal/") && f.endsWith(".jsonl")).reduce((n, f) => n + readFileSync(join(dir, f), "utf8").trim().split("\n").length, 0);
@@ -222,7 +223,11 @@ async function reference(rb: Runbook): Promise<Reference> {
   // The run's entry is the last of the journal it wrote: the directory's, or its scope's.
   const journal = listFiles(dir).filter((f) => f.startsWith("journal/") && f.endsWith(".jsonl")).sort((a, b) => statSync(join(dir, b)).mtimeMs - statSync(join(dir, a)).mtimeMs)[0]!;
   const last = JSON.parse(readFileSync(join(dir, journal), "utf8").trim().split("\n").at(-1)!) as { files: unknown[] };
-  return { files: listFiles(dir), state: maskedState(dir), journal: journalLength(dir), written: last.files.length };
+  // The commit also staged the leaf certificates its scopes' manifests record instead of the entry
+  // (lib/store/manifest.ts): each one new or changed since the tree the run started from.
+  const from = rb.from ? tpl(rb.from) : null;
+  const folded = listFiles(dir).filter((f) => /^leaves\/[^/]+\/[^/]+\.crt\.pem$/.test(f) && !(from && existsSync(join(from, f)) && readFileSync(join(from, f)).equals(readFileSync(join(dir, f))))).length;
+  return { files: listFiles(dir), state: maskedState(dir), journal: journalLength(dir), written: last.files.length + folded };
 }
 
 /** What a kill left, as verify sees it: the old tree, a resumable one, or the finished one. Never a lost key. */

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { buildTree, ciEnv, cli, ok, rootEnv, sandbox, treeHash } from "./helpers.ts";
 import { assertNoPlaintextKeys, assertOneLine, clone, errorCodes, findingsOf, rechain, verify } from "./safety-helpers.ts";
 import { pkcs8Pem } from "./fixtures/pem.ts";
+import { sha256 } from "../lib/store/journal.ts";
 
 const sb = sandbox({ global: ["auth"], eu: ["payments", "checkout"], us: ["payments"] });
 await buildTree(sb);
@@ -246,9 +247,13 @@ test("an interrupted run's pending record is reported as resumable, judged as th
   await ok(cli(["pki", "rotate", "--leaf", "payments", "--region", "us", "--dir", work], ciEnv(sb)));
   // A one-region run journals to its scope's journal, with its scope's pending record (lib/store/domains.ts).
   const entry = JSON.parse(readFileSync(join(work, "journal/scopes/us.jsonl"), "utf8").trimEnd().split("\n").at(-1)!);
-  for (const f of entry.files as { path: string }[]) writeFileSync(join(dir, f.path + ".inforge-new"), readFileSync(join(work, f.path)));
+  // The leaf certificate is recorded by the scope's manifest, not the entry: the pending record names it beside the entry.
+  const listed = JSON.parse(read(work, "leaves/us/manifest.json")).files as Record<string, string>;
+  const folded = Object.entries(listed).map(([n, h]) => ({ path: `leaves/us/${n}`, sha256: h })).filter((f) => sha256(readFileSync(join(dir, f.path))) !== f.sha256);
+  assert.equal(folded.map((f) => f.path), ["leaves/us/payments.crt.pem"]);
+  for (const f of [...entry.files, ...folded] as { path: string }[]) writeFileSync(join(dir, f.path + ".inforge-new"), readFileSync(join(work, f.path)));
   mkdirSync(join(dir, "journal/scopes"), { recursive: true });
-  writeFileSync(join(dir, "journal/scopes/us.pending.json"), JSON.stringify({ entry, modes: {} }) + "\n");
+  writeFileSync(join(dir, "journal/scopes/us.pending.json"), JSON.stringify({ entry, modes: {}, folded }) + "\n");
   renameSync(join(dir, entry.files[0].path + ".inforge-new"), join(dir, entry.files[0].path)); // one file already renamed
   const v = await verify(dir, both);
   assert.is(v.code, 1);

@@ -202,10 +202,14 @@ export function untrustedFingerprints(s: Snapshot): Map<string, string> {
   return out;
 }
 
-/** For each file, what the latest journal entry that wrote it recorded. */
-export function latestWrites(entries: readonly { seq: number; command: string; files: readonly { path: string; sha256: string }[] }[]): Map<string, { sha256: string; seq: number; command: string }> {
-  const out = new Map<string, { sha256: string; seq: number; command: string }>();
-  for (const e of entries) for (const f of e.files) out.set(f.path, { sha256: f.sha256, seq: e.seq, command: e.command });
+/**
+ * For each file, what the latest journal entry that wrote it recorded; `n` is that entry's place
+ * in `entries` (commit order), so a leaf manifest's listing (lib/store/manifest.ts) can be
+ * ordered against direct records.
+ */
+export function latestWrites(entries: readonly { seq: number; command: string; files: readonly { path: string; sha256: string }[] }[]): Map<string, { sha256: string; seq: number; command: string; n: number }> {
+  const out = new Map<string, { sha256: string; seq: number; command: string; n: number }>();
+  for (const [n, e] of entries.entries()) for (const f of e.files) out.set(f.path, { sha256: f.sha256, seq: e.seq, command: e.command, n });
   return out;
 }
 

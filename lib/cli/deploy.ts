@@ -53,9 +53,32 @@ export interface Delivered extends Target {
 }
 
 /** The services' intent: renew each leaf that is missing or due (the planner decides). `origin`
- *  names what asked (the command, or the release file) in the planner's messages. */
-export function deployIntent(scope: string, services: readonly string[], origin: string): Intent {
-  return Object.freeze({ ...scopeOf(scope).leaves().renew({ services }), origin });
+ *  names what asked (the command, or the release file) in the planner's messages; `absent`, the
+ *  services whose leaf files this checkout lacks (absentLeaves), minted anew. */
+export function deployIntent(scope: string, services: readonly string[], origin: string, absent: readonly string[] = []): Intent {
+  const renew = scopeOf(scope).leaves().renew({ services });
+  return Object.freeze({ ...renew, origin, ...(absent.length ? { absent: Object.freeze(services.filter((s) => absent.includes(s))) } : {}) } as Intent);
+}
+
+/**
+ * With pki.json leafFiles "shipped" (the repo does not commit leaf certificates and keys; the
+ * deploy target holds the leaf), the services whose leaf this checkout cannot hand out — its
+ * certificate, or its key in leaves/<scope>/keys.age, is not here — so deploy mints them anew
+ * rather than failing. Empty in the default layout, where an absent file is damage. Read without
+ * the lock: a file that vanishes meanwhile is refused by deliver(), under it.
+ */
+export async function absentLeaves(ctx: RunContext, ci: Identity | undefined, scope: string, services: readonly string[]): Promise<string[]> {
+  const store = new FsStore(ctx.dir);
+  let cfg: { leafFiles?: unknown } | null = null;
+  try {
+    cfg = JSON.parse((await store.read(P.CONFIG)) ?? "null") as { leafFiles?: unknown } | null;
+  } catch {
+    return []; // a damaged pki.json is reported by the run that reads the state
+  }
+  if (cfg?.leafFiles !== "shipped") return [];
+  const certs = await Promise.all(services.map(async (s) => (await store.read(P.leafCert(scope, s))) !== null));
+  const keys = ci && certs.some(Boolean) ? await openLeafKeys(store, scope, ci) : null;
+  return services.filter((s, i) => !certs[i] || (ci !== undefined && !keys?.has(s)));
 }
 
 /** Deploy output must never land in the pki directory, nor anywhere git would commit it (lib/cli/out-dir.ts). */
@@ -184,6 +207,8 @@ async function readTarget(r: Reading, t: Target, ci: Identity): Promise<DeployRe
   // The state files the checks below trust are themselves what the journal recorded.
   const members = bundleMembers(snap, t.scope);
   for (const f of new Set([P.ROOT_STATE, P.leafIndex(t.scope), ...[t.scope, ...members.map((m) => m.scope)].map(P.scopeState)])) await must(f);
+  // So is the manifest that vouches for the leaf certificate (lib/store/manifest.ts): a changed one is named itself.
+  await read(P.leafManifest(t.scope));
   const leafPath = P.leafCert(t.scope, t.service);
   const [leafPem, bundlePem] = await Promise.all([must(leafPath), must(P.bundle(t.scope))]);
   // Hand out only what the state vouches for: the recorded leaf, signed by its live issuer, which
@@ -331,9 +356,10 @@ export async function deployCommand(a: Args, ctx: RunContext, command: string): 
   if (typeof region !== "string") throw new InputError(`inforge deploy needs --region; for example: inforge deploy ${service} --region eu (or --region global)`);
   const outFlag = a.flags.out;
   if (outFlag === true) throw new InputError("--out needs a directory");
-  const intent = deployIntent(region, [service], "inforge deploy"); // validates both names
+  deployIntent(region, [service], "inforge deploy"); // validates both names
   const out = await checkOut(outFlag ?? join("deploy", region, service), ctx.dir, { allowInRepo: a.flags["allow-in-repo"] === true });
   const ci = await ciIdentity(ctx, "inforge deploy");
+  const intent = deployIntent(region, [service], "inforge deploy", await absentLeaves(ctx, ci, region, [service]));
   const waitMs = parseWait(a);
   const held: string[] = [];
   let outcome: RunOutcome;

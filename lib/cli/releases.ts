@@ -10,7 +10,7 @@ import { assertCustody } from "../store/custody.ts";
 import type { Args } from "../runbook/args.ts";
 import { nearest } from "../runbook/args.ts";
 import type { RunContext } from "../runbook/context.ts";
-import { checkOut, ciIdentity, deliver, deployIntent, flush, mintedBy, parseWait, type Delivered, type Target } from "./deploy.ts";
+import { absentLeaves, checkOut, ciIdentity, deliver, deployIntent, flush, mintedBy, parseWait, type Delivered, type Target } from "./deploy.ts";
 import { runIntents, type RunOutcome } from "../runbook/pipeline.ts";
 import { bold, green, red, table, yellow } from "../term/style.ts";
 
@@ -71,9 +71,13 @@ export async function releasesCommand(a: Args, ctx: RunContext, command: string)
   const [snapshot, topology] = await Promise.all([readSnapshot(new FsStore(ctx.dir)), loadTopology(ctx.regions)]);
   await assertCustody(new FsStore(ctx.dir), snapshot, ctx.env); // before anything is planned or delivered
   if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
+  // pki.json leafFiles "shipped": leaves this checkout lacks are minted anew (lib/cli/deploy.ts absentLeaves).
+  const absent = new Map<ReleaseEntry, string[]>();
+  for (const e of release.entries) absent.set(e, await absentLeaves(ctx, ci, e.scope, e.services).catch(() => []));
+  const intentOf = (e: ReleaseEntry) => deployIntent(e.scope, e.services, release.file, absent.get(e));
   for (const e of release.entries) {
     try {
-      makePlan([deployIntent(e.scope, e.services, release.file)], snapshot, topology, ctx.now);
+      makePlan([intentOf(e)], snapshot, topology, ctx.now);
       ready.push(e);
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
@@ -86,7 +90,7 @@ export async function releasesCommand(a: Args, ctx: RunContext, command: string)
   if (ready.length) {
     const held: string[] = []; // the plan is shown when it mints something (or on --plan)
     try {
-      outcome = await runIntents(ready.map((e) => deployIntent(e.scope, e.services, release.file)), ctx, { title: `release ${release.name}`, command, waitMs, print: (s) => held.push(s) });
+      outcome = await runIntents(ready.map(intentOf), ctx, { title: `release ${release.name}`, command, waitMs, print: (s) => held.push(s) });
       if (outcome.plan.steps.length || ctx.planOnly) flush(held);
     } catch (err) {
       flush(held);

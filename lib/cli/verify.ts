@@ -16,7 +16,7 @@ export function renderVerify(r: VerifyReport): string {
   const errors = r.findings.filter((f) => f.severity === "error").length;
   const warnings = r.findings.length - errors;
   const c = r.checked;
-  const what = `${c.certificates} certificate(s), ${c.bundles} bundle(s), ${c.crls} CRL(s), ${c.keys.present} sealed key(s) of which ${c.keys.opened} opened, ${c.journal.files} journal-recorded file(s) in ${c.journal.entries} entr${c.journal.entries === 1 ? "y" : "ies"}`;
+  const what = `${c.certificates} certificate(s), ${c.bundles} bundle(s), ${c.crls} CRL(s), ${c.keys.present} sealed key(s) of which ${c.keys.opened} opened, ${c.journal.files} journal-recorded file(s) in ${c.journal.entries} entr${c.journal.entries === 1 ? "y" : "ies"}${c.shipped ? `; ${c.shipped} leaf(s) not in this checkout (leafFiles "shipped": the deploy targets hold them)` : ""}`;
   lines.push(r.ok
     ? `verify: ok${warnings ? ` (${warnings} warning(s))` : ""} — ${r.dir}: ${what}`
     : `verify: ${errors} error(s), ${warnings} warning(s) — ${r.dir}: ${what}`);

@@ -30,7 +30,11 @@ export type Intent =
   | { readonly kind: "issuer.add"; readonly origin: string; readonly scope: ScopeName; readonly mesh: Mesh }
   | { readonly kind: "issuer.rotate"; readonly origin: string; readonly scope: ScopeName; readonly mesh: Mesh; readonly force: boolean }
   | { readonly kind: "issuer.recover"; readonly origin: string; readonly scope: ScopeName; readonly mesh: Mesh }
-  | { readonly kind: "leaves.renew"; readonly origin: string; readonly scope: ScopeName | "all"; readonly services?: readonly ServiceName[] }
+  | {
+    readonly kind: "leaves.renew"; readonly origin: string; readonly scope: ScopeName | "all"; readonly services?: readonly ServiceName[];
+    /** Of `services`, those whose leaf files this checkout lacks (pki.json leafFiles "shipped"): minted anew, as missing. Set by deploy. */
+    readonly absent?: readonly ServiceName[];
+  }
   | { readonly kind: "leaf.rotate"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName }
   | { readonly kind: "leaf.revoke"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName; readonly reason: RevocationReason }
   | { readonly kind: "leaf.sign-csr"; readonly origin: string; readonly scope: ScopeName; readonly service: ServiceName; readonly csr: CsrRequest };

@@ -112,6 +112,14 @@ export const PkiConfigSchema = v.strictObject({
   /** How often SPIFFE consumers should re-fetch the trust bundles (`spiffe_refresh_hint`); optional, "5m" by default. */
   spiffeRefreshHint: v.optional(Duration),
   /**
+   * Whether the infra repo commits the leaf certificates and key files (leaves/<scope>/*.crt.pem,
+   * keys.age): "committed" (absent: the default) or "shipped" — CI mints and deploys a leaf in one
+   * job and the repo keeps only the index, serials and digests (README "Repository footprint"):
+   * a leaf file absent from the checkout is then not tampering, and deploy mints the leaf anew.
+   * A present file is still held to the digest the journal recorded.
+   */
+  leafFiles: v.optional(v.picklist(["committed", "shipped"], 'leafFiles is "committed" or "shipped"')),
+  /**
    * Where the CRLs are published (optional): certificates issued once it is set carry a CRL
    * distribution point (RFC 5280 §4.2.1.13) under it — see P.crlUrl for the file names. http(s)
    * only (http is what verifiers fetch CRLs over: a CRL is signed, and https would need a

@@ -26,6 +26,13 @@ export const intermediateCert = (scope: string, gen: number, mesh?: string) => `
 export const intermediateKey = (scope: string, gen: number, mesh?: string) => `scopes/${scope}/${mesh ? `${mesh}/` : ""}G${gen}.key.age`;
 export const leafIndex = (scope: string) => `leaves/${scope}/index.json`;
 export const leafCert = (scope: string, service: string) => `leaves/${scope}/${service}.crt.pem`;
+/**
+ * The digests of every leaf certificate of a scope, one file the journal records instead of one
+ * line per certificate (lib/store/manifest.ts): a fleet renewal journals O(scopes) bytes.
+ */
+export const leafManifest = (scope: string) => `leaves/${scope}/manifest.json`;
+/** A leaf's certificate or key file: what a repo with pki.json leafFiles "shipped" does not commit. */
+export const isLeafFile = (path: string) => /^leaves\/[^/]+\/(?:[^/]+\.crt\.pem|[^/]+\.key\.age|keys\.age)$/.test(path);
 /** A leaf key in a file of its own: the layout before leaves/<scope>/keys.age; still read from older trees. */
 export const leafKey = (scope: string, service: string) => `leaves/${scope}/${service}.key.age`;
 /** Every leaf key of a scope in one age file (JSON: service → serial + PKCS#8), sealed to CI; see lib/apply/leaf-keys.ts. */

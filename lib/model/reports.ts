@@ -93,6 +93,8 @@ export const VerifyReportSchema = v.strictObject({
     crls: v.number(),
     keys: v.strictObject({ present: v.number(), opened: v.number(), skipped: v.number() }),
     journal: v.strictObject({ entries: v.number(), files: v.number() }),
+    /** Leaves whose files the checkout lacks under pki.json leafFiles "shipped" (not checked here). */
+    shipped: v.number(),
   }),
 });
 

@@ -302,8 +302,11 @@ function replaceExpired(d: Draft, scope: string, a: Generation, origin: string) 
   d.next.push(`in CI now: inforge pki renew ${scopeFlag(scope)} (mints every leaf of "${scope}" under G${g.gen})`);
 }
 
-/** `only`: just these services (a deploy or a release), each of which must be declared. */
-function renewScope(d: Draft, scope: string, origin: string, only?: readonly string[]) {
+/**
+ * `only`: just these services (a deploy or a release), each of which must be declared. `absent`:
+ * those of them whose leaf files the checkout lacks (pki.json leafFiles "shipped"), minted anew.
+ */
+function renewScope(d: Draft, scope: string, origin: string, only?: readonly string[], absent?: readonly string[]) {
   // The region file first: without it, `pki intermediate` would be refused too.
   const topo = requireTopology(d, scope, origin);
   requireScope(d, scope, origin);
@@ -318,7 +321,7 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
   for (const service of only ? topo.services.filter((x) => only.includes(x)) : topo.services) {
     const l = have[service];
     let reason: LeafReason | null = null;
-    if (!l) reason = "missing";
+    if (!l || absent?.includes(service)) reason = "missing";
     else if (l.gen !== active.gen) {
       reason = s.generations.find((g) => g.gen === l.gen)?.state === "revoked" ? "issuer revoked" : "new issuer";
     } else {
@@ -541,7 +544,7 @@ export const planIntent: Handlers = {
 
   "leaves.renew": (d, i) => {
     configOf(d, i.origin);
-    if (i.scope !== "all") renewScope(d, i.scope, i.origin, i.services);
+    if (i.scope !== "all") renewScope(d, i.scope, i.origin, i.services, i.absent);
     else {
       const scopes = Object.keys(d.scopes).filter((s) => activeOf(d.scopes[s]!.generations) && d.topology.scopes[s]).sort();
       for (const s of scopes) renewScope(d, s, i.origin);

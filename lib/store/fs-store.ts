@@ -8,6 +8,7 @@ import { journalFile, pendingFile, scopeOfPath, type Domain } from "./domains.ts
 import { assertNoSymlinks, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
+import { foldWrites, manifestsOf, pendingFolded } from "./manifest.ts";
 
 export interface FileWrite {
   readonly path: string; // relative to the pki directory
@@ -158,15 +159,18 @@ export class FsStore implements Store {
       }
       seen.add(w.path);
     }
-    // Nothing is written before every path this commit touches has been checked: no symlink
-    // anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry the
-    // writes out of it).
-    await this.guard([...writes.map((w) => w.path), this.journal, this.pending]);
+    // Nothing is read or written before every path this commit touches has been checked: no
+    // symlink anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry
+    // the writes out of it).
+    await this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending]);
+    // Leaf certificates go into their scopes' manifests, which the entry records instead
+    // (lib/store/manifest.ts): an entry stays O(scopes) lines however many leaves the run wrote.
+    const { staged: all, journaled, folded } = await foldWrites(writes, (p) => this.read(p));
     const created: string[] = [];
     const staged: string[] = [];
     try {
-      for (const d of new Set([...writes.map((w) => dirname(w.path)), dirname(this.journal)])) created.push(...(await makeDirs(this.dir, d, DIR_MODE)));
-      await inParallel(writes, async (w, n) => {
+      for (const d of new Set([...all.map((w) => dirname(w.path)), dirname(this.journal)])) created.push(...(await makeDirs(this.dir, d, DIR_MODE)));
+      await inParallel(all, async (w, n) => {
         crashPoint(`stage-torn:${n + 1}`, { path: this.abs(w.path) + TMP, content: w.content });
         staged.push(this.abs(w.path) + TMP);
         await writeDurable(this.abs(w.path) + TMP, w.content, w.mode);
@@ -186,11 +190,12 @@ export class FsStore implements Store {
     const base = this.domain === null ? null : ((await this.tail(null))?.seq ?? 0);
     const entry = sealEntry({
       seq: (last?.seq ?? 0) + 1, at: info.at, command: info.command, intents: info.intents, steps: info.steps,
-      files: writes.map((w) => ({ path: w.path, sha256: sha256(w.content) })), prev: last?.hash ?? GENESIS,
+      files: journaled, prev: last?.hash ?? GENESIS,
       ...(this.run ? { run: this.run } : {}),
       ...(base === null ? {} : { base }),
     });
-    const record = JSON.stringify({ entry, modes: Object.fromEntries(writes.map((w) => [w.path, w.mode])) }) + "\n";
+    // The pending record also names the certificates only the manifests record: recover() renames them too.
+    const record = JSON.stringify({ entry, modes: Object.fromEntries(all.map((w) => [w.path, w.mode])), folded }) + "\n";
     crashPoint("pending-torn", { path: `${this.abs(this.pending)}.${process.pid}.tmp`, content: record });
     try {
       await writeAtomic(this.abs(this.pending), record, 0o644);
@@ -200,18 +205,19 @@ export class FsStore implements Store {
       throw ioFailure(e, "nothing was changed");
     }
     crashPoint("pending");
-    await this.finish(entry, this.domain).catch((e: unknown) => {
+    await this.finish(entry, this.domain, folded).catch((e: unknown) => {
       throw ioFailure(e, "the run is committed but not finished; run any inforge command on this directory again to finish it");
     });
     crashPoint("committed");
     return entry;
   }
 
-  private async finish(entry: JournalEntry, domain: Domain): Promise<void> {
+  private async finish(entry: JournalEntry, domain: Domain, folded: readonly { path: string; sha256: string }[]): Promise<void> {
     const journal = journalFile(domain);
-    await this.guard([...entry.files.map((f) => f.path), journal, pendingFile(domain)]);
+    const files = [...entry.files, ...folded];
+    await this.guard([...files.map((f) => f.path), journal, pendingFile(domain)]);
     const dirs = new Set<string>();
-    await inParallel(entry.files, async (f, n) => {
+    await inParallel(files, async (f, n) => {
       const target = this.abs(f.path);
       const tmp = target + TMP;
       let moved = false;
@@ -276,13 +282,16 @@ export class FsStore implements Store {
       const path = pendingFile(d);
       const pending = await this.read(path);
       if (!pending) continue;
-      let rec: { entry: JournalEntry };
+      let rec: { entry: JournalEntry; folded?: unknown };
       try {
         rec = JSON.parse(pending);
       } catch {
         throw new StateError(`"${path}" is damaged; restore the pki directory from git`);
       }
-      await this.finish(rec.entry, d);
+      // Records written before leaf manifests have no `folded`: their entry lists every file.
+      const folded = pendingFolded(rec);
+      if (!folded) throw new StateError(`"${path}" is damaged (its certificate list is malformed); restore the pki directory from git`);
+      await this.finish(rec.entry, d, folded);
       if (d === this.domain) this.recovered = rec.entry;
       rolled = true;
     }

@@ -5,6 +5,7 @@ import { error, type Finding } from "../check/verify-rules.ts";
 import { FsStore, TMP, type Store } from "./fs-store.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
 import { journalFile, pendingFile, type Domain } from "./domains.ts";
+import { pendingFolded } from "./manifest.ts";
 
 // The tree as the next run will see it: verify judges what recover() will finish, reading an
 // interrupted run's files where they are staged and its journal entry as it will be appended.
@@ -33,12 +34,15 @@ export class RolledForward implements Store {
   }
 }
 
-function parsePending(text: string): JournalEntry | null {
+/** A pending record's entry and the leaf certificates it names beside it (lib/store/manifest.ts); null when damaged. */
+function parsePending(text: string): { entry: JournalEntry; folded: { path: string; sha256: string }[] } | null {
   try {
-    const e = (JSON.parse(text) as { entry?: JournalEntry }).entry;
+    const rec = JSON.parse(text) as { entry?: JournalEntry; folded?: unknown };
+    const e = rec.entry;
     if (!e || !Array.isArray(e.files)) return null;
     const { hash, ...rest } = e;
-    return sealEntry(rest).hash === hash ? e : null;
+    const folded = pendingFolded(rec);
+    return sealEntry(rest).hash === hash && folded ? { entry: e, folded } : null;
   } catch {
     return null;
   }
@@ -55,14 +59,15 @@ export async function rollForward(base: FsStore, view: RolledForward, domains: r
     const file = pendingFile(d);
     const text = await base.read(file);
     if (text === null) continue;
-    const pending = parsePending(text);
-    if (!pending) {
+    const parsed = parsePending(text);
+    if (!parsed) {
       add(error("commit.pending-damaged", `${file} is damaged, so the interrupted run it records cannot be finished; restore the pki directory from git`, file));
       continue;
     }
+    const pending = parsed.entry;
     pendings.set(d, pending);
     add(error("commit.pending", `an interrupted run ("${pending.command}", entry ${pending.seq} of ${journalFile(d)}) has not finished; run any inforge pki command that applies (the same one is best) to finish it — the checks below describe the tree as it will be then`, file));
-    for (const f of pending.files) {
+    for (const f of [...pending.files, ...parsed.folded]) {
       const now = await base.read(f.path);
       if (now !== null && sha256(now) === f.sha256) continue;
       const next = await readFile(join(base.dir, f.path + TMP), "utf8").catch(() => null);

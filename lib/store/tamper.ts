@@ -1,11 +1,11 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { StateError } from "../errors.ts";
 import { latestWrites } from "../check/verify-rules.ts";
 import * as P from "../model/paths.ts";
 import type { FsStore } from "./fs-store.ts";
 import { sha256 } from "./journal.ts";
-import { eachLimited } from "../pool.ts";
 import { scopeOfPath } from "./domains.ts";
+import { expandManifests } from "./manifest.ts";
 
 // The pipeline's tamper check: what the journals recorded against the bytes on disk, before a
 // run plans anything (assertUntampered) and for what deploy ships (journalWrites, unrecorded).
@@ -16,19 +16,25 @@ import { scopeOfPath } from "./domains.ts";
  * certificate or bundle) stops the run before anything is planned on top of it. pki.json is
  * exempt: it is the operator's config (verify reports its edits as a warning).
  */
-export async function assertUntampered(store: FsStore): Promise<void> {
+export async function assertUntampered(store: FsStore, o: { shippedLeaves?: boolean } = {}): Promise<void> {
   const bad: { path: string; seq: number; command: string; missing: boolean }[] = [];
   // A run locked to one scope checks the shared files and its own: other scopes' runs may be writing theirs.
   const mine = (path: string) => store.domain === null || [null, store.domain].includes(scopeOfPath(path));
   const all = [...(await journalWrites(store))].filter(([path]) => path !== P.CONFIG && mine(path));
-  // Read in parallel batches: this runs before every apply, at 1,000 leaves too.
-  await eachLimited(all, 64, async ([path, w]) => {
-    const now = await readFile(store.abs(path)).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === "ENOENT") return null;
-      throw e;
-    });
+  // Read synchronously: this runs before every apply, and small files read through promises cost
+  // a thread-pool round trip each (lib/store/disk-walk.ts has the measurement).
+  for (const [path, w] of all) {
+    let now: Buffer | null;
+    try {
+      now = readFileSync(store.abs(path));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      now = null;
+    }
+    // With pki.json leafFiles "shipped" the repo does not commit leaf files: absent is not changed.
+    if (now === null && o.shippedLeaves && P.isLeafFile(path)) continue;
     if (now === null || sha256(now) !== w.sha256) bad.push({ path, ...w, missing: now === null });
-  });
+  }
   if (!bad.length) return;
   bad.sort((a, b) => a.path.localeCompare(b.path));
   const b = bad[0]!;
@@ -38,11 +44,15 @@ export async function assertUntampered(store: FsStore): Promise<void> {
   );
 }
 
-/** What the latest journal entry that wrote a file recorded of it. */
+/**
+ * What the latest journal entry that wrote a file recorded of it (directly, or through the leaf
+ * manifest it recorded); `n` is that entry's place in commit order.
+ */
 export interface Recorded {
   readonly sha256: string;
   readonly seq: number;
   readonly command: string;
+  readonly n: number;
 }
 
 /**
@@ -55,7 +65,10 @@ export async function journalWrites(store: FsStore): Promise<Map<string, Recorde
   if (broken) {
     throw new StateError(`the journal ${broken.replace(/^(\S+): /, "$1 is broken: ")}; the pki directory may have been tampered with — nothing was changed; run inforge pki verify and restore it from git`);
   }
-  return latestWrites(entries);
+  const writes = latestWrites(entries);
+  // The leaf certificates the latest manifest of each scope lists (lib/store/manifest.ts).
+  await expandManifests(writes, (p) => store.read(p));
+  return writes;
 }
 
 /**

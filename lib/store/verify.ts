@@ -1,5 +1,4 @@
-import { lstat, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { lstat } from "node:fs/promises";
 import { InputError, StateError } from "../errors.ts";
 import * as X from "../x509/mod.ts";
 import type { Identities } from "../apply/keys.ts";
@@ -17,11 +16,12 @@ import { readSnapshot } from "./snapshot.ts";
 import { custodyVerdict } from "./custody.ts";
 import type { Domain } from "./domains.ts";
 import { checkCrls, strictDefects } from "./verify-crl.ts";
-import { isBookkeeping, isStaged, mapBatched, walk } from "./disk-walk.ts";
+import { isBookkeeping, isStaged, mapBatched, readWalked, walk } from "./disk-walk.ts";
 import { journalEntries, RolledForward, rollForward } from "./rolled-forward.ts";
 import { historyFindings } from "./verify-history.ts";
 import { lockFinding } from "./verify-lock.ts";
 import { checkKeys } from "./verify-keys.ts";
+import { expandManifests, manifestScope } from "./manifest.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
 // chains the certificates, opens the sealed keys whose identity is present, checks bundles,
@@ -43,6 +43,8 @@ export interface VerifyReport {
     readonly crls: number;
     readonly keys: { readonly present: number; readonly opened: number; readonly skipped: number };
     readonly journal: { readonly entries: number; readonly files: number };
+    /** Leaves whose files this checkout lacks (pki.json leafFiles "shipped"): not checked here. */
+    readonly shipped: number;
   };
 }
 
@@ -57,7 +59,7 @@ export async function verifyDir(dir: string, o: {
   const store = new RolledForward(base);
   const findings: Finding[] = [];
   const add = (...f: Finding[]) => findings.push(...f);
-  const checked = { files: 0, certificates: 0, bundles: 0, crls: 0, keys: { present: 0, opened: 0, skipped: 0 }, journal: { entries: 0, files: 0 } };
+  const checked = { files: 0, certificates: 0, bundles: 0, crls: 0, keys: { present: 0, opened: 0, skipped: 0 }, journal: { entries: 0, files: 0 }, shipped: 0 };
 
   // 1. Every file: plaintext secrets, modes, symlinks, leftovers of an interrupted run.
   const disk = await walk(base.dir);
@@ -65,13 +67,24 @@ export async function verifyDir(dir: string, o: {
   const files = disk.filter((f) => !f.dir);
   checked.files = files.length;
   let staged = 0;
-  // Read in parallel batches (a fleet has tens of thousands of files), judged in order.
-  const contents = await mapBatched(disk, (f) => (f.dir || f.symlink ? Promise.resolve(null) : readFile(join(base.dir, f.rel))));
+  // Every file read once, judged in order (lib/store/disk-walk.ts: why synchronously).
+  const contents = readWalked(base.dir, disk);
   for (const [i, f] of disk.entries()) {
     add(...fileFindings(f, contents[i]?.toString("latin1") ?? null));
     if (!f.dir && !f.symlink && isStaged(f.rel)) staged++;
   }
   for (const f of files.filter((x) => /^\.lock(-[a-z0-9-]+)?$/.test(x.rel))) add(lockFinding(f.rel, (await base.read(f.rel)) ?? ""));
+  // The walk's bytes, read once: the journal check and the certificates below read from them
+  // (at 10,000 leaves each file read again one at a time cost about a second).
+  const walked = new Map<string, Buffer>();
+  for (const [i, f] of disk.entries()) if (contents[i]) walked.set(f.rel, contents[i]!);
+  /** A file as the rolled-forward view reads it; a regular file from the walk's bytes. */
+  const bytesOf = (path: string): Promise<string | Uint8Array | null> =>
+    store.overlay.has(path) || !walked.has(path) ? store.read(path) : Promise.resolve(walked.get(path)!);
+  const textOf = async (path: string) => {
+    const b = await bytesOf(path);
+    return b === null || typeof b === "string" ? b : Buffer.from(b).toString("utf8");
+  };
 
   // 2. Interrupted runs (the directory's, or a scope's): read their files where they are staged
   // (the rolled-forward view).
@@ -87,11 +100,22 @@ export async function verifyDir(dir: string, o: {
   const journal = await journalEntries(base, domains, pendings, add);
   checked.journal.entries = journal?.length ?? 0;
   const written = latestWrites(journal ?? []);
+  // A recorded leaf manifest vouches for the certificates it lists (lib/store/manifest.ts); one
+  // whose bytes are not the recorded ones vouches for nothing, and is reported below.
+  let untrusted: string[] = [];
+  try {
+    untrusted = await expandManifests(written, textOf);
+  } catch (e) {
+    if (!(e instanceof StateError)) throw e;
+    add(error("journal.manifest-invalid", e.message, /^(\S+)/.exec(e.message)?.[1]));
+  }
   checked.journal.files = written.size;
+  // Leaf files a repo with pki.json leafFiles "shipped" does not commit: judged once the config is read (step 4).
+  const absentLeafFiles: Finding[] = [];
   for (const [path, w] of written) {
-    const now = await store.read(path);
+    const now = await bytesOf(path);
     if (now === null) {
-      add(error("journal.file-missing", `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it; restore it from git`, path));
+      (P.isLeafFile(path) ? absentLeafFiles : findings).push(error("journal.file-missing", `${path} is missing, but journal entry ${w.seq} ("${w.command}") wrote it; restore it from git`, path));
     } else if (sha256(now) !== w.sha256) {
       // pki.json is judged against the root-signed custody record instead (below): its unsigned
       // fields (thresholds, spiffeRefreshHint) may be edited, every other change is an error.
@@ -102,7 +126,9 @@ export async function verifyDir(dir: string, o: {
   }
   if (journal) {
     for (const f of files) {
-      if (!written.has(f.rel) && !isBookkeeping(f.rel) && !isStaged(f.rel)) {
+      // Under a manifest that was tampered with, its certificates are unvouched: that one error says so.
+      const underBad = untrusted.some((m) => f.rel.startsWith(m.slice(0, m.lastIndexOf("/") + 1)) && manifestScope(f.rel) !== null);
+      if (!written.has(f.rel) && !isBookkeeping(f.rel) && !isStaged(f.rel) && !underBad) {
         add(warning("file.unrecorded", `${f.rel} was not written by inforge (no journal entry records it); remove it if nobody needs it`, f.rel));
       }
     }
@@ -125,6 +151,10 @@ export async function verifyDir(dir: string, o: {
     return report(base.dir, o.now, findings, checked);
   }
   if (!journal) add(error("journal.missing", `${P.JOURNAL} is missing, so nothing on disk can be checked against what inforge wrote; restore it from git`, P.JOURNAL));
+  // leafFiles "shipped": the deploy targets hold the leaves; what is absent here is not checked
+  // (and is minted anew by the next deploy), what is present is checked like any file.
+  const shipped = snap.config.leafFiles === "shipped";
+  if (!shipped) add(...absentLeafFiles);
   add(...stateFindings(snap, o.now));
   // Custody: pki.json against the record the root signed, the record's signature, the pinned roots.
   const custody = await custodyVerdict(store, snap, o.env ?? {});
@@ -136,8 +166,12 @@ export async function verifyDir(dir: string, o: {
   const skew = timing(snap.config).clockSkew;
   const certs = new Map<string, string>(); // path → PEM, for chains and bundles
   const infos = new Map<string, X.CertInfo>();
-  const records = certRecords(snap);
-  const pems = await mapBatched(records, (r) => store.read(r.cert));
+  const all = certRecords(snap);
+  const allPems = await mapBatched(all, (r) => textOf(r.cert));
+  const here = all.map((r, i) => !(shipped && r.leaf && allPems[i] === null));
+  const records = all.filter((_, i) => here[i]);
+  const pems = allPems.filter((_, i) => here[i]);
+  checked.shipped = all.length - records.length;
   for (const [i, r] of records.entries()) {
     const pem = pems[i]!;
     if (pem === null) {
