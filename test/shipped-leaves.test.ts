@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
-import { buildTree, ciEnv, cli, ok, opensslVerify, run, sandbox, treeHash, type Sandbox } from "./helpers.ts";
+import { buildTree, ciEnv, cli, ok, opensslVerify, rootEnv, run, sandbox, treeHash, type Sandbox } from "./helpers.ts";
 import { findingsOf, verify } from "./safety-helpers.ts";
 
 const D = 86_400_000;
@@ -24,8 +24,8 @@ function git(cwd: string, args: string[]): string {
   return r.stdout;
 }
 
-// The infra repo in the shipped layout: leafFiles set in pki.json (an unsigned field: no root
-// ceremony), the leaf files ignored by git.
+// The infra repo in the shipped layout: leafFiles set in pki.json and signed by the root
+// (pki config), the leaf files ignored by git.
 const origin = join(sb.base, "origin.git");
 const seed = join(sb.base, "seed");
 git(sb.base, ["init", "--quiet", "--bare", "--initial-branch=main", origin]);
@@ -33,6 +33,10 @@ git(sb.base, ["clone", "--quiet", origin, seed]);
 run("cp", ["-a", sb.dir, join(seed, "pki")]);
 const cfg = JSON.parse(readFileSync(join(seed, "pki/pki.json"), "utf8"));
 writeFileSync(join(seed, "pki/pki.json"), JSON.stringify({ ...cfg, leafFiles: "shipped" }, null, 2) + "\n");
+// Unsigned, the layout change is refused like any other edit of pki.json; the root signs it.
+const unsigned = await cli(["pki", "verify", "--dir", join(seed, "pki")], ciEnv(sb));
+assert.match(unsigned.out + unsigned.err, /custody\.field.*leafFiles|pki\.json leafFiles differs from the custody record the root signed/);
+await ok(cli(["pki", "config", "--dir", join(seed, "pki")], rootEnv(sb)));
 writeFileSync(join(seed, ".gitignore"), "pki/leaves/*/*.crt.pem\npki/leaves/*/keys.age\n");
 git(seed, ["add", "--all"]);
 git(seed, ["commit", "--quiet", "-m", "pki, leaves shipped"]);

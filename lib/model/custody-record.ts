@@ -9,14 +9,14 @@ import type { PkiConfig } from "./config.ts";
 export const CUSTODY_SCHEMA = "inforge.custody/v1";
 
 /**
- * The pki.json fields an operator may change without the root: when status alerts, how often
- * SPIFFE consumers poll, and whether the repo commits leaf files (leafFiles: an absent leaf file
- * is then re-minted, never replaced by another; a present one is still held to its digest).
- * None moves a key nor changes what anyone trusts. Everything else —
+ * The pki.json fields an operator may change without the root: when status alerts and how often
+ * SPIFFE consumers poll. Neither moves a key nor changes what anyone trusts. `leafFiles` is
+ * signed: "shipped" turns an absent leaf file from tampering into "mint it anew", which is the
+ * root's decision to make, not a repo writer's. Everything else —
  * including any field added later — is signed by default. `name` is signed: it is written into
  * the subject of every root and intermediate the root signs.
  */
-export const UNSIGNED_FIELDS = ["thresholds", "spiffeRefreshHint", "leafFiles"] as const;
+export const UNSIGNED_FIELDS = ["thresholds", "spiffeRefreshHint"] as const;
 const UNSIGNED: ReadonlySet<string> = new Set(UNSIGNED_FIELDS);
 
 /** pki.json minus the unsigned fields: what the custody record signs. */
