@@ -20,7 +20,7 @@ test("hex and base64 agree with Buffer on any bytes, and fromBase64 takes only c
     assert.ok(bytesEqual(fromBase64(toBase64(b))!, b));
     assert.ok(bytesEqual(fromBase64Url(toBase64Url(b)), b));
   }), { numRuns: 500 });
-  for (const bad of ["QQ", "QQ=", "Q===", "QU=J", "QUJD\n", "QUJ-", " QUJD"]) assert.is(fromBase64(bad), null, bad);
+  for (const bad of ["QQ", "QQ=", "Q===", "QU=J", "QUJD\n", "QUJ-", " QUJD", "QUJ\u0144", "Q\u0155JD", "====", "QQ==QUJD"]) assert.is(fromBase64(bad), null, bad);
   assert.ok(bytesEqual(concat([Uint8Array.of(1), new Uint8Array(0), Uint8Array.of(2, 3)]), Uint8Array.of(1, 2, 3)));
   // 5 MB in one go: no call-stack overflow from spreading or from a regular expression.
   const big = new Uint8Array(5 << 20).fill(0xab);

@@ -158,7 +158,16 @@ export function certificateParts(der: Uint8Array): { tbs: Tlv; alg: Tlv; sig: Tl
   return { tbs: parts[0]!, alg: parts[1]!, sig: parts[2]! };
 }
 
+/** Parsed once per DER object: decodeSinglePem hands the same bytes to each reader of one certificate. */
+const FIELDS = new WeakMap<Uint8Array, FastFields | null>();
+
 export function fastFields(der: Uint8Array): FastFields | null {
+  let f = FIELDS.get(der);
+  if (f === undefined) FIELDS.set(der, (f = parseFields(der)));
+  return f;
+}
+
+function parseFields(der: Uint8Array): FastFields | null {
   const cert = certificateParts(der);
   if (!cert) return null;
   const f = childrenOf(der, cert.tbs);
