@@ -9,15 +9,11 @@ import { parseMesh, trustDomain } from "../model/mesh.ts";
 import { parseScope } from "../model/names.ts";
 import * as P from "../model/paths.ts";
 import { generationsOf, LIVE } from "../model/state.ts";
-import { assertCustody } from "../store/custody.ts";
-import { FsStore } from "../store/fs-store.ts";
-import { matchRecipients } from "../store/identities.ts";
 import { acquireLock } from "../store/lock.ts";
-import { readSnapshot } from "../store/snapshot.ts";
 import { journalWrites } from "../store/tamper.ts";
 import type { Args } from "../runbook/args.ts";
 import type { RunContext } from "../runbook/context.ts";
-import { checkOut, ciIdentity, parseWait, recordedReader, writeDeployDir } from "./deploy.ts";
+import { checkOut, ciIdentity, openUnderLock, parseWait, recordedReader, writeDeployDir } from "./deploy.ts";
 import { bold, green } from "../term/style.ts";
 
 // `inforge deploy --mesh <m> --region <scope> --out DIR` (CI posture): the scope's active mesh
@@ -47,11 +43,7 @@ export async function deployMeshCommand(a: Args, ctx: RunContext, command: strin
   let gen: number;
   let notAfter: string;
   try {
-    const store = new FsStore(ctx.dir, { run: lock.run });
-    await store.recover();
-    const snap = await readSnapshot(store);
-    await assertCustody(store, snap, ctx.env);
-    matchRecipients({ ci }, snap.config);
+    const { store, snap } = await openUnderLock(ctx, lock.run, ci);
     const cfg = snap.config;
     if (!cfg) throw new StateError(`the pki directory ${ctx.dir} is not initialised; run inforge pki init first (root posture)`);
     const read = recordedReader(store, await journalWrites(store));

@@ -102,6 +102,20 @@ export function mintedBy(o: RunOutcome | null): Map<string, LeafReason> {
 }
 
 /**
+ * What every hand-out starts with, under the run's lock: an interrupted run finished, the state
+ * read, pki.json held to the root-signed custody record, and the CI identity matched to its
+ * recipient — before any file is read for delivery (deploy, releases deploy, deploy --mesh).
+ */
+export async function openUnderLock(ctx: RunContext, run: string, ci: Identity | undefined): Promise<{ store: FsStore; snap: Snapshot }> {
+  const store = new FsStore(ctx.dir, { run });
+  await store.recover();
+  const snap = await readSnapshot(store);
+  await assertCustody(store, snap, ctx.env);
+  matchRecipients({ ci }, snap.config);
+  return { store, snap };
+}
+
+/**
  * Read and open everything the targets need, under the directory lock (so no commit lands
  * between reading a certificate and its key), checking each file against the journal and the
  * chain, then write each target's directory. A file the state does not vouch for refuses the
@@ -115,11 +129,7 @@ export async function deliver(
   const lock = await acquireLock(ctx.dir, command, ctx.now, waitMs);
   const inputs: (DeployRead | Error)[] = [];
   try {
-    const store = new FsStore(ctx.dir, { run: lock.run });
-    await store.recover();
-    const snap = await readSnapshot(store);
-    await assertCustody(store, snap, ctx.env);
-    matchRecipients({ ci }, snap.config);
+    const { store, snap } = await openUnderLock(ctx, lock.run, ci);
     // Every file handed out is checked every time, minted in this run or not: its bytes are what
     // the journal recorded (hash chain intact), and its certificates chain to a live root.
     const writes = await journalWrites(store);

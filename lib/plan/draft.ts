@@ -1,4 +1,5 @@
 import { InputError } from "../errors.ts";
+import { GLOBAL } from "../model/names.ts";
 import type { Timing } from "../model/config.ts";
 import type { Generation, LeafIndex, RootFile, ScopeFile, Snapshot, Topology } from "../model/state.ts";
 import type { PkiConfig } from "../model/config.ts";
@@ -100,4 +101,24 @@ export function skewed(d: Draft, t: Timing): number {
   // Backdate notBefore by the allowed clock skew so a consumer whose clock runs a little
   // behind does not reject a certificate minted a moment ago.
   return d.now - t.clockSkew;
+}
+
+/** The --region flag that names a scope in a "next" line. */
+export const scopeFlag = (scope: string) => (scope === GLOBAL ? "--region global" : `--region ${scope}`);
+
+export function requireScope(d: Draft, scope: string, origin: string) {
+  const s = d.scopes[scope];
+  if (!s || !activeOf(s.generations)) {
+    throw new InputError(`scope "${scope}" has no active intermediate yet (${origin}); run inforge pki intermediate ${scope} first (root posture)`);
+  }
+  return s;
+}
+
+export function requireTopology(d: Draft, scope: string, origin: string) {
+  const t = d.topology.scopes[scope];
+  if (!t) {
+    const known = Object.keys(d.topology.scopes).sort().join(", ") || "none";
+    throw new InputError(`unknown ${scope === GLOBAL ? "scope" : "region"} "${scope}" (${origin}; known: ${known}): its region file is missing; add regions/${scope}.json`);
+  }
+  return t;
 }

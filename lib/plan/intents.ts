@@ -3,15 +3,15 @@ import type { Intent, RootKeyIn } from "../dsl/intent.ts";
 import { checkInitOptions, constraintMode, timing, DEFAULTS, URI_CONSTRAINT_CAVEAT, type PkiConfig } from "../model/config.ts";
 import { formatDuration, parseDuration } from "../model/duration.ts";
 import { consumerVoters, newRootDuringOverlap, DEFAULT_PROBE_MAX_AGE, promotionVerdict, type PromotionVerdict } from "../model/probes.ts";
-import { GLOBAL } from "../model/names.ts";
 import * as P from "../model/paths.ts";
-import { generationsOf, LIVE, type Generation, type Leaf } from "../model/state.ts";
-import { meshIssuerProfile, MESHES, trustDomain, type Mesh } from "../model/mesh.ts";
-import { refKey } from "../model/bundles.ts";
+import { generationsOf, type Generation, type Leaf } from "../model/state.ts";
+import { MESHES } from "../model/mesh.ts";
 import { flatNames, isDefaultNames, leafNames, scopeDnsConstraints, withinDns, type LeafNames } from "../model/naming.ts";
 import {
-  activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, signingIdentity, skewed, type Draft,
+  activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, requireScope, requireTopology, scopeFlag, signingIdentity, skewed, type Draft,
 } from "./draft.ts";
+import { advanceIssuers, issueMeshIssuer, issuerHandlers } from "./mesh-issuers.ts";
+import { signCrl } from "./root-crl.ts";
 import type { LeafReason, Step } from "./step.ts";
 import type { CsrRequest } from "../dsl/intent.ts";
 import { consumersOnFinish, consumersOnRotate } from "./consumers.ts";
@@ -24,26 +24,7 @@ import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 // none does I/O or crypto. Preconditions that make an intent impossible throw an InputError
 // that names the runbook line and says what to run instead.
 
-type Handlers = { readonly [K in Intent["kind"]]: (d: Draft, i: Extract<Intent, { kind: K }>) => void };
-
-const scopeFlag = (scope: string) => (scope === GLOBAL ? "--region global" : `--region ${scope}`);
-
-function requireScope(d: Draft, scope: string, origin: string) {
-  const s = d.scopes[scope];
-  if (!s || !activeOf(s.generations)) {
-    throw new InputError(`scope "${scope}" has no active intermediate yet (${origin}); run inforge pki intermediate ${scope} first (root posture)`);
-  }
-  return s;
-}
-
-function requireTopology(d: Draft, scope: string, origin: string) {
-  const t = d.topology.scopes[scope];
-  if (!t) {
-    const known = Object.keys(d.topology.scopes).sort().join(", ") || "none";
-    throw new InputError(`unknown ${scope === GLOBAL ? "scope" : "region"} "${scope}" (${origin}; known: ${known}): its region file is missing; add regions/${scope}.json`);
-  }
-  return t;
-}
+export type Handlers = { readonly [K in Intent["kind"]]: (d: Draft, i: Extract<Intent, { kind: K }>) => void };
 
 /** Issue a new intermediate generation for a scope under the active root. */
 function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active", origin: string, rootGen?: Generation): Generation {
@@ -76,79 +57,6 @@ function issueIntermediate(d: Draft, scope: string, state: "prepared" | "active"
     writes: [P.intermediateCert(scope, gen), P.intermediateKey(scope, gen)],
   });
   return g;
-}
-
-/**
- * Issue a new generation of a scope's mesh issuer under the active root (or `rootGen`): a CA like
- * the scope's intermediate (pathLen 0, key sealed to CI, nested in its root, same lifetime), fenced
- * to the mesh's naming (lib/model/mesh.ts). Its constraints are always recorded in the state.
- */
-function issueMeshIssuer(d: Draft, scope: string, mesh: Mesh, state: "prepared" | "active", origin: string, rootGen?: Generation): Generation {
-  const cfg = configOf(d, origin);
-  const t = timing(cfg);
-  const root = rootGen ?? activeRoot(d, origin);
-  const sf = d.scopes[scope]!;
-  const gens = ((sf.issuers ??= {})[mesh] ??= []);
-  const gen = nextGen(gens);
-  const what = `${scope} ${mesh} issuer G${gen}`;
-  const { nb, na } = nestedWindow(d, { from: skewed(d, t), life: t.intermediate }, root, what);
-  const g = newGeneration(gen, state, nb, na, root.gen, d.now);
-  if (state === "prepared") g.activateAfter = iso(d.now + t.propagation);
-  const p = meshIssuerProfile(mesh, scope, cfg.domain, { naming: d.topology.scopes[scope]?.naming, uriConstraints: constraintMode(cfg) === "dns+uri", name: cfg.name, gen });
-  g.permittedDns = p.permittedDns;
-  gens.push(g);
-  d.fresh.add(refKey({ scope, gen, mesh }));
-  d.steps.push({
-    kind: "issue-intermediate", origin, identity: signingIdentity(d, "root", root.gen), scope, mesh, gen, rootGen: root.gen, state,
-    commonName: p.commonName, notBefore: g.notBefore, notAfter: g.notAfter, permittedDns: p.permittedDns, permittedUriHosts: p.permittedUriHosts,
-    ...(cfg.crl ? { crlUrl: P.crlUrl(cfg.crl.url, "root", root.gen) } : {}),
-    writes: [P.intermediateCert(scope, gen, mesh), P.intermediateKey(scope, gen, mesh)],
-  });
-  return g;
-}
-
-const exportNext = (scope: string, mesh: Mesh) => `in CI: inforge deploy --mesh ${mesh} --region ${scope} --out DIR (writes the issuer, its key — plaintext, outside the repo — and the trust anchors in ${mesh}'s format; docs/meshes.md)`;
-
-/**
- * Publish-before-use for mesh issuers, CI side: a prepared generation whose delay has passed
- * becomes active (and is what deploy --mesh exports from then on), the one it replaces retiring;
- * a retiring one retires once the workload certificates the mesh signed under it can have
- * expired. inforge does not see those: they must live at most lifetimes.leaf (docs/meshes.md).
- */
-function advanceIssuers(d: Draft, scope: string, origin: string) {
-  const t = timing(configOf(d, origin));
-  const sf = d.scopes[scope]!;
-  for (const mesh of MESHES) {
-    const gens = sf.issuers?.[mesh];
-    if (!gens) continue;
-    for (const g of gens) {
-      if (g.state === "retiring" && g.retireAfter && ms(g.retireAfter) <= d.now) {
-        g.state = "retired";
-        g.since = iso(d.now);
-        d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: g.gen, from: "retiring", to: "retired", why: `the workload certificates it signed expired by ${g.retireAfter}`, writes: [P.scopeState(scope)] });
-      }
-    }
-    const p = preparedOf(gens);
-    if (p?.activateAfter && ms(p.activateAfter) <= d.now) {
-      const a = activeOf(gens);
-      if (a) {
-        a.state = "retiring";
-        a.since = iso(d.now);
-        a.retireAfter = iso(Math.min(d.now + t.leaf + t.clockSkew, ms(a.notAfter)));
-        d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: a.gen, from: "active", to: "retiring", why: `G${p.gen} takes over; workload certificates it signed stay valid until ${a.retireAfter}`, writes: [P.scopeState(scope)] });
-      }
-      const published = p.since;
-      p.state = "active";
-      p.since = iso(d.now);
-      delete p.activateAfter;
-      d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: p.gen, from: "prepared", to: "active", why: `prepared since ${published}; propagation delay passed`, writes: [P.scopeState(scope)] });
-      d.next.push(`now: ${exportNext(scope, mesh).replace(/^in CI: /, "")} — ${mesh} in ${scope} signs with G${p.gen} once the control plane reloads it`);
-    } else if (p?.activateAfter) {
-      d.next.push(`in CI after ${p.activateAfter}: inforge pki renew ${scopeFlag(scope)} (promotes the ${scope} ${mesh} issuer G${p.gen} to active)`);
-    }
-    const r = gens.find((g) => g.state === "retiring");
-    if (r?.retireAfter) d.next.push(`in CI after ${r.retireAfter}: inforge pki renew ${scopeFlag(scope)} (retires the ${scope} ${mesh} issuer G${r.gen})`);
-  }
 }
 
 /** What every leaf of a service carries, and the window it gets under the active issuer. */
@@ -367,27 +275,6 @@ function rotateTarget(cfg: PkiConfig, oldGen: number, rootIn: RootKeyIn | undefi
   return "age";
 }
 
-/** The root-signed CRL: re-signed by every root-posture run that changes revocations or roots. */
-export function signCrl(d: Draft, origin: string) {
-  const t = timing(configOf(d, origin));
-  const r = activeRoot(d, origin);
-  // Every root that is still trusted somewhere signs a CRL: the live ones, and a retired root
-  // that signed a revoked intermediate, until it expires — otherwise a consumer that still
-  // anchors on it would find no CRL for that revocation once the root overlap is finished.
-  const revokedBy = new Set(d.root.crl.revoked.map((r) => generationsOf(d.scopes[r.scope], r.mesh).find((g) => g.gen === r.gen)?.issuer));
-  const live = d.root.generations.filter(
-    (g) => g.state === "active" || g.state === "retiring" || (g.state === "retired" && revokedBy.has(g.gen) && ms(g.notAfter) > d.now),
-  );
-  d.root.crl.number += 1;
-  d.root.crl.thisUpdate = iso(d.now);
-  d.steps.push({
-    kind: "sign-crl", origin, identity: live.every((g) => d.fresh.has(`root/G${g.gen}`)) ? null : "root", rootGens: live.map((g) => g.gen), number: d.root.crl.number,
-    thisUpdate: iso(d.now), nextUpdate: iso(Math.min(d.now + t.crlLifetime, ms(r.notAfter))),
-    revoked: d.root.crl.revoked.map((x) => ({ scope: x.scope, gen: x.gen, ...(x.mesh ? { mesh: x.mesh } : {}) })),
-    writes: [P.CRL],
-  });
-}
-
 /**
  * Sign pki.json's trust-critical fields into custody.json with the root that is active once the
  * plan is applied. Sealing then uses the recipients of this record (lib/apply).
@@ -398,6 +285,7 @@ function signCustody(d: Draft, origin: string, why: string) {
 }
 
 export const planIntent: Handlers = {
+  ...issuerHandlers,
   "root.init": (d, i) => {
     if (d.config || d.root.generations.length) {
       throw new InputError(`the pki directory is already initialised (${i.origin}); to replace the root use inforge pki rotate --root`);
@@ -476,70 +364,6 @@ export const planIntent: Handlers = {
     const hit = [...Object.entries(d.leaves[i.scope]?.leaves ?? {}), ...Object.entries(d.leaves[i.scope]?.csr ?? {}).map(([svc, l]) => [`${svc} (csr)`, l] as const)].filter(([, l]) => suspects.some((s) => s.gen === l.gen)).map(([svc]) => svc);
     d.notes.push(`blast radius: ${hit.length} leaf(s) of "${i.scope}" signed by the revoked generation stop verifying now: ${hit.join(", ") || "none"}`);
     d.next.push(`in CI now: inforge pki renew ${scopeFlag(i.scope)} (re-issues every leaf of "${i.scope}" under G${g.gen})`);
-  },
-
-  "issuer.add": (d, i) => {
-    activeRoot(d, i.origin);
-    requireTopology(d, i.scope, i.origin);
-    requireScope(d, i.scope, i.origin);
-    const live = generationsOf(d.scopes[i.scope], i.mesh).find((g) => LIVE.has(g.state));
-    if (live) {
-      throw new InputError(`scope "${i.scope}" already has a ${i.mesh} issuer (G${live.gen}, ${live.state}) (${i.origin}); to replace it use inforge pki issuer ${i.scope} --mesh ${i.mesh} --rotate`);
-    }
-    const g = issueMeshIssuer(d, i.scope, i.mesh, "active", i.origin);
-    d.notes.push(`${i.scope} ${i.mesh} issuer G${g.gen} permits ${g.permittedDns!.map((n) => JSON.stringify(n)).join(", ")}${i.mesh === "istio" ? ` and SPIFFE IDs in the trust domain ${trustDomain(i.scope, configOf(d, i.origin).domain)} (set meshConfig.trustDomain to it)` : ""}`);
-    d.next.push(exportNext(i.scope, i.mesh));
-  },
-
-  "issuer.rotate": (d, i) => {
-    requireScope(d, i.scope, i.origin);
-    const t = timing(configOf(d, i.origin));
-    const gens = generationsOf(d.scopes[i.scope], i.mesh);
-    const a = activeOf(gens);
-    if (!a) throw new InputError(`scope "${i.scope}" has no active ${i.mesh} issuer to rotate (${i.origin}); issue one with inforge pki issuer ${i.scope} --mesh ${i.mesh}`);
-    const p = preparedOf(gens);
-    if (p) throw new InputError(`a rotation of the ${i.scope} ${i.mesh} issuer is already under way: G${p.gen} is prepared (${i.origin}); run inforge pki renew ${scopeFlag(i.scope)} in CI after ${p.activateAfter} to promote it`);
-    if (ms(a.notAfter) <= d.now) {
-      a.state = "retired";
-      a.since = iso(d.now);
-      d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: i.scope, mesh: i.mesh, gen: a.gen, from: "active", to: "retired", why: `expired on ${a.notAfter}; not revoked: its key is not suspect`, writes: [P.scopeState(i.scope)] });
-      const g = issueMeshIssuer(d, i.scope, i.mesh, "active", i.origin);
-      d.next.push(exportNext(i.scope, i.mesh).replace("in CI:", `in CI now (G${g.gen} replaces the expired G${a.gen}):`));
-      return;
-    }
-    // The same overlap as an intermediate's: the mesh's workload certificates (at most the tree's
-    // leaf life) signed by the old issuer must expire while it is still valid.
-    const need = t.propagation + t.leaf + t.clockSkew;
-    const left = ms(a.notAfter) - d.now;
-    if (left < need && !i.force) {
-      throw new InputError(`rotating the ${i.scope} ${i.mesh} issuer needs an overlap of ${formatDuration(need)} (leaf life + propagation + clock skew) but G${a.gen} expires in ${formatDuration(left)} (${i.origin}); pass --force to accept a shorter overlap`);
-    }
-    if (left < need) d.notes.push(`forced: the ${i.scope} ${i.mesh} issuer G${a.gen} expires in ${formatDuration(left)}, less than the ${formatDuration(need)} overlap`);
-    const g = issueMeshIssuer(d, i.scope, i.mesh, "prepared", i.origin);
-    d.next.push(`in CI after ${g.activateAfter}: inforge pki renew ${scopeFlag(i.scope)} (promotes the ${i.scope} ${i.mesh} issuer G${g.gen}), then ${exportNext(i.scope, i.mesh).replace("in CI: ", "")}`);
-  },
-
-  // A mesh issuer's key believed leaked: revoked on the root CRL and replaced now, no overlap.
-  // Meshes anchor on the root, so no bundle changes; the workload certificates it signed stay
-  // valid for any consumer that does not check the root CRL until they expire (at most the
-  // mesh's own workload lifetime): the control plane must take the new issuer at once.
-  "issuer.recover": (d, i) => {
-    requireScope(d, i.scope, i.origin);
-    activeRoot(d, i.origin);
-    const suspects = generationsOf(d.scopes[i.scope], i.mesh).filter((g) => g.state === "active" || g.state === "prepared");
-    if (!suspects.length) throw new InputError(`scope "${i.scope}" has no active or prepared ${i.mesh} issuer to recover (${i.origin}); issue one with inforge pki issuer ${i.scope} --mesh ${i.mesh}`);
-    for (const g of suspects) {
-      const from = g.state;
-      g.state = "revoked";
-      g.since = iso(d.now);
-      delete g.activateAfter;
-      d.root.crl.revoked.push({ scope: i.scope, mesh: i.mesh, gen: g.gen, serial: g.serial, date: iso(d.now), reason: INTERMEDIATE_REVOCATION_REASON });
-      d.steps.push({ kind: "set-state", origin: i.origin, identity: null, scope: i.scope, mesh: i.mesh, gen: g.gen, from, to: "revoked", why: "believed compromised: listed on the root CRL, never exported again", writes: [P.scopeState(i.scope)] });
-    }
-    const g = issueMeshIssuer(d, i.scope, i.mesh, "active", i.origin);
-    signCrl(d, i.origin);
-    d.notes.push(`blast radius: workload certificates signed by ${suspects.map((s) => `${i.scope} ${i.mesh} G${s.gen}`).join(" and ")} stay valid, for peers that do not check the root CRL, until they expire; restart the ${i.mesh} control plane on G${g.gen} and roll its workloads`);
-    d.next.push(exportNext(i.scope, i.mesh).replace("in CI:", `in CI now (G${g.gen} replaces the revoked issuer):`));
   },
 
   "leaves.renew": (d, i) => {

@@ -3,7 +3,8 @@ import { bundleMembers, bundleNames, refKey } from "../model/bundles.ts";
 import * as P from "../model/paths.ts";
 import type { Snapshot, Topology } from "../model/state.ts";
 import { iso, newDraft, snapshotOf, type Draft } from "./draft.ts";
-import { planIntent, signCrl } from "./intents.ts";
+import { planIntent } from "./intents.ts";
+import { signCrl } from "./root-crl.ts";
 import type { Plan, Step } from "./step.ts";
 import type { ProbeEvidence } from "../model/probes.ts";
 
