@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ciEnv, cli, ok, opensslVerify, rootEnv, run, sandbox, treeHash, type Sandbox } from "./helpers.ts";
-import { leafNames, scopeDnsConstraints, namingCollision } from "../lib/model/naming.ts";
+import { leafNames, scopeDnsConstraints, namingCollision, templateProblems } from "../lib/model/naming.ts";
 
 // In the past, so that openssl (which checks against the real clock) accepts what --at made.
 const T0 = Math.floor(Date.now() / 3600_000) * 3600_000 - 48 * 3600_000;
@@ -58,6 +58,28 @@ test("colliding templates are refused by the CLI in one sentence and nothing is 
   assert.is(r.code, 1, r.err);
   assert.is(r.err.trim().split("\n").length, 1, r.err);
   assert.match(r.err, /could both issue names under "svc\.cluster\.local".*make the names region-distinct/);
+  assert.is(treeHash(sb.dir), before);
+});
+
+test("a template giving two services of one scope the same name is refused: one leaf cannot present itself as another", async () => {
+  // Region files are not root-signed: without this, an edit could hand checkout the name (or the
+  // SPIFFE ID) of payments, inside the scope's own fence, in CI posture.
+  const steal = templateProblems("eu", ["payments", "checkout"], "mesh.test", { services: { checkout: { dns: ["payments.eu.mesh.test"] } } });
+  assert.match(steal[0] ?? "", /the services "payments" and "checkout" would both carry the name "payments\.eu\.mesh\.test"/);
+  const sharedId = templateProblems("eu", ["payments", "checkout"], "mesh.test", { spiffePath: "/ns/{namespace}/sa/{serviceAccount}", serviceAccount: "shared" });
+  assert.match(sharedId[0] ?? "", /would both carry the name "spiffe:\/\/eu\.mesh\.test\/ns\/default\/sa\/shared".*distinct serviceAccount values/);
+  assert.equal(templateProblems("eu", ["payments", "checkout", "ledger"], "mesh.test", ISTIO), [], "per-service templates are fine");
+
+  const sb = sandbox({ global: ["auth"], eu: ["payments", "checkout"] });
+  await ok(cli(["pki", "init", "--domain", "mesh.test", "--identity-out", sb.rootKey, "--at", at(0)], ciEnv(sb)));
+  await ok(cli(["pki", "intermediate", "eu", "--at", at(0)], rootEnv(sb)));
+  await ok(cli(["pki", "renew", "--at", at(0)], ciEnv(sb)));
+  const before = treeHash(sb.dir);
+  region(sb, "eu", ["payments", "checkout"], { services: { checkout: { spiffePath: "/svc/payments" } } });
+  const r = await cli(["pki", "renew", "--at", at(1)], ciEnv(sb));
+  assert.is(r.code, 1, r.out);
+  assert.match(r.err, /^inforge: .*eu\.json: the services "payments" and "checkout" would both carry the name "spiffe:\/\/eu\.mesh\.test\/svc\/payments"/);
+  assert.is(r.err.trim().split("\n").length, 1, r.err);
   assert.is(treeHash(sb.dir), before);
 });
 

@@ -126,8 +126,16 @@ export function templateProblems(scope: string, services: readonly string[], dom
   for (const s of Object.keys(naming?.services ?? {})) {
     if (!services.includes(s)) out.push(`naming.services names "${s}", which is not in services; add it there or remove its naming`);
   }
+  // A leaf's names say which service it is: a template that gives two services of the scope the
+  // same name would let one present itself as the other (region files are not root-signed).
+  const holder = new Map<string, string>();
   for (const s of services) {
     const n = leafNames(scope, s, domain, naming);
+    for (const name of flatNames(n)) {
+      const other = holder.get(name);
+      if (other !== undefined && other !== s) out.push(`the services "${other}" and "${s}" would both carry the name ${JSON.stringify(name)}, and a leaf's names must say which service it is; give each its own (a template with {service}, or distinct serviceAccount values)`);
+      holder.set(name, s);
+    }
     for (const d of n.dns) {
       if (d.length > 253 || !d.split(".").every((l) => K8S_LABEL.test(l))) out.push(`the service "${s}" would get the DNS name ${JSON.stringify(d)}, which is not a DNS name (labels of at most 63 lowercase letters, digits or '-', at most 253 characters); shorten the template or the names it uses`);
     }
