@@ -1,5 +1,6 @@
 import { InputError, StateError } from "../errors.ts";
 import { need, openIssuer } from "../apply/keys.ts";
+import { vouching } from "../apply/vouch.ts";
 import { consumerVoters, newRootDuringOverlap, parseAddress, PROBE_RECORD_SCHEMA, probeRecordPayload, probeRecordText, promotionVerdict, type EndpointResult, type ProbeRecord, type ProbeTarget, type PromotionVerdict, type Served } from "../model/probes.ts";
 import { parseDuration } from "../model/duration.ts";
 import { DEFAULT_PROBE_MAX_AGE } from "../model/probes.ts";
@@ -108,17 +109,17 @@ export async function runProbe(o: ProbeOptions): Promise<ProbeReport> {
   const now = o.now.getTime();
 
   // Keys and client certificates, per scope, before any connection.
+  const vouch = vouching((p) => store.read(p), snap);
   const kits = new Map<string, ScopeKit>();
   for (const scope of scopes) {
     const gens = snap.scopes[scope]!.generations;
     const active = gens.find((g) => g.state === "active")!;
     const prepared = gens.find((g) => g.state === "prepared") ?? null;
+    // Proven like every issuer apply signs with (lib/apply/vouch.ts: the recorded fingerprint and
+    // a signature by the live root), then its key opened and matched to it.
     const open = async (g: Generation) => {
-      const issuer = await openIssuer(store, P.intermediateCert(scope, g.gen), P.intermediateKey(scope, g.gen), id, "ci");
-      if (X.certificateFingerprint(issuer.certPem, P.intermediateCert(scope, g.gen)) !== g.fingerprint) {
-        throw new StateError(`${P.intermediateCert(scope, g.gen)} is not the certificate ${P.scopeState(scope)} records for ${scope} G${g.gen}; restore it from git — nothing was changed`);
-      }
-      return issuer;
+      await vouch.intermediate({ scope, gen: g.gen });
+      return openIssuer(store, P.intermediateCert(scope, g.gen), P.intermediateKey(scope, g.gen), id, "ci");
     };
     const activeIssuer = await open(active);
     const preparedIssuer = prepared ? await open(prepared) : null;

@@ -93,25 +93,28 @@ export interface Folded {
  * the new one carries its digests forward and adds the new ones.
  */
 export async function foldWrites(writes: readonly Written[], read: (path: string) => Promise<string | null>): Promise<Folded> {
-  const byScope = new Map<string, Written[]>();
+  // Each certificate is hashed once: its digest goes both to the pending record and to its manifest.
+  const byScope = new Map<string, { path: string; sha256: string }[]>();
   const journaled: { path: string; sha256: string }[] = [];
   const folded: { path: string; sha256: string }[] = [];
   for (const w of writes) {
     if (isManifest(w.path) !== null) throw new StateError(`internal: the plan writes the leaf manifest "${w.path}" itself`);
     const scope = manifestScope(w.path);
-    const digest = sha256(w.content);
-    if (scope === null) journaled.push({ path: w.path, sha256: digest });
+    const rec = { path: w.path, sha256: sha256(w.content) };
+    if (scope === null) journaled.push(rec);
     else {
-      folded.push({ path: w.path, sha256: digest });
-      byScope.set(scope, [...(byScope.get(scope) ?? []), w]);
+      folded.push(rec);
+      let list = byScope.get(scope);
+      if (!list) byScope.set(scope, (list = []));
+      list.push(rec);
     }
   }
   const manifests: Written[] = [];
-  for (const [scope, ws] of byScope) {
+  for (const [scope, recs] of byScope) {
     const path = P.leafManifest(scope);
     const old = await read(path);
     const files = old === null ? new Map<string, string>() : decodeManifest(old, path);
-    for (const w of ws) files.set(w.path, sha256(w.content));
+    for (const r of recs) files.set(r.path, r.sha256);
     const m = { path, content: encodeManifest(scope, files), mode: 0o644 };
     manifests.push(m);
     journaled.push({ path, sha256: sha256(m.content) });
