@@ -15,6 +15,7 @@ import type { Args } from "../runbook/args.ts";
 import type { RunContext } from "../runbook/context.ts";
 import { checkOut, ciIdentity, openUnderLock, parseWait, recordedReader, writeDeployDir } from "./deploy.ts";
 import { bold, green } from "../term/style.ts";
+import { servedChainParts } from "./served-chain.ts";
 
 // `inforge deploy --mesh <m> --region <scope> --out DIR` (CI posture): the scope's active mesh
 // issuer, its key and the trust anchors in that mesh's format (lib/deliver/mesh-export.ts).
@@ -53,8 +54,8 @@ export async function deployMeshCommand(a: Args, ctx: RunContext, command: strin
     if (!g) throw new StateError(`scope "${scope}" has no active ${mesh} issuer; issue one with inforge pki issuer ${scope} --mesh ${mesh} (root posture)`);
     if (Date.parse(g.notAfter) <= ctx.now.getTime()) throw new StateError(`the ${scope} ${mesh} issuer G${g.gen} expired on ${g.notAfter}; replace it with inforge pki issuer ${scope} --mesh ${mesh} --rotate (root posture)`);
     const vouch = vouching(read, snap);
-    const ref = { scope, gen: g.gen, mesh };
-    const issuerPem = await vouch.intermediate(ref);
+    // The issuer, and behind it the cross-signed root during a root overlap (the same chain deploy serves).
+    const { issuer: issuerPem, rest: chainPem } = await servedChainParts(vouch, snap, scope, g.gen, mesh);
     const keyPath = P.intermediateKey(scope, g.gen, mesh);
     const sealed = await read(keyPath);
     if (sealed === null) throw new StateError(`${keyPath} is missing; restore it from git`);
@@ -63,13 +64,9 @@ export async function deployMeshCommand(a: Args, ctx: RunContext, command: strin
     if (!(await X.publicKeyMatches(issuerPem, await X.importPrivateKeyPem(keyPem)))) {
       throw new StateError(`${keyPath} does not hold the key of ${P.intermediateCert(scope, g.gen, mesh)} (a key or certificate was swapped); restore both from git`);
     }
-    // Anchors: every live root (old and new during a root overlap); the chain: the cross-signed
-    // root when this issuer is under the new root and the old one is still trusted.
+    // Anchors: every live root (old and new during a root overlap).
     const roots = snap.root.generations.filter((r) => LIVE.has(r.state));
     const anchorsPem = (await Promise.all(roots.map((r) => vouch.root(r.gen)))).map(nl).join("");
-    const x = snap.root.crossSigned;
-    const by = x ? snap.root.generations.find((r) => r.gen === x.by) : undefined;
-    const chainPem = x && g.issuer === x.gen && by && LIVE.has(by.state) ? await vouch.cross() : "";
     const rootPem = await vouch.root(g.issuer!);
     files = meshExport({ mesh, scope, trustDomain: trustDomain(scope, cfg.domain), gen: g.gen, issuerPem, keyPem, chainPem, rootPem, anchorsPem, notAfter: g.notAfter });
     [gen, notAfter] = [g.gen, g.notAfter];

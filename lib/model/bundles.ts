@@ -1,7 +1,7 @@
 import { GLOBAL } from "./names.ts";
 import * as P from "./paths.ts";
 import { trustDomainBundle, trustDomainScope } from "./paths.ts";
-import { LIVE, type Snapshot } from "./state.ts";
+import { generationsOf, LIVE, type Snapshot } from "./state.ts";
 import type { Mesh } from "./mesh.ts";
 
 /** A certificate of the tree: a root generation, or a scope's intermediate generation. */
@@ -59,11 +59,12 @@ export function bundleNames(state: Snapshot): string[] {
  * The self-signed new root is never served: a consumer that trusts it has it already, and in an
  *   untrusted list OpenSSL may pick it up instead of the cross certificate (it must come first;
  *   LIBRARY-NOTES). Once the overlap is finished (`crossSigned` cleared, old root retired) the
- *   cross certificate is gone from every chain. Paths under the pki directory.
+ *   cross certificate is gone from every chain. Paths under the pki directory. A mesh issuer
+ *   (`mesh`) is served the same way: deploy --mesh's chain behind it.
  */
-export function servedChain(state: Snapshot, scope: string, gen: number): string[] {
-  const chain = [P.intermediateCert(scope, gen)];
-  const issuer = state.scopes[scope]?.generations.find((g) => g.gen === gen)?.issuer ?? null;
+export function servedChain(state: Snapshot, scope: string, gen: number, mesh?: Mesh): string[] {
+  const chain = [P.intermediateCert(scope, gen, mesh)];
+  const issuer = generationsOf(state.scopes[scope], mesh).find((g) => g.gen === gen)?.issuer ?? null;
   const x = state.root.crossSigned;
   const by = x ? state.root.generations.find((g) => g.gen === x.by) : undefined;
   if (x && issuer === x.gen && by && LIVE.has(by.state)) chain.push(P.crossCert(x.gen, x.by));
