@@ -1,8 +1,8 @@
 import * as v from "valibot";
 import { PROBE_RECORD_SCHEMA, ProbeRecordSchema, probeRecordPayload, type ProbeEvidence, type ProbeRecord } from "../model/probes.ts";
-import * as P from "../model/paths.ts";
 import { LIVE, type Snapshot } from "../model/state.ts";
 import * as X from "../x509/mod.ts";
+import { vouching } from "../apply/vouch.ts";
 import type { FsStore } from "./fs-store.ts";
 import { journalWrites, unrecorded } from "./tamper.ts";
 
@@ -23,6 +23,7 @@ export async function readProbeRecords(store: FsStore, s: Snapshot): Promise<Pro
   const names = (await store.list("probes")).filter((n) => n.endsWith(".json"));
   if (!names.length) return { records: {}, rejected: [] };
   const writes = await journalWrites(store);
+  const vouch = vouching((path) => store.read(path), s);
   const records: Record<string, ProbeRecord> = {};
   const rejected: { scope: string; file: string; message: string }[] = [];
   for (const name of names) {
@@ -57,10 +58,11 @@ export async function readProbeRecords(store: FsStore, s: Snapshot): Promise<Pro
       reject(`is signed by ${scope} G${rec.signedBy.gen}, which is ${!g ? "not in the state" : !LIVE.has(g.state) ? g.state : "not the certificate the state records"}`);
       continue;
     }
-    const cert = await store.read(P.intermediateCert(scope, g.gen));
     let good = false;
     try {
-      good = cert !== null && X.certificateFingerprint(cert) === g.fingerprint && (await X.verifyDetached(cert, probeRecordPayload(rec), rec.signature));
+      // The signing certificate is proven like any issuer (recorded fingerprint, signed by its live root).
+      const cert = await vouch.intermediate({ scope, gen: g.gen });
+      good = await X.verifyDetached(cert, probeRecordPayload(rec), rec.signature);
     } catch {
       good = false;
     }
