@@ -5,6 +5,8 @@ import type { Generation, LeafIndex, RootFile, ScopeFile, Snapshot, Topology } f
 import type { PkiConfig } from "../model/config.ts";
 import type { Step } from "./step.ts";
 import type { ProbeEvidence } from "../model/probes.ts";
+import type { Mesh } from "../model/mesh.ts";
+import * as P from "../model/paths.ts";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -121,4 +123,40 @@ export function requireTopology(d: Draft, scope: string, origin: string) {
     throw new InputError(`unknown ${scope === GLOBAL ? "scope" : "region"} "${scope}" (${origin}; known: ${known}): its region file is missing; add regions/${scope}.json`);
   }
   return t;
+}
+
+/**
+ * The lifecycle steps every issuing generation takes — a scope's intermediates and its mesh
+ * issuers alike (DESIGN "lifecycle states"): retiring → retired once its `retireAfter` passed.
+ */
+export function retireDue(d: Draft, scope: string, gens: Generation[], origin: string, why: (g: Generation) => string, mesh?: Mesh): void {
+  for (const g of gens) {
+    if (g.state !== "retiring" || !g.retireAfter || ms(g.retireAfter) > d.now) continue;
+    g.state = "retired";
+    g.since = iso(d.now);
+    d.steps.push({ kind: "set-state", origin, identity: null, scope, ...(mesh ? { mesh } : {}), gen: g.gen, from: "retiring", to: "retired", why: why(g), writes: [P.scopeState(scope)] });
+  }
+}
+
+/**
+ * Prepared → active for `p`, the active one it replaces → retiring until `retireAfter(a)` (capped
+ * at its own expiry). The caller decides when `p` may take over (the timer, or probe evidence).
+ */
+export function promote(
+  d: Draft, scope: string, gens: Generation[], p: Generation, origin: string,
+  o: { readonly retireAfter: (a: Generation) => number; readonly retiringWhy: (a: Generation) => string; readonly activeWhy: (published: string) => string; readonly mesh?: Mesh },
+): void {
+  const m = o.mesh ? { mesh: o.mesh } : {};
+  const a = activeOf(gens);
+  if (a) {
+    a.state = "retiring";
+    a.since = iso(d.now);
+    a.retireAfter = iso(Math.min(o.retireAfter(a), ms(a.notAfter)));
+    d.steps.push({ kind: "set-state", origin, identity: null, scope, ...m, gen: a.gen, from: "active", to: "retiring", why: o.retiringWhy(a), writes: [P.scopeState(scope)] });
+  }
+  const published = p.since;
+  p.state = "active";
+  p.since = iso(d.now);
+  delete p.activateAfter;
+  d.steps.push({ kind: "set-state", origin, identity: null, scope, ...m, gen: p.gen, from: "prepared", to: "active", why: o.activeWhy(published), writes: [P.scopeState(scope)] });
 }

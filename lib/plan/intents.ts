@@ -8,7 +8,7 @@ import { generationsOf, type Generation, type Leaf } from "../model/state.ts";
 import { MESHES } from "../model/mesh.ts";
 import { flatNames, isDefaultNames, leafNames, scopeDnsConstraints, withinDns, type LeafNames } from "../model/naming.ts";
 import {
-  activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, requireScope, requireTopology, scopeFlag, signingIdentity, skewed, type Draft,
+  activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, promote, requireScope, requireTopology, retireDue, scopeFlag, signingIdentity, skewed, type Draft,
 } from "./draft.ts";
 import { advanceIssuers, issueMeshIssuer, issuerHandlers } from "./mesh-issuers.ts";
 import { signCrl } from "./root-crl.ts";
@@ -142,32 +142,20 @@ function advanceLifecycle(d: Draft, scope: string, origin: string): boolean {
   const s = d.scopes[scope]!;
   const t = timing(configOf(d, origin));
   let promoted = false;
-  for (const g of s.generations) {
-    if (g.state === "retiring" && g.retireAfter && ms(g.retireAfter) <= d.now) {
-      g.state = "retired";
-      g.since = iso(d.now);
-      d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: g.gen, from: "retiring", to: "retired", why: `its last leaf expired by ${g.retireAfter}`, writes: [P.scopeState(scope)] });
-    }
-  }
+  retireDue(d, scope, s.generations, origin, (g) => `its last leaf expired by ${g.retireAfter}`);
   const p = preparedOf(s.generations);
   const gate = p ? promotionGate(d, scope, p, origin) : null;
   if (p && (gate ? gate.ready : p.activateAfter && ms(p.activateAfter) <= d.now)) {
-    const a = activeOf(s.generations);
-    if (a) {
-      const idx = d.leaves[scope];
-      const own = [...Object.values(idx?.leaves ?? {}), ...Object.values(idx?.csr ?? {})].filter((l) => l.gen === a.gen);
-      const last = Math.max(d.now, ...own.map((l) => ms(l.notAfter))) + t.clockSkew;
-      a.state = "retiring";
-      a.since = iso(d.now);
-      a.retireAfter = iso(Math.min(last, ms(a.notAfter)));
-      d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: a.gen, from: "active", to: "retiring", why: `G${p.gen} takes over; stays trusted until ${a.retireAfter}`, writes: [P.scopeState(scope)] });
-    }
-    const published = p.since;
-    p.state = "active";
-    p.since = iso(d.now);
-    delete p.activateAfter;
-    const why = gate ? `in the bundles since ${published}; every probed endpoint (${gate.endpoints}) accepted it at ${gate.at}` : `in the bundles since ${published}; propagation delay passed`;
-    d.steps.push({ kind: "set-state", origin, identity: null, scope, gen: p.gen, from: "prepared", to: "active", why, writes: [P.scopeState(scope)] });
+    promote(d, scope, s.generations, p, origin, {
+      // Trusted until the last leaf it signed has expired (plus the clock skew).
+      retireAfter: (a) => {
+        const idx = d.leaves[scope];
+        const own = [...Object.values(idx?.leaves ?? {}), ...Object.values(idx?.csr ?? {})].filter((l) => l.gen === a.gen);
+        return Math.max(d.now, ...own.map((l) => ms(l.notAfter))) + t.clockSkew;
+      },
+      retiringWhy: (a) => `G${p.gen} takes over; stays trusted until ${a.retireAfter}`,
+      activeWhy: (published) => gate ? `in the bundles since ${published}; every probed endpoint (${gate.endpoints}) accepted it at ${gate.at}` : `in the bundles since ${published}; propagation delay passed`,
+    });
     promoted = true;
   } else if (p && gate) {
     d.notes.push(`${scope} G${p.gen} stays prepared: pki.json promotion is "probe", and the last probe does not show every endpoint of ${scope} (${gate.endpoints}) trusting it — ${gate.blockers.join("; ")}`);

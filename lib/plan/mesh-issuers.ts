@@ -10,7 +10,7 @@ import { meshIssuerProfile, MESHES, trustDomain, type Mesh } from "../model/mesh
 import { refKey } from "../model/bundles.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import {
-  activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, requireScope, requireTopology, scopeFlag, signingIdentity, skewed, type Draft,
+  activeOf, activeRoot, configOf, iso, ms, nestedWindow, newGeneration, nextGen, preparedOf, promote, requireScope, retireDue, requireTopology, scopeFlag, signingIdentity, skewed, type Draft,
 } from "./draft.ts";
 import { signCrl } from "./root-crl.ts";
 import type { Handlers } from "./intents.ts";
@@ -58,27 +58,16 @@ export function advanceIssuers(d: Draft, scope: string, origin: string) {
   for (const mesh of MESHES) {
     const gens = sf.issuers?.[mesh];
     if (!gens) continue;
-    for (const g of gens) {
-      if (g.state === "retiring" && g.retireAfter && ms(g.retireAfter) <= d.now) {
-        g.state = "retired";
-        g.since = iso(d.now);
-        d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: g.gen, from: "retiring", to: "retired", why: `the workload certificates it signed expired by ${g.retireAfter}`, writes: [P.scopeState(scope)] });
-      }
-    }
+    retireDue(d, scope, gens, origin, (g) => `the workload certificates it signed expired by ${g.retireAfter}`, mesh);
     const p = preparedOf(gens);
     if (p?.activateAfter && ms(p.activateAfter) <= d.now) {
-      const a = activeOf(gens);
-      if (a) {
-        a.state = "retiring";
-        a.since = iso(d.now);
-        a.retireAfter = iso(Math.min(d.now + t.leaf + t.clockSkew, ms(a.notAfter)));
-        d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: a.gen, from: "active", to: "retiring", why: `G${p.gen} takes over; workload certificates it signed stay valid until ${a.retireAfter}`, writes: [P.scopeState(scope)] });
-      }
-      const published = p.since;
-      p.state = "active";
-      p.since = iso(d.now);
-      delete p.activateAfter;
-      d.steps.push({ kind: "set-state", origin, identity: null, scope, mesh, gen: p.gen, from: "prepared", to: "active", why: `prepared since ${published}; propagation delay passed`, writes: [P.scopeState(scope)] });
+      promote(d, scope, gens, p, origin, {
+        mesh,
+        // The mesh's workload certificates live at most lifetimes.leaf: inforge does not see them.
+        retireAfter: () => d.now + t.leaf + t.clockSkew,
+        retiringWhy: (a) => `G${p.gen} takes over; workload certificates it signed stay valid until ${a.retireAfter}`,
+        activeWhy: (published) => `prepared since ${published}; propagation delay passed`,
+      });
       d.next.push(`now: ${exportNext(scope, mesh).replace(/^in CI: /, "")} — ${mesh} in ${scope} signs with G${p.gen} once the control plane reloads it`);
     } else if (p?.activateAfter) {
       d.next.push(`in CI after ${p.activateAfter}: inforge pki renew ${scopeFlag(scope)} (promotes the ${scope} ${mesh} issuer G${p.gen} to active)`);
