@@ -103,10 +103,10 @@ test("a rekey killed before its commit point changes nothing; one killed after i
   const early = child(argv, ciEnv(sb, { INFORGE_CRASH_AT: "stage:3" }));
   assert.is(early.signal, "SIGKILL", early.stderr);
   await ok(cli(["pki", "status"], ciEnv(sb)));
-  await ok(cli(["pki", "crl"], rootEnv(sb))); // recovers (discards the staged files) and runs
+  await ok(cli(["pki", "crl"], rootEnv(sb))); // recovers (discards the redo log) and runs
   for (const k of keys) assert.ok(opens(sb, sb.ciKey, k) && !opens(sb, next.path, k), `${k} after a crash before the commit point`);
 
-  const late = child(argv, ciEnv(sb, { INFORGE_CRASH_AT: "rename:2" }));
+  const late = child(argv, ciEnv(sb, { INFORGE_CRASH_AT: "write:2" }));
   assert.is(late.signal, "SIGKILL", late.stderr);
   const resumed = await ok(cli(argv, ciEnv(sb))); // rolls the commit forward, then has nothing left to do
   assert.match(resumed.out, /nothing to do/);

@@ -7,10 +7,10 @@
 //
 // A child costs over a second of start-up, so by default each runbook is killed at one seeded
 // point of each phase of its commit — before the commit point (stage:n, stage-torn:n or
-// pending-torn), at it (pending), between it and the end (rename:n, journal-torn or journal),
+// pending-torn), at it (pending), between it and the end (write:n, write-torn:n, journal-torn or journal),
 // and once everything is on disk but the process has not exited (committed) — the kinds spread
 // over the runbooks, and the points exercised are printed.
-// INFORGE_FAULTS=full runs every point of every runbook (stage:n and rename:n for every file n),
+// INFORGE_FAULTS=full runs every point of every runbook (stage:n, write:n and their torn kinds for every file n),
 // INFORGE_FAULT_KILLS the number of random kills (default 4).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -73,7 +73,7 @@ function workdir(from: string | null): { dir: string; out: string } {
 }
 
 const isPending = (rel: string) => /^journal\/(scopes\/[^/]+\.)?pending\.json$/.test(rel);
-const BOOKKEEPING = (rel: string) => /^\.lock/.test(rel) || rel.endsWith(".inforge-new") || /\.\d+\.tmp$/.test(rel) || isPending(rel);
+const BOOKKEEPING = (rel: string) => /^\.lock/.test(rel) || rel.endsWith(".inforge-new") || /\.\d+\.tmp$/.test(rel) || isPending(rel) || /^journal\/.*\.redo$/.test(rel);
 /** A pending record of the directory's run or of a scope's (lib/store/domains.ts). */
 const hasPending = (dir: string) => existsSync(join(dir, "journal/pending.json")) || (existsSync(join(dir, "journal/scopes")) && readdirSync(join(dir, "journal/scopes")).some((n) => n.endsWith(".pending.json")));
 function listFiles(dir: string): string[] {
@@ -89,7 +89,7 @@ function listFiles(dir: string): string[] {
   walk(dir);
   return out.filter((f) => !BOOKKEEPING(f));
 }
-/** Bytes and modes of every file but the tool's bookkeeping (lock, staged files, pending record). */
+/** Bytes and modes of every file but the tool's bookkeeping (lock, staged files, pending record, redo log). */
 function contentHash(dir: string): string {
   const h = createHash("sha256");
   for (const f of listFiles(dir)) h.update(`${f}\0${statSync(join(dir, f)).mode}\0`).update(readFileSync(join(dir, f))).update("\0");
@@ -148,7 +148,7 @@ interface Child {
 }
 /**
  * Run the CLI as a child. `kill`: SIGKILL it `ms` after it printed its plan (so inside the apply),
- * or `ms` after its first staged file appeared in `staging` (so inside the commit). Reports how
+ * or `ms` after its redo log appeared in `staging` (so inside the commit). Reports how
  * long the apply and the commit took.
  */
 function child(argv: string[], env: Record<string, string | undefined>, kill?: { after: "plan" | "staged"; ms: number }, staging?: string): Promise<Child & { applyMs: number; commitMs: number }> {
@@ -163,11 +163,11 @@ function child(argv: string[], env: Record<string, string | undefined>, kill?: {
     const arm = (after: "plan" | "staged") => {
       if (kill?.after === after) timer = setTimeout(() => p.kill("SIGKILL"), kill.ms);
     };
-    // The first staged file (*.inforge-new) marks the start of the commit.
+    // The redo log (journal/…pending.redo, lib/store/redo.ts) marks the start of the commit.
     const poll = staging === undefined ? null : setInterval(() => {
       if (staged) return;
       try {
-        if (readdirSync(staging).some((n) => n.endsWith(".inforge-new"))) {
+        if (readdirSync(staging).some((n) => n.endsWith(".redo"))) {
           staged = Date.now();
           arm("staged");
         }
@@ -270,13 +270,13 @@ function crashPoints(n: number): string[] {
   const some = () => 1 + Math.floor(random() * n);
   if (!FULL) {
     const before = [`stage:${some()}`, `stage-torn:${some()}`, "pending-torn"][Math.floor(random() * 3)]!;
-    const after = [`rename:${some()}`, "journal-torn", "journal"][Math.floor(random() * 3)]!;
+    const after = [`write:${some()}`, `write-torn:${some()}`, "journal-torn", "journal"][Math.floor(random() * 4)]!;
     return [before, "pending", after, "committed"];
   }
   const every = Array.from({ length: n }, (_, i) => i + 1);
   return [
     ...every.map((i) => `stage:${i}`), ...every.map((i) => `stage-torn:${i}`), "pending-torn", "pending",
-    ...every.map((i) => `rename:${i}`), "journal-torn", "journal", "committed",
+    ...every.map((i) => `write:${i}`), ...every.map((i) => `write-torn:${i}`), "journal-torn", "journal", "committed",
   ];
 }
 
@@ -316,22 +316,22 @@ test("renews of a bigger region SIGKILLed at random instants end in the old, a r
     return d;
   };
   const refDir = copy();
-  const whole = await child(argv, { ...env(refDir, "ci"), PATH: process.env.PATH }, undefined, join(refDir, "leaves/big"));
+  const whole = await child(argv, { ...env(refDir, "ci"), PATH: process.env.PATH }, undefined, join(refDir, "journal/scopes"));
   const duration = whole.applyMs; // from the plan on screen to exit: the signing and the commit
-  const commit = Math.max(whole.commitMs, 1); // from the first staged file to exit
+  const commit = Math.max(whole.commitMs, 1); // from the redo log's appearance to exit
   assert.is(whole.code, 0, whole.out);
   const ref = { files: listFiles(refDir), state: maskedState(refDir), journal: journalLength(refDir), written: 0 };
   const landed: string[] = [];
   const sbVerify = (d: string) => ({ ...big.env({ INFORGE_SECRETS_KEY: big.ciKey, INFORGE_PKI_ROOT_KEY: big.rootKey }), INFORGE_PKI_DIR: d });
   for (let k = 0; k < KILLS; k++) {
     // Every other kill lands uniformly over the apply of an uninterrupted run (after the plan is
-    // printed), the others uniformly over its commit (after the first staged file appears): the
+    // printed), the others uniformly over its commit (after its redo log appears): the
     // commit is a small part of the apply, and the part where a kill can do harm.
     const from = k % 2 ? "staged" : "plan";
     const delay = Math.round((from === "plan" ? duration : commit) * 1.1 * random());
     const dir = copy();
     const before = contentHash(dir);
-    const c = await child(argv, { ...env(dir, "ci"), PATH: process.env.PATH }, { after: from, ms: delay }, join(dir, "leaves/big"));
+    const c = await child(argv, { ...env(dir, "ci"), PATH: process.env.PATH }, { after: from, ms: delay }, join(dir, "journal/scopes"));
     const what = `renew killed ${delay} ms after the ${from === "plan" ? "plan was printed" : "commit began"}`;
     const v = await verify(dir, sbVerify(dir), T1);
     const lost = v.report.findings.filter((f) => /^key\.(missing|mismatch|unreadable)$/.test(f.code));
@@ -348,7 +348,7 @@ test("renews of a bigger region SIGKILLed at random instants end in the old, a r
       assert.equal(errorCodes(v.report), [], `${what}:\n${findingsOf(v.report)}`);
       kind = "finished";
     }
-    landed.push(`${delay} ms after the ${from === "plan" ? "plan" : "first staged file"}: ${kind}`);
+    landed.push(`${delay} ms after the ${from === "plan" ? "plan" : "redo log appeared"}: ${kind}`);
     const again = await cli(argv, env(dir, "ci"));
     assert.is(again.code, 0, `${what}: re-run failed: ${again.err}`);
     const after = await verify(dir, sbVerify(dir), T1);

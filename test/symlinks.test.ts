@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTree, ciEnv, cli, ok, ROOT, run, sandbox } from "./helpers.ts";
 import { assertNoPlaintextKeys, assertOneLine, clone } from "./safety-helpers.ts";
@@ -113,6 +113,25 @@ test("a planted staging name in the pki directory (x.inforge-new -> victim) is r
   assert.is(readFileSync(c.victim, "utf8"), VICTIM);
   assert.not.ok(existsSync(join(c.dir, "leaves/eu/keys.age.inforge-new")));
   assert.ok(lstatSync(join(c.dir, "leaves/eu/keys.age")).isFile());
+});
+
+test("files are written in place (lib/store/redo.ts), never through a second name: a hard link at a target is replaced, its other file untouched", async () => {
+  const c = copy();
+  const cert = join(c.dir, "leaves/eu/payments.crt.pem");
+  const other = join(c.dir, "leaves/eu/checkout.crt.pem");
+  const inode = lstatSync(other).ino;
+  // payments.crt.pem becomes a second name of the victim, which holds the recorded bytes (so the tamper check passes).
+  const recorded = readFileSync(cert, "utf8");
+  writeFileSync(c.victim, recorded);
+  rmSync(cert);
+  linkSync(c.victim, cert);
+  await ok(cli(["pki", "renew", "--region", "eu", "--at", iso(T0 + 6 * D)], c.env));
+  assert.is(readFileSync(c.victim, "utf8"), recorded, "the renewal wrote through the hard link into the victim");
+  assert.is(lstatSync(cert).nlink, 1, "the target still shares its inode with the victim");
+  assert.is.not(readFileSync(cert, "utf8"), recorded);
+  // An ordinary file with one name is rewritten in its own inode: no new file per leaf.
+  assert.is(lstatSync(other).ino, inode);
+  assert.is.not(readFileSync(other, "utf8"), readFileSync(join(sb.dir, "leaves/eu/checkout.crt.pem"), "utf8"));
 });
 
 test("a planted lock file symlink (.lock -> victim) is refused, the victim untouched", async () => {

@@ -5,7 +5,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildTree, ciEnv, cli, ok, rootEnv, sandbox, treeHash } from "./helpers.ts";
+import { spawnSync } from "node:child_process";
+import { buildTree, ciEnv, cli, ok, ROOT, rootEnv, sandbox, treeHash } from "./helpers.ts";
 import { assertNoPlaintextKeys, assertOneLine, clone, errorCodes, findingsOf, rechain, verify } from "./safety-helpers.ts";
 import { pkcs8Pem } from "./fixtures/pem.ts";
 import { sha256 } from "../lib/store/journal.ts";
@@ -263,6 +264,34 @@ test("an interrupted run's pending record is reported as resumable, judged as th
   const after = await verify(dir, both);
   assert.is(after.code, 0, findingsOf(after.report));
   assert.is(read(dir, "leaves/us/payments.crt.pem"), read(work, "leaves/us/payments.crt.pem"));
+});
+
+test("a run killed past its commit point is finished from its redo log; a log that is not the pending run's is refused, the tree unchanged", async () => {
+  const dir = clone(sb);
+  const env = { ...ciEnv(sb), INFORGE_PKI_DIR: dir };
+  const argv = [join(ROOT, "bin/inforge.js"), "pki", "rotate", "--leaf", "payments", "--region", "us"];
+  const killed = spawnSync(process.execPath, argv, { env: { ...env, INFORGE_CRASH_AT: "write-torn:1" } as NodeJS.ProcessEnv, encoding: "utf8" });
+  assert.is(killed.signal, "SIGKILL", killed.stderr);
+  const log = join(dir, "journal/scopes/us.pending.redo");
+  const good = readFileSync(log, "utf8");
+  // Judged as the tree it will finish, though a file is torn on disk.
+  assert.equal(errorCodes((await verify(dir, both)).report), ["commit.pending"]);
+  // Another run's bytes in the log (one character of a certificate changed): verify and the next run refuse to finish it.
+  writeFileSync(log, good.replace(/(BEGIN CERTIFICATE-----\\n)(.)/, (_, a: string, ch: string) => a + (ch === "M" ? "N" : "M")));
+  const v = await verify(dir, both);
+  assert.ok(errorCodes(v.report).includes("commit.unrecoverable"), findingsOf(v.report));
+  // (The killed run's lock is taken over: its process is gone.)
+  const unlocked = (rel: string) => !rel.startsWith(".lock");
+  const before = treeHash(dir, unlocked);
+  const r = await cli(["pki", "renew", "--dir", dir], ciEnv(sb));
+  assert.is(r.code, 1, r.err);
+  assertOneLine(r.err, "damaged redo log");
+  assert.match(r.err, /journal\/scopes\/us\.pending\.redo holds bytes for "[^"]+" that the pending record does not name, so the interrupted run cannot be finished; restore the pki directory from git/);
+  assert.is(treeHash(dir, unlocked), before);
+  // The log as written: the next run finishes the rotation, and the tree verifies clean.
+  writeFileSync(log, good);
+  await ok(cli(["pki", "renew", "--dir", dir], ciEnv(sb)));
+  assert.equal(errorCodes((await verify(dir, both)).report), []);
 });
 
 test.run();

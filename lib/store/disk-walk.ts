@@ -47,5 +47,5 @@ export async function mapBatched<T, R>(items: readonly T[], f: (item: T) => Prom
 
 /** Files that are the tool's own bookkeeping, not recorded by the journal. */
 export const isBookkeeping = (rel: string) => rel.startsWith("journal/") || /^\.lock(-[a-z0-9-]+)?(\.takeover)?$/.test(rel);
-/** Files staged by a run (lib/store/fs-store.ts, atomic.ts) that has not reached its commit point. */
-export const isStaged = (rel: string) => rel.endsWith(TMP) || /\.\d+\.tmp$/.test(rel);
+/** Files staged by a run (lib/store/fs-store.ts, redo.ts, atomic.ts) that has not reached its commit point (a redo log with a pending record is that record's). */
+export const isStaged = (rel: string) => rel.endsWith(TMP) || /\.\d+\.tmp$/.test(rel) || /^journal\/(scopes\/[^/]+\.)?pending\.redo$/.test(rel);

@@ -40,3 +40,6 @@ export const lockFile = (d: Domain) => (d === null ? ".lock" : `.lock-${d}`);
 export const entryRef = (d: Domain, seq: number) => `${d ?? "pki"}#${seq}`;
 export const journalFile = (d: Domain) => (d === null ? "journal/pki.jsonl" : `journal/scopes/${d}.jsonl`);
 export const pendingFile = (d: Domain) => (d === null ? "journal/pending.json" : `journal/scopes/${d}.pending.json`);
+/** Suffix of a commit's redo log (lib/store/redo.ts), beside its pending record. */
+export const REDO = ".redo";
+export const redoFile = (d: Domain) => (d === null ? `journal/pending${REDO}` : `journal/scopes/${d}.pending${REDO}`);

@@ -4,11 +4,12 @@ import { StateError } from "../errors.ts";
 import { error, type Finding } from "../check/verify-rules.ts";
 import { FsStore, TMP, type Store } from "./fs-store.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
-import { journalFile, pendingFile, type Domain } from "./domains.ts";
+import { journalFile, pendingFile, redoFile, type Domain } from "./domains.ts";
+import { readRedo } from "./redo.ts";
 import { pendingFolded } from "./manifest.ts";
 
 // The tree as the next run will see it: verify judges what recover() will finish, reading an
-// interrupted run's files where they are staged and its journal entry as it will be appended.
+// interrupted run's files from its redo log and its journal entry as it will be appended.
 
 /**
  * A read-only view of the pki directory as the next run will see it: when an interrupted run
@@ -35,14 +36,14 @@ export class RolledForward implements Store {
 }
 
 /** A pending record's entry and the leaf certificates it names beside it (lib/store/manifest.ts); null when damaged. */
-function parsePending(text: string): { entry: JournalEntry; folded: { path: string; sha256: string }[] } | null {
+function parsePending(text: string): { entry: JournalEntry; folded: { path: string; sha256: string }[]; redo: boolean } | null {
   try {
-    const rec = JSON.parse(text) as { entry?: JournalEntry; folded?: unknown };
+    const rec = JSON.parse(text) as { entry?: JournalEntry; folded?: unknown; redo?: unknown };
     const e = rec.entry;
     if (!e || !Array.isArray(e.files)) return null;
     const { hash, ...rest } = e;
     const folded = pendingFolded(rec);
-    return sealEntry(rest).hash === hash && folded ? { entry: e, folded } : null;
+    return sealEntry(rest).hash === hash && folded ? { entry: e, folded, redo: rec.redo === true } : null;
   } catch {
     return null;
   }
@@ -67,10 +68,25 @@ export async function rollForward(base: FsStore, view: RolledForward, domains: r
     const pending = parsed.entry;
     pendings.set(d, pending);
     add(error("commit.pending", `an interrupted run ("${pending.command}", entry ${pending.seq} of ${journalFile(d)}) has not finished; run any inforge pki command that applies (the same one is best) to finish it — the checks below describe the tree as it will be then`, file));
-    for (const f of [...pending.files, ...parsed.folded]) {
+    // Where the run's new bytes are: its redo log (lib/store/redo.ts), or, for a record written
+    // before redo logs, the files staged beside their targets.
+    const files = [...pending.files, ...parsed.folded];
+    let logged: Map<string, string> | null = null;
+    if (parsed.redo) {
+      const log = redoFile(d);
+      try {
+        const text = await base.read(log);
+        if (text === null) throw new StateError(`its log ${log} is missing`);
+        logged = new Map(readRedo(text, log, pending.hash, new Map(files.map((f) => [f.path, f.sha256]))).map((f) => [f.path, f.content]));
+      } catch (e) {
+        add(error("commit.unrecoverable", `the interrupted run recorded in ${file} cannot be finished (${(e as Error).message.replace(/, so the interrupted run.*$/, "")}); restore the pki directory from git`, log));
+        continue;
+      }
+    }
+    for (const f of files) {
       const now = await base.read(f.path);
       if (now !== null && sha256(now) === f.sha256) continue;
-      const next = await readFile(join(base.dir, f.path + TMP), "utf8").catch(() => null);
+      const next = logged ? (logged.get(f.path) ?? null) : await readFile(join(base.dir, f.path + TMP), "utf8").catch(() => null);
       if (next !== null && sha256(next) === f.sha256) view.overlay.set(f.path, next);
       else add(error("commit.unrecoverable", `${f.path} is neither the file the interrupted run wrote nor staged beside it, so that run cannot be finished; restore the pki directory from git`, f.path));
     }
