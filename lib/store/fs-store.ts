@@ -1,5 +1,5 @@
 import { readFile, readdir, rename, unlink, stat } from "node:fs/promises";
-import { writeFileSync } from "node:fs";
+import { closeSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { StateError } from "../errors.ts";
 import { fsyncDir, writeAtomic, writeDurable } from "./atomic.ts";
@@ -9,7 +9,7 @@ import { assertNoSymlinks, makeDirs, openAppend, removeDirs } from "./no-follow.
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
 import { foldWrites, manifestScope, manifestsOf, pendingFolded } from "./manifest.ts";
-import { readRedo, writeInPlace, writeRedo, type RedoFile } from "./redo.ts";
+import { overwrite, readRedo, settle, writeRedo, type Overwritten, type RedoFile } from "./redo.ts";
 
 export interface FileWrite {
   readonly path: string; // relative to the pki directory
@@ -76,6 +76,9 @@ async function inParallel<T>(items: readonly T[], f: (item: T, n: number) => Pro
 
 /** Directories inforge creates in the pki directory: explicit, never the umask's default (0777 under umask 000). */
 export const DIR_MODE = 0o755;
+
+/** Leaf certificates written before their fsyncs are waited for (open files at once). */
+const CERT_BATCH = 512;
 
 /** Files in flight at once (the thread pool is sized for it in bin/inforge.js): 64 fsyncs of a fleet's files, 0.3 s at 10,000 leaves against 0.6 s at 16. */
 const IO_WIDTH = 64;
@@ -166,7 +169,7 @@ export class FsStore implements Store {
     // Nothing is read or written before every path this commit touches has been checked: no
     // symlink anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry
     // the writes out of it).
-    await this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending, redo]);
+    this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending, redo]);
     // Leaf certificates go into their scopes' manifests, which the entry records instead
     // (lib/store/manifest.ts): an entry stays O(scopes) lines however many leaves the run wrote.
     const { staged: all, journaled, folded } = await foldWrites(writes, (p) => this.read(p));
@@ -209,7 +212,7 @@ export class FsStore implements Store {
       return undo(e);
     }
     crashPoint("pending");
-    await this.finish(entry, this.domain, all).catch((e: unknown) => {
+    await this.finish(entry, this.domain, all, true).catch((e: unknown) => {
       throw ioFailure(e, "the run is committed but not finished; run any inforge command on this directory again to finish it");
     });
     crashPoint("committed");
@@ -217,25 +220,49 @@ export class FsStore implements Store {
   }
 
   /** Write a committed run's files in place, append its entry, remove its pending record and log. */
-  private async finish(entry: JournalEntry, domain: Domain, files: readonly RedoFile[]): Promise<void> {
+  private async finish(entry: JournalEntry, domain: Domain, files: readonly RedoFile[], guarded = false): Promise<void> {
     const journal = journalFile(domain);
-    await this.guard([...files.map((f) => f.path), journal, pendingFile(domain)]);
+    // (A commit has just checked these paths; a recovery checks them here.)
+    if (!guarded) this.guard([...files.map((f) => f.path), journal, pendingFile(domain)]);
     const dirs = new Set<string>();
-    await inParallel(files, async (f, n) => {
+    // Leaf certificates — the bulk of a fleet's files, read only under the lock or through the
+    // log (rolled-forward) — are written in place. Every other file (state, bundles, keys,
+    // manifests: a few dozen) replaces its target atomically, so a reader without the lock
+    // (status, a task's context, openPki) never meets a half-written one, even mid-commit.
+    const numbered = files.map((f, n) => ({ f, n }));
+    await inParallel(numbered.filter(({ f }) => manifestScope(f.path) === null), async ({ f, n }) => {
       const target = this.abs(f.path);
-      const torn = crashAt() === `write-torn:${n + 1}` ? () => process.kill(process.pid, "SIGKILL") : undefined;
-      // Leaf certificates — the bulk of a fleet's files, read only under the lock or through the
-      // log (rolled-forward) — are written in place. Every other file (state, bundles, keys,
-      // manifests: a few dozen) replaces its target atomically, so a reader without the lock
-      // (status, a task's context, openPki) never meets a half-written one, even mid-commit.
-      if (manifestScope(f.path) === null) {
-        crashPoint(`write-torn:${n + 1}`, { path: target + TMP, content: f.content });
-        await writeDurable(target + TMP, f.content, f.mode);
-        await rename(target + TMP, target);
-        dirs.add(dirname(target));
-      } else if (await writeInPlace(target, f.content, f.mode, torn)) dirs.add(dirname(target));
+      crashPoint(`write-torn:${n + 1}`, { path: target + TMP, content: f.content });
+      await writeDurable(target + TMP, f.content, f.mode);
+      await rename(target + TMP, target);
+      dirs.add(dirname(target));
       crashPoint(`write:${n + 1}`);
     });
+    // In batches: written synchronously (page cache), then fsynced with many in flight. Writing
+    // while other files' fsyncs run made each lookup wait on the file system (0.9 s of lstat at
+    // 10,000 leaves); the batch bounds the open files.
+    const certs = numbered.filter(({ f }) => manifestScope(f.path) !== null);
+    for (let i = 0; i < certs.length; i += CERT_BATCH) {
+      const open: Overwritten[] = [];
+      try {
+        for (const { f, n } of certs.slice(i, i + CERT_BATCH)) {
+          const target = this.abs(f.path);
+          const torn = crashAt() === `write-torn:${n + 1}` ? () => process.kill(process.pid, "SIGKILL") : undefined;
+          const w = overwrite(target, f.content, f.mode, torn);
+          open.push(w);
+          if (w.created) dirs.add(dirname(target));
+          crashPoint(`write:${n + 1}`);
+        }
+        const batch = open.splice(0);
+        let started = 0;
+        await inParallel(batch, (w) => (started++, settle(w))).catch((e: unknown) => {
+          for (const w of batch.slice(started)) closeSync(w.fd); // never started: settle closes only its own
+          throw e;
+        });
+      } finally {
+        for (const w of open) closeSync(w.fd);
+      }
+    }
     await inParallel([...dirs], (d) => fsyncDir(d));
     const line = JSON.stringify(entry) + "\n";
     // A power cut in the middle of the append below leaves a torn last line: the start of this
@@ -296,9 +323,9 @@ export class FsStore implements Store {
   }
 
   /** Refuse (before anything is written) when any component of these paths is a symlink. */
-  private async guard(rels: readonly string[]): Promise<void> {
+  private guard(rels: readonly string[]): void {
     const dirs = new Set<string>();
-    await inParallel(rels, (rel) => assertNoSymlinks(this.dir, safeRel(rel), dirs));
+    for (const rel of rels) assertNoSymlinks(this.dir, safeRel(rel), dirs);
   }
 
   /**

@@ -28,8 +28,11 @@ export function symlinkRefusal(path: string, fix = "replace it with a directory 
  * Check every component of `rel` below `root` with lstat: none may be a symlink, and all but the
  * last must be directories. Components that do not exist yet are fine (they will be created, one
  * level at a time, by makeDirs). `root` itself is trusted: it is a real path (realPath below).
+ * Synchronous: a commit checks every path it writes (10,000 at a fleet renewal), and one lstat of
+ * a cached entry costs a few µs where a promise-based one is a thread-pool round trip (about
+ * 0.5 s for 10,000 under load).
  */
-export async function assertNoSymlinks(root: string, rel: string, cache?: Set<string>): Promise<void> {
+export function assertNoSymlinks(root: string, rel: string, cache?: Set<string>): void {
   const parts = rel.split("/").filter((p) => p !== "");
   let cur = root;
   for (const [i, part] of parts.entries()) {
@@ -38,7 +41,7 @@ export async function assertNoSymlinks(root: string, rel: string, cache?: Set<st
     if (!last && cache?.has(cur)) continue;
     let st;
     try {
-      st = await lstat(cur);
+      st = lstatSync(cur);
     } catch (e) {
       if (code(e) === "ENOENT") return;
       throw e;

@@ -1,4 +1,4 @@
-import { closeSync, constants, fchmodSync, fdatasync, fstatSync, fsync, ftruncateSync, lstatSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fdatasync, fstatSync, fsync, ftruncateSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { StateError } from "../errors.ts";
 import { sha256 } from "./journal.ts";
 import { createNew, symlinkRefusal } from "./no-follow.ts";
@@ -95,46 +95,49 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOF
 const OVERWRITE = constants.O_WRONLY | O_NOFOLLOW | O_NONBLOCK;
 const code = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
 
-const syncFd = (fd: number, full: boolean) =>
-  new Promise<void>((resolve, reject) => (full ? fsync : fdatasync)(fd, (e) => (e ? reject(e) : resolve())));
+/** A file written (in the page cache) and still open: `settle` makes it durable and closes it. */
+export interface Overwritten {
+  readonly fd: number;
+  /** Created, or its mode changed: metadata, so fsync rather than fdatasync. */
+  readonly full: boolean;
+  readonly created: boolean;
+}
 
 /**
- * Put `content` at `abs` durably: an existing regular file with one name is overwritten in its
- * own inode (no new inode: that is the cost being avoided); anything else there — a second name
- * of another file (a hard link), a FIFO, a socket — is unlinked and created anew, so a write never
- * lands in another file; a symlink is refused (the store's guard refused it before the commit
- * point already). Returns true when the file was created (its directory then needs an fsync).
- *
- * The open, write and truncate are synchronous (page cache: about 20 µs each, where each
- * promise-based call is a thread-pool round trip); only the fsync goes to the thread pool, so
- * many are in flight and the file system folds them into shared journal commits.
+ * Put `content` at `abs`: an existing regular file with one name is overwritten in its own inode
+ * (no new inode: that is the cost being avoided); anything else there — a second name of another
+ * file (a hard link), a FIFO, a socket — is unlinked and created anew, so a write never lands in
+ * another file; a symlink is refused (the store's guard refused it before the commit point
+ * already). Synchronous (page cache: a few µs a call, where each promise-based call is a
+ * thread-pool round trip); the file stays open for `settle`.
  */
-export async function writeInPlace(abs: string, content: string, mode: number, torn?: () => void): Promise<boolean> {
+export function overwrite(abs: string, content: string, mode: number, torn?: () => void): Overwritten {
   let created = false;
   let fd = -1;
-  let st;
+  // Opened first and judged by fstat (one lookup a file, not two): O_NOFOLLOW refuses a symlink,
+  // O_NONBLOCK keeps a FIFO from blocking the open.
   try {
-    st = lstatSync(abs);
+    fd = openSync(abs, OVERWRITE);
   } catch (e) {
-    if (code(e) !== "ENOENT") throw e;
-  }
-  if (st?.isSymbolicLink()) throw symlinkRefusal(abs);
-  if (st && (!st.isFile() || st.nlink > 1)) {
-    if (st.isDirectory()) throw new StateError(`${abs} is a directory where inforge keeps a file; remove it and run again`);
-    unlinkSync(abs);
-    st = undefined;
-  }
-  if (st) {
-    try {
-      fd = openSync(abs, OVERWRITE);
-    } catch (e) {
-      // A file we may not write but may replace (read-only mode, another owner): replaced, as a rename would.
-      if (code(e) !== "EACCES" && code(e) !== "EPERM") throw e;
+    if (code(e) === "ELOOP") throw symlinkRefusal(abs);
+    if (code(e) === "EISDIR") throw new StateError(`${abs} is a directory where inforge keeps a file; remove it and run again`);
+    // Absent; or a file we may not write but may replace (read-only mode, another owner), as a
+    // rename would; or a FIFO without a reader: created anew below.
+    if (code(e) !== "ENOENT") {
+      if (code(e) !== "EACCES" && code(e) !== "EPERM" && code(e) !== "ENXIO") throw e;
       unlinkSync(abs);
-      st = undefined;
     }
   }
-  if (!st) {
+  let st = fd === -1 ? null : fstatSync(fd);
+  if (st) {
+    if (!st.isFile() || st.nlink > 1) {
+      closeSync(fd);
+      fd = -1;
+      st = null;
+      unlinkSync(abs); // the name only: the other file it shares an inode with keeps its bytes
+    }
+  }
+  if (fd === -1) {
     try {
       fd = openSync(abs, CREATE, mode);
       created = true;
@@ -144,9 +147,8 @@ export async function writeInPlace(abs: string, content: string, mode: number, t
     }
   }
   try {
-    const now = fstatSync(fd);
-    // Opened (O_NOFOLLOW) what lstat saw: a regular file with one name. Anything else was swapped in meanwhile.
-    if (!now.isFile() || now.nlink > 1) throw new StateError(`${abs} changed while inforge was writing it; run again`);
+    // A created file: its mode is the one given, narrowed by the umask (checked below).
+    const now = st ?? fstatSync(fd);
     const bytes = Buffer.from(content, "utf8");
     if (torn) {
       writeSync(fd, bytes, 0, Math.ceil(bytes.length / 2), 0);
@@ -156,10 +158,18 @@ export async function writeInPlace(abs: string, content: string, mode: number, t
     if (now.size !== bytes.length) ftruncateSync(fd, bytes.length);
     const chmod = (now.mode & 0o7777) !== mode;
     if (chmod) fchmodSync(fd, mode);
-    // fdatasync covers the bytes and the size; a created file or a new mode is metadata: fsync.
-    await syncFd(fd, created || chmod);
-  } finally {
+    return { fd, full: created || chmod, created };
+  } catch (e) {
     closeSync(fd);
+    throw e;
   }
-  return created;
+}
+
+/** Make an overwritten file durable and close it: fdatasync covers the bytes and the size; a created file or a new mode is metadata (fsync). */
+export async function settle(w: Overwritten): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => (w.full ? fsync : fdatasync)(w.fd, (e) => (e ? reject(e) : resolve())));
+  } finally {
+    closeSync(w.fd);
+  }
 }
