@@ -98,23 +98,39 @@ function commonNames(b: Uint8Array, name: Tlv): string[] | null {
   return out;
 }
 
+/** `n` ASCII digits at `at` as a number; -1 when any is not a digit. */
+function digits(b: Uint8Array, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = b[i]! - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+// Read straight off the bytes: decoding each time to a string and matching a regex cost about
+// 11 µs a time, a quarter of a second of `pki verify` at 10,000 leaves (two times a certificate).
 function time(b: Uint8Array, t: Tlv): Date | null {
-  const s = latin1.decode(b.subarray(t.body, t.end));
-  let m: RegExpExecArray | null;
+  const len = t.end - t.body;
   let year: number;
-  if (t.tag === 0x17 && (m = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s))) {
-    const yy = Number(m[1]);
-    year = yy < 50 ? 2000 + yy : 1900 + yy; // RFC 5280 §4.1.2.5.1
-  } else if (t.tag === 0x18 && (m = /^(\d\d\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s))) {
-    year = Number(m[1]);
+  let at = t.body;
+  if (t.tag === 0x17 && len === 13) {
+    const yy = digits(b, at, 2);
+    year = yy < 0 ? -1 : yy < 50 ? 2000 + yy : 1900 + yy; // RFC 5280 §4.1.2.5.1
+    at += 2;
+  } else if (t.tag === 0x18 && len === 15) {
+    year = digits(b, at, 4);
+    at += 4;
   } else return null;
+  if (year < 0 || b[t.end - 1] !== 0x5a /* Z */) return null;
+  const [mo, d, h, mi, se] = [digits(b, at, 2), digits(b, at + 2, 2), digits(b, at + 4, 2), digits(b, at + 6, 2), digits(b, at + 8, 2)];
   // Only instants that exist, spelled as RFC 5280 §4.1.2.5 says (GeneralizedTime from 2050):
   // Date.UTC would roll February 30 over into March, and the library reads such dates its own
   // way; lib/x509/strict-der.ts reports them.
-  const [mo, d, h, mi, se] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
-  if ((t.tag === 0x18 && year < 2050) || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return null;
-  const at = new Date(Date.UTC(year, mo - 1, d, h, mi, se));
-  return at.getUTCDate() === d ? at : null;
+  if ((t.tag === 0x18 && year < 2050) || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59) return null;
+  const date = new Date(Date.UTC(year, mo - 1, d, h, mi, se));
+  return date.getUTCDate() === d ? date : null;
 }
 
 /** GeneralNames: dNSName [2] and uniformResourceIdentifier [6], as the library reads them. */
