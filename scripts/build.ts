@@ -23,7 +23,7 @@ export interface Manifest {
   readonly tasks: readonly string[];
 }
 
-export async function buildCli(): Promise<{ ms: number; bytes: number }> {
+export async function buildCli(): Promise<{ ms: number; bytes: number; metafile: Metafile }> {
   const t = performance.now();
   const tasks = readdirSync(join(ROOT, "tasks")).filter((f) => f.endsWith(".ts") && !f.startsWith("_")).sort();
   // The entry: register each shipped task under its source path, then the CLI itself.
@@ -32,9 +32,8 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
     `import { setFrameMapper } from "./lib/dsl/origin.ts";`,
     `import { bundleFrameMapper } from "./lib/cli/bundle-origins.ts";`,
     `setFrameMapper(bundleFrameMapper(import.meta.url));`,
-    `import { registerShippedTask } from "./lib/runbook/shipped.ts";`,
-    `import { SHIPPED } from "./lib/runbook/tasks.ts";`,
-    ...tasks.map((f, i) => `import t${i} from "./tasks/${f}";\nregisterShippedTask(join(SHIPPED, ${JSON.stringify(f)}), t${i});`),
+    `import { registerShippedTask, SHIPPED } from "./lib/runbook/shipped.ts";`,
+    ...tasks.map((f) => `registerShippedTask(join(SHIPPED, ${JSON.stringify(f)}), () => import("./tasks/${f}"));`),
     `export { main, explain } from "./lib/cli/main.ts";`,
   ].join("\n");
   const tmp = join(ROOT, "dist", `.cli-${process.pid}`);
@@ -82,7 +81,7 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
   renameSync(tmp, OUT);
   if (had) rmSync(old, { recursive: true, force: true });
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-  return { ms: performance.now() - t, bytes };
+  return { ms: performance.now() - t, bytes, metafile: result.metafile };
 }
 
 interface Origins {
