@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { PROBE_RECORD_SCHEMA, ProbeRecordSchema, probeRecordPayload, type ProbeEvidence, type ProbeRecord } from "../model/probes.ts";
 import { LIVE, type Snapshot } from "../model/state.ts";
 import * as X from "../x509/read.ts";
+import { vouching } from "../apply/vouch.ts";
 import type { FsStore } from "./fs-store.ts";
 import { journalWrites, unrecorded } from "./tamper.ts";
 
@@ -22,9 +23,6 @@ export async function readProbeRecords(store: FsStore, s: Snapshot): Promise<Pro
   const names = (await store.list("probes")).filter((n) => n.endsWith(".json"));
   if (!names.length) return { records: {}, rejected: [] };
   const writes = await journalWrites(store);
-  // Loaded only when there are records: vouching checks certificate signatures with the full
-  // lib/x509, which `pki status` of a tree without probes need not load (lib/x509/read.ts).
-  const { vouching } = await import("../apply/vouch.ts");
   const vouch = vouching((path) => store.read(path), s);
   const records: Record<string, ProbeRecord> = {};
   const rejected: { scope: string; file: string; message: string }[] = [];

@@ -1,5 +1,5 @@
-// What the read-only commands need of a certificate — its fingerprint, and a detached signature
-// checked against its key — without @peculiar/x509. `inforge pki status` checks custody.json
+// What the read-only commands need of a certificate — its fingerprint, a detached signature
+// checked against its key, its issuer's signature — without @peculiar/x509. `inforge pki status` checks custody.json
 // and the probe records this way on every start, and loading @peculiar/x509 (reflect-metadata,
 // tsyringe, the asn1 schemas: ~750 kB of the bundle) cost it more than all its own work. The
 // rest of lib/x509 (mod.ts) is loaded only when a certificate has a shape our reader leaves to
@@ -8,6 +8,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { fastFields } from "./fast-parse.ts";
 import { assertSingleDerElement, decodePemBlocks, decodeSinglePem, toHex, type Bytes } from "./pem.ts";
 import { X509Error } from "./errors.ts";
+import { verifyEcdsaP256 } from "./fast-verify.ts";
 import { fromBase64 } from "../bytes.ts";
 
 export const CERT_LABEL = "CERTIFICATE";
@@ -74,3 +75,27 @@ export async function verifyDetached(certPem: string, data: Uint8Array, signatur
   }
   return globalThis.crypto.subtle.verify(ALG, key, sig, data.slice());
 }
+
+/**
+ * verifySignedBy (signature.ts) for a certificate issued the way inforge issues (ECDSA P-256,
+ * SHA-256) under an issuer our reader parses, checked without the library; anything else — a
+ * CRL, another algorithm, an odd encoding, malformed input and its error — is left to it.
+ */
+export async function verifySignedBy(childPem: string, issuerPem: string): Promise<boolean> {
+  const fast = await (async () => {
+    try {
+      const issuer = decodeSinglePem(issuerPem, CERT_LABEL, certReason("issuer"));
+      const spki = fastFields(issuer)?.spki;
+      const blocks = decodePemBlocks(childPem, (why) => why);
+      const child = blocks.length === 1 && blocks[0]!.label === CERT_LABEL ? blocks[0]!.der : null;
+      if (!spki || !child) return null;
+      assertSingleDerElement(child, (why) => why);
+      return await verifyEcdsaP256(child, issuerPem, spki);
+    } catch {
+      return null; // the library gives the answer, or the error, below
+    }
+  })();
+  return fast ?? (await import("./signature.ts")).verifySignedBy(childPem, issuerPem);
+}
+
+export { X509Error };
