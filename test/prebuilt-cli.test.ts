@@ -82,6 +82,9 @@ test("the entry chunk holds the help text, not the libraries; pki status loads n
   for (const lib of [/node_modules\/@peculiar\//, /node_modules\/reflect-metadata\//, /node_modules\/age-encryption\//, /^lib\/x509\/vendor\.ts$/]) {
     assert.equal(pkg(lib, status), [], `pki status statically loads ${lib}`);
   }
+  // Only the valibot it uses (scripts/build.ts, valibotDirect), not all 190 kB of it.
+  const valibot = Object.values(metafile.outputs).reduce((n, o) => n + (o.inputs["node_modules/valibot/dist/index.mjs"]?.bytesInOutput ?? 0), 0);
+  assert.ok(valibot < 60_000, `the bundle keeps ${valibot} bytes of valibot`);
 });
 
 test("a changed input makes bin run the sources instead, and run/tasks always do", async () => {
