@@ -1,9 +1,9 @@
 // What the read-only commands need of a certificate — its fingerprint, a detached signature
-// checked against its key, its issuer's signature — without @peculiar/x509. `inforge pki status` checks custody.json
-// and the probe records this way on every start, and loading @peculiar/x509 (reflect-metadata,
-// tsyringe, the asn1 schemas: ~750 kB of the bundle) cost it more than all its own work. The
-// rest of lib/x509 (mod.ts) is loaded only when a certificate has a shape our reader leaves to
-// the library, or by the commands that sign.
+// checked against its key, its issuer's signature — without @peculiar/x509. `inforge pki status`
+// checks custody.json and the probe records this way on every start; loading @peculiar/x509
+// (reflect-metadata, tsyringe, the asn1 schemas: ~750 kB of the bundle) cost it more than all its
+// own work. The rest of lib/x509 (mod.ts) is loaded only when a certificate has a shape our
+// reader leaves to the library, or by the commands that sign.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { fastFields } from "./fast-parse.ts";
 import { assertSingleDerElement, decodePemBlocks, decodeSinglePem, toHex, type Bytes } from "./pem.ts";
