@@ -12,7 +12,7 @@ import { apply, type ApplyResult } from "./apply/apply.ts";
 import { hasIdentity, IDENTITY_VAR, type Identities, type RootToken } from "./apply/keys.ts";
 import { DIR_MODE, FsStore } from "./store/fs-store.ts";
 import { fsyncDir, writeDurable } from "./store/atomic.ts";
-import { kindOfSync, realPath, within } from "./store/no-follow.ts";
+import { realPath, within } from "./store/no-follow.ts";
 import { ioFailure } from "./store/io-errors.ts";
 import { acquireLock, type Lock } from "./store/lock.ts";
 import { readSnapshot } from "./store/snapshot.ts";
@@ -30,6 +30,9 @@ import { parseSavedPlan, savedPlan, stateChange, stateFiles, type AfterHook, typ
 import { stateView, type PkiState } from "./model/view.ts";
 import type { Snapshot, Topology } from "./model/state.ts";
 import { isDenied } from "./runtime.ts";
+import { pkiDir } from "./store/pki-dir.ts";
+
+export { pkiDir };
 import { canonicalJson } from "./model/custody-record.ts";
 
 // openPki(): the library's front door and the one owner of a run — snapshot, lock, recovery,
@@ -489,24 +492,3 @@ async function revealRoot(id: Identity, out: string | undefined, print: (s: stri
   print(text.trimEnd());
 }
 
-/**
- * The pki directory as a real path, resolved once: the path given may pass through symlinks (a
- * CI workspace, /var on macOS, even a symlinked `pki`), and is then used as the physical
- * directory it names; nothing below it may be a symlink (lib/store/no-follow.ts).
- */
-export function pkiDir(given: string): string {
-  const real = realPath(given);
-  const kind = kindOfSync(real);
-  if (kind !== null && kind !== "dir") {
-    throw new InputError(`--dir "${given}" is ${kind === "file" ? "a file" : "not a directory"}, not a pki directory; point --dir / INFORGE_PKI_DIR at the directory pki init made (or a new one for pki init)`);
-  }
-  if (kind === null) {
-    // The nearest ancestor that can be seen must be a directory (one that cannot be read, under
-    // Deno's flags, is left to the runtime to refuse).
-    let up = dirname(real);
-    while (kindOfSync(up) === null && up !== dirname(up)) up = dirname(up);
-    const k = kindOfSync(up);
-    if (k !== null && k !== "dir") throw new InputError(`--dir "${given}" lies under ${up}, which is not a directory; point --dir / INFORGE_PKI_DIR at a directory`);
-  }
-  return resolve(real);
-}

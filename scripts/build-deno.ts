@@ -17,9 +17,8 @@ const tasks = readdirSync(join(ROOT, "tasks")).filter((f) => f.endsWith(".ts") &
 // The CLI: the shipped tasks registered by their source path (lib/runbook/shipped.ts), then main().
 const cli = [
   `import { join } from "node:path";`,
-  `import { registerShippedTask } from "./lib/runbook/shipped.ts";`,
-  `import { SHIPPED } from "./lib/runbook/tasks.ts";`,
-  ...tasks.map((f, i) => `import t${i} from "./tasks/${f}";\nregisterShippedTask(join(SHIPPED, ${JSON.stringify(f)}), t${i});`),
+  `import { registerShippedTask, SHIPPED } from "./lib/runbook/shipped.ts";`,
+  ...tasks.map((f) => `registerShippedTask(join(SHIPPED, ${JSON.stringify(f)}), () => import("./tasks/${f}"));`),
   `import { main, explain } from "./lib/cli/main.ts";`,
   `main(process.argv.slice(2), process.env).then((c) => (process.exitCode = c), (e) => (process.exitCode = explain(e, process.argv.includes("--json"))));`,
 ].join("\n");

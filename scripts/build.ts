@@ -7,8 +7,8 @@
 //
 // The bundle sits at dist/cli/, the same depth as lib/cli/, so paths that lib/cli derives from
 // import.meta.url (the shipped tasks directory) resolve to the same place from either.
-import { build, type Metafile, type OutputFile } from "esbuild";
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { build, type Metafile, type OutputFile, type Plugin } from "esbuild";
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -23,7 +23,7 @@ export interface Manifest {
   readonly tasks: readonly string[];
 }
 
-export async function buildCli(): Promise<{ ms: number; bytes: number }> {
+export async function buildCli(): Promise<{ ms: number; bytes: number; metafile: Metafile }> {
   const t = performance.now();
   const tasks = readdirSync(join(ROOT, "tasks")).filter((f) => f.endsWith(".ts") && !f.startsWith("_")).sort();
   // The entry: register each shipped task under its source path, then the CLI itself.
@@ -32,9 +32,8 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
     `import { setFrameMapper } from "./lib/dsl/origin.ts";`,
     `import { bundleFrameMapper } from "./lib/cli/bundle-origins.ts";`,
     `setFrameMapper(bundleFrameMapper(import.meta.url));`,
-    `import { registerShippedTask } from "./lib/runbook/shipped.ts";`,
-    `import { SHIPPED } from "./lib/runbook/tasks.ts";`,
-    ...tasks.map((f, i) => `import t${i} from "./tasks/${f}";\nregisterShippedTask(join(SHIPPED, ${JSON.stringify(f)}), t${i});`),
+    `import { registerShippedTask, SHIPPED } from "./lib/runbook/shipped.ts";`,
+    ...tasks.map((f) => `registerShippedTask(join(SHIPPED, ${JSON.stringify(f)}), () => import("./tasks/${f}"));`),
     `export { main, explain } from "./lib/cli/main.ts";`,
   ].join("\n");
   const tmp = join(ROOT, "dist", `.cli-${process.pid}`);
@@ -43,6 +42,7 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
   const result = await build({
     stdin: { contents: entry, resolveDir: ROOT, loader: "ts", sourcefile: "inforge-entry.ts" },
     absWorkingDir: ROOT,
+    plugins: [valibotDirect],
     bundle: true,
     splitting: true, // zx and the other dynamic imports stay out of the start-up path
     format: "esm",
@@ -82,8 +82,31 @@ export async function buildCli(): Promise<{ ms: number; bytes: number }> {
   renameSync(tmp, OUT);
   if (had) rmSync(old, { recursive: true, force: true });
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-  return { ms: performance.now() - t, bytes };
+  return { ms: performance.now() - t, bytes, metafile: result.metafile };
 }
+
+/**
+ * The shipped tasks take valibot as `v` from lib/mod.ts (`export * as v`), which makes esbuild
+ * keep all of valibot (190 kB) in the chunk every command loads, `pki status` too; importing the
+ * same namespace straight from valibot lets it keep only what is used. The import is rewritten on
+ * its own line, so the task's line numbers (its intents' origins) stay as they are.
+ */
+const valibotDirect: Plugin = {
+  name: "valibot-direct",
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      if (dirname(args.path) !== join(ROOT, "tasks")) return undefined;
+      const text = readFileSync(args.path, "utf8");
+      const contents = text.replace(/^import \{([^}\n]*)\} from "\.\.\/lib\/mod\.ts";$/m, (line, names: string) => {
+        const list = names.split(",").map((n) => n.trim()).filter(Boolean);
+        if (!list.includes("v")) return line;
+        const rest = list.filter((n) => n !== "v");
+        return `${rest.length ? `import { ${rest.join(", ")} } from "../lib/mod.ts"; ` : ""}import * as v from "valibot";`;
+      });
+      return { contents, loader: "ts" };
+    });
+  },
+};
 
 interface Origins {
   sources: string[];

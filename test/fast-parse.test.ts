@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as X from "../lib/x509/mod.ts";
+import * as R from "../lib/x509/read.ts";
 import { certInfo, loadCertificate } from "../lib/x509/parse.ts";
 import { fastFields } from "../lib/x509/fast-parse.ts";
 import { exportSpki } from "../lib/x509/keys.ts";
@@ -91,6 +92,36 @@ test("verifySignedBy gives the library's answer: chains verify, a wrong issuer o
   // An RSA-signed certificate is checked by the library.
   const rsa = fromOpenssl["an RSA CA with a 20-byte high-bit serial"]!;
   assert.ok(await X.verifySignedBy(rsa, rsa));
+}));
+
+/** The error a promise rejects with, or null. */
+const failure = (p: Promise<unknown>) => p.then(() => null, (e: Error) => `${e.name}: ${e.message}`);
+
+test("lib/x509/read.ts (status, without @peculiar/x509) answers as the library does, and hands it what it cannot read", () => bothPlatforms(async () => {
+  const rsa = fromOpenssl["an RSA CA with a 20-byte high-bit serial"]!;
+  const crl = await X.createCrl({ issuer: { certPem: root.pem, signer: X.keySigner(rootKey) }, thisUpdate: at(0), nextUpdate: at(DAY), crlNumber: 1, revoked: [] });
+  const other = fromOpenssl["an EC leaf with several CNs, IP and e-mail SANs, no SKI"]!;
+  const cases: [string, string, string][] = [
+    ["leaf by its intermediate", leaf.pem, eu.pem], ["fast-path leaf", fast.pem, eu.pem], ["intermediate by its root", eu.pem, root.pem],
+    ["cross certificate", cross.pem, root.pem], ["leaf by the root", leaf.pem, root.pem], ["cross by the other root", cross.pem, root2.pem],
+    ["RSA (the library's)", rsa, rsa], ["a CRL (the library's)", crl, root.pem], ["a CRL by another root", crl, root2.pem],
+    ["a self-signed EC certificate", other, other], ["two certificates", leaf.pem + eu.pem, eu.pem], ["not PEM", "garbage", eu.pem],
+    ["an issuer that is not PEM", leaf.pem, "garbage"], ["a key as the child", pkcs8Pem("AAAA"), eu.pem],
+  ];
+  for (const [what, child, issuer] of cases) {
+    const lib = await failure(X.verifySignedBy(child, issuer));
+    assert.is(await failure(R.verifySignedBy(child, issuer)), lib, what);
+    if (lib === null) assert.is(await R.verifySignedBy(child, issuer), await X.verifySignedBy(child, issuer), what);
+  }
+  const bundle = [root.pem, cross.pem, eu.pem, rsa].join("");
+  assert.equal(await R.certificateFingerprints(bundle, "b"), X.parseCertificates(bundle, "b").map((c) => c.fingerprint));
+  for (const bad of [bundle + crl, "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"]) {
+    assert.is(await failure(R.certificateFingerprints(bad, "b")), await failure((async () => X.parseCertificates(bad, "b"))()));
+  }
+  const data = new TextEncoder().encode("custody");
+  const sig = await X.signDetached(X.keySigner(rootKey), data);
+  assert.ok(await R.verifyDetached(root.pem, data, sig));
+  assert.not.ok(await R.verifyDetached(root2.pem, data, sig));
 }));
 
 test("keyMatchesCertificate: a leaf's own key matches, another's does not, a damaged one is unreadable", () => bothPlatforms(async () => {

@@ -4,6 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Metafile } from "esbuild";
 import { buildCli } from "../scripts/build.ts";
 import { ROOT, buildTree, ciEnv, run, sandbox } from "./helpers.ts";
 
@@ -43,6 +44,47 @@ test("the prebuilt CLI applies a shipped task (rotate a leaf) without a TypeScri
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /running dist\/cli\/inforge\.mjs/);
   assert.match(r.stdout, /issue leaf\s+eu\/payments \(forced\)/);
+});
+
+/** Every input file a bundle output loads before it runs: the output and its static imports, transitively. */
+function loadedBy(meta: Metafile, start: string): Set<string> {
+  const outs = meta.outputs;
+  const inputs = new Set<string>();
+  const seen = new Set<string>();
+  const todo = [start];
+  while (todo.length) {
+    const o = todo.pop()!;
+    if (seen.has(o)) continue;
+    seen.add(o);
+    for (const i of Object.keys(outs[o]!.inputs)) inputs.add(i);
+    for (const i of outs[o]!.imports) if (i.kind === "import-statement" && !i.external) todo.push(i.path);
+  }
+  return inputs;
+}
+
+test("the entry chunk holds the help text, not the libraries; pki status loads neither @peculiar/x509 nor age", async () => {
+  const { metafile } = await buildCli();
+  const outputOf = (pred: (o: string) => boolean) => {
+    const o = Object.keys(metafile.outputs).find(pred);
+    assert.ok(o, "no such output in the bundle");
+    return o!;
+  };
+  const entry = loadedBy(metafile, outputOf((o) => o.endsWith("/inforge.mjs")));
+  assert.ok(entry.has("lib/cli/help.ts"), "the entry has the help text");
+  const pkg = (re: RegExp, set: Set<string>) => [...set].filter((p) => re.test(p));
+  // Each of these costs tens of milliseconds to compile and evaluate (README, Performance).
+  for (const lib of [/node_modules\/@peculiar\//, /node_modules\/reflect-metadata\//, /node_modules\/age-encryption\//, /node_modules\/@noble\//, /node_modules\/valibot\//, /node_modules\/zx\//, /^tasks\//]) {
+    assert.equal(pkg(lib, entry), [], `the entry chunk statically loads ${lib}`);
+  }
+  // pki status: the dynamic import main.ts makes for it, with everything that one loads statically.
+  const status = loadedBy(metafile, outputOf((o) => metafile.outputs[o]!.entryPoint === "lib/cli/report-commands.ts"));
+  assert.ok(status.has("lib/store/custody.ts"), "status checks custody");
+  for (const lib of [/node_modules\/@peculiar\//, /node_modules\/reflect-metadata\//, /node_modules\/age-encryption\//, /^lib\/x509\/vendor\.ts$/]) {
+    assert.equal(pkg(lib, status), [], `pki status statically loads ${lib}`);
+  }
+  // Only the valibot it uses (scripts/build.ts, valibotDirect), not all 190 kB of it.
+  const valibot = Object.values(metafile.outputs).reduce((n, o) => n + (o.inputs["node_modules/valibot/dist/index.mjs"]?.bytesInOutput ?? 0), 0);
+  assert.ok(valibot < 60_000, `the bundle keeps ${valibot} bytes of valibot`);
 });
 
 test("a changed input makes bin run the sources instead, and run/tasks always do", async () => {

@@ -6,7 +6,7 @@ import {
 } from "../model/custody-record.ts";
 import * as P from "../model/paths.ts";
 import { LIVE, type RootFile } from "../model/state.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/read.ts";
 
 // The custody checks (DESIGN invariant 6), over what lib/store/custody.ts read: pki.json against
 // the root-signed record, the record's signature against the root generation it names, and every
@@ -68,7 +68,7 @@ export async function checkCustody(i: CustodyInput): Promise<CustodyVerdict> {
     if (i.rootBundle !== null) {
       let members: string[] = [];
       try {
-        members = X.parseCertificates(i.rootBundle, P.bundle("root")).map((c) => c.fingerprint);
+        members = await X.certificateFingerprints(i.rootBundle, P.bundle("root"));
       } catch {
         add("anchor.root-bundle", `${P.bundle("root")} does not parse as PEM certificates; restore it from git — nothing was changed`);
       }
@@ -141,7 +141,10 @@ async function anchoredRoots(i: CustodyInput, fp: (pem: string | null | undefine
     // The state must record this very certificate: a pinned file beside a rewritten root.json is no anchor.
     if (f && pins.has(f) && g.fingerprint === f) out.set(g.gen, f);
   }
-  for (let grew = true; grew; ) {
+  // Cross certificates (a root overlap) are checked with the full library; the rest of custody
+  // needs only lib/x509/read.ts, which keeps @peculiar/x509 out of `pki status`'s start.
+  const full = i.crossCerts.length ? await import("../x509/mod.ts") : null;
+  for (let grew = true; grew && full; ) {
     grew = false;
     for (const x of i.crossCerts) {
       if (out.has(x.gen) || !out.has(x.by)) continue;
@@ -151,7 +154,7 @@ async function anchoredRoots(i: CustodyInput, fp: (pem: string | null | undefine
       if (!subject || !g || !f || g.fingerprint !== f) continue;
       let ok = false;
       try {
-        ok = X.samePublicKey(x.pem, subject) && (await X.verifySignedBy(x.pem, i.rootCerts.get(x.by)!));
+        ok = full.samePublicKey(x.pem, subject) && (await full.verifySignedBy(x.pem, i.rootCerts.get(x.by)!));
       } catch {
         ok = false;
       }

@@ -1,29 +1,23 @@
-import "reflect-metadata";
 import { InputError, PostureError, StateError, CheckError } from "../errors.ts";
 import { parseArgs, nearest, type Args } from "../runbook/args.ts";
 import { runContext, type RunContext } from "../runbook/context.ts";
 import { USAGE, commandHelp, completion } from "./help.ts";
-import { listTasks, loadTask, SHIPPED, taskDirs, importTask } from "../runbook/tasks.ts";
-import { runTask } from "../runbook/run-task.ts";
-import { graphCommand, statusCommand } from "./report-commands.ts";
-import { verifyCommand } from "./verify.ts";
-import { ciGuard } from "../store/identities.ts";
+import { SHIPPED } from "../runbook/shipped.ts";
+import { ciGuard } from "../store/ci-guard.ts";
 import { deniedMessage, isDenied } from "../runtime.ts";
-import { deployCommand } from "./deploy.ts";
-import { releasesCommand } from "./releases.ts";
-import { signCsrCommand } from "./sign-csr.ts";
-import { rekeyCommand } from "./rekey.ts";
-import { reviewConfig } from "./config.ts";
-import { probeCommand } from "./probe.ts";
-import { parseDuration } from "../model/duration.ts";
 import { join } from "node:path";
 import type { RunOutcome } from "../runbook/pipeline.ts";
-import { applyPlanCommand } from "./apply-plan.ts";
-import { taskHelp } from "../runbook/task-help.ts";
 import { VERSION } from "./version.ts";
 import { explain, runReport } from "../runbook/report.ts";
 
 export { explain, runReport };
+
+// Only what every start needs is imported statically: parsing the arguments, the help text, the
+// run context. Each command's module (and with it @peculiar/x509, age, valibot…) is imported when
+// the command is dispatched, so the prebuilt CLI's entry chunk stays small (scripts/build.ts
+// splits the bundle at these imports; test/prebuilt-cli.test.ts checks what the entry holds).
+const tasks = () => import("../runbook/tasks.ts");
+const runTask: typeof import("../runbook/run-task.ts").runTask = async (...a) => (await import("../runbook/run-task.ts")).runTask(...a);
 
 const GLOBAL_FLAGS = ["dir", "regions", "at", "plan", "json", "wait", "concurrency", "help", "yes"];
 const BOOLEANS = new Set(["plan", "json", "force", "root", "finish", "help", "check", "allow-in-repo", "yes", "version", "rotate", "recover"]);
@@ -83,7 +77,8 @@ function pos(a: Args, what: string, example: string): string {
 }
 
 /** `pki config --promotion probe --probe-max-age 1h`: the fields the run sets before it signs (checked again by the task's schema). */
-function configChange(a: Args): { promotion?: "time" | "probe"; probeMaxAge?: string } {
+async function configChange(a: Args): Promise<{ promotion?: "time" | "probe"; probeMaxAge?: string }> {
+  const { parseDuration } = await import("../model/duration.ts");
   const p = a.flags.promotion;
   const m = a.flags["probe-max-age"];
   if (p !== undefined && p !== "time" && p !== "probe") throw new InputError(`invalid --promotion "${p === true ? "" : p}"; give time (after the propagation delay, the default) or probe (on inforge pki probe evidence)`);
@@ -130,8 +125,9 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   if (a.flags.help || cmd === "help") {
     const key = cmd === "help" ? a.positionals.slice(1, 3).join(" ") : cmd === "pki" || cmd === "releases" ? `${cmd} ${sub ?? ""}` : (cmd ?? "");
     if (cmd === "run" && sub && a.flags.help) {
+      const { loadTask, taskDirs } = await tasks();
       const { task } = await loadTask(sub, taskDirs(env));
-      process.stdout.write(taskHelp(sub, task));
+      process.stdout.write((await import("../runbook/task-help.ts")).taskHelp(sub, task));
       return 0;
     }
     process.stdout.write(commandHelp(key.trim()) ?? USAGE);
@@ -156,6 +152,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   if (cmd === "tasks") {
     checkFlags(a, [], "inforge tasks");
     noExtra(a, "inforge tasks");
+    const { listTasks, taskDirs, importTask } = await tasks();
     const rows = await Promise.all((await listTasks(taskDirs(env))).map(async (t) => ({ ...t, task: await importTask(t.file) })));
     const w = Math.max(...rows.map((r) => r.name.length));
     if (ctx.json) {
@@ -167,6 +164,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   }
   if (cmd === "run") {
     if (!sub) throw new InputError("missing task name; for example: inforge run renew --region eu (inforge tasks lists them)");
+    const { loadTask, taskDirs } = await tasks();
     const { task, file } = await loadTask(sub, taskDirs(env));
     return report(await runTask(sub, task, a.flags, ctx, `inforge run ${argv.slice(1).join(" ")}`, file), ctx, sub);
   }
@@ -174,32 +172,32 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     if (sub === "status") {
       checkFlags(a, ["check", "calendar"], "inforge pki status");
       noExtra(a, "inforge pki status");
-      return statusCommand(a, ctx);
+      return (await import("./report-commands.ts")).statusCommand(a, ctx);
     }
     if (sub === "verify") {
       checkFlags(a, ["since"], "inforge pki verify");
       noExtra(a, "inforge pki verify");
-      return verifyCommand(ctx, a.flags.since as string | undefined); // a bare --since is refused by checkFlags
+      return (await import("./verify.ts")).verifyCommand(ctx, a.flags.since as string | undefined); // a bare --since is refused by checkFlags
     }
     if (sub === "probe") {
       checkFlags(a, ["region", "timeout"], "inforge pki probe");
       noExtra(a, "inforge pki probe");
       if (a.flags.plan) throw new InputError("inforge pki probe has no --plan: it changes nothing but its own record (probes/<scope>.json); run it without --plan");
-      return probeCommand(a, ctx, `inforge ${argv.join(" ")}`);
+      return (await import("./probe.ts")).probeCommand(a, ctx, `inforge ${argv.join(" ")}`);
     }
     if (sub === "graph") {
       checkFlags(a, ["format"], "inforge pki graph");
       noExtra(a, "inforge pki graph");
-      return graphCommand(a, ctx);
+      return (await import("./report-commands.ts")).graphCommand(a, ctx);
     }
     if (sub === "sign-csr") {
       checkFlags(a, ["region", "service", "out"], "inforge pki sign-csr");
-      return signCsrCommand(a, ctx, `inforge ${argv.join(" ")}`);
+      return (await import("./sign-csr.ts")).signCsrCommand(a, ctx, `inforge ${argv.join(" ")}`);
     }
     if (sub === "rekey") {
       checkFlags(a, ["ci-recipient", "root-recipient"], "inforge pki rekey");
       if (a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki rekey`);
-      return rekeyCommand(a, ctx, `inforge ${argv.join(" ")}`);
+      return (await import("./rekey.ts")).rekeyCommand(a, ctx, `inforge ${argv.join(" ")}`);
     }
     const spec = sub ? PKI[sub] : undefined;
     if (!spec) {
@@ -210,27 +208,27 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     if (!spec.positional && a.positionals.length > 2) throw new InputError(`unexpected argument "${a.positionals[2]}" for inforge pki ${sub}`);
     const t = spec.task(a);
     // pki config shows pki.json against the signed record first; with nothing changed there is nothing to sign.
-    if (sub === "config" && (await reviewConfig(ctx, configChange(a))) === null) {
+    if (sub === "config" && (await (await import("./config.ts")).reviewConfig(ctx, await configChange(a))) === null) {
       if (ctx.json) process.stdout.write(JSON.stringify({ schema: "inforge.run/v1", at: ctx.now.toISOString().replace(/\.\d+Z$/, "Z"), task: "config", applied: false, planOnly: ctx.planOnly, needs: [], steps: [], bundles: [], notes: ["custody.json already signs pki.json's current values"], next: [], written: [], journal: null, entry: null }) + "\n");
       else process.stdout.write("nothing to do: custody.json already signs pki.json's current trust-critical fields\n");
       return 0;
     }
-    const { task, file } = await loadTask(t.name, [SHIPPED]);
+    const { task, file } = await (await tasks()).loadTask(t.name, [SHIPPED]);
     const flags = { ...t.flags, ...pick(a, ["identity-out", "wait", "concurrency", "yes", ...(a.flags.plan ? ["out"] : [])]) };
     return report(await runTask(t.name, task, flags, ctx, `inforge ${argv.join(" ")}`, file), ctx, t.name);
   }
   if (cmd === "apply") {
     checkFlags(a, [], "inforge apply");
-    const r = await applyPlanCommand(a, ctx, `inforge ${argv.join(" ")}`);
+    const r = await (await import("./apply-plan.ts")).applyPlanCommand(a, ctx, `inforge ${argv.join(" ")}`);
     return report(r.outcome, ctx, r.task);
   }
   if (cmd === "deploy") {
     checkFlags(a, ["region", "out", "allow-in-repo", "mesh"], "inforge deploy");
-    return deployCommand(a, ctx, `inforge ${argv.join(" ")}`);
+    return (await import("./deploy.ts")).deployCommand(a, ctx, `inforge ${argv.join(" ")}`);
   }
   if (cmd === "releases") {
     checkFlags(a, ["out", "releases", "allow-in-repo"], "inforge releases deploy");
-    return releasesCommand(a, ctx, `inforge ${argv.join(" ")}`);
+    return (await import("./releases.ts")).releasesCommand(a, ctx, `inforge ${argv.join(" ")}`);
   }
   // `inforge graph`, `inforge statsu`: a pki subcommand given at the top level, or a typo of one.
   const top = ["pki", "tasks", "run", "help", "completion", "deploy", "releases", "apply"];

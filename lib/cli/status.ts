@@ -9,6 +9,7 @@ import { unprovisioned, unprovisionedText } from "../model/unprovisioned.ts";
 import { bold, dim, green, red, yellow } from "../term/style.ts";
 import { probeDrift } from "../check/probe-drift.ts";
 import type { ProbeEvidence } from "../model/probes.ts";
+import { textOrder } from "../model/text-order.ts";
 
 // `inforge pki status`: the tree, its health against thresholds, and a calendar of what comes
 // next. Pure: a snapshot and a clock in, data or text out (golden-tested).
@@ -247,7 +248,8 @@ export function statusReport(s: Snapshot, at: Date, o: StatusOptions = {}): Stat
   }
   // Criticals first (stable otherwise), so the first line read is the worst.
   findings.sort((a, b) => RANK[b.severity] - RANK[a.severity]);
-  calendar.sort((a, b) => a.at.localeCompare(b.at) || a.subject.localeCompare(b.subject));
+  // Same-format UTC timestamps: code-point order is time order.
+  calendar.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : textOrder(a.subject, b.subject)));
   const health = findings.reduce<Severity>((h, f) => (RANK[f.severity] > RANK[h] ? f.severity : h), "ok");
   return {
     schema: "inforge.status/v1", at: atIso, mesh: { name: cfg.name, domain: cfg.domain }, health, roots, scopes,
@@ -298,7 +300,7 @@ export function renderStatus(s: Snapshot, at: Date, o: StatusOptions & { calenda
     const groups = new Map<string, Finding[]>();
     for (const f of r.findings) groups.set(f.scope ?? "", [...(groups.get(f.scope ?? "") ?? []), f]);
     const worst = (fs: Finding[]) => Math.max(...fs.map((f) => RANK[f.severity]));
-    const order = [...groups.keys()].sort((a, b) => worst(groups.get(b)!) - worst(groups.get(a)!) || (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b)));
+    const order = [...groups.keys()].sort((a, b) => worst(groups.get(b)!) - worst(groups.get(a)!) || (a === "" ? -1 : b === "" ? 1 : textOrder(a, b)));
     for (const g of order) {
       const fs = groups.get(g)!;
       out.push(`  ${bold(g || "pki")}  ${counts(fs)}`);

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { InputError } from "../errors.ts";
-import { pkiDir } from "../pki.ts";
+import { pkiDir } from "../store/pki-dir.ts";
 import type { Args } from "./args.ts";
 import type { RunContext } from "../pki.ts";
 

@@ -1,13 +1,13 @@
 import { readdir, stat } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import { InputError } from "../errors.ts";
 import { isTask, type Task, type TaskContext } from "../task.ts";
 import { parseRecipient } from "../age/mod.ts";
 import { camel, kebab, nearest } from "./args.ts";
 import { isDenied } from "../runtime.ts";
-import { compiledTask } from "./shipped.ts";
+import { compiledTask, SHIPPED } from "./shipped.ts";
 import type { Intent } from "../dsl/intent.ts";
 import { readState, type RunContext } from "../pki.ts";
 
@@ -18,8 +18,7 @@ const absent = <T>(value: T) => (e: unknown): T => {
   return value;
 };
 
-/** The runbooks that ship with inforge. */
-export const SHIPPED = resolve(dirname(fileURLToPath(import.meta.url)), "../../tasks");
+export { SHIPPED };
 
 /** Task directories, the operator's own first: ./tasks (or INFORGE_TASKS_DIR), then the shipped ones. */
 export function taskDirs(env: Readonly<Record<string, string | undefined>>): string[] {
@@ -52,7 +51,7 @@ export async function loadTask(name: string, dirs: readonly string[]): Promise<{
 }
 
 export async function importTask(file: string): Promise<Task> {
-  const compiled = compiledTask(file); // the prebuilt CLI carries the shipped tasks (lib/runbook/shipped.ts)
+  const compiled = await compiledTask(file); // the prebuilt CLI carries the shipped tasks (lib/runbook/shipped.ts)
   if (compiled) return compiled;
   let mod: { default?: unknown };
   try {

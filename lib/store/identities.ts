@@ -8,19 +8,7 @@ import { isDenied } from "../runtime.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const truthy = (s: string | undefined) => s !== undefined && s !== "" && s !== "0" && s.toLowerCase() !== "false";
-
-/** The cold root identity must never reach CI: refuse to do anything at all if it has. */
-export function ciGuard(env: Env): void {
-  if (truthy(env.CI) && env.INFORGE_PKI_ROOT_KEY) {
-    throw new PostureError(
-      "INFORGE_PKI_ROOT_KEY is set in a CI environment (CI is set); the offline root identity must never reach CI — remove it from the CI secrets, rotate the root if it was exposed, and run root-posture steps on the offline workstation",
-      "root",
-    );
-  }
-}
-
-export const isCi = (env: Env) => truthy(env.CI);
+export { ciGuard, isCi } from "./ci-guard.ts";
 
 /**
  * An identity from its variable: the AGE-SECRET-KEY-1… itself, the text of an identity file as

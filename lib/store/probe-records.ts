@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { PROBE_RECORD_SCHEMA, ProbeRecordSchema, probeRecordPayload, type ProbeEvidence, type ProbeRecord } from "../model/probes.ts";
 import { LIVE, type Snapshot } from "../model/state.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/read.ts";
 import { vouching } from "../apply/vouch.ts";
 import type { FsStore } from "./fs-store.ts";
 import { journalWrites, unrecorded } from "./tamper.ts";

@@ -3,10 +3,10 @@
 // and checked against the public key of a certificate, which the CI posture has without any key.
 import { X509Error } from "./errors.ts";
 import { loadCertificate } from "./parse.ts";
-import { bytesEqual, fromBase64, toBase64 } from "../bytes.ts";
+import { bytesEqual, toBase64 } from "../bytes.ts";
 import type { Signer } from "./signer.ts";
 
-const ALG = { name: "ECDSA", hash: "SHA-256" } as const;
+// verifyDetached, which the read-only commands need without @peculiar/x509, is in read.ts.
 
 /** ECDSA P-256/SHA-256 over `data` through `signer`: base64 of the 64-byte IEEE P1363 r||s. */
 export async function signDetached(signer: Signer, data: Uint8Array): Promise<string> {
@@ -15,24 +15,6 @@ export async function signDetached(signer: Signer, data: Uint8Array): Promise<st
     throw new X509Error("signer returned a signature that is not 64 bytes of P1363 r||s (ECDSA P-256)", "bad-signature");
   }
   return toBase64(sig);
-}
-
-/**
- * True when `signature` (base64 of P1363 r||s) is a valid ECDSA P-256/SHA-256 signature of `data`
- * by the key of `certPem`. False for anything malformed; X509Error only for a certificate that
- * does not parse.
- */
-export async function verifyDetached(certPem: string, data: Uint8Array, signature: string): Promise<boolean> {
-  const cert = loadCertificate(certPem, "signer certificate");
-  if (!/^[A-Za-z0-9+/]{86}==$/.test(signature)) return false;
-  const sig = fromBase64(signature)!; // canonical: checked by the pattern above
-  let key: CryptoKey;
-  try {
-    key = await globalThis.crypto.subtle.importKey("spki", new Uint8Array(cert.publicKey.rawData), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
-  } catch {
-    return false;
-  }
-  return globalThis.crypto.subtle.verify(ALG, key, sig, data.slice());
 }
 
 /** True when two certificates carry the same SubjectPublicKeyInfo (a root and its cross certificate). */

@@ -15,6 +15,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { fastFields } from "./fast-parse.ts";
 import { certificateDefects, crlDefects, curveOrder, type Defect } from "./strict-der.ts";
 import { x509 } from "./vendor.ts";
+import { CERT_LABEL, certReason, certificateFingerprint } from "./read.ts";
 
 /** What inforge needs to know about a certificate, as plain data. */
 export interface CertInfo {
@@ -41,11 +42,7 @@ export interface CertInfo {
   fingerprint: string;
 }
 
-export const CERT_LABEL = "CERTIFICATE";
-
-export function certReason(what: string) {
-  return (why: string) => `${what} is not a PEM certificate: ${why}`;
-}
+export { CERT_LABEL, certReason, certificateFingerprint };
 
 /** Parses DER into the library's certificate object, refusing trailing bytes. */
 export function certFromDer(der: Bytes, describe: (why: string) => string): x509.X509Certificate {
@@ -76,16 +73,6 @@ export function loadCertificate(pem: string, what = "input"): x509.X509Certifica
 // them, so parses are kept by exact PEM text — a few dozen, issuers and bundles.
 const LOADED_MAX = 64;
 const loaded = new Map<string, x509.X509Certificate>();
-
-/**
- * SHA-256 of a PEM certificate's DER, lowercase hex (CertInfo.fingerprint), without parsing it:
- * for checking that a file is the certificate the state records.
- */
-export function certificateFingerprint(pem: string, what = "input"): string {
-  const der = decodeSinglePem(pem, CERT_LABEL, certReason(what));
-  assertSingleDerElement(der, certReason(what));
-  return toHex(sha256(der));
-}
 
 /**
  * CertInfo of a DER certificate: read directly (fast-parse.ts) when it has a shape that reader
