@@ -244,17 +244,19 @@ function median(xs: number[]): number {
 }
 
 /** `inforge --help` (as bin/ runs it: the prebuilt CLI when current), the same from the sources, and bare node. */
-async function coldStart(runs: number): Promise<{ inforge: number; sources: number; node: number }> {
+async function coldStart(runs: number, small: Fleet): Promise<{ inforge: number; sources: number; node: number; status: number; statusSources: number }> {
   const env = { ...process.env, NO_COLOR: "1" };
-  const a: number[] = [];
-  const s: number[] = [];
-  const b: number[] = [];
+  // `pki status` on a small tree (issue 16: cold start), read with the CI identity as CI would.
+  const sEnv = small.env({ INFORGE_SECRETS_KEY: small.ciKey });
+  const [a, s, b, st, sts] = [[], [], [], [], []] as [number[], number[], number[], number[], number[]];
   for (let i = 0; i < runs; i++) {
     b.push(must(await runChild(process.execPath, ["-e", "0"], env, false), "node -e 0").ms);
     a.push(must(await runChild(process.execPath, [BIN, "--help"], env, false), "inforge --help").ms);
     s.push(must(await runChild(process.execPath, [BIN, "--help"], { ...env, INFORGE_NO_BUNDLE: "1" }, false), "inforge --help (sources)").ms);
+    st.push(must(await runChild(process.execPath, [BIN, "pki", "status"], sEnv, false), "inforge pki status").ms);
+    sts.push(must(await runChild(process.execPath, [BIN, "pki", "status"], { ...sEnv, INFORGE_NO_BUNDLE: "1" }, false), "inforge pki status (sources)").ms);
   }
-  return { inforge: median(a), sources: median(s), node: median(b) };
+  return { inforge: median(a), sources: median(s), node: median(b), status: median(st), statusSources: median(sts) };
 }
 
 /** The operator's alternative: a shell loop minting leaves with openssl (and sealing keys with age). */
@@ -450,7 +452,10 @@ async function bench(o: Opts): Promise<void> {
   }
 
   log("cold start…");
-  const cold = await coldStart(o.quick ? 2 : 7);
+  const small = await makeFleet(6, 3);
+  must(await runChild(process.execPath, [BIN, "pki", "renew"], small.env({ INFORGE_SECRETS_KEY: small.ciKey }), false), "small tree renew");
+  const cold = await coldStart(o.quick ? 2 : 7, small);
+  rmSync(small.base, { recursive: true, force: true });
 
   const refN = o.quick ? Math.min(o.leaves, 200) : Math.max(2000, Math.min(o.leaves, 20_000));
   log(`raw crypto ceiling (${refN} keygen + sign, ${conc} in flight)…`);
@@ -509,6 +514,8 @@ async function bench(o: Opts): Promise<void> {
     rss_mb: Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, v === null ? null : round(v, 1)])),
     cold_start_ms: round(cold.inforge, 1),
     cold_start_sources_ms: round(cold.sources, 1),
+    cold_start_status_ms: round(cold.status, 1),
+    cold_start_status_sources_ms: round(cold.statusSources, 1),
     node_start_ms: round(cold.node, 1),
     prebuilt_cli: bundled,
     openssl_loop_leaves_per_s: ossl ? round(ossl.perS, 1) : null,
@@ -530,6 +537,7 @@ async function bench(o: Opts): Promise<void> {
     ["status", `${fmt(status.ms / 1000)} s`, mb(status.rssMb)],
     ["verify", verify ? `${fmt(verify.ms / 1000)} s` : "n/a (no pki verify yet)", mb(verify?.rssMb ?? null)],
     [`cold start: inforge --help${bundled ? " (prebuilt)" : ""} / from sources / node -e 0`, `${fmt(cold.inforge)} ms / ${fmt(cold.sources)} ms / ${fmt(cold.node)} ms`, "-"],
+    [`cold start: pki status, small tree${bundled ? " (prebuilt)" : ""} / from sources`, `${fmt(cold.status)} ms / ${fmt(cold.statusSources)} ms`, "-"],
   ];
   rows.push([`journal bytes added by the full renew`, `${journalPerRenew} B (${fmt(journalPerRenew / o.leaves)} B per leaf)`, "-"]);
   if (git) {
