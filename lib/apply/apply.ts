@@ -257,7 +257,9 @@ export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       const leaf = state.leaves[s.scope]?.leaves[s.service as never];
       if (!leaf) throw new StateError(`internal: no leaf record for ${s.scope}/${s.service}`);
       record(leaf, c);
-      put(P.leafCert(s.scope, s.service), c.pem);
+      // The step's own string for the path (the same text), not a second copy per leaf held until the commit.
+      const path = P.leafCert(s.scope, s.service);
+      put(s.writes.find((w) => w === path) ?? path, c.pem);
       let keys = leafKeys.get(s.scope);
       if (!keys) {
         leafKeys.set(s.scope, (keys = new Map()));
