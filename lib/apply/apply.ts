@@ -18,6 +18,7 @@ import { meshBundleFiles } from "../deliver/mesh-bundles.ts";
 import { journalFile, scopeOfPath } from "../store/domains.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import { copyData } from "../model/copy.ts";
+import { withBoundedHeap } from "./heap.ts";
 
 export interface ApplyEnv {
   readonly store: Store;
@@ -61,8 +62,14 @@ const date = (s: string) => new Date(s);
 /**
  * Execute a checked plan: every key generated and every certificate signed in memory first,
  * then all files written in one crash-safe commit. A failure before the commit changes nothing.
+ * A fleet-size run bounds the heap's growth while it runs (lib/apply/heap.ts).
  */
-export async function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResult> {
+export function apply(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResult> {
+  const leaves = plan.steps.reduce((n, s) => n + (s.kind === "issue-leaf" ? 1 : 0), 0);
+  return withBoundedHeap(leaves, () => applyChecked(plan, env));
+}
+
+async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResult> {
   const { store, identities } = env;
   const state = copyData(plan.after) as Mutable<Snapshot>;
   const writes = new Map<string, FileWrite>();
