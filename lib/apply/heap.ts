@@ -12,17 +12,21 @@ import { setFlagsFromString } from "node:v8";
 export const LARGE_RUN = 10_000;
 const GROWTH_PERCENT = 20;
 
+/** Large applies running in this process (a library caller may run several at once). */
+let bounded = 0;
+
 /**
  * Run `f` with the heap's growth bounded when it issues `leaves` ≥ LARGE_RUN, and give V8 back its
- * own choice (0) when it ends, however it ends. A runtime whose V8 refuses the switch (flags
- * frozen after start, or not V8's API) runs `f` as it is.
+ * own choice (0) when the last such run ends, however it ends. A runtime whose V8 refuses the
+ * switch (flags frozen after start, or not V8's API) runs `f` as it is.
  */
 export async function withBoundedHeap<T>(leaves: number, f: () => Promise<T>): Promise<T> {
-  if (leaves < LARGE_RUN || !setFlag(`--heap-growing-percent=${GROWTH_PERCENT}`)) return f();
+  if (leaves < LARGE_RUN || (bounded === 0 && !setFlag(`--heap-growing-percent=${GROWTH_PERCENT}`))) return f();
+  bounded++;
   try {
     return await f();
   } finally {
-    setFlag("--heap-growing-percent=0");
+    if (--bounded === 0) setFlag("--heap-growing-percent=0");
   }
 }
 
