@@ -254,7 +254,7 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     },
     "issue-leaf": async (s) => {
       // The leaf profile from a per-issuer DER template (lib/x509/fast-leaf.ts), signed through
-      // the issuer's Signer; its key joins the scope's key file, sealed once below.
+      // the issuer's Signer; its key joins the scope's key file, sealed once the scope's last leaf is issued (scopeIssued).
       const minter = await minterOf({ scope: s.scope, gen: s.gen });
       const key = await newLeafKey();
       const c = await minter.mint({
