@@ -4,9 +4,10 @@ import { setFlagsFromString } from "node:v8";
 // the new state are held for it. After each full collection V8 lets the old generation grow to
 // a multiple of what survived (a factor between 1.1 and 4 it picks for throughput), and on such a
 // run the heap ran about 1.8× ahead of what was live — at 100,000 leaves about 300 MB live,
-// 540 MB of heap, 658 MB peak RSS. Growing by 20 % per collection instead: 581 MB, for about 5 %
-// more CPU time (bench --scale, Node 20, issue 16). Below LARGE_RUN leaves the heap stays small
-// either way and V8 keeps its own choice.
+// 540 MB of heap, 658 MB peak RSS. Growing by 20 % per collection instead: 567–599 MB over three
+// runs, for 5–15 % more CPU time (more full collections; bench --scale, Node 20, a shared 2-core
+// VM, issue 16). 10 % gained nothing more: the peak is then the commit's. Below LARGE_RUN leaves
+// the heap stays small either way and V8 keeps its own choice.
 
 /** Leaves issued by one apply from which the heap's growth is bounded. */
 export const LARGE_RUN = 10_000;
