@@ -57,6 +57,18 @@ const editJson = (rel: string, f: (x: Record<string, unknown>) => void, forge = 
   (forge ? c.forge : c.write)(rel, JSON.stringify(x, null, 2) + "\n");
 };
 const LEAF = ["pki", "rotate", "--leaf", "payments", "--region", "eu"];
+/** Re-seal a scope's leaf key file (to the CI recipient, as inforge does) after `f` edits its entries; the journal forged to match. */
+const editLeafKeys = (scope: string, f: (keys: Record<string, { serial: string; key: string }>) => void) => (c: Copy) => {
+  const rel = `leaves/${scope}/keys.age`;
+  const opened = run("age", ["-d", "-i", sb.ciKey, c.file(rel)]);
+  if (opened.status !== 0) throw new Error(`age could not open ${rel}: ${opened.stderr}`);
+  const file = JSON.parse(opened.stdout) as { keys: Record<string, { serial: string; key: string }> };
+  f(file.keys);
+  const recipient = (JSON.parse(c.read("pki.json")) as { recipients: { ci: string } }).recipients.ci;
+  const sealed = run("age", ["-r", recipient, "-a"], { input: JSON.stringify(file, null, 1) + "\n" });
+  if (sealed.status !== 0) throw new Error(`age could not seal ${rel}: ${sealed.stderr}`);
+  c.forge(rel, sealed.stdout);
+};
 
 const CASES: Case[] = [
   // Scope, region and service names: path tricks, case, look-alikes, empty, long.
@@ -113,6 +125,9 @@ const CASES: Case[] = [
   { name: "an empty sealed intermediate key (forged journal)", argv: LEAF, env: "ci", setup: (c) => c.forge("scopes/eu/G1.key.age", ""), names: /scopes\/eu\/G1\.key\.age" is not an age-encrypted file \(it is empty\)/, fix: RESTORE },
   { name: "a foreign age file where the intermediate key belongs (forged journal)", argv: LEAF, env: "ci", setup: (c) => c.forge("scopes/eu/G1.key.age", c.read("root/G1.key.age")), names: /scopes\/eu\/G1\.key\.age" is not sealed to the INFORGE_SECRETS_KEY identity/, fix: RESTORE },
   { name: "a plaintext private key where the intermediate key belongs (forged journal)", argv: LEAF, env: "ci", setup: (c) => c.forge("scopes/eu/G1.key.age", pkcs8Pem("AAAA")), names: /scopes\/eu\/G1\.key\.age" is not an age-encrypted file \(it is an unencrypted PEM "PRIVATE KEY": treat that key as exposed\)/, fix: /re-seal it|restore/ },
+  // A rotation re-seals the scope's key file with the keys it keeps (sealed while other leaves are still being issued).
+  { name: "a leaf key file without the key of a leaf the rotation keeps (forged journal)", argv: LEAF, env: "ci", setup: editLeafKeys("eu", (k) => delete k.checkout), names: /leaves\/eu\/keys\.age has no key for "checkout" \(leaves\/eu\/index\.json records serial [0-9a-f]+\)/, fix: /restore leaves\/eu\/keys\.age from git, or issue a new leaf with inforge pki rotate --leaf checkout --region eu/ },
+  { name: "a leaf key file holding another certificate's key for a kept leaf (forged journal)", argv: LEAF, env: "ci", setup: editLeafKeys("eu", (k) => (k.checkout!.serial = "7f")), names: /leaves\/eu\/keys\.age holds the key of another certificate for "checkout"/, fix: /restore leaves\/eu\/keys\.age from git/ },
   { name: "a corrupt sealed root key (forged journal)", argv: ["pki", "rotate", "--intermediate", "eu"], env: "root", setup: (c) => c.forge("root/G1.key.age", c.read("root/G1.key.age").slice(0, 120)), names: /root\/G1\.key\.age" is a damaged age file/, fix: RESTORE },
   { name: "two intermediate keys swapped (forged journal)", argv: LEAF, env: "ci", setup: (c) => { const eu = c.read("scopes/eu/G1.key.age"); c.write("scopes/eu/G1.key.age", c.read("scopes/us/G1.key.age")); c.forge("scopes/us/G1.key.age", eu); rechain(c.dir, ["scopes/eu/G1.key.age"]); }, names: /scopes\/eu\/G1\.key\.age does not match scopes\/eu\/G1\.crt\.pem/, fix: /restore both from git/ },
   { name: "two leaf certificates swapped", argv: LEAF, env: "ci", setup: (c) => { const a = c.read("leaves/eu/payments.crt.pem"); c.write("leaves/eu/payments.crt.pem", c.read("leaves/eu/checkout.crt.pem")); c.write("leaves/eu/checkout.crt.pem", a); }, names: /leaves\/eu\/checkout\.crt\.pem was changed outside inforge \(and 1 other file\(s\)\)/, fix: /restore the file\(s\) from git/ },
