@@ -6,7 +6,7 @@
 // uninterrupted run makes; that tree passes verify, openssl, the age CLI and the plaintext scan.
 //
 // A child costs over a second of start-up, so by default each runbook is killed at one seeded
-// point of each phase of its commit — before the commit point (stage:n, stage-torn:n or
+// point of each phase of its commit — before the commit point (stage:n, stage-torn:n, beside:1 or
 // pending-torn), at it (pending), between it and the end (write:n, write-torn:n, journal-torn or journal),
 // and once everything is on disk but the process has not exited (committed) — the kinds spread
 // over the runbooks, and the points exercised are printed.
@@ -269,13 +269,13 @@ async function converge(rb: Runbook, dir: string, out: string, ref: Reference, w
 function crashPoints(n: number): string[] {
   const some = () => 1 + Math.floor(random() * n);
   if (!FULL) {
-    const before = [`stage:${some()}`, `stage-torn:${some()}`, "pending-torn"][Math.floor(random() * 3)]!;
+    const before = [`stage:${some()}`, `stage-torn:${some()}`, "beside:1", "pending-torn"][Math.floor(random() * 4)]!;
     const after = [`write:${some()}`, `write-torn:${some()}`, "journal-torn", "journal"][Math.floor(random() * 4)]!;
     return [before, "pending", after, "committed"];
   }
   const every = Array.from({ length: n }, (_, i) => i + 1);
   return [
-    ...every.map((i) => `stage:${i}`), ...every.map((i) => `stage-torn:${i}`), "pending-torn", "pending",
+    ...every.map((i) => `stage:${i}`), ...every.map((i) => `stage-torn:${i}`), "beside:1", "pending-torn", "pending",
     ...every.map((i) => `write:${i}`), ...every.map((i) => `write-torn:${i}`), "journal-torn", "journal", "committed",
   ];
 }

@@ -5,7 +5,7 @@ import { StateError } from "../errors.ts";
 import { fsyncDir, writeAtomic, writeDurable } from "./atomic.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
 import { REDO, journalFile, pendingFile, redoFile, scopeOfPath, type Domain } from "./domains.ts";
-import { assertNoSymlinks, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
+import { assertNoSymlinks, isLoneFile, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
 import { foldWrites, manifestScope, manifestsOf, pendingFolded } from "./manifest.ts";
@@ -43,8 +43,9 @@ const ATOMIC_TMP = /\.\d+\.tmp$/;
  * Test-only fault injection (test/faults.test.ts): with INFORGE_CRASH_AT=<point> set, the process
  * SIGKILLs itself at that instant of a commit, so the tests can prove a run killed there
  * recovers. Points: stage:<n> (n files in the redo log), stage-torn:<n> (half of file n's line
- * written), pending-torn, pending (the commit point), write:<n> (n files written in place),
- * write-torn:<n> (half of file n written over the old bytes), journal-torn, journal, committed.
+ * written), beside:<n> (n files staged beside their targets), pending-torn, pending (the commit
+ * point), write:<n> (n files put in place), write-torn:<n> (half of file n written over the old
+ * bytes), journal-torn, journal, committed.
  * `torn` first writes half, as a power cut in the middle of a write would. Never set outside tests.
  */
 // Under Deno, --allow-env lists only the variables a run reads; this test hook is not one of
@@ -151,10 +152,13 @@ export class FsStore implements Store {
 
   /**
    * Redo-log commit (lib/store/redo.ts). (1) every new file goes into the domain's redo log,
-   * fsynced; (2) a pending record naming them and their hashes is written atomically — the
-   * commit point; (3) each file is written in place; (4) the journal gets its entry; (5) the
-   * record and the log are removed. `recover()` finishes (3)–(5) from the log after a crash past
-   * the commit point, or discards the log before it. No target is touched before the commit point.
+   * fsynced, and every file that will not be overwritten in place is also staged beside its
+   * target, so all the space the commit needs is taken before (2) a pending record naming the
+   * files and their hashes is written atomically — the commit point; (3) the staged files are
+   * renamed into place and existing leaf certificates overwritten in place; (4) the journal gets
+   * its entry; (5) the record and the log are removed. `recover()` finishes (3)–(5) from the log
+   * after a crash past the commit point, or discards the log and staged files before it. No
+   * target is touched before the commit point.
    */
   async commit(writes: readonly FileWrite[], info: CommitInfo): Promise<JournalEntry> {
     const seen = new Set<string>();
@@ -184,11 +188,19 @@ export class FsStore implements Store {
       ...(this.run ? { run: this.run } : {}),
       ...(base === null ? {} : { base }),
     });
+    // Existing leaf certificates (one name, regular files) are overwritten in place after the
+    // commit point; in the same block (a certificate is under 4 KB) that takes no new space.
+    // Everything else — state files, bundles, key files, new leaves — is staged beside its target
+    // now, so a full disk is met before the commit point and changes nothing.
+    const inPlace = new Set(all.filter((w) => manifestScope(w.path) !== null && isLoneFile(this.abs(w.path))).map((w) => w.path));
+    const beside = all.filter((w) => !inPlace.has(w.path));
     const created: string[] = [];
+    const staged: string[] = [];
     const undo = async (e: unknown) => {
-      // Before the commit point: take back the log, so a refusal (a full disk, a read-only file
-      // system) leaves the directory as it was.
+      // Before the commit point: take back the log and the staged files, so a refusal (a full
+      // disk, a read-only file system) leaves the directory as it was.
       await unlink(this.abs(redo)).catch(() => {});
+      for (const f of staged) await unlink(f).catch(() => {});
       await removeDirs(created);
       throw ioFailure(e, "nothing was changed");
     };
@@ -200,6 +212,11 @@ export class FsStore implements Store {
         if (n > 0) crashPoint(`stage:${n}`);
       } : undefined);
       crashPoint(`stage:${all.length}`);
+      await inParallel(beside, async (w, n) => {
+        staged.push(this.abs(w.path) + TMP);
+        await writeDurable(this.abs(w.path) + TMP, w.content, w.mode);
+        crashPoint(`beside:${n + 1}`);
+      });
     } catch (e) {
       return undo(e);
     }
@@ -212,28 +229,35 @@ export class FsStore implements Store {
       return undo(e);
     }
     crashPoint("pending");
-    await this.finish(entry, this.domain, all, true).catch((e: unknown) => {
+    await this.finish(entry, this.domain, all, new Set(beside.map((w) => w.path))).catch((e: unknown) => {
       throw ioFailure(e, "the run is committed but not finished; run any inforge command on this directory again to finish it");
     });
     crashPoint("committed");
     return entry;
   }
 
-  /** Write a committed run's files in place, append its entry, remove its pending record and log. */
-  private async finish(entry: JournalEntry, domain: Domain, files: readonly RedoFile[], guarded = false): Promise<void> {
+  /**
+   * Put a committed run's files in place, append its entry, remove its pending record and log.
+   * `beside`: the files a commit staged beside their targets (it checked every path just now);
+   * a recovery passes none, and puts every file from the log.
+   */
+  private async finish(entry: JournalEntry, domain: Domain, files: readonly RedoFile[], beside?: ReadonlySet<string>): Promise<void> {
     const journal = journalFile(domain);
-    // (A commit has just checked these paths; a recovery checks them here.)
-    if (!guarded) this.guard([...files.map((f) => f.path), journal, pendingFile(domain)]);
+    if (!beside) this.guard([...files.map((f) => f.path), journal, pendingFile(domain)]);
     const dirs = new Set<string>();
     // Leaf certificates — the bulk of a fleet's files, read only under the lock or through the
     // log (rolled-forward) — are written in place. Every other file (state, bundles, keys,
     // manifests: a few dozen) replaces its target atomically, so a reader without the lock
     // (status, a task's context, openPki) never meets a half-written one, even mid-commit.
     const numbered = files.map((f, n) => ({ f, n }));
-    await inParallel(numbered.filter(({ f }) => manifestScope(f.path) === null), async ({ f, n }) => {
+    const atomic = (f: RedoFile) => (beside ? beside.has(f.path) : manifestScope(f.path) === null);
+    await inParallel(numbered.filter(({ f }) => atomic(f)), async ({ f, n }) => {
       const target = this.abs(f.path);
-      crashPoint(`write-torn:${n + 1}`, { path: target + TMP, content: f.content });
-      await writeDurable(target + TMP, f.content, f.mode);
+      if (beside) crashPoint(`write-torn:${n + 1}`); // staged already: a rename is never torn
+      else {
+        crashPoint(`write-torn:${n + 1}`, { path: target + TMP, content: f.content });
+        await writeDurable(target + TMP, f.content, f.mode);
+      }
       await rename(target + TMP, target);
       dirs.add(dirname(target));
       crashPoint(`write:${n + 1}`);
@@ -241,7 +265,7 @@ export class FsStore implements Store {
     // In batches: written synchronously (page cache), then fsynced with many in flight. Writing
     // while other files' fsyncs run made each lookup wait on the file system (0.9 s of lstat at
     // 10,000 leaves); the batch bounds the open files.
-    const certs = numbered.filter(({ f }) => manifestScope(f.path) !== null);
+    const certs = numbered.filter(({ f }) => !atomic(f));
     for (let i = 0; i < certs.length; i += CERT_BATCH) {
       const open: Overwritten[] = [];
       try {

@@ -123,6 +123,16 @@ export async function readNoFollow(path: string): Promise<string | null> {
   }
 }
 
+/** True when `path` is a regular file with one name (not a symlink, not a hard link of another file). */
+export function isLoneFile(path: string): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isFile() && st.nlink === 1;
+  } catch {
+    return false;
+  }
+}
+
 /** True when `path` itself (not what it points to) is a symbolic link. */
 export async function isSymlink(path: string): Promise<boolean> {
   return lstat(path).then((s) => s.isSymbolicLink(), () => false);
