@@ -8,9 +8,10 @@ import { createNew, symlinkRefusal } from "./no-follow.ts";
 // renamed, 3.4–4.3 s of a 6.7 s fleet renewal on this VM's disk (creating a small file costs
 // 0.2–0.5 ms whether or not it is fsynced). Now the commit writes ONE file, the redo log (every
 // new file's path, mode and bytes, one JSON line each, fsynced), then the pending record (the
-// commit point, lib/store/fs-store.ts), then puts each file: a leaf certificate is overwritten in
-// its own inode (10,000 in about 0.2 s, fdatasync in parallel 0.3 s), the few others are replaced
-// atomically as before. After a crash past the commit point recover() puts them all again from
+// commit point, lib/store/fs-store.ts), then puts each file: an existing leaf certificate is
+// overwritten in its own inode (10,000 in about 0.2 s, fdatasync in parallel 0.3 s); the few
+// others (and new leaves) were staged beside their targets before the commit point, as before,
+// and are renamed into place. After a crash past the commit point recover() puts them all again from
 // the log. Before the commit point no target has been touched; after it, a leaf certificate may
 // hold old, new or torn bytes until the log is replayed, and verify judges the tree from the log
 // (lib/store/rolled-forward.ts).
