@@ -375,7 +375,8 @@ export class FsStore implements Store {
       if (!folded) throw new StateError(`"${path}" is damaged (its certificate list is malformed); restore the pki directory from git`);
       const { files, legacy } = await this.pendingFiles(rec, d, folded);
       await this.finish(rec.entry, d, files);
-      for (const f of legacy) await unlink(f).catch(() => {});
+      // A new leaf the killed commit staged beside its target was written in place from the log: its staged copy goes.
+      for (const f of [...legacy, ...files.filter((x) => manifestScope(x.path) !== null).map((x) => this.abs(x.path) + TMP)]) await unlink(f).catch(() => {});
       if (d === this.domain) this.recovered = rec.entry;
       rolled = true;
     }
