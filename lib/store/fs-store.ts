@@ -5,7 +5,7 @@ import { StateError } from "../errors.ts";
 import { fsyncDir, writeAtomic, writeDurable } from "./atomic.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
 import { REDO, journalFile, pendingFile, redoFile, scopeOfPath, type Domain } from "./domains.ts";
-import { assertNoSymlinks, isLoneFile, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
+import { assertNoSymlinks, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
 import { foldWrites, manifestScope, manifestsOf, pendingFolded } from "./manifest.ts";
@@ -173,7 +173,7 @@ export class FsStore implements Store {
     // Nothing is read or written before every path this commit touches has been checked: no
     // symlink anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry
     // the writes out of it).
-    this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending, redo]);
+    const lone = this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending, redo]);
     // Leaf certificates go into their scopes' manifests, which the entry records instead
     // (lib/store/manifest.ts): an entry stays O(scopes) lines however many leaves the run wrote.
     const { staged: all, journaled, folded } = await foldWrites(writes, (p) => this.read(p));
@@ -192,7 +192,7 @@ export class FsStore implements Store {
     // commit point; in the same block (a certificate is under 4 KB) that takes no new space.
     // Everything else — state files, bundles, key files, new leaves — is staged beside its target
     // now, so a full disk is met before the commit point and changes nothing.
-    const inPlace = new Set(all.filter((w) => manifestScope(w.path) !== null && isLoneFile(this.abs(w.path))).map((w) => w.path));
+    const inPlace = new Set(all.filter((w) => manifestScope(w.path) !== null && lone.has(w.path)).map((w) => w.path));
     const beside = all.filter((w) => !inPlace.has(w.path));
     const created: string[] = [];
     const staged: string[] = [];
@@ -346,10 +346,15 @@ export class FsStore implements Store {
     return { files, legacy };
   }
 
-  /** Refuse (before anything is written) when any component of these paths is a symlink. */
-  private guard(rels: readonly string[]): void {
+  /**
+   * Refuse (before anything is written) when any component of these paths is a symlink. Returns
+   * the paths that are regular files with one name (lib/store/no-follow.ts).
+   */
+  private guard(rels: readonly string[]): Set<string> {
     const dirs = new Set<string>();
-    for (const rel of rels) assertNoSymlinks(this.dir, safeRel(rel), dirs);
+    const lone = new Set<string>();
+    for (const rel of rels) if (assertNoSymlinks(this.dir, safeRel(rel), dirs)) lone.add(rel);
+    return lone;
   }
 
   /**

@@ -30,9 +30,10 @@ export function symlinkRefusal(path: string, fix = "replace it with a directory 
  * level at a time, by makeDirs). `root` itself is trusted: it is a real path (realPath below).
  * Synchronous: a commit checks every path it writes (10,000 at a fleet renewal), and one lstat of
  * a cached entry costs a few µs where a promise-based one is a thread-pool round trip (about
- * 0.5 s for 10,000 under load).
+ * 0.5 s for 10,000 under load). Returns whether the path is a regular file with one name (a
+ * commit overwrites such a leaf certificate in place).
  */
-export function assertNoSymlinks(root: string, rel: string, cache?: Set<string>): void {
+export function assertNoSymlinks(root: string, rel: string, cache?: Set<string>): boolean {
   const parts = rel.split("/").filter((p) => p !== "");
   let cur = root;
   for (const [i, part] of parts.entries()) {
@@ -43,15 +44,15 @@ export function assertNoSymlinks(root: string, rel: string, cache?: Set<string>)
     try {
       st = lstatSync(cur);
     } catch (e) {
-      if (code(e) === "ENOENT") return;
+      if (code(e) === "ENOENT") return false;
       throw e;
     }
     if (st.isSymbolicLink()) throw symlinkRefusal(cur);
-    if (!last) {
-      if (!st.isDirectory()) throw new StateError(`${cur} is not a directory, but inforge keeps files under it; restore it from git — nothing was changed`);
-      cache?.add(cur);
-    }
+    if (last) return st.isFile() && st.nlink === 1;
+    if (!st.isDirectory()) throw new StateError(`${cur} is not a directory, but inforge keeps files under it; restore it from git — nothing was changed`);
+    cache?.add(cur);
   }
+  return false;
 }
 
 /**
@@ -120,16 +121,6 @@ export async function readNoFollow(path: string): Promise<string | null> {
     return await fh.readFile("utf8");
   } finally {
     await fh.close();
-  }
-}
-
-/** True when `path` is a regular file with one name (not a symlink, not a hard link of another file). */
-export function isLoneFile(path: string): boolean {
-  try {
-    const st = lstatSync(path);
-    return st.isFile() && st.nlink === 1;
-  } catch {
-    return false;
   }
 }
 
