@@ -1,6 +1,6 @@
 // The certificate signature check for the one algorithm inforge issues with, without the
-// library: verifySignedBy (signature.ts) tries it first, and lib/x509/read.ts uses it alone
-// when it can, so the read-only commands prove a chain without loading @peculiar/x509.
+// library: verifySignedBy (lib/x509/read.ts) uses it whenever it can, so the read-only commands
+// prove a chain without loading @peculiar/x509.
 import { bytesEqual } from "./pem.ts";
 import { certificateParts, childrenOf, tlvAt } from "./fast-parse.ts";
 import { platform } from "./platform.ts";

@@ -12,8 +12,7 @@ export { createIntermediate, createLeaf, createRoot, crossSignRoot } from "./pro
 export { generateLeafKey, leafKeyFromParts, prepareLeafIssuer, type LeafIssuer, type LeafKey, type LeafRequest, type MintedLeaf } from "./fast-leaf.ts";
 export { createCrl, parseCrl, type CrlEntry, type CrlInfo } from "./crl.ts";
 export { derDefects, parseCertificate, parseCertificates, type CertInfo } from "./parse.ts";
-export { certificateFingerprint, verifyDetached } from "./read.ts";
-export { verifySignedBy } from "./signature.ts";
+export { certificateFingerprint, verifyDetached, verifySignedBy } from "./read.ts";
 export { certificateHasSpki, keyMatchesCertificate, publicKeyMatches } from "./key-match.ts";
 export type { Defect, DefectCode } from "./strict-der.ts";
 export { certificateJwk, type EcPublicJwk } from "./jwk.ts";

@@ -77,9 +77,12 @@ export async function verifyDetached(certPem: string, data: Uint8Array, signatur
 }
 
 /**
- * verifySignedBy (signature.ts) for a certificate issued the way inforge issues (ECDSA P-256,
- * SHA-256) under an issuer our reader parses, checked without the library; anything else — a
- * CRL, another algorithm, an odd encoding, malformed input and its error — is left to it.
+ * True when `childPem` carries a valid signature by the key of `issuerPem`. Signature only: no
+ * dates, names, key usage or constraints — use a real path validator for those. `childPem` may be
+ * a certificate or a CRL ("X509 CRL"); malformed input throws X509Error. A certificate issued the
+ * way inforge issues (ECDSA P-256, SHA-256) under an issuer our reader parses is checked without
+ * the library; anything else — a CRL, another algorithm, an odd encoding, malformed input and its
+ * error — is left to it (signature.ts).
  */
 export async function verifySignedBy(childPem: string, issuerPem: string): Promise<boolean> {
   const fast = await (async () => {
@@ -95,7 +98,7 @@ export async function verifySignedBy(childPem: string, issuerPem: string): Promi
       return null; // the library gives the answer, or the error, below
     }
   })();
-  return fast ?? (await import("./signature.ts")).verifySignedBy(childPem, issuerPem);
+  return fast ?? (await import("./signature.ts")).librarySignedBy(childPem, issuerPem);
 }
 
 export { X509Error };

@@ -1,7 +1,8 @@
-// Signature checks: is a certificate or CRL signed by an issuer's key.
+// Signature checks through the library: a CRL, another algorithm, an odd encoding, and the error
+// for malformed input. lib/x509/read.ts verifySignedBy (the one exported) checks what inforge
+// issues (ECDSA P-256, SHA-256) itself and comes here only for the rest.
 import { X509Error } from "./errors.ts";
 import { assertSingleDerElement, decodePemBlocks } from "./pem.ts";
-import { verifyEcdsaP256 } from "./fast-verify.ts";
 import { CERT_LABEL, certFromDer, errText, loadCertificate } from "./parse.ts";
 import { x509 } from "./vendor.ts";
 
@@ -10,7 +11,7 @@ import { x509 } from "./vendor.ts";
  * dates, names, key usage or constraints — use a real path validator for those. `childPem`
  * may be a certificate or a CRL ("X509 CRL"). Malformed input throws X509Error.
  */
-export async function verifySignedBy(childPem: string, issuerPem: string): Promise<boolean> {
+export async function librarySignedBy(childPem: string, issuerPem: string): Promise<boolean> {
   const issuer = loadCertificate(issuerPem, "issuer");
   const describe = (why: string) => `child is not a PEM certificate or CRL: ${why}`;
   const [block, ...more] = decodePemBlocks(childPem, describe);
@@ -33,8 +34,6 @@ export async function verifySignedBy(childPem: string, issuerPem: string): Promi
     throw new X509Error(describe(`found a "${block.label}" block`), "not-pem");
   }
   assertSingleDerElement(block.der, describe);
-  const fast = await verifyEcdsaP256(block.der, issuerPem, new Uint8Array(issuer.publicKey.rawData));
-  if (fast !== null) return fast;
   const child = certFromDer(block.der, describe);
   return child.verify({ publicKey: issuer.publicKey, signatureOnly: true });
 }
