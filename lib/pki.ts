@@ -321,8 +321,17 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     if (o.confirm && !(await o.confirm(plan))) return { plan, result: null, declined: true };
     // A broken journal or a file changed behind our back stops the run — checked only when there
     // is something to write, so a no-op renewal does not read and hash every file of the fleet.
-    await assertUntampered(store, { shippedLeaves: snapshot.config?.leafFiles === "shipped" });
-    lap("tamper check");
+    // A plan that only makes certificates runs the check beside its steps (reading and hashing
+    // every file while the keys and signatures are made) and commits only once it has passed; a
+    // step with an effect outside the commit (an identity revealed, a key made on a token) waits for it.
+    const t = performance.now();
+    const untampered = assertUntampered(store, { shippedLeaves: snapshot.config?.leafFiles === "shipped" }).then(() => performance.now() - t);
+    const beside = !checked.steps.some((s) => s.kind === "create-root-identity" || (s.kind === "create-root" && s.keyIn));
+    if (beside) untampered.catch(() => {}); // awaited before the commit, and on failure below
+    else {
+      await untampered;
+      lap("tamper check");
+    }
     // --root-in pkcs11:…: log in before anything happens (a wrong PIN must stop init before it reveals an identity).
     const newRootToken = rootInToken(intents);
     if (newRootToken) await newRootToken.open();
@@ -331,8 +340,14 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       revealRootIdentity: (id) => revealRoot(id, o.identityOut, print),
       ...(o.onStep ? { onStep: o.onStep } : {}),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+      ...mintWorkersSetting(envIfGranted(ctx.env, "INFORGE_MINT_WORKERS")),
+      beforeCommit: () => untampered,
+    }).catch(async (e: unknown) => {
+      await untampered; // a tampered tree is the cause to report, whatever a step met in it
+      throw e;
     }).catch(damagedFile).finally(() => o.onEnd?.());
-    lap("apply", result.timings);
+    const notes = [...(beside ? [`tamper ${(await untampered).toFixed(0)} ms beside`] : []), ...(result.mintWorkers ? [`${result.mintWorkers} mint workers`] : [])];
+    lap("apply", result.timings, notes.join(", ") || undefined);
     if (init && o.identityOut) await promoteIdentity(o.identityOut);
     // One-region runs number their scope's own journal: name it, so "eu#1" and "us#1" are not one entry.
     const entry = entryRef(store.domain, result.entry.seq);
@@ -394,13 +409,27 @@ function envIfGranted(env: Readonly<Record<string, string | undefined>>, name: s
   }
 }
 
+/**
+ * INFORGE_MINT_WORKERS=N: worker threads that mint a fleet-size run's leaves, instead of one per
+ * core (at most 4) — for a CI container whose CPU quota is below the host's core count, which is
+ * what Node reports; 0 mints every leaf on the main thread.
+ */
+function mintWorkersSetting(v: string | undefined): { mintWorkers?: { count: number } } {
+  if (v === undefined || v === "") return {};
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 16) throw new InputError(`invalid INFORGE_MINT_WORKERS "${v}"; give the number of worker threads that mint leaves, 0 to 16 (0: none), or unset it for one per core`);
+  return { mintWorkers: { count: n } };
+}
+
 /** A stopwatch printing each lap to stderr when `enabled`; a no-op otherwise. */
-function laps(enabled: string | undefined): (what: string, parts?: Record<string, number>) => void {
+function laps(enabled: string | undefined): (what: string, parts?: Record<string, number>, note?: string) => void {
   if (!enabled) return () => {};
   let t = performance.now();
-  return (what, parts) => {
+  return (what, parts, note) => {
     const now = performance.now();
-    const detail = parts ? ` (${Object.entries(parts).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(", ")})` : "";
+    const items = parts ? Object.entries(parts).map(([k, v]) => `${k} ${v.toFixed(0)} ms`) : [];
+    if (note) items.push(note);
+    const detail = items.length ? ` (${items.join(", ")})` : "";
     process.stderr.write(`inforge timing: ${what} ${(now - t).toFixed(0)} ms${detail}\n`);
     t = now;
   };

@@ -25,7 +25,11 @@ const cli = [
 
 rmSync(OUT, { recursive: true, force: true });
 await build({
-  entryPoints: [{ in: join(ROOT, "lib/mod.ts"), out: "mod" }, { in: "inforge-deno-cli", out: "inforge" }],
+  entryPoints: [
+    { in: join(ROOT, "lib/mod.ts"), out: "mod" }, { in: "inforge-deno-cli", out: "inforge" },
+    // The leaf-minting worker thread's own entry, beside the chunks (lib/apply/mint-workers.ts).
+    { in: join(ROOT, "lib/apply/mint-worker.ts"), out: "mint-worker" },
+  ],
   plugins: [{
     name: "cli-entry",
     setup(b) {

@@ -41,6 +41,8 @@ export async function buildCli(): Promise<{ ms: number; bytes: number; metafile:
   mkdirSync(tmp, { recursive: true });
   const result = await build({
     stdin: { contents: entry, resolveDir: ROOT, loader: "ts", sourcefile: "inforge-entry.ts" },
+    // The leaf-minting worker thread's own entry, beside the chunks (lib/apply/mint-workers.ts).
+    entryPoints: [{ in: "lib/apply/mint-worker.ts", out: "mint-worker" }],
     absWorkingDir: ROOT,
     plugins: [valibotDirect],
     bundle: true,
@@ -49,7 +51,7 @@ export async function buildCli(): Promise<{ ms: number; bytes: number; metafile:
     platform: "node",
     target: "node20",
     outdir: tmp,
-    entryNames: "inforge",
+    entryNames: "[name]", // stdin's output, "stdin", is written as inforge.mjs (outName)
     chunkNames: "[name]-[hash]", // beside the entry: the same depth as lib/cli/ (see above)
     outExtension: { ".js": ".mjs" },
     metafile: true,
@@ -65,7 +67,7 @@ export async function buildCli(): Promise<{ ms: number; bytes: number; metafile:
   const origins: Origins = { sources: [], chunks: {} };
   for (const f of result.outputFiles) {
     if (f.path.endsWith(".map")) originsOf(f, origins);
-    else writeFileSync(f.path, f.contents);
+    else writeFileSync(outName(f.path), f.contents);
   }
   writeFileSync(join(tmp, "origins.json"), JSON.stringify(origins) + "\n");
   const manifest: Manifest = { format: "inforge.build/v1", inputs: inputsOf(result.metafile), tasks };
@@ -82,8 +84,13 @@ export async function buildCli(): Promise<{ ms: number; bytes: number; metafile:
   renameSync(tmp, OUT);
   if (had) rmSync(old, { recursive: true, force: true });
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-  return { ms: performance.now() - t, bytes, metafile: result.metafile };
+  // The metafile under the names written.
+  const outputs = Object.fromEntries(Object.entries(result.metafile.outputs).map(([k, v]) => [outName(k), v]));
+  return { ms: performance.now() - t, bytes, metafile: { ...result.metafile, outputs } };
 }
+
+/** esbuild names the stdin entry "stdin"; the CLI's entry is inforge.mjs. */
+const outName = (path: string) => path.replace(/(^|[\\/])stdin\.mjs$/, "$1inforge.mjs");
 
 /**
  * The shipped tasks take valibot as `v` from lib/mod.ts (`export * as v`), which makes esbuild
@@ -157,7 +164,7 @@ function originsOf(map: OutputFile, into: Origins): void {
       (chunk[String(gen + 1)] ??= []).push([col, i, line + 1]);
     }
   });
-  into.chunks[relative(dirname(map.path), map.path.slice(0, -".map".length))] = chunk;
+  into.chunks[relative(dirname(map.path), outName(map.path.slice(0, -".map".length)))] = chunk;
 }
 
 function inputsOf(meta: Metafile): [string, number, number][] {

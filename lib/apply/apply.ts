@@ -19,6 +19,8 @@ import { journalFile, scopeOfPath } from "../store/domains.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import { copyData } from "../model/copy.ts";
 import { withBoundedHeap } from "./heap.ts";
+import { MINT_BATCH, MintWorkers, mintWorkerCount, WorkerSetupError } from "./mint-workers.ts";
+import type { MintOrder } from "./mint-worker.ts";
 
 export interface ApplyEnv {
   readonly store: Store;
@@ -41,7 +43,17 @@ export interface ApplyEnv {
   readonly trusted: { readonly root: string; readonly ci: string } | null;
   /** The token `--root-in pkcs11:…` names, for a root key made on it by this run. */
   readonly newRootToken?: RootToken;
+  /**
+   * Worker threads that mint leaves (lib/apply/mint-workers.ts): `count` replaces the core count
+   * (0: every leaf on this thread), `from` the run size below which none start (MINT_WORKERS_FROM).
+   */
+  readonly mintWorkers?: { readonly count?: number; readonly from?: number };
+  /** Awaited after the steps, before anything is written; a rejection stops the run there (the tamper check, run beside the steps). */
+  readonly beforeCommit?: () => Promise<unknown>;
 }
+
+/** Leaves issued by one plan from which they are minted on worker threads: starting them costs about 40 ms. */
+export const MINT_WORKERS_FROM = 1000;
 
 /** Enough in flight to keep the crypto thread pool fed on a small CI runner, few enough to bound memory. */
 export const DEFAULT_CONCURRENCY = 16;
@@ -50,8 +62,10 @@ export interface ApplyResult {
   readonly entry: JournalEntry;
   readonly written: readonly string[];
   readonly state: Snapshot;
-  /** Milliseconds spent running the steps (keys, certificates), waiting for the last leaf key files to be sealed (each scope's is sealed as soon as its leaves are issued), and committing. */
+  /** Milliseconds spent running the steps (keys, certificates), then waiting for the last leaf key files to be sealed (each scope's is sealed as soon as its leaves are issued) and for beforeCommit, then committing. */
   readonly timings: { readonly steps: number; readonly seal: number; readonly commit: number };
+  /** Worker threads that minted leaves (0: all on the main thread). */
+  readonly mintWorkers: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -198,6 +212,25 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     return (await X.keyMatchesCertificate(key, cert)) === "match" ? { serial, key } : undefined;
   };
 
+  /** A leaf minted here or on a worker: its record, its certificate file, its key (sealed with its scope's). */
+  const recordLeaf = (s: IssueLeafStep, c: { pem: string; serial: string; fingerprint: string }, keyPem: string) => {
+    const leaf = state.leaves[s.scope]?.leaves[s.service as never];
+    if (!leaf) throw new StateError(`internal: no leaf record for ${s.scope}/${s.service}`);
+    record(leaf, c);
+    // The step's own string for the path (the same text), not a second copy per leaf held until the commit.
+    const path = P.leafCert(s.scope, s.service);
+    put(s.writes.find((w) => w === path) ?? path, c.pem);
+    let keys = leafKeys.get(s.scope);
+    if (!keys) {
+      leafKeys.set(s.scope, (keys = new Map()));
+      keyFiles.push(s.scope);
+    }
+    keys.set(s.service, { serial: c.serial, key: keyPem });
+    const left = leavesLeft.get(s.scope)! - 1;
+    leavesLeft.set(s.scope, left);
+    if (left === 0) scopeIssued(s.scope);
+  };
+
   const run: StepTable<Promise<void>> = {
     "create-root-identity": async () => {
       const id = await generateIdentity();
@@ -261,21 +294,7 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
         spki: key.spki, commonName: s.commonName, notBefore: date(s.notBefore), notAfter: date(s.notAfter), dns: s.dns, uris: s.uris,
         ...(s.crlUrl ? { crlUrl: s.crlUrl } : {}),
       });
-      const leaf = state.leaves[s.scope]?.leaves[s.service as never];
-      if (!leaf) throw new StateError(`internal: no leaf record for ${s.scope}/${s.service}`);
-      record(leaf, c);
-      // The step's own string for the path (the same text), not a second copy per leaf held until the commit.
-      const path = P.leafCert(s.scope, s.service);
-      put(s.writes.find((w) => w === path) ?? path, c.pem);
-      let keys = leafKeys.get(s.scope);
-      if (!keys) {
-        leafKeys.set(s.scope, (keys = new Map()));
-        keyFiles.push(s.scope);
-      }
-      keys.set(s.service, { serial: c.serial, key: key.pkcs8Pem });
-      const left = leavesLeft.get(s.scope)! - 1;
-      leavesLeft.set(s.scope, left);
-      if (left === 0) scopeIssued(s.scope);
+      recordLeaf(s, c, key.pkcs8Pem);
     },
     "issue-csr-leaf": async (s) => {
       // The workload keeps its private key: certify the CSR's public key, seal nothing.
@@ -334,23 +353,79 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     "write-state": async () => {}, // written below, once every serial is known
   };
 
-  // Steps run in plan order, except that a run of issue-leaf steps (independent of each other:
-  // each reads only its issuer, which an earlier step made or the disk holds) is issued with up
-  // to `concurrency` in flight. Any other step waits until the leaves before it are done.
   const total = plan.steps.length;
   let done = 0;
   const t0 = performance.now();
-  const pool = new Pool(Math.max(1, env.concurrency ?? DEFAULT_CONCURRENCY));
+  const width = Math.max(1, env.concurrency ?? DEFAULT_CONCURRENCY);
   const exec = (step: (typeof plan.steps)[number]) => (run[step.kind] as (s: typeof step) => Promise<void>)(step).then(() => env.onStep?.(++done, total));
-  for (const step of plan.steps) {
-    if (step.kind === "issue-leaf") {
-      await pool.add(() => exec(step));
-      continue;
+  /** Leaves on this thread, `width` in flight. */
+  const issueHere = async (leaves: readonly IssueLeafStep[]) => {
+    const pool = new Pool(width);
+    for (const step of leaves) await pool.add(() => exec(step));
+    await pool.drain();
+  };
+  // A fleet-size run is minted on worker threads, a batch of one issuer's leaves at a time, two
+  // batches in flight per worker; a batch a worker cannot sign (a token or KMS issuer, a runtime
+  // that cannot pass the key) is minted here instead.
+  let workers: Promise<MintWorkers | null> | undefined;
+  const issueOnWorkers = async (leaves: readonly IssueLeafStep[], mw: MintWorkers) => {
+    const pool = new Pool(2 * mw.size);
+    for (let i = 0; i < leaves.length;) {
+      const first = leaves[i]!;
+      let j = i + 1;
+      while (j < leaves.length && j - i < MINT_BATCH && leaves[j]!.scope === first.scope && leaves[j]!.gen === first.gen) j++;
+      const batch = leaves.slice(i, j);
+      i = j;
+      const ref: Ref = { scope: first.scope, gen: first.gen };
+      const [minter, issuer] = await Promise.all([minterOf(ref), issuerOf(ref)]);
+      const pair = X.signerKeyPair(issuer.signer);
+      if (!pair) {
+        await pool.add(() => issueHere(batch));
+        continue;
+      }
+      await pool.add(async () => {
+        let replies;
+        try {
+          replies = await mw.mint(refKey(ref), minter.template, pair.privateKey, batch.map(orderOf));
+        } catch (e) {
+          if (e instanceof WorkerSetupError) return issueHere(batch);
+          throw e;
+        }
+        replies.forEach((r, n) => {
+          recordLeaf(batch[n]!, r, r.key);
+          env.onStep?.(++done, total);
+        });
+      });
     }
     await pool.drain();
-    await exec(step);
+  };
+  // Decided once for the plan: its issue-leaf steps come in runs of one scope's leaves.
+  const workerCount = mintWorkerCount(leavesLeft.size ? [...leavesLeft.values()].reduce((a, b) => a + b) : 0, env.mintWorkers?.from ?? MINT_WORKERS_FROM, env.mintWorkers?.count);
+  const issueLeaves = async (leaves: readonly IssueLeafStep[]) => {
+    const mw = workerCount ? await (workers ??= MintWorkers.start(workerCount)) : null;
+    return mw ? issueOnWorkers(leaves, mw) : issueHere(leaves);
+  };
+  try {
+    // Steps run in plan order, except that issue-leaf steps (independent of each other: each
+    // reads only its issuer, which an earlier step made or the disk holds) are gathered and
+    // issued concurrently, across the steps that do not touch leaves (LEAF_INDEPENDENT: a
+    // renewal's per-scope CRLs). Any other step waits until the leaves before it are done.
+    let leafRun: IssueLeafStep[] = [];
+    for (const step of plan.steps) {
+      if (step.kind === "issue-leaf") {
+        leafRun.push(step);
+        continue;
+      }
+      if (!LEAF_INDEPENDENT.has(step.kind) && leafRun.length) {
+        await issueLeaves(leafRun);
+        leafRun = [];
+      }
+      await exec(step);
+    }
+    if (leafRun.length) await issueLeaves(leafRun);
+  } finally {
+    await (await workers)?.close();
   }
-  await pool.drain();
   const t1 = performance.now();
   // Each scope's key file was sealed once its last leaf was issued.
   for (const scope of keyFiles) {
@@ -358,6 +433,7 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     if (!p) throw new StateError(`internal: the keys of ${scope} were not sealed`);
     put(P.leafKeys(scope), await p, KEY_MODE);
   }
+  await env.beforeCommit?.();
   const t2 = performance.now();
   // Revocation records made by the planner carry serials from the state; fill any left empty.
   for (const r of state.root.crl.revoked) if (!r.serial) r.serial = genOf({ scope: r.scope, gen: r.gen, ...(r.mesh ? { mesh: r.mesh } : {}) }).serial;
@@ -369,7 +445,7 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     at: plan.now, command: env.command, intents: plan.intents.map((i) => i.kind), steps: plan.steps.length,
   });
   const t3 = performance.now();
-  return { entry, written: [...writes.keys()], state, timings: { steps: t1 - t0, seal: t2 - t1, commit: t3 - t2 } };
+  return { entry, written: [...writes.keys()], state, timings: { steps: t1 - t0, seal: t2 - t1, commit: t3 - t2 }, mintWorkers: (await workers)?.size ?? 0 };
 }
 
 /** Prepare (once per issuer) the leaf template of an issuer. */
@@ -390,3 +466,17 @@ function stateFile(s: Snapshot, file: string): unknown {
   if (m?.[1] === "leaves") return s.leaves[m[2]!];
   throw new StateError(`internal: no state file ${file}`);
 }
+
+type IssueLeafStep = Extract<CheckedPlan["steps"][number], { kind: "issue-leaf" }>;
+
+/**
+ * Steps that neither read nor change what an issue-leaf step makes, so they may run before the
+ * leaves planned ahead of them: a scope CRL lists revocations the plan recorded, signed by the
+ * scope's issuer; state files are written after every step.
+ */
+const LEAF_INDEPENDENT: ReadonlySet<CheckedPlan["steps"][number]["kind"]> = new Set(["sign-scope-crl", "write-state", "set-state"]);
+
+const orderOf = (s: IssueLeafStep): MintOrder => ({
+  commonName: s.commonName, notBefore: s.notBefore, notAfter: s.notAfter, dns: s.dns, uris: s.uris,
+  ...(s.crlUrl ? { crlUrl: s.crlUrl } : {}),
+});

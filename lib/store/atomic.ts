@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import { lstatSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createNew } from "./no-follow.ts";
@@ -12,6 +14,29 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Flush every file system holding one of `dirs` with syncfs(2), through coreutils' `sync -f`
+ * (Node and Deno do not expose the call): one flush for thousands of files written into the page
+ * cache, where one fdatasync each cost 0.3–0.8 s at 10,000 leaves on this project's VMs against
+ * 0.05 s. False where it cannot be done here (not Linux, no `sync -f`, a Deno without
+ * --allow-run, a failure): the caller then syncs file by file. Linux reports a file's failed
+ * writeback to syncfs since 5.8.
+ */
+export function syncFileSystems(dirs: Iterable<string>): boolean {
+  if (process.platform !== "linux") return false;
+  try {
+    const byDevice = new Map<number, string>();
+    for (const d of dirs) {
+      const dev = lstatSync(d).dev;
+      if (!byDevice.has(dev)) byDevice.set(dev, d);
+    }
+    if (!byDevice.size) return true;
+    return spawnSync("sync", ["-f", ...byDevice.values()], { stdio: "ignore" }).status === 0;
+  } catch {
+    return false;
   }
 }
 

@@ -97,22 +97,13 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOF
 const OVERWRITE = constants.O_WRONLY | O_NOFOLLOW | O_NONBLOCK;
 const code = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
 
-/** A file written (in the page cache) and still open: `settle` makes it durable and closes it. */
+/** A file written into the page cache and closed: `syncFile` (or a flush of its file system) makes it durable. */
 export interface Overwritten {
-  readonly fd: number;
   /** Created, or its mode changed: metadata, so fsync rather than fdatasync. */
   readonly full: boolean;
   readonly created: boolean;
 }
 
-/**
- * Put `content` at `abs`: an existing regular file with one name is overwritten in its own inode
- * (no new inode: that is the cost being avoided); anything else there — a second name of another
- * file (a hard link), a FIFO, a socket — is unlinked and created anew, so a write never lands in
- * another file; a symlink is refused (the store's guard refused it before the commit point
- * already). Synchronous (page cache: a few µs a call, where each promise-based call is a
- * thread-pool round trip); the file stays open for `settle`.
- */
 export function overwrite(abs: string, content: string, mode: number, torn?: () => void): Overwritten {
   let created = false;
   let fd = -1;
@@ -160,18 +151,21 @@ export function overwrite(abs: string, content: string, mode: number, torn?: () 
     if (now.size !== bytes.length) ftruncateSync(fd, bytes.length);
     const chmod = (now.mode & 0o7777) !== mode;
     if (chmod) fchmodSync(fd, mode);
-    return { fd, full: created || chmod, created };
-  } catch (e) {
+    return { full: created || chmod, created };
+  } finally {
     closeSync(fd);
-    throw e;
   }
 }
 
-/** Make an overwritten file durable and close it: fdatasync covers the bytes and the size; a created file or a new mode is metadata (fsync). */
-export async function settle(w: Overwritten): Promise<void> {
+/**
+ * Make a file written by `overwrite` durable: fdatasync covers the bytes and the size; a created
+ * file or a new mode is metadata (fsync). Opened again read-only, never through a symlink.
+ */
+export async function syncFile(abs: string, w: Overwritten): Promise<void> {
+  const fd = openSync(abs, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   try {
-    await new Promise<void>((resolve, reject) => (w.full ? fsync : fdatasync)(w.fd, (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) => (w.full ? fsync : fdatasync)(fd, (e) => (e ? reject(e) : resolve())));
   } finally {
-    closeSync(w.fd);
+    closeSync(fd);
   }
 }

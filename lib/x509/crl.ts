@@ -2,7 +2,8 @@
 import { X509Error } from "./errors.ts";
 import { errText } from "./parse.ts";
 import { assertSingleDerElement, decodeSinglePem, encodePem, type Bytes } from "./pem.ts";
-import { loadIssuer, validity } from "./profiles.ts";
+import { loadIssuer } from "./profiles.ts";
+import { validity } from "./validity.ts";
 import type { Issuer } from "./signer.ts";
 import { AsnConvert, OctetString, asn1x509, x509 } from "./vendor.ts";
 import type { RevocationReason } from "../model/revocation.ts";

@@ -6,10 +6,10 @@ import "reflect-metadata";
 
 export { X509Error, type X509ErrorCode } from "./errors.ts";
 export { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, isPkcs8Pem, type KeyPair } from "./keys.ts";
-export { digestSigner, importP256Point, keySigner, type DigestSign, type Issuer, type SignPrimitive, type Signer } from "./signer.ts";
+export { digestSigner, importP256Point, keySigner, signerKeyPair, type DigestSign, type Issuer, type SignPrimitive, type Signer } from "./signer.ts";
 export { installPlatform, type Platform } from "./platform.ts";
 export { createIntermediate, createLeaf, createRoot, crossSignRoot } from "./profiles.ts";
-export { generateLeafKey, leafKeyFromParts, prepareLeafIssuer, type LeafIssuer, type LeafKey, type LeafRequest, type MintedLeaf } from "./fast-leaf.ts";
+export { generateLeafKey, leafKeyFromParts, prepareLeafIssuer, type LeafIssuer, type LeafKey, type LeafRequest, type LeafTemplate, type MintedLeaf } from "./fast-leaf.ts";
 export { createCrl, parseCrl, type CrlEntry, type CrlInfo } from "./crl.ts";
 export { derDefects, parseCertificate, parseCertificates, type CertInfo } from "./parse.ts";
 export { certificateFingerprint, verifyDetached, verifySignedBy } from "./read.ts";

@@ -15,6 +15,7 @@ import {
   type Issuer,
   type Signer,
 } from "./signer.ts";
+import { validity } from "./validity.ts";
 import { x509 } from "./vendor.ts";
 
 const ID_CE_BASIC_CONSTRAINTS = "2.5.29.19";
@@ -268,42 +269,6 @@ export async function loadIssuer(issuer: Issuer, usage: "cert" | "crl" = "cert")
   return { cert, info, signer: issuer.signer, spki, aki };
 }
 
-/**
- * Normalises and checks a validity period. X.509 times have whole seconds (§4.1.2.5), so
- * milliseconds are dropped first; otherwise a child given its issuer's own notAfter Date would
- * appear to outlive it. A certificate never outlives its issuer: the child's period must nest
- * inside the issuer's (DESIGN invariant 4), or relying parties see it expire "early" anyway
- * and rotations mis-plan.
- */
-export function validity(
-  o: { notBefore: Date; notAfter: Date },
-  what: string,
-  issuer: CertInfo | null,
-): { notBefore: Date; notAfter: Date } {
-  const notBefore = wholeSeconds(o.notBefore, `${what} notBefore`);
-  const notAfter = wholeSeconds(o.notAfter, `${what} notAfter`);
-  if (notAfter <= notBefore) {
-    throw new X509Error(
-      `${what}: notAfter ${notAfter.toISOString()} is not after notBefore ${notBefore.toISOString()}`,
-    );
-  }
-  if (issuer) {
-    if (notAfter > issuer.notAfter) {
-      throw new X509Error(
-        `${what} would outlive its issuer "${issuer.subjectCn}": notAfter ${notAfter.toISOString()} is after the issuer's ${issuer.notAfter.toISOString()}; shorten the lifetime or renew the issuer first`,
-        "outlives-issuer",
-      );
-    }
-    if (notBefore < issuer.notBefore) {
-      throw new X509Error(
-        `${what} would start before its issuer "${issuer.subjectCn}": notBefore ${notBefore.toISOString()} is before the issuer's ${issuer.notBefore.toISOString()}`,
-        "outlives-issuer",
-      );
-    }
-  }
-  return { notBefore, notAfter };
-}
-
 // A Signer's public key is readonly, so its SPKI is exported once per signer.
 const signerSpkis = new WeakMap<Signer, Promise<Bytes>>();
 
@@ -346,13 +311,6 @@ function assertOwnKey(spki: Bytes, ca: LoadedIssuer, what: string): void {
       `${what} has the same public key as its issuer "${ca.info.subjectCn}"; generate a new key for it`,
     );
   }
-}
-
-function wholeSeconds(d: Date, what: string): Date {
-  if (!(d instanceof Date) || Number.isNaN(d.getTime())) {
-    throw new X509Error(`${what} is not a valid Date`);
-  }
-  return new Date(Math.floor(d.getTime() / 1000) * 1000);
 }
 
 /**

@@ -28,6 +28,15 @@ export function isKeySigner(signer: Signer): boolean {
   return keySigners.has(signer);
 }
 
+// The pair behind each keySigner, for signing the same bytes on a worker thread of this process
+// (lib/apply/mint-workers.ts passes the CryptoKey by structured clone; it is never exported).
+const signerPairs = new WeakMap<Signer, KeyPair>();
+
+/** The in-memory key pair a keySigner signs with; undefined for any other signer (a token, a KMS). */
+export function signerKeyPair(signer: Signer): KeyPair | undefined {
+  return signerPairs.get(signer);
+}
+
 /**
  * The raw signing operation of a keySigner: ECDSA P-256/SHA-256 over `data` with `privateKey`,
  * IEEE P1363 r||s. WebCrypto's by default; a runtime with a cheaper call for the same operation
@@ -63,6 +72,7 @@ export function keySigner(k: KeyPair, o: { primitive?: SignPrimitive } = {}): Si
     },
   });
   keySigners.add(signer);
+  signerPairs.set(signer, k);
   return signer;
 }
 

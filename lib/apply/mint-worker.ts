@@ -1,0 +1,103 @@
+// A worker thread that mints leaves: key pair, TBSCertificate, signature, certificate, for a
+// batch at a time. lib/apply/mint-workers.ts starts these for fleet-size runs; on the main thread
+// each leaf cost about 160 µs of event-loop time (key generation, encoding, dispatching an async
+// sign), which bounded a 10,000-leaf renewal to one core. Here everything is synchronous and the
+// main thread only records what comes back.
+//
+// The encoder is lib/x509/leaf-der.ts, the one the main thread uses: same checks, same bytes.
+// The issuer's key reaches this thread as the CryptoKey the main thread opened (structured clone
+// within one process); it never leaves the process and is never written.
+import { createECDH, createHash, KeyObject, sign } from "node:crypto";
+import { parentPort, workerData } from "node:worker_threads";
+import { leafEncoder, leafKeyFromParts, type LeafEncoder, type LeafHashes, type LeafTemplate } from "../x509/leaf-der.ts";
+
+/** The role a worker is started with (workerData), so loading this file anywhere else does nothing. */
+export const MINT_ROLE = "inforge-mint";
+
+/** One leaf to mint: the request of an issue-leaf step, times as ISO text. */
+export interface MintOrder {
+  readonly commonName: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly dns: readonly string[];
+  readonly uris: readonly string[];
+  readonly crlUrl?: string;
+}
+
+/** A minted leaf: its certificate (PEM, serial, fingerprint) and its key (PKCS#8 PEM, for sealing). */
+export interface MintReply {
+  readonly pem: string;
+  readonly serial: string;
+  readonly fingerprint: string;
+  readonly key: string;
+}
+
+export type ToWorker =
+  | { readonly kind: "issuer"; readonly ref: string; readonly template: LeafTemplate; readonly key: CryptoKey }
+  | { readonly kind: "batch"; readonly id: number; readonly ref: string; readonly orders: readonly MintOrder[] };
+
+/** `setup`: this thread cannot sign with the key it was given (the runtime cannot pass it); the batch may be minted elsewhere. */
+export type FromWorker =
+  | { readonly kind: "ready" }
+  | { readonly kind: "done"; readonly id: number; readonly leaves: readonly MintReply[] }
+  | { readonly kind: "failed"; readonly id: number; readonly setup: boolean; readonly error: { readonly name: string; readonly message: string; readonly code?: string } };
+
+// node:crypto's digests: about 2 µs a leaf against 17 µs in JavaScript (measured in a worker's profile).
+const NATIVE: LeafHashes = {
+  sha1: (d) => createHash("sha1").update(d).digest(),
+  sha256: (d) => createHash("sha256").update(d).digest(),
+};
+
+interface Prepared {
+  readonly enc: LeafEncoder;
+  readonly key: KeyObject | Error;
+}
+
+function serve(port: NonNullable<typeof parentPort>): void {
+  const issuers = new Map<string, Prepared>();
+  const ecdh = createECDH("prime256v1");
+  const reply = (m: FromWorker) => port.postMessage(m);
+
+  port.on("message", (m: ToWorker) => {
+    if (m.kind === "issuer") {
+      let key: KeyObject | Error;
+      try {
+        key = KeyObject.from(m.key);
+      } catch (e) {
+        key = e instanceof Error ? e : new Error(String(e));
+      }
+      issuers.set(m.ref, { enc: leafEncoder(m.template, NATIVE), key });
+      return;
+    }
+    const iss = issuers.get(m.ref);
+    if (!iss || iss.key instanceof Error) {
+      const why = iss ? (iss.key as Error).message : `no issuer ${m.ref} was sent`;
+      reply({ kind: "failed", id: m.id, setup: true, error: { name: "Error", message: why } });
+      return;
+    }
+    try {
+      const leaves: MintReply[] = [];
+      for (const o of m.orders) {
+        // The generate and get are one synchronous pair: nothing else uses this ECDH in between.
+        const point = ecdh.generateKeys();
+        const k = leafKeyFromParts(ecdh.getPrivateKey(), point);
+        const u = iss.enc.tbs({
+          spki: k.spki, commonName: o.commonName, notBefore: new Date(o.notBefore), notAfter: new Date(o.notAfter), dns: o.dns, uris: o.uris,
+          ...(o.crlUrl !== undefined ? { crlUrl: o.crlUrl } : {}),
+        });
+        const c = iss.enc.finish(u, sign("sha256", u.tbs, { key: iss.key, dsaEncoding: "ieee-p1363" }));
+        leaves.push({ pem: c.pem, serial: c.serial, fingerprint: c.fingerprint, key: k.pkcs8Pem });
+      }
+      reply({ kind: "done", id: m.id, leaves });
+    } catch (e) {
+      const err = e as { name?: string; message?: string; code?: string };
+      reply({
+        kind: "failed", id: m.id, setup: false,
+        error: { name: String(err?.name ?? "Error"), message: String(err?.message ?? e), ...(typeof err?.code === "string" ? { code: err.code } : {}) },
+      });
+    }
+  });
+  reply({ kind: "ready" });
+}
+
+if (parentPort && (workerData as { role?: string } | null)?.role === MINT_ROLE) serve(parentPort);
