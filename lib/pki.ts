@@ -324,12 +324,14 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     // A plan that only makes certificates runs the check beside its steps (reading and hashing
     // every file while the keys and signatures are made) and commits only once it has passed; a
     // step with an effect outside the commit (an identity revealed, a key made on a token) waits for it.
-    const t = performance.now();
-    const untampered = assertUntampered(store, { shippedLeaves: snapshot.config?.leafFiles === "shipped" }).then(() => performance.now() - t);
+    let untampered: Promise<number> | undefined;
+    const tamperCheck = () => {
+      const t = performance.now();
+      return (untampered ??= assertUntampered(store, { shippedLeaves: snapshot.config?.leafFiles === "shipped" }).then(() => performance.now() - t));
+    };
     const beside = !checked.steps.some((s) => s.kind === "create-root-identity" || (s.kind === "create-root" && s.keyIn));
-    if (beside) untampered.catch(() => {}); // awaited before the commit, and on failure below
-    else {
-      await untampered;
+    if (!beside) {
+      await tamperCheck();
       lap("tamper check");
     }
     // --root-in pkcs11:…: log in before anything happens (a wrong PIN must stop init before it reveals an identity).
@@ -341,12 +343,16 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       ...(o.onStep ? { onStep: o.onStep } : {}),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
       ...mintWorkersSetting(envIfGranted(ctx.env, "INFORGE_MINT_WORKERS")),
-      beforeCommit: () => untampered,
+      ...(beside ? { beside: tamperCheck } : {}),
     }).catch(async (e: unknown) => {
-      await untampered; // a tampered tree is the cause to report, whatever a step met in it
+      await tamperCheck(); // a tampered tree is the cause to report, whatever a step met in it
       throw e;
     }).catch(damagedFile).finally(() => o.onEnd?.());
-    const notes = [...(beside ? [`tamper ${(await untampered).toFixed(0)} ms beside`] : []), ...(result.mintWorkers ? [`${result.mintWorkers} mint workers`] : [])];
+    const notes = [
+      ...(beside ? [`tamper ${(await tamperCheck()).toFixed(0)} ms beside`] : []),
+      ...(result.mintWorkers ? [`${result.mintWorkers} mint workers`] : []),
+      ...(store.flushed ? [store.flushed === "syncfs" ? "flushed by syncfs" : "flushed file by file"] : []),
+    ];
     lap("apply", result.timings, notes.join(", ") || undefined);
     if (init && o.identityOut) await promoteIdentity(o.identityOut);
     // One-region runs number their scope's own journal: name it, so "eu#1" and "us#1" are not one entry.
@@ -410,9 +416,9 @@ function envIfGranted(env: Readonly<Record<string, string | undefined>>, name: s
 }
 
 /**
- * INFORGE_MINT_WORKERS=N: worker threads that mint a fleet-size run's leaves, instead of one per
- * core (at most 4) — for a CI container whose CPU quota is below the host's core count, which is
- * what Node reports; 0 mints every leaf on the main thread.
+ * INFORGE_MINT_WORKERS=N: worker threads that mint a run's leaves, whatever its size, instead of
+ * one per core (at most 4) from MINT_WORKERS_FROM leaves — for a CI container whose CPU quota is
+ * below the host's core count, which is what Node reports; 0 mints every leaf on the main thread.
  */
 function mintWorkersSetting(v: string | undefined): { mintWorkers?: { count: number } } {
   if (v === undefined || v === "") return {};

@@ -37,6 +37,17 @@ test("a tree created under Node, rotated and renewed under Deno, then renewed un
   assert.is(deno(sb, ["pki", "verify", ...at(27)], "ci").code, 0);
 });
 
+test("Deno mints leaves on worker threads from the sources, and Node continues the tree", async () => {
+  const sb = sandbox({ global: ["auth"], eu: ["payments", "checkout", "ledger"] });
+  await buildTree(sb, ["global", "eu"], iso(T0));
+  const grant = leastFlags(sb, { read: [sb.ciKey, sb.rootKey] }).map((f) => (f.startsWith("--allow-env=") ? `${f},INFORGE_MINT_WORKERS,INFORGE_TIMINGS` : f));
+  const env = sb.env({ INFORGE_SECRETS_KEY: sb.ciKey, INFORGE_MINT_WORKERS: "2", INFORGE_TIMINGS: "1" });
+  const r = mustRun(denoRun(grant, MAIN, ["pki", "renew", ...at(120)], env, sb.base), "renew on workers");
+  assert.match(r.err, /2 mint workers/);
+  await ok(cli(["pki", "rotate", "--leaf", "ledger", "--region", "eu", ...at(121)], ciEnv(sb)));
+  assert.equal(await treeProblems(sb, T0 + 121 * H), []);
+});
+
 test("a tree created under Deno (init, scopes, leaves) and continued under Node (rotation, recovery) verifies", async () => {
   const sb = sandbox();
   const offline = join(sb.base, "offline");

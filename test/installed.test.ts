@@ -99,4 +99,14 @@ test("lib/mod.deno.js and lib/mod.node.js export exactly lib/mod.ts's names", ()
 });
 
 test.after(() => rmSync(repo, { recursive: true, force: true }));
+// Last: it moves the tree's clock past the other tests'.
+test("the installed CLI mints leaves on worker threads under Node (sources through tsx) and under Deno (dist/deno)", async () => {
+  const ci = { INFORGE_SECRETS_KEY: sb.ciKey, INFORGE_PKI_DIR: "pki", INFORGE_REGIONS_DIR: "regions", INFORGE_MINT_WORKERS: "2", INFORGE_TIMINGS: "1" };
+  const node = must(sh("npx", ["--no-install", "inforge", "pki", "renew", ...at(5)], ci), "renew under node");
+  assert.match(node.err, /2 mint workers/);
+  const deno = must(sh("npx", ["--no-install", "deno", "run", ...DENO_FLAGS, "node_modules/inforge/dist/deno/inforge.js", "pki", "renew", ...at(10)], ci), "renew under deno");
+  assert.match(deno.err, /2 mint workers/);
+  assert.equal(await treeProblems(sb, T0 + 10 * D), []);
+});
+
 test.run();

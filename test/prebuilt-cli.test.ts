@@ -46,6 +46,19 @@ test("the prebuilt CLI applies a shipped task (rotate a leaf) without a TypeScri
   assert.match(r.stdout, /issue leaf\s+eu\/payments \(forced\)/);
 });
 
+test("leaves are minted on worker threads from the bundle (its own worker entry) and from the sources (tsx registered in the worker)", async () => {
+  const workers = { INFORGE_MINT_WORKERS: "2", INFORGE_TIMINGS: "1" };
+  for (const [how, at] of [["bundle", SOON], ["sources", new Date(Date.parse(SOON) + 5 * 86_400_000).toISOString()]] as const) {
+    if (how === "bundle") await buildCli();
+    const r = cliRun(["pki", "renew", "--at", at], how === "bundle" ? workers : { ...workers, INFORGE_NO_BUNDLE: "1" });
+    assert.is(r.status, 0, r.stderr);
+    assert.match(r.stderr, how === "bundle" ? /running dist\/cli\/inforge\.mjs/ : /running the sources/);
+    assert.match(r.stderr, /2 mint workers/, how);
+    const v = cliRun(["pki", "verify", "--at", at]);
+    assert.is(v.status, 0, v.stdout + v.stderr);
+  }
+});
+
 /** Every input file a bundle output loads before it runs: the output and its static imports, transitively. */
 function loadedBy(meta: Metafile, start: string): Set<string> {
   const outs = meta.outputs;

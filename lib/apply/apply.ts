@@ -48,8 +48,12 @@ export interface ApplyEnv {
    * (0: every leaf on this thread), `from` the run size below which none start (MINT_WORKERS_FROM).
    */
   readonly mintWorkers?: { readonly count?: number; readonly from?: number };
-  /** Awaited after the steps, before anything is written; a rejection stops the run there (the tamper check, run beside the steps). */
-  readonly beforeCommit?: () => Promise<unknown>;
+  /**
+   * A check run beside the steps (the tamper check): started once the mint workers have their
+   * first batches (it reads and hashes on this thread), or as the steps start when there are
+   * none; awaited before anything is written, and a rejection stops the run there.
+   */
+  readonly beside?: () => Promise<unknown>;
 }
 
 /** Leaves issued by one plan from which they are minted on worker threads: starting them costs about 40 ms. */
@@ -62,7 +66,7 @@ export interface ApplyResult {
   readonly entry: JournalEntry;
   readonly written: readonly string[];
   readonly state: Snapshot;
-  /** Milliseconds spent running the steps (keys, certificates), then waiting for the last leaf key files to be sealed (each scope's is sealed as soon as its leaves are issued) and for beforeCommit, then committing. */
+  /** Milliseconds spent running the steps (keys, certificates), then waiting for the last leaf key files to be sealed (each scope's is sealed as soon as its leaves are issued) and for the check beside, then committing. */
   readonly timings: { readonly steps: number; readonly seal: number; readonly commit: number };
   /** Worker threads that minted leaves (0: all on the main thread). */
   readonly mintWorkers: number;
@@ -367,10 +371,18 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   // A fleet-size run is minted on worker threads, a batch of one issuer's leaves at a time, two
   // batches in flight per worker; a batch a worker cannot sign (a token or KMS issuer, a runtime
   // that cannot pass the key) is minted here instead.
-  let workers: Promise<MintWorkers | null> | undefined;
+  let besideRun: Promise<unknown> | undefined;
+  const startBeside = () => {
+    besideRun ??= env.beside?.();
+    besideRun?.catch(() => {}); // awaited before the commit
+  };
   const issueOnWorkers = async (leaves: readonly IssueLeafStep[], mw: MintWorkers) => {
-    const pool = new Pool(2 * mw.size);
-    for (let i = 0; i < leaves.length;) {
+    // Four batches in flight per worker: this thread may be busy for a while (the check beside,
+    // sealing a scope's keys) without a worker running dry.
+    const window = 4 * mw.size;
+    const pool = new Pool(window);
+    for (let i = 0, sent = 0; i < leaves.length; sent++) {
+      if (sent === window) startBeside();
       const first = leaves[i]!;
       let j = i + 1;
       while (j < leaves.length && j - i < MINT_BATCH && leaves[j]!.scope === first.scope && leaves[j]!.gen === first.gen) j++;
@@ -397,12 +409,17 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
         });
       });
     }
+    startBeside();
     await pool.drain();
   };
-  // Decided once for the plan: its issue-leaf steps come in runs of one scope's leaves.
+  // Decided once for the plan (its issue-leaf steps come in runs of one scope's leaves), and
+  // started now: the threads load while this one opens the first issuer.
   const workerCount = mintWorkerCount(leavesLeft.size ? [...leavesLeft.values()].reduce((a, b) => a + b) : 0, env.mintWorkers?.from ?? MINT_WORKERS_FROM, env.mintWorkers?.count);
+  const workers = workerCount ? MintWorkers.start(workerCount) : undefined;
+  if (!workers) startBeside();
   const issueLeaves = async (leaves: readonly IssueLeafStep[]) => {
-    const mw = workerCount ? await (workers ??= MintWorkers.start(workerCount)) : null;
+    const mw = await workers;
+    if (!mw) startBeside(); // the workers could not start here
     return mw ? issueOnWorkers(leaves, mw) : issueHere(leaves);
   };
   try {
@@ -410,19 +427,29 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     // reads only its issuer, which an earlier step made or the disk holds) are gathered and
     // issued concurrently, across the steps that do not touch leaves (LEAF_INDEPENDENT: a
     // renewal's per-scope CRLs). Any other step waits until the leaves before it are done.
+    // The independent steps wait too, and then run while the leaves are issued (the leaves are
+    // handed out first: on workers they need this thread only to be sent and recorded).
     let leafRun: IssueLeafStep[] = [];
+    let deferred: PlanStep[] = [];
+    const flush = async () => {
+      const [leaves, steps] = [leafRun, deferred];
+      [leafRun, deferred] = [[], []];
+      const others = (async () => {
+        for (const step of steps) await exec(step);
+      })();
+      others.catch(() => {}); // awaited below, after the leaves
+      if (leaves.length) await issueLeaves(leaves);
+      await others;
+    };
     for (const step of plan.steps) {
-      if (step.kind === "issue-leaf") {
-        leafRun.push(step);
-        continue;
+      if (step.kind === "issue-leaf") leafRun.push(step);
+      else if (LEAF_INDEPENDENT.has(step.kind)) deferred.push(step);
+      else {
+        await flush();
+        await exec(step);
       }
-      if (!LEAF_INDEPENDENT.has(step.kind) && leafRun.length) {
-        await issueLeaves(leafRun);
-        leafRun = [];
-      }
-      await exec(step);
     }
-    if (leafRun.length) await issueLeaves(leafRun);
+    await flush();
   } finally {
     await (await workers)?.close();
   }
@@ -433,7 +460,8 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     if (!p) throw new StateError(`internal: the keys of ${scope} were not sealed`);
     put(P.leafKeys(scope), await p, KEY_MODE);
   }
-  await env.beforeCommit?.();
+  startBeside();
+  await besideRun;
   const t2 = performance.now();
   // Revocation records made by the planner carry serials from the state; fill any left empty.
   for (const r of state.root.crl.revoked) if (!r.serial) r.serial = genOf({ scope: r.scope, gen: r.gen, ...(r.mesh ? { mesh: r.mesh } : {}) }).serial;
@@ -467,7 +495,8 @@ function stateFile(s: Snapshot, file: string): unknown {
   throw new StateError(`internal: no state file ${file}`);
 }
 
-type IssueLeafStep = Extract<CheckedPlan["steps"][number], { kind: "issue-leaf" }>;
+type PlanStep = CheckedPlan["steps"][number];
+type IssueLeafStep = Extract<PlanStep, { kind: "issue-leaf" }>;
 
 /**
  * Steps that neither read nor change what an issue-leaf step makes, so they may run before the

@@ -18,14 +18,15 @@ import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type ToWork
 export const MINT_BATCH = 256;
 
 /**
- * Workers for a run of `leaves` issue-leaf steps: none below `from` leaves (starting a worker costs
- * tens of milliseconds) or on one core; otherwise one per core, at most 4. `requested` (the
- * INFORGE_MINT_WORKERS setting, e.g. for a CI container whose CPU quota is below the host's core
- * count) replaces the core count; 0 mints on the main thread.
+ * Workers for a plan of `leaves` issue-leaf steps. By default none below `from` leaves (starting a
+ * worker costs tens of milliseconds) or on one core, otherwise one per core, at most 4.
+ * `requested` (the INFORGE_MINT_WORKERS setting, e.g. for a CI container whose CPU quota is below
+ * the host's core count) is that many for any plan that issues leaves; 0 mints on the main thread.
  */
 export function mintWorkerCount(leaves: number, from: number, requested?: number): number {
-  if (leaves < Math.max(1, from)) return 0;
+  if (leaves < 1) return 0;
   if (requested !== undefined) return Math.max(0, Math.min(16, Math.floor(requested)));
+  if (leaves < from) return 0;
   const cores = availableParallelism();
   return cores < 2 ? 0 : Math.min(cores, 4);
 }

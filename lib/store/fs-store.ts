@@ -108,6 +108,8 @@ export class FsStore implements Store {
   readonly run: string | undefined;
   /** The entry recover() rolled forward, if it did. */
   recovered: JournalEntry | null = null;
+  /** How the last commit made its overwritten leaf certificates durable (INFORGE_TIMINGS says it). */
+  flushed: "syncfs" | "file by file" | null = null;
   /**
    * The lock domain this store commits in (lib/store/domains.ts): null for the whole directory
    * (journal/pki.jsonl), or a scope, whose runs may only write that scope's files and journal to
@@ -275,8 +277,13 @@ export class FsStore implements Store {
       if (w.created) dirs.add(dirname(target));
       crashPoint(`write:${n + 1}`);
     }
-    if (written.length >= SYNCFS_FROM && syncFileSystems([this.dir, ...new Set(written.map((x) => dirname(x.abs))), ...dirs])) dirs.clear();
-    else await inParallel(written, (x) => syncFile(x.abs, x.w));
+    if (written.length >= SYNCFS_FROM && syncFileSystems([this.dir, ...new Set(written.map((x) => dirname(x.abs))), ...dirs])) {
+      dirs.clear();
+      this.flushed = "syncfs";
+    } else {
+      await inParallel(written, (x) => syncFile(x.abs, x.w));
+      if (written.length) this.flushed = "file by file";
+    }
     await inParallel([...dirs], (d) => fsyncDir(d));
     const line = JSON.stringify(entry) + "\n";
     // A power cut in the middle of the append below leaves a torn last line: the start of this

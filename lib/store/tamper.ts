@@ -10,6 +10,9 @@ import { expandManifests } from "./manifest.ts";
 // The pipeline's tamper check: what the journals recorded against the bytes on disk, before a
 // run plans anything (assertUntampered) and for what deploy ships (journalWrites, unrecorded).
 
+/** Files read between two turns of the event loop (about 5 ms of reading and hashing). */
+const YIELD_EVERY = 256;
+
 /**
  * The cheap part of verify, run before every apply: the journal's hash chain, and every file it
  * recorded still holds the bytes written. A file changed behind the tool's back (a swapped
@@ -22,8 +25,12 @@ export async function assertUntampered(store: FsStore, o: { shippedLeaves?: bool
   const mine = (path: string) => store.domain === null || [null, store.domain].includes(scopeOfPath(path));
   const all = [...(await journalWrites(store))].filter(([path]) => path !== P.CONFIG && mine(path));
   // Read synchronously: this runs before every apply, and small files read through promises cost
-  // a thread-pool round trip each (lib/store/disk-walk.ts has the measurement).
+  // a thread-pool round trip each (lib/store/disk-walk.ts has the measurement). It runs beside a
+  // fleet renewal's steps: every YIELD_EVERY files the event loop gets a turn, so the mint
+  // workers' replies are taken and their next batches sent meanwhile.
+  let n = 0;
   for (const [path, w] of all) {
+    if (++n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
     let now: Buffer | null;
     try {
       now = readFileSync(store.abs(path));

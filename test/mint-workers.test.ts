@@ -1,0 +1,123 @@
+// Leaves minted on worker threads (lib/apply/mint-workers.ts): the tree they make is the one the
+// main thread makes — same profile, every chain accepted by openssl, every key in keys.age the key
+// of its certificate (age CLI) — and a worker's refusal is the main thread's sentence. A
+// fleet-size commit flushes its certificates with one syncfs; without `sync` on PATH it falls back
+// to an fdatasync each and the tree is the same.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createPublicKey, X509Certificate } from "node:crypto";
+import { readFileSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { buildTree, ciEnv, cli, leafKeyPem, ok, ROOT, run, sandbox, tempDir } from "./helpers.ts";
+import { iso, treeProblems } from "./tree-checks.ts";
+import { MintWorkers, WorkerSetupError } from "../lib/apply/mint-workers.ts";
+import { leafEncoder } from "../lib/x509/leaf-der.ts";
+import * as X from "../lib/x509/mod.ts";
+
+const H = 3_600_000;
+const T0 = Date.now();
+const services = (n: number) => Array.from({ length: n }, (_, i) => `svc-${String(i).padStart(3, "0")}`);
+const spki = (pem: string) => createPublicKey(pem).export({ format: "der", type: "spki" }).toString("base64");
+
+/** `openssl x509 -text` without what differs between two issues of one leaf (serial, key, dates, signature). */
+function profileText(pem: string): string {
+  const text = run("openssl", ["x509", "-noout", "-text"], { input: pem }).stdout;
+  return text
+    .replace(/Serial Number:[\s\S]*?Signature Algorithm/, "Serial Number: -\n        Signature Algorithm")
+    .replace(/Not (Before|After)\s*: .*/g, "Not $1: -")
+    .replace(/pub:[\s\S]*?ASN1 OID/, "pub: -\n                ASN1 OID")
+    .replace(/X509v3 Subject Key Identifier: \n\s*[0-9A-F:]+/, "X509v3 Subject Key Identifier: -")
+    .replace(/Signature Value:[\s\S]*$/, "Signature Value: -");
+}
+
+test("leaves minted on two workers: every chain verifies, every key is its certificate's, the profile is the main thread's", async () => {
+  const sb = sandbox({ global: ["auth"], eu: services(40), us: services(30) });
+  await buildTree(sb, ["global", "eu", "us"], iso(T0));
+  const mainThread = readFileSync(join(sb.dir, "leaves/eu/svc-007.crt.pem"), "utf8");
+  // Every leaf due, minted on workers (INFORGE_MINT_WORKERS: any plan size).
+  const r = await ok(cli(["pki", "renew", "--at", iso(T0 + 120 * H)], ciEnv(sb, { INFORGE_MINT_WORKERS: "2", INFORGE_TIMINGS: "1" })));
+  assert.match(r.err, /2 mint workers/, "the run says it minted on workers");
+  assert.match(r.out, /71 leaf|applied/);
+  assert.equal(await treeProblems(sb, T0 + 120 * H), [], "pki verify, the state checker and openssl accept the tree");
+  const serials = new Set<string>();
+  const keys = new Set<string>();
+  for (const [scope, list] of [["eu", services(40)], ["us", services(30)], ["global", ["auth"]]] as const) {
+    for (const svc of list) {
+      const pem = readFileSync(join(sb.dir, "leaves", scope, `${svc}.crt.pem`), "utf8");
+      const cert = new X509Certificate(pem);
+      assert.ok(new Date(cert.validFrom).getTime() > T0 + 100 * H, `${scope}/${svc} was renewed`);
+      // The key deploy would take (age CLI, serial checked) is the certificate's key.
+      assert.is(spki(leafKeyPem(sb, scope, svc)), spki(pem), `${scope}/${svc}: key and certificate match`);
+      serials.add(cert.serialNumber);
+      keys.add(spki(pem));
+    }
+  }
+  assert.is(serials.size, 71, "71 distinct serials");
+  assert.is(keys.size, 71, "71 distinct keys");
+  // The same profile as the main thread's, byte for byte outside serial, key, dates and signature.
+  assert.is(profileText(readFileSync(join(sb.dir, "leaves/eu/svc-007.crt.pem"), "utf8")), profileText(mainThread));
+});
+
+test("a worker refuses a bad request with the main thread's own sentence, and a key it cannot use as a setup error", async () => {
+  const ca = await X.generateKeyPair();
+  const root = await X.createRoot({ key: ca, commonName: "test root", notBefore: new Date(T0 - H), notAfter: new Date(T0 + 1000 * H) });
+  const minter = await X.prepareLeafIssuer({ certPem: root.pem, signer: X.keySigner(ca) });
+  const mw = await MintWorkers.start(1);
+  assert.ok(mw, "a worker starts from the sources");
+  try {
+    const order = { commonName: "ok.mesh.test", notBefore: new Date(T0).toISOString(), notAfter: new Date(T0 + 10 * H).toISOString(), dns: ["ok.mesh.test"], uris: [] };
+    const [leaf] = await mw.mint("root", minter.template, ca.privateKey, [order]);
+    assert.ok(leaf && new X509Certificate(leaf.pem).verify(createPublicKey(root.pem)), "signed by the issuer's key");
+    // Outliving the issuer: the worker's error is the encoder's, class and code included.
+    const bad = { ...order, notAfter: new Date(T0 + 2000 * H).toISOString() };
+    const here = (() => {
+      try {
+        leafEncoder(minter.template).tbs({ spki: X.leafKeyFromParts(new Uint8Array(32).fill(1), leafPoint(leaf!.pem)).spki, ...bad, notBefore: new Date(bad.notBefore), notAfter: new Date(bad.notAfter) });
+      } catch (e) {
+        return e as X.X509Error;
+      }
+      throw new Error("the encoder accepted a leaf outliving its issuer");
+    })();
+    const there = await mw.mint("root", minter.template, ca.privateKey, [bad]).then(() => null, (e: unknown) => e as X.X509Error);
+    assert.ok(there instanceof X.X509Error, "an X509Error");
+    assert.is(there.message, here.message);
+    assert.is(there.code, "outlives-issuer");
+    // Not a key: the batch can be minted on the main thread instead.
+    const setup = await mw.mint("other", minter.template, { not: "a key" } as unknown as CryptoKey, [order]).then(() => null, (e: unknown) => e);
+    assert.ok(setup instanceof WorkerSetupError, String(setup));
+  } finally {
+    await mw.close();
+  }
+});
+
+/** The uncompressed point of a certificate's key (0x04 || x || y). */
+function leafPoint(pem: string): Uint8Array {
+  const der = createPublicKey(pem).export({ format: "der", type: "spki" });
+  return new Uint8Array(der.subarray(der.length - 65));
+}
+
+test("a fleet-size commit with `sync` on PATH and without it writes the same tree, and each says how it flushed", async () => {
+  const sb = sandbox({ eu: services(300) });
+  await buildTree(sb, ["eu"], iso(T0));
+  const copy = join(sb.base, "pki-b");
+  run("cp", ["-a", sb.dir, copy]);
+  // A PATH holding everything but `sync`.
+  const bin = tempDir("inforge-nosync-");
+  for (const tool of ["age", "age-keygen", "openssl", "git"]) {
+    const p = run("sh", ["-c", `command -v ${tool}`]).stdout.trim();
+    if (p) symlinkSync(p, join(bin, tool));
+  }
+  const at = iso(T0 + 120 * H);
+  const a = await ok(cli(["pki", "renew", "--at", at], ciEnv(sb, { INFORGE_TIMINGS: "1", INFORGE_MINT_WORKERS: "0" })));
+  assert.match(a.err, /flushed by syncfs/);
+  // A child process: `sync` is looked up on the process's own PATH.
+  const env = Object.fromEntries(Object.entries(ciEnv(sb, { INFORGE_TIMINGS: "1", INFORGE_MINT_WORKERS: "0", INFORGE_PKI_DIR: copy, PATH: bin })).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv;
+  const b = run(process.execPath, [join(ROOT, "bin/inforge.js"), "pki", "renew", "--at", at], { env });
+  assert.is(b.status, 0, b.stderr);
+  assert.match(b.stderr, /flushed file by file/);
+  assert.equal(await treeProblems(sb, T0 + 120 * H), []);
+  const v = await cli(["pki", "verify", "--at", at, "--dir", copy], ciEnv(sb, { INFORGE_PKI_DIR: copy }));
+  assert.is(v.code, 0, v.err + v.out);
+});
+
+test.run();
