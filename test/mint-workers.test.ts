@@ -5,12 +5,14 @@
 // to an fdatasync each and the tree is the same.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createPublicKey, X509Certificate } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, X509Certificate } from "node:crypto";
 import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { buildTree, ciEnv, cli, leafKeyPem, ok, ROOT, run, sandbox, tempDir } from "./helpers.ts";
 import { iso, treeProblems } from "./tree-checks.ts";
-import { MintWorkers, WorkerSetupError } from "../lib/apply/mint-workers.ts";
+import { MintWorkers, withVerifyWorkers, WorkerSetupError } from "../lib/apply/mint-workers.ts";
+import { platform } from "../lib/x509/platform.ts";
+import { encodePem } from "../lib/x509/pem.ts";
 import { leafEncoder } from "../lib/x509/leaf-der.ts";
 import * as X from "../lib/x509/mod.ts";
 
@@ -89,6 +91,29 @@ test("a worker refuses a bad request with the main thread's own sentence, and a 
     await mw.close();
   }
 });
+
+test("pki verify's signature checks on workers: a good signature verifies, a changed one does not, and the platform is put back", async () => {
+  const ca = await X.generateKeyPair();
+  const root = await X.createRoot({ key: ca, commonName: "test root", notBefore: new Date(T0 - H), notAfter: new Date(T0 + 1000 * H) });
+  const minter = await X.prepareLeafIssuer({ certPem: root.pem, signer: X.keySigner(ca) });
+  const leaves = await Promise.all(["a", "b", "c"].map((n) => minter.mint({ spki: freshSpki(), commonName: `${n}.mesh.test`, notBefore: new Date(T0), notAfter: new Date(T0 + H), dns: [`${n}.mesh.test`], uris: [] })));
+  // The last byte of the signature's s changed: same length, a different signature.
+  const der = new Uint8Array(leaves[1]!.der);
+  der[der.length - 1] = der[der.length - 1]! ^ 1;
+  const forged = encodePem("CERTIFICATE", der);
+  const before = platform.verifyP256;
+  let during: unknown;
+  const verdicts = await withVerifyWorkers(2, async () => {
+    during = platform.verifyP256;
+    return Promise.all([leaves[0]!.pem, forged, leaves[2]!.pem, root.pem].map((pem) => X.verifySignedBy(pem, root.pem)));
+  });
+  assert.equal(verdicts, [true, false, true, true]);
+  assert.ok(during !== before, "the checks went through the workers' routine");
+  assert.is(platform.verifyP256, before, "and the platform's own is back");
+});
+
+/** A fresh P-256 SubjectPublicKeyInfo. */
+const freshSpki = () => new Uint8Array(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "der", type: "spki" }));
 
 /** The uncompressed point of a certificate's key (0x04 || x || y). */
 function leafPoint(pem: string): Uint8Array {

@@ -19,7 +19,7 @@ import { journalFile, scopeOfPath } from "../store/domains.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import { copyData } from "../model/copy.ts";
 import { withBoundedHeap } from "./heap.ts";
-import { MINT_BATCH, MintWorkers, mintWorkerCount, WorkerSetupError } from "./mint-workers.ts";
+import { MINT_BATCH, MINT_WORKERS_FROM, MintWorkers, mintWorkerCount, WorkerSetupError } from "./mint-workers.ts";
 import type { MintOrder } from "./mint-worker.ts";
 
 export interface ApplyEnv {
@@ -56,8 +56,6 @@ export interface ApplyEnv {
   readonly beside?: () => Promise<unknown>;
 }
 
-/** Leaves issued by one plan from which they are minted on worker threads: starting them costs about 40 ms. */
-export const MINT_WORKERS_FROM = 1000;
 
 /** Enough in flight to keep the crypto thread pool fed on a small CI runner, few enough to bound memory. */
 export const DEFAULT_CONCURRENCY = 16;

@@ -12,7 +12,11 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { X509Error } from "../x509/errors.ts";
 import type { LeafTemplate } from "../x509/leaf-der.ts";
-import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type ToWorker } from "./mint-worker.ts";
+import { platform, type Platform } from "../x509/platform.ts";
+import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type ToWorker, type VerifyItem } from "./mint-worker.ts";
+
+/** Leaves (or certificates to check) from which worker threads are started by default: starting them costs about 40 ms. */
+export const MINT_WORKERS_FROM = 1000;
 
 /** Leaves per batch: enough that a message round trip is noise, few enough to spread over the workers. */
 export const MINT_BATCH = 256;
@@ -39,7 +43,7 @@ interface Slot {
   /** Issuers this worker has been sent. */
   readonly refs: Set<string>;
   inFlight: number;
-  readonly waiting: Map<number, { resolve(r: readonly MintReply[]): void; reject(e: unknown): void }>;
+  readonly waiting: Map<number, { resolve(r: never): void; reject(e: unknown): void }>;
 }
 
 export class MintWorkers {
@@ -84,13 +88,30 @@ export class MintWorkers {
           post(slot, { kind: "issuer", ref, template, key });
           slot.refs.add(ref);
         }
-        slot.waiting.set(id, { resolve, reject });
+        slot.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
         slot.inFlight++;
         post(slot, { kind: "batch", id, ref, orders });
       } catch (e) {
         // The runtime could not pass the key (or the message) to the thread.
         slot.waiting.delete(id);
         reject(new WorkerSetupError(e instanceof Error ? e.message : String(e)));
+      }
+    });
+  }
+
+  /** Check `items` (ECDSA P-256/SHA-256 signatures) on the least busy worker. */
+  verify(items: readonly VerifyItem[]): Promise<readonly boolean[]> {
+    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
+      slot.inFlight++;
+      try {
+        post(slot, { kind: "verify", id, items });
+      } catch (e) {
+        slot.waiting.delete(id);
+        slot.inFlight--;
+        reject(e);
       }
     });
   }
@@ -107,7 +128,8 @@ export class MintWorkers {
       if (!w) return;
       s.waiting.delete(m.id);
       s.inFlight--;
-      if (m.kind === "done") return w.resolve(m.leaves);
+      if (m.kind === "done") return w.resolve(m.leaves as never);
+      if (m.kind === "verified") return w.resolve(m.ok as never);
       w.reject(m.setup ? new WorkerSetupError(m.error.message) : rebuild(m.error));
     });
     const fail = (e: unknown) => {
@@ -152,3 +174,41 @@ function workerUrl(): URL | null {
   const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
   return new URL(ext === ".ts" && !deno ? "./mint-worker-tsx.mjs" : `./mint-worker${ext}`, own);
 }
+
+/**
+ * Run `f` with lib/x509's ECDSA P-256 signature check on `count` worker threads (`pki verify` of a
+ * fleet: dispatching one check per certificate through node:crypto's thread pool cost this
+ * thread about 26 µs each). Checks asked for in one turn of the event loop go as one batch (at
+ * most VERIFY_BATCH); the platform is put back however `f` ends. Without workers, `f` runs as is.
+ */
+export async function withVerifyWorkers<T>(count: number, f: () => Promise<T>): Promise<T> {
+  const mw = count > 0 ? await MintWorkers.start(count) : null;
+  if (!mw) return f();
+  const before: Platform = { ...platform };
+  let queue: { item: VerifyItem; resolve(ok: boolean): void; reject(e: unknown): void }[] = [];
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    if (!batch.length) return;
+    mw.verify(batch.map((q) => q.item)).then(
+      (ok) => batch.forEach((q, i) => q.resolve(ok[i] === true)),
+      (e: unknown) => batch.forEach((q) => q.reject(e)), // lib/x509 then checks with WebCrypto
+    );
+  };
+  platform.verifyP256 = (spki, sig, data) =>
+    new Promise<boolean>((resolve, reject) => {
+      queue.push({ item: { spki, sig, data }, resolve, reject });
+      if (queue.length >= VERIFY_BATCH) flush();
+      else if (queue.length === 1) setImmediate(flush);
+    });
+  try {
+    return await f();
+  } finally {
+    platform.verifyP256 = before.verifyP256;
+    await mw.close();
+  }
+}
+
+/** Signature checks per message to a worker. */
+const VERIFY_BATCH = 128;
+

@@ -37,9 +37,9 @@ export function readWalked(root: string, disk: readonly DiskFile[]): (Buffer | n
 }
 
 /** `f` over every item, up to 64 at once; results in the items' order. */
-export async function mapBatched<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapBatched<T, R>(items: readonly T[], f: (item: T) => Promise<R>, width = 64): Promise<R[]> {
   const out: R[] = new Array(items.length);
-  await eachLimited(items, 64, async (item, n) => {
+  await eachLimited(items, width, async (item, n) => {
     out[n] = await f(item);
   });
   return out;

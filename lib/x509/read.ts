@@ -87,8 +87,7 @@ export async function verifyDetached(certPem: string, data: Uint8Array, signatur
 export async function verifySignedBy(childPem: string, issuerPem: string): Promise<boolean> {
   const fast = await (async () => {
     try {
-      const issuer = decodeSinglePem(issuerPem, CERT_LABEL, certReason("issuer"));
-      const spki = fastFields(issuer)?.spki;
+      const spki = issuerSpki(issuerPem);
       const blocks = decodePemBlocks(childPem, (why) => why);
       const child = blocks.length === 1 && blocks[0]!.label === CERT_LABEL ? blocks[0]!.der : null;
       if (!spki || !child) return null;
@@ -99,6 +98,17 @@ export async function verifySignedBy(childPem: string, issuerPem: string): Promi
     }
   })();
   return fast ?? (await import("./signature.ts")).librarySignedBy(childPem, issuerPem);
+}
+
+// The issuers of a fleet are few and each is asked for thousands of times (pki verify checks
+// every leaf against its intermediate): their keys are read off the PEM once.
+const issuerSpkis = new Map<string, Uint8Array | undefined>();
+function issuerSpki(issuerPem: string): Uint8Array | undefined {
+  if (issuerSpkis.has(issuerPem)) return issuerSpkis.get(issuerPem);
+  const spki = fastFields(decodeSinglePem(issuerPem, CERT_LABEL, certReason("issuer")))?.spki;
+  if (issuerSpkis.size >= 64) issuerSpkis.delete(issuerSpkis.keys().next().value!);
+  issuerSpkis.set(issuerPem, spki);
+  return spki;
 }
 
 export { X509Error };
