@@ -23,7 +23,8 @@ export const MINT_BATCH = 256;
 
 /**
  * Workers for a plan of `leaves` issue-leaf steps. By default none below `from` leaves (starting a
- * worker costs tens of milliseconds) or on one core, otherwise one per core, at most 4.
+ * worker costs tens of milliseconds) or on one core, otherwise one per core but the main
+ * thread's, at most 4.
  * `requested` (the INFORGE_MINT_WORKERS setting, e.g. for a CI container whose CPU quota is below
  * the host's core count) is that many for any plan that issues leaves; 0 mints on the main thread.
  */
@@ -31,8 +32,21 @@ export function mintWorkerCount(leaves: number, from: number, requested?: number
   if (leaves < 1) return 0;
   if (requested !== undefined) return Math.max(0, Math.min(16, Math.floor(requested)));
   if (leaves < from) return 0;
+  // One core stays with the main thread: it records every leaf, seals each scope's keys, signs
+  // the scope CRLs and runs the tamper check meanwhile (about a second of work at 10,000
+  // leaves). On 2 cores one worker renewed 10,000 leaves in 2.41–2.43 s, two in 2.48–2.52 s.
   const cores = availableParallelism();
-  return cores < 2 ? 0 : Math.min(cores, 4);
+  return cores < 2 ? 0 : Math.min(cores - 1, 4);
+}
+
+/**
+ * Workers for `pki verify` checking `certs` signatures: one per core (at most 4) from `from`
+ * certificates. Unlike a renewal's, the main thread only parses and hands out checks here; at
+ * 10,000 leaves on 2 cores, two workers verified in 2.8 s, one in 3.1 s.
+ */
+export function verifyWorkerCount(certs: number, from: number): number {
+  const cores = availableParallelism();
+  return certs < from || cores < 2 ? 0 : Math.min(cores, 4);
 }
 
 /** The worker could not sign with the key it was given: mint that batch on the main thread instead. */

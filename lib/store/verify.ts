@@ -22,7 +22,7 @@ import { historyFindings } from "./verify-history.ts";
 import { lockFinding } from "./verify-lock.ts";
 import { checkKeys } from "./verify-keys.ts";
 import { expandManifests, manifestScope } from "./manifest.ts";
-import { MINT_WORKERS_FROM, mintWorkerCount, withVerifyWorkers } from "../apply/mint-workers.ts";
+import { MINT_WORKERS_FROM, verifyWorkerCount, withVerifyWorkers } from "../apply/mint-workers.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
 // chains the certificates, opens the sealed keys whose identity is present, checks bundles,
@@ -191,7 +191,7 @@ export async function verifyDir(dir: string, o: {
   }
   // Signatures checked many at once (each waits on the crypto thread pool), reported in order;
   // a fleet's on worker threads, in batches (lib/apply/mint-workers.ts), many more in flight.
-  const workers = mintWorkerCount(records.length, MINT_WORKERS_FROM, undefined);
+  const workers = verifyWorkerCount(records.length, MINT_WORKERS_FROM);
   const signed = await withVerifyWorkers(workers, () => mapBatched(records, (r) => {
     const pem = certs.get(r.cert);
     const issuerPem = certs.get(r.issuer ?? r.cert);
