@@ -27,6 +27,9 @@ export async function fsyncDir(dir: string): Promise<void> {
  */
 export function syncFileSystems(dirs: Iterable<string>): boolean {
   if (process.platform !== "linux") return false;
+  // Under Deno only with --allow-run granting it: asking would prompt mid-commit.
+  const deno = (globalThis as { Deno?: { permissions: { querySync(d: { name: "run"; command: string }): { state: string } } } }).Deno;
+  if (deno && deno.permissions.querySync({ name: "run", command: "sync" }).state !== "granted") return false;
   try {
     const byDevice = new Map<number, string>();
     for (const d of dirs) {
