@@ -88,9 +88,9 @@ export async function verifySignedBy(childPem: string, issuerPem: string): Promi
   const fast = await (async () => {
     try {
       const spki = issuerSpki(issuerPem);
-      const blocks = decodePemBlocks(childPem, (why) => why);
-      const child = blocks.length === 1 && blocks[0]!.label === CERT_LABEL ? blocks[0]!.der : null;
-      if (!spki || !child) return null;
+      // Exactly one CERTIFICATE block, else the library decides; decoded once (pem.ts keeps it).
+      const child = decodeSinglePem(childPem, CERT_LABEL, (why) => why);
+      if (!spki) return null;
       assertSingleDerElement(child, (why) => why);
       return await verifyEcdsaP256(child, issuerPem, spki);
     } catch {
