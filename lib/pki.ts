@@ -9,6 +9,7 @@ import { assertChecked } from "./check/check-plan.ts";
 import { checkState, pendingWork } from "./check/check-state.ts";
 import type { Issue } from "./errors.ts";
 import { apply, type ApplyResult } from "./apply/apply.ts";
+import type { MintWorkers } from "./apply/mint-workers.ts";
 import { hasIdentity, IDENTITY_VAR, type Identities, type RootToken } from "./apply/keys.ts";
 import { DIR_MODE, FsStore } from "./store/fs-store.ts";
 import { fsyncDir, writeDurable } from "./store/atomic.ts";
@@ -321,13 +322,17 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     if (o.confirm && !(await o.confirm(plan))) return { plan, result: null, declined: true };
     // A broken journal or a file changed behind our back stops the run — checked only when there
     // is something to write, so a no-op renewal does not read and hash every file of the fleet.
-    // A plan that only makes certificates runs the check beside its steps (reading and hashing
-    // every file while the keys and signatures are made) and commits only once it has passed; a
-    // step with an effect outside the commit (an identity revealed, a key made on a token) waits for it.
+    // A plan that only makes certificates runs the check beside the apply — on a mint worker
+    // while the commit is staged, or here beside the steps — and reaches its commit point only
+    // once it has passed; a step with an effect outside the commit (an identity revealed, a key
+    // made on a token) waits for it.
     let untampered: Promise<number> | undefined;
-    const tamperCheck = () => {
+    let onWorker = false;
+    const shippedLeaves = snapshot.config?.leafFiles === "shipped";
+    const tamperCheck = (mw: MintWorkers | null = null) => {
       const t = performance.now();
-      return (untampered ??= assertUntampered(store, { shippedLeaves: snapshot.config?.leafFiles === "shipped" }).then(() => performance.now() - t));
+      onWorker ||= !untampered && mw !== null;
+      return (untampered ??= (mw ? mw.tamperCheck(store.dir, store.domain, shippedLeaves) : assertUntampered(store, { shippedLeaves })).then(() => performance.now() - t));
     };
     const beside = !checked.steps.some((s) => s.kind === "create-root-identity" || (s.kind === "create-root" && s.keyIn));
     if (!beside) {
@@ -349,7 +354,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       throw e;
     }).catch(damagedFile).finally(() => o.onEnd?.());
     const notes = [
-      ...(beside ? [`tamper ${(await tamperCheck()).toFixed(0)} ms beside`] : []),
+      ...(beside ? [`tamper ${(await tamperCheck()).toFixed(0)} ms ${onWorker ? "on a worker" : "beside"}`] : []),
       ...(result.mintWorkers ? [`${result.mintWorkers} mint workers`] : []),
       ...(store.flushed ? [store.flushed === "syncfs" ? "flushed by syncfs" : "flushed file by file"] : []),
     ];

@@ -49,11 +49,12 @@ export interface ApplyEnv {
    */
   readonly mintWorkers?: { readonly count?: number; readonly from?: number };
   /**
-   * A check run beside the steps (the tamper check): started once the mint workers have their
-   * first batches (it reads and hashes on this thread), or as the steps start when there are
-   * none; awaited before anything is written, and a rejection stops the run there.
+   * A check run beside the run (the tamper check), awaited before the commit point; a rejection
+   * stops the run there with nothing changed. Given the mint workers when there are some: it then
+   * runs on one of them once the leaves are made, while this thread stages the commit; without
+   * them, beside the steps here (whose crypto waits on the thread pool).
    */
-  readonly beside?: () => Promise<unknown>;
+  readonly beside?: (workers: MintWorkers | null) => Promise<unknown>;
 }
 
 
@@ -370,17 +371,16 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   // batches in flight per worker; a batch a worker cannot sign (a token or KMS issuer, a runtime
   // that cannot pass the key) is minted here instead.
   let besideRun: Promise<unknown> | undefined;
-  const startBeside = () => {
-    besideRun ??= env.beside?.();
-    besideRun?.catch(() => {}); // awaited before the commit
+  const startBeside = (mw: MintWorkers | null) => {
+    besideRun ??= env.beside?.(mw);
+    besideRun?.catch(() => {}); // awaited before the commit point
   };
   const issueOnWorkers = async (leaves: readonly IssueLeafStep[], mw: MintWorkers) => {
-    // Four batches in flight per worker: this thread may be busy for a while (the check beside,
-    // sealing a scope's keys) without a worker running dry.
+    // Four batches in flight per worker: this thread may be busy for a while (signing the scope
+    // CRLs, sealing a scope's keys) without a worker running dry.
     const window = 4 * mw.size;
     const pool = new Pool(window);
-    for (let i = 0, sent = 0; i < leaves.length; sent++) {
-      if (sent === window) startBeside();
+    for (let i = 0; i < leaves.length;) {
       const first = leaves[i]!;
       let j = i + 1;
       while (j < leaves.length && j - i < MINT_BATCH && leaves[j]!.scope === first.scope && leaves[j]!.gen === first.gen) j++;
@@ -407,20 +407,28 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
         });
       });
     }
-    startBeside();
     await pool.drain();
   };
   // Decided once for the plan (its issue-leaf steps come in runs of one scope's leaves), and
   // started now: the threads load while this one opens the first issuer.
   const workerCount = mintWorkerCount(leavesLeft.size ? [...leavesLeft.values()].reduce((a, b) => a + b) : 0, env.mintWorkers?.from ?? MINT_WORKERS_FROM, env.mintWorkers?.count);
   const workers = workerCount ? MintWorkers.start(workerCount) : undefined;
-  if (!workers) startBeside();
+  if (!workers) startBeside(null);
   const issueLeaves = async (leaves: readonly IssueLeafStep[]) => {
     const mw = await workers;
-    if (!mw) startBeside(); // the workers could not start here
+    if (!mw) startBeside(null); // the workers could not start here
     return mw ? issueOnWorkers(leaves, mw) : issueHere(leaves);
   };
   try {
+    return await stepsThenCommit();
+  } finally {
+    // A run that failed lets the check beside finish first: the caller reports a tampered tree
+    // as the cause, not the worker stopped under it.
+    await besideRun?.catch(() => {});
+    await (await workers)?.close();
+  }
+
+  async function stepsThenCommit(): Promise<ApplyResult> {
     // Steps run in plan order, except that issue-leaf steps (independent of each other: each
     // reads only its issuer, which an earlier step made or the disk holds) are gathered and
     // issued concurrently, across the steps that do not touch leaves (LEAF_INDEPENDENT: a
@@ -448,30 +456,31 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       }
     }
     await flush();
-  } finally {
-    await (await workers)?.close();
+    const t1 = performance.now();
+    // Each scope's key file was sealed once its last leaf was issued.
+    for (const scope of keyFiles) {
+      const p = sealed.get(scope);
+      if (!p) throw new StateError(`internal: the keys of ${scope} were not sealed`);
+      put(P.leafKeys(scope), await p, KEY_MODE);
+    }
+    const t2 = performance.now();
+    // Revocation records made by the planner carry serials from the state; fill any left empty.
+    for (const r of state.root.crl.revoked) if (!r.serial) r.serial = genOf({ scope: r.scope, gen: r.gen, ...(r.mesh ? { mesh: r.mesh } : {}) }).serial;
+    for (const step of plan.steps) {
+      if (step.kind !== "write-state") continue;
+      put(step.file, JSON.stringify(stateFile(state, step.file), null, 2) + "\n");
+    }
+    // The check beside, on a worker if there are some: it reads and hashes while this thread
+    // stages the commit (the guard, the manifests, the redo log), and the commit point waits for it.
+    const mw = (await workers) ?? null;
+    startBeside(mw);
+    const entry = await store.commit([...writes.values()], {
+      at: plan.now, command: env.command, intents: plan.intents.map((i) => i.kind), steps: plan.steps.length,
+      beforeCommitPoint: () => besideRun ?? Promise.resolve(),
+    });
+    const t3 = performance.now();
+    return { entry, written: [...writes.keys()], state, timings: { steps: t1 - t0, seal: t2 - t1, commit: t3 - t2 }, mintWorkers: mw?.size ?? 0 };
   }
-  const t1 = performance.now();
-  // Each scope's key file was sealed once its last leaf was issued.
-  for (const scope of keyFiles) {
-    const p = sealed.get(scope);
-    if (!p) throw new StateError(`internal: the keys of ${scope} were not sealed`);
-    put(P.leafKeys(scope), await p, KEY_MODE);
-  }
-  startBeside();
-  await besideRun;
-  const t2 = performance.now();
-  // Revocation records made by the planner carry serials from the state; fill any left empty.
-  for (const r of state.root.crl.revoked) if (!r.serial) r.serial = genOf({ scope: r.scope, gen: r.gen, ...(r.mesh ? { mesh: r.mesh } : {}) }).serial;
-  for (const step of plan.steps) {
-    if (step.kind !== "write-state") continue;
-    put(step.file, JSON.stringify(stateFile(state, step.file), null, 2) + "\n");
-  }
-  const entry = await store.commit([...writes.values()], {
-    at: plan.now, command: env.command, intents: plan.intents.map((i) => i.kind), steps: plan.steps.length,
-  });
-  const t3 = performance.now();
-  return { entry, written: [...writes.keys()], state, timings: { steps: t1 - t0, seal: t2 - t1, commit: t3 - t2 }, mintWorkers: (await workers)?.size ?? 0 };
 }
 
 /** Prepare (once per issuer) the leaf template of an issuer. */

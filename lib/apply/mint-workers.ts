@@ -13,7 +13,8 @@ import { Worker } from "node:worker_threads";
 import { X509Error } from "../x509/errors.ts";
 import type { LeafTemplate } from "../x509/leaf-der.ts";
 import { platform, type Platform } from "../x509/platform.ts";
-import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type ToWorker, type VerifyItem } from "./mint-worker.ts";
+import { StateError } from "../errors.ts";
+import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type ToWorker, type VerifyItem, type WorkerError } from "./mint-worker.ts";
 
 /** Leaves (or certificates to check) from which worker threads are started by default: starting them costs about 40 ms. */
 export const MINT_WORKERS_FROM = 1000;
@@ -130,6 +131,20 @@ export class MintWorkers {
     });
   }
 
+  /**
+   * The pipeline's tamper check of `dir` (lib/store/tamper.ts assertUntampered) on the least busy
+   * worker; rejects with the error it would have thrown on this thread.
+   */
+  tamperCheck(dir: string, domain: string | null, shippedLeaves: boolean): Promise<void> {
+    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
+      slot.inFlight++;
+      post(slot, { kind: "tamper", id, dir, domain, shippedLeaves });
+    });
+  }
+
   /** Stop every worker (batches still waiting are rejected). */
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => 0)));
@@ -144,6 +159,7 @@ export class MintWorkers {
       s.inFlight--;
       if (m.kind === "done") return w.resolve(m.leaves as never);
       if (m.kind === "verified") return w.resolve(m.ok as never);
+      if (m.kind === "untampered") return w.resolve(undefined as never);
       w.reject(m.setup ? new WorkerSetupError(m.error.message) : rebuild(m.error));
     });
     const fail = (e: unknown) => {
@@ -173,9 +189,10 @@ function ready(w: Worker): Promise<void> {
 }
 
 /** The worker's own error, as the main thread would have thrown it. */
-function rebuild(e: { name: string; message: string; code?: string }): Error {
+function rebuild(e: WorkerError): Error {
   if (e.name === "X509Error") return new X509Error(e.message, e.code as ConstructorParameters<typeof X509Error>[1]);
-  const err = new Error(e.message);
+  if (e.name === "StateError") return new StateError(e.message);
+  const err = Object.assign(new Error(e.message), { ...(e.code ? { code: e.code } : {}), ...(e.path ? { path: e.path } : {}), ...(e.syscall ? { syscall: e.syscall } : {}) });
   err.name = e.name;
   return err;
 }

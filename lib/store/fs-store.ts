@@ -22,6 +22,11 @@ export interface CommitInfo {
   readonly command: string;
   readonly intents: readonly string[];
   readonly steps: number;
+  /**
+   * Awaited once everything is staged, before the commit point: a rejection takes the staging
+   * back and is rethrown as it is (a run's tamper check, run meanwhile on another thread).
+   */
+  readonly beforeCommitPoint?: () => Promise<unknown>;
 }
 
 /** The pki directory. The only place (with lib/cli) that touches the file system. */
@@ -198,12 +203,15 @@ export class FsStore implements Store {
     const beside = all.filter((w) => !inPlace.has(w.path));
     const created: string[] = [];
     const staged: string[] = [];
-    const undo = async (e: unknown) => {
-      // Before the commit point: take back the log and the staged files, so a refusal (a full
-      // disk, a read-only file system) leaves the directory as it was.
+    // Before the commit point: take back the log and the staged files, so a refusal (a full
+    // disk, a read-only file system, a tampered tree) leaves the directory as it was.
+    const takeBack = async () => {
       await unlink(this.abs(redo)).catch(() => {});
       for (const f of staged) await unlink(f).catch(() => {});
       await removeDirs(created);
+    };
+    const undo = async (e: unknown) => {
+      await takeBack();
       throw ioFailure(e, "nothing was changed");
     };
     try {
@@ -221,6 +229,14 @@ export class FsStore implements Store {
       });
     } catch (e) {
       return undo(e);
+    }
+    if (info.beforeCommitPoint) {
+      try {
+        await info.beforeCommitPoint();
+      } catch (e) {
+        await takeBack();
+        throw e;
+      }
     }
     // The pending record also names the certificates only the manifests record: recover() writes them too.
     const record = JSON.stringify({ entry, folded, redo: true }) + "\n";
