@@ -10,20 +10,13 @@
 // within one process); it never leaves the process and is never written.
 import { createECDH, createHash, createPublicKey, KeyObject, sign, verify } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
-import { leafEncoder, leafKeyFromParts, type LeafEncoder, type LeafHashes, type LeafTemplate } from "../x509/leaf-der.ts";
+import { leafEncoder, leafKeyFromParts, type LeafEncoder, type LeafHashes, type LeafRequest, type LeafTemplate } from "../x509/leaf-der.ts";
 
 /** The role a worker is started with (workerData), so loading this file anywhere else does nothing. */
 export const MINT_ROLE = "inforge-mint";
 
-/** One leaf to mint: the request of an issue-leaf step, times as ISO text. */
-export interface MintOrder {
-  readonly commonName: string;
-  readonly notBefore: string;
-  readonly notAfter: string;
-  readonly dns: readonly string[];
-  readonly uris: readonly string[];
-  readonly crlUrl?: string;
-}
+/** One leaf to mint: a LeafRequest without its key (the worker makes it), times as ISO text. */
+export type MintOrder = Omit<LeafRequest, "spki" | "serial" | "notBefore" | "notAfter"> & { readonly notBefore: string; readonly notAfter: string };
 
 /** A minted leaf: its certificate (PEM, serial, fingerprint) and its key (PKCS#8 PEM, for sealing). */
 export interface MintReply {
@@ -143,10 +136,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
         // The generate and get are one synchronous pair: nothing else uses this ECDH in between.
         const point = ecdh.generateKeys();
         const k = leafKeyFromParts(ecdh.getPrivateKey(), point);
-        const u = iss.enc.tbs({
-          spki: k.spki, commonName: o.commonName, notBefore: new Date(o.notBefore), notAfter: new Date(o.notAfter), dns: o.dns, uris: o.uris,
-          ...(o.crlUrl !== undefined ? { crlUrl: o.crlUrl } : {}),
-        });
+        const u = iss.enc.tbs({ ...o, spki: k.spki, notBefore: new Date(o.notBefore), notAfter: new Date(o.notAfter) });
         const c = iss.enc.finish(u, sign("sha256", u.tbs, { key: iss.key, dsaEncoding: "ieee-p1363" }));
         leaves.push({ pem: c.pem, serial: c.serial, fingerprint: c.fingerprint, key: k.pkcs8Pem });
       }

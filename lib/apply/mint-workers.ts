@@ -1,13 +1,15 @@
 // Worker threads that mint leaves (lib/apply/mint-worker.ts), for fleet-size runs. The main
 // thread hands out batches of issue-leaf steps and records the replies; a reply is certificates
 // and key PEMs only, so nothing the store or the journal sees changes with where a leaf was made.
+// The same workers run the renewal's tamper check while the commit is staged, and check
+// signatures for `pki verify` (withVerifyWorkers).
 //
 // Where the worker file is: beside this one with the same extension — dist/cli/*.mjs and
-// dist/deno/*.js from the bundles (scripts/build.ts and scripts/build-deno.ts build it as an entry
-// of its own), lib/apply/mint-worker.ts from the sources under Deno, and under Node the sources'
-// entry mint-worker-tsx.mjs, which registers tsx in the worker first. A worker that cannot start here (no
-// worker_threads, a loader it cannot get) makes `start` return null and the run mints on the
-// main thread, as it always could.
+// dist/deno/*.js from the bundles (scripts/build.ts and scripts/build-deno.ts build it as an
+// entry of its own), lib/apply/mint-worker.ts from the sources under Deno, and under Node the
+// sources' entry mint-worker-tsx.mjs, which registers tsx in the worker first. A worker that
+// cannot start here (no worker_threads, a loader it cannot get) makes `start` return null and the
+// run mints on the main thread, as it always could.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { X509Error } from "../x509/errors.ts";
@@ -83,8 +85,7 @@ export class MintWorkers {
         slots.push({ worker, refs: new Set(), inFlight: 0, waiting: new Map() });
       }
       await Promise.all(slots.map((s) => ready(s.worker)));
-    } catch (e) {
-      if (process.env.INFORGE_DEBUG_WORKERS) console.error(e);
+    } catch {
       await Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)));
       return null;
     }
@@ -95,40 +96,16 @@ export class MintWorkers {
 
   /** Mint `orders` under the issuer `ref` (its template and private key) on the least busy worker. */
   mint(ref: string, template: LeafTemplate, key: CryptoKey, orders: readonly MintOrder[]): Promise<readonly MintReply[]> {
-    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      try {
-        if (!slot.refs.has(ref)) {
-          post(slot, { kind: "issuer", ref, template, key });
-          slot.refs.add(ref);
-        }
-        slot.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
-        slot.inFlight++;
-        post(slot, { kind: "batch", id, ref, orders });
-      } catch (e) {
-        // The runtime could not pass the key (or the message) to the thread.
-        slot.waiting.delete(id);
-        reject(new WorkerSetupError(e instanceof Error ? e.message : String(e)));
-      }
+    return this.send((id) => ({ kind: "batch", id, ref, orders }), (slot) => {
+      if (slot.refs.has(ref)) return;
+      post(slot, { kind: "issuer", ref, template, key });
+      slot.refs.add(ref);
     });
   }
 
   /** Check `items` (ECDSA P-256/SHA-256 signatures) on the least busy worker. */
   verify(items: readonly VerifyItem[]): Promise<readonly boolean[]> {
-    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      slot.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
-      slot.inFlight++;
-      try {
-        post(slot, { kind: "verify", id, items });
-      } catch (e) {
-        slot.waiting.delete(id);
-        slot.inFlight--;
-        reject(e);
-      }
-    });
+    return this.send((id) => ({ kind: "verify", id, items }));
   }
 
   /**
@@ -136,12 +113,27 @@ export class MintWorkers {
    * worker; rejects with the error it would have thrown on this thread.
    */
   tamperCheck(dir: string, domain: string | null, shippedLeaves: boolean): Promise<void> {
+    return this.send((id) => ({ kind: "tamper", id, dir, domain, shippedLeaves }));
+  }
+
+  /**
+   * Post a request (after `prepare`, e.g. the issuer it needs) to the worker with the fewest
+   * waiting, and wait for its answer. A message the runtime cannot pass to the thread (a key it
+   * cannot clone) is a WorkerSetupError: the caller does that work on this thread instead.
+   */
+  private send<T>(request: (id: number) => ToWorker, prepare?: (slot: Slot) => void): Promise<T> {
     const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      slot.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
-      slot.inFlight++;
-      post(slot, { kind: "tamper", id, dir, domain, shippedLeaves });
+    return new Promise<T>((resolve, reject) => {
+      try {
+        prepare?.(slot);
+        slot.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
+        slot.inFlight++;
+        post(slot, request(id));
+      } catch (e) {
+        if (slot.waiting.delete(id)) slot.inFlight--;
+        reject(new WorkerSetupError(e instanceof Error ? e.message : String(e)));
+      }
     });
   }
 
