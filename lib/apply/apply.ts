@@ -474,6 +474,8 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     // stages the commit (the guard, the manifests, the redo log), and the commit point waits for it.
     const mw = (await workers) ?? null;
     startBeside(mw);
+    // The workers go as soon as the check is done: a fleet's commit is the run's peak of memory.
+    void (besideRun ?? Promise.resolve()).catch(() => {}).then(() => mw?.close());
     const entry = await store.commit([...writes.values()], {
       at: plan.now, command: env.command, intents: plan.intents.map((i) => i.kind), steps: plan.steps.length,
       beforeCommitPoint: () => besideRun ?? Promise.resolve(),
