@@ -8,7 +8,8 @@ export const COMMON_FLAGS = `common flags:
   --at TIME        act as if it were TIME (ISO 8601), for simulation (or INFORGE_NOW)
   --json           machine-readable output
   --wait 60s       wait this long for another run's lock instead of failing
-  --concurrency N  leaves issued at once by renew/rotate (default 16)
+  --concurrency N  leaves issued at once by renew/rotate on the main thread (default 16);
+                   plans of 1,000 leaves or more mint on worker threads (INFORGE_MINT_WORKERS=N)
 
 identities (age X25519; the key itself or a path to an age-keygen identity file):
   INFORGE_PKI_ROOT_KEY   offline root — never in CI
