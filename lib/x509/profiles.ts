@@ -285,8 +285,10 @@ function signerSpki(signer: Signer): Promise<Bytes> {
 // Parsing a certificate with @peculiar/x509 costs about 2 ms of JavaScript, more than the rest
 // of issuing a leaf; CI issues every leaf of a scope under the same intermediate. Certificates
 // are immutable, so parses are kept by exact PEM text (the internal info never leaves this
-// module, so callers cannot mutate a cached entry).
-const ISSUER_CACHE_SIZE = 16;
+// module, so callers cannot mutate a cached entry). A fleet renewal prepares every scope's
+// intermediate for its leaves and again for its CRL: the cache holds a fleet's issuers (20 scopes
+// and the root overflowed 16, and each miss parsed again).
+const ISSUER_CACHE_SIZE = 64;
 const issuerCache = new Map<string, { cert: x509.X509Certificate; info: CertInfo }>();
 
 function parsedIssuer(pem: string): { cert: x509.X509Certificate; info: CertInfo } {
