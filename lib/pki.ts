@@ -422,8 +422,9 @@ function envIfGranted(env: Readonly<Record<string, string | undefined>>, name: s
 
 /**
  * INFORGE_MINT_WORKERS=N: worker threads that mint a run's leaves, whatever its size, instead of
- * one per core (at most 4) from MINT_WORKERS_FROM leaves — for a CI container whose CPU quota is
- * below the host's core count, which is what Node reports; 0 mints every leaf on the main thread.
+ * one per core but the main thread's (at most 4) from MINT_WORKERS_FROM leaves — for a CI
+ * container whose CPU quota is below the host's core count, which is what Node reports; 0 mints
+ * every leaf on the main thread.
  */
 function mintWorkersSetting(v: string | undefined): { mintWorkers?: { count: number } } {
   if (v === undefined || v === "") return {};

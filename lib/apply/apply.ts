@@ -57,7 +57,6 @@ export interface ApplyEnv {
   readonly beside?: (workers: MintWorkers | null) => Promise<unknown>;
 }
 
-
 /** Enough in flight to keep the crypto thread pool fed on a small CI runner, few enough to bound memory. */
 export const DEFAULT_CONCURRENCY = 16;
 
@@ -65,7 +64,7 @@ export interface ApplyResult {
   readonly entry: JournalEntry;
   readonly written: readonly string[];
   readonly state: Snapshot;
-  /** Milliseconds spent running the steps (keys, certificates), then waiting for the last leaf key files to be sealed (each scope's is sealed as soon as its leaves are issued) and for the check beside, then committing. */
+  /** Milliseconds spent running the steps (keys, certificates), then waiting for the last leaf key files to be sealed (each scope's is sealed as soon as its leaves are issued), then committing (whose commit point waits for the check beside). */
   readonly timings: { readonly steps: number; readonly seal: number; readonly commit: number };
   /** Worker threads that minted leaves (0: all on the main thread). */
   readonly mintWorkers: number;
@@ -367,14 +366,14 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     for (const step of leaves) await pool.add(() => exec(step));
     await pool.drain();
   };
-  // A fleet-size run is minted on worker threads, a batch of one issuer's leaves at a time, two
-  // batches in flight per worker; a batch a worker cannot sign (a token or KMS issuer, a runtime
-  // that cannot pass the key) is minted here instead.
   let besideRun: Promise<unknown> | undefined;
   const startBeside = (mw: MintWorkers | null) => {
     besideRun ??= env.beside?.(mw);
     besideRun?.catch(() => {}); // awaited before the commit point
   };
+  // A fleet-size run is minted on worker threads, a batch of one issuer's leaves at a time; a
+  // batch a worker cannot sign (a token or KMS issuer, a runtime that cannot pass the key) is
+  // minted here instead.
   const issueOnWorkers = async (leaves: readonly IssueLeafStep[], mw: MintWorkers) => {
     // Four batches in flight per worker: this thread may be busy for a while (signing the scope
     // CRLs, sealing a scope's keys) without a worker running dry.
