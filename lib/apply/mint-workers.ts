@@ -159,7 +159,7 @@ export class MintWorkers {
       s.waiting.clear();
     };
     s.worker.on("error", fail);
-    s.worker.on("exit", (code) => fail(new Error(`a leaf-minting worker thread exited (code ${code}) with batches unfinished`)));
+    s.worker.on("exit", (code) => fail(new Error(`a worker thread of this run stopped (exit code ${code}) before it answered, and nothing was written; run again, with INFORGE_MINT_WORKERS=0 to keep the work on the main thread`)));
   }
 }
 
