@@ -8,6 +8,7 @@
 // The encoder is lib/x509/leaf-der.ts, the one the main thread uses: same checks, same bytes.
 // The issuer's key reaches this thread as the CryptoKey the main thread opened (structured clone
 // within one process); it never leaves the process and is never written.
+import * as nodeCrypto from "node:crypto";
 import { createECDH, createHash, createPublicKey, KeyObject, sign, verify } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { leafEncoder, leafKeyFromParts, type LeafEncoder, type LeafHashes, type LeafRequest, type LeafTemplate } from "../x509/leaf-der.ts";
@@ -66,11 +67,13 @@ function errorOf(e: unknown): WorkerError {
   };
 }
 
-// node:crypto's digests: about 2 µs a leaf against 17 µs in JavaScript (measured in a worker's profile).
-const NATIVE: LeafHashes = {
-  sha1: (d) => createHash("sha1").update(d).digest(),
-  sha256: (d) => createHash("sha256").update(d).digest(),
-};
+// node:crypto's digests: about 2 µs a leaf against 17 µs in JavaScript (measured in a worker's
+// profile); the one-shot hash (Node ≥ 20.12) halves that again.
+// (A namespace lookup: a named import of a missing export would fail to load on an older Node 20.)
+const hash = nodeCrypto.hash as typeof nodeCrypto.hash | undefined;
+const NATIVE: LeafHashes = typeof hash === "function"
+  ? { sha1: (d) => hash("sha1", d, "buffer"), sha256: (d) => hash("sha256", d, "buffer") }
+  : { sha1: (d) => createHash("sha1").update(d).digest(), sha256: (d) => createHash("sha256").update(d).digest() };
 
 interface Prepared {
   readonly enc: LeafEncoder;
