@@ -326,13 +326,16 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     // while the commit is staged, or here beside the steps — and reaches its commit point only
     // once it has passed; a step with an effect outside the commit (an identity revealed, a key
     // made on a token) waits for it.
-    let untampered: Promise<number> | undefined;
-    let onWorker = false;
+    // Run once, where it is first asked for; its milliseconds and where it ran go to INFORGE_TIMINGS.
+    let untampered: { readonly took: Promise<number>; readonly where: string } | undefined;
     const shippedLeaves = snapshot.config?.leafFiles === "shipped";
-    const tamperCheck = (mw: MintWorkers | null = null) => {
-      const t = performance.now();
-      onWorker ||= !untampered && mw !== null;
-      return (untampered ??= (mw ? mw.tamperCheck(store.dir, store.domain, shippedLeaves) : assertUntampered(store, { shippedLeaves })).then(() => performance.now() - t));
+    const tamperCheck = (mw: MintWorkers | null = null): Promise<number> => {
+      if (!untampered) {
+        const t = performance.now();
+        const check = mw ? mw.tamperCheck(store.dir, store.domain, shippedLeaves) : assertUntampered(store, { shippedLeaves });
+        untampered = { took: check.then(() => performance.now() - t), where: mw ? "on a worker" : "beside" };
+      }
+      return untampered.took;
     };
     const beside = !checked.steps.some((s) => s.kind === "create-root-identity" || (s.kind === "create-root" && s.keyIn));
     if (!beside) {
@@ -354,7 +357,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       throw e;
     }).catch(damagedFile).finally(() => o.onEnd?.());
     const notes = [
-      ...(beside ? [`tamper ${(await tamperCheck()).toFixed(0)} ms ${onWorker ? "on a worker" : "beside"}`] : []),
+      ...(beside ? [`tamper ${(await tamperCheck()).toFixed(0)} ms ${untampered?.where}`] : []),
       ...(result.mintWorkers ? [`${result.mintWorkers} mint workers`] : []),
       ...(store.flushed ? [store.flushed === "syncfs" ? "flushed by syncfs" : "flushed file by file"] : []),
     ];
@@ -426,11 +429,11 @@ function envIfGranted(env: Readonly<Record<string, string | undefined>>, name: s
  * container whose CPU quota is below the host's core count, which is what Node reports; 0 mints
  * every leaf on the main thread.
  */
-function mintWorkersSetting(v: string | undefined): { mintWorkers?: { count: number } } {
+function mintWorkersSetting(v: string | undefined): { mintWorkers?: number } {
   if (v === undefined || v === "") return {};
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 16) throw new InputError(`invalid INFORGE_MINT_WORKERS "${v}"; give the number of worker threads that mint leaves, 0 to 16 (0: none), or unset it for one per core`);
-  return { mintWorkers: { count: n } };
+  return { mintWorkers: n };
 }
 
 /** A stopwatch printing each lap to stderr when `enabled`; a no-op otherwise. */

@@ -19,7 +19,7 @@ import { journalFile, scopeOfPath } from "../store/domains.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import { copyData } from "../model/copy.ts";
 import { withBoundedHeap } from "./heap.ts";
-import { MINT_BATCH, MINT_WORKERS_FROM, MintWorkers, mintWorkerCount, WorkerSetupError } from "./mint-workers.ts";
+import { MINT_BATCH, MintWorkers, mintWorkerCount, WorkerSetupError } from "./mint-workers.ts";
 import type { MintOrder } from "./mint-worker.ts";
 
 export interface ApplyEnv {
@@ -44,10 +44,10 @@ export interface ApplyEnv {
   /** The token `--root-in pkcs11:…` names, for a root key made on it by this run. */
   readonly newRootToken?: RootToken;
   /**
-   * Worker threads that mint leaves (lib/apply/mint-workers.ts): `count` replaces the core count
-   * (0: every leaf on this thread), `from` the run size below which none start (MINT_WORKERS_FROM).
+   * Worker threads that mint leaves (lib/apply/mint-workers.ts), for any plan that issues leaves
+   * (0: every leaf on this thread); absent, one per core but this one's from MINT_WORKERS_FROM leaves.
    */
-  readonly mintWorkers?: { readonly count?: number; readonly from?: number };
+  readonly mintWorkers?: number;
   /**
    * A check run beside the run (the tamper check), awaited before the commit point; a rejection
    * stops the run there with nothing changed. Given the mint workers when there are some: it then
@@ -410,7 +410,7 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   };
   // Decided once for the plan (its issue-leaf steps come in runs of one scope's leaves), and
   // started now: the threads load while this one opens the first issuer.
-  const workerCount = mintWorkerCount(leavesLeft.size ? [...leavesLeft.values()].reduce((a, b) => a + b) : 0, env.mintWorkers?.from ?? MINT_WORKERS_FROM, env.mintWorkers?.count);
+  const workerCount = mintWorkerCount([...leavesLeft.values()].reduce((a, b) => a + b, 0), env.mintWorkers);
   const workers = workerCount ? MintWorkers.start(workerCount) : undefined;
   if (!workers) startBeside(null);
   const issueLeaves = async (leaves: readonly IssueLeafStep[]) => {

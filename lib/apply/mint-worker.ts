@@ -1,16 +1,17 @@
 // A worker thread that mints leaves: key pair, TBSCertificate, signature, certificate, for a
 // batch at a time. It also checks batches of certificate signatures for `pki verify`, and runs a
-// renewal's tamper check while the main thread stages the commit. lib/apply/mint-workers.ts starts these for fleet-size runs; on the main thread
-// each leaf cost about 160 µs of event-loop time (key generation, encoding, dispatching an async
-// sign), which bounded a 10,000-leaf renewal to one core. Here everything is synchronous and the
-// main thread only records what comes back.
+// renewal's tamper check while the main thread stages the commit. lib/apply/mint-workers.ts
+// starts these for fleet-size runs; on the main thread each leaf cost about 160 µs of event-loop
+// time (key generation, encoding, dispatching an async sign), which bounded a 10,000-leaf
+// renewal to one core. Here everything is synchronous and the main thread only records what
+// comes back.
 //
 // The encoder is lib/x509/leaf-der.ts, the one the main thread uses: same checks, same bytes.
 // The issuer's key reaches this thread as the CryptoKey the main thread opened (structured clone
 // within one process); it never leaves the process and is never written.
-import * as nodeCrypto from "node:crypto";
-import { createECDH, createHash, createPublicKey, KeyObject, sign, verify } from "node:crypto";
+import { createECDH, KeyObject, sign, verify } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
+import { digest, publicKeyOf } from "../node-crypto.ts";
 import { leafEncoder, leafKeyFromParts, type LeafEncoder, type LeafHashes, type LeafRequest, type LeafTemplate } from "../x509/leaf-der.ts";
 
 /** The role a worker is started with (workerData), so loading this file anywhere else does nothing. */
@@ -67,13 +68,8 @@ function errorOf(e: unknown): WorkerError {
   };
 }
 
-// node:crypto's digests: about 2 µs a leaf against 17 µs in JavaScript (measured in a worker's
-// profile); the one-shot hash (Node ≥ 20.12) halves that again.
-// (A namespace lookup: a named import of a missing export would fail to load on an older Node 20.)
-const hash = nodeCrypto.hash as typeof nodeCrypto.hash | undefined;
-const NATIVE: LeafHashes = typeof hash === "function"
-  ? { sha1: (d) => hash("sha1", d, "buffer"), sha256: (d) => hash("sha256", d, "buffer") }
-  : { sha1: (d) => createHash("sha1").update(d).digest(), sha256: (d) => createHash("sha256").update(d).digest() };
+// node:crypto's digests: 1–2 µs a leaf against 17 µs in JavaScript (measured in a worker's profile).
+const NATIVE: LeafHashes = { sha1: (d) => digest("sha1", d), sha256: (d) => digest("sha256", d) };
 
 interface Prepared {
   readonly enc: LeafEncoder;
@@ -84,17 +80,6 @@ function serve(port: NonNullable<typeof parentPort>): void {
   const issuers = new Map<string, Prepared>();
   const ecdh = createECDH("prime256v1");
   const reply = (m: FromWorker) => port.postMessage(m);
-
-  const publicKeys = new Map<string, KeyObject>();
-  const publicKey = (spki: Uint8Array) => {
-    const id = Buffer.from(spki).toString("base64");
-    let k = publicKeys.get(id);
-    if (!k) {
-      if (publicKeys.size >= 256) publicKeys.delete(publicKeys.keys().next().value!);
-      publicKeys.set(id, (k = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" })));
-    }
-    return k;
-  };
 
   port.on("message", (m: ToWorker) => {
     if (m.kind === "tamper") {
@@ -110,7 +95,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
     }
     if (m.kind === "verify") {
       try {
-        const ok = m.items.map((i) => verify("sha256", i.data, { key: publicKey(i.spki), dsaEncoding: "ieee-p1363" }, i.sig));
+        const ok = m.items.map((i) => verify("sha256", i.data, { key: publicKeyOf(i.spki), dsaEncoding: "ieee-p1363" }, i.sig));
         reply({ kind: "verified", id: m.id, ok });
       } catch (e) {
         reply({ kind: "failed", id: m.id, setup: true, error: { name: "Error", message: e instanceof Error ? e.message : String(e) } });

@@ -14,8 +14,9 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { X509Error } from "../x509/errors.ts";
 import type { LeafTemplate } from "../x509/leaf-der.ts";
-import { platform, type Platform } from "../x509/platform.ts";
+import { platform } from "../x509/platform.ts";
 import { StateError } from "../errors.ts";
+import { runtime } from "../runtime.ts";
 import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type ToWorker, type VerifyItem, type WorkerError } from "./mint-worker.ts";
 
 /** Leaves (or certificates to check) from which worker threads are started by default: starting them costs about 40 ms. */
@@ -25,16 +26,16 @@ export const MINT_WORKERS_FROM = 1000;
 export const MINT_BATCH = 256;
 
 /**
- * Workers for a plan of `leaves` issue-leaf steps. By default none below `from` leaves (starting a
- * worker costs tens of milliseconds) or on one core, otherwise one per core but the main
- * thread's, at most 4.
- * `requested` (the INFORGE_MINT_WORKERS setting, e.g. for a CI container whose CPU quota is below
- * the host's core count) is that many for any plan that issues leaves; 0 mints on the main thread.
+ * Workers for a plan of `leaves` issue-leaf steps. By default none below MINT_WORKERS_FROM leaves
+ * (starting a worker costs tens of milliseconds) or on one core, otherwise one per core but the
+ * main thread's, at most 4. `requested` (the INFORGE_MINT_WORKERS setting, e.g. for a CI
+ * container whose CPU quota is below the host's core count) is that many for any plan that
+ * issues leaves; 0 mints on the main thread.
  */
-export function mintWorkerCount(leaves: number, from: number, requested?: number): number {
+export function mintWorkerCount(leaves: number, requested?: number): number {
   if (leaves < 1) return 0;
   if (requested !== undefined) return Math.max(0, Math.min(16, Math.floor(requested)));
-  if (leaves < from) return 0;
+  if (leaves < MINT_WORKERS_FROM) return 0;
   // One core stays with the main thread: it records every leaf, seals each scope's keys, signs
   // the scope CRLs and runs the tamper check meanwhile (about a second of work at 10,000
   // leaves). On 2 cores one worker renewed 10,000 leaves in 2.41–2.43 s, two in 2.48–2.52 s.
@@ -43,13 +44,13 @@ export function mintWorkerCount(leaves: number, from: number, requested?: number
 }
 
 /**
- * Workers for `pki verify` checking `certs` signatures: one per core (at most 4) from `from`
- * certificates. Unlike a renewal's, the main thread only parses and hands out checks here; at
- * 10,000 leaves on 2 cores, two workers verified in 2.8 s, one in 3.1 s.
+ * Workers for `pki verify` checking `certs` signatures: one per core (at most 4) from
+ * MINT_WORKERS_FROM certificates. Unlike a renewal's, the main thread only parses and hands out
+ * checks here; at 10,000 leaves on 2 cores, two workers verified in 2.8 s, one in 3.1 s.
  */
-export function verifyWorkerCount(certs: number, from: number): number {
+export function verifyWorkerCount(certs: number): number {
   const cores = availableParallelism();
-  return certs < from || cores < 2 ? 0 : Math.min(cores, 4);
+  return certs < MINT_WORKERS_FROM || cores < 2 ? 0 : Math.min(cores, 4);
 }
 
 /** The worker could not sign with the key it was given: mint that batch on the main thread instead. */
@@ -194,8 +195,7 @@ function workerUrl(): URL | null {
   const ext = /\.(ts|mjs|js)$/.exec(own)?.[0];
   if (!ext) return null;
   // From the sources under Node, through the entry that registers tsx in the worker first.
-  const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
-  return new URL(ext === ".ts" && !deno ? "./mint-worker-tsx.mjs" : `./mint-worker${ext}`, own);
+  return new URL(ext === ".ts" && runtime === "node" ? "./mint-worker-tsx.mjs" : `./mint-worker${ext}`, own);
 }
 
 /**
@@ -207,7 +207,7 @@ function workerUrl(): URL | null {
 export async function withVerifyWorkers<T>(count: number, f: () => Promise<T>): Promise<T> {
   const mw = count > 0 ? await MintWorkers.start(count) : null;
   if (!mw) return f();
-  const before: Platform = { ...platform };
+  const before = platform.verifyP256;
   let queue: { item: VerifyItem; resolve(ok: boolean): void; reject(e: unknown): void }[] = [];
   const flush = () => {
     const batch = queue;
@@ -227,7 +227,7 @@ export async function withVerifyWorkers<T>(count: number, f: () => Promise<T>): 
   try {
     return await f();
   } finally {
-    platform.verifyP256 = before.verifyP256;
+    platform.verifyP256 = before;
     await mw.close();
   }
 }

@@ -1,4 +1,5 @@
-import { createECDH, createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify, type ECDH } from "node:crypto";
+import { createECDH, KeyObject, sign as nodeSign, verify as nodeVerify, type ECDH } from "node:crypto";
+import { publicKeyOf } from "../node-crypto.ts";
 import * as X from "../x509/mod.ts";
 
 // node:crypto where it makes the same bytes cheaper than WebCrypto on the event loop, which is
@@ -81,19 +82,12 @@ function pointWorks(): boolean {
     return false;
   }
 }
-const verifyKeys = new Map<string, KeyObject>();
 export const nativePlatform: X.Platform = {
   ...(pointWorks() ? { p256Point: nodePoint } : {}),
   verifyP256: (spki, sig, data) => {
-    const id = Buffer.from(spki).toString("base64");
-    let key = verifyKeys.get(id);
-    if (!key) {
-      if (verifyKeys.size >= 256) verifyKeys.delete(verifyKeys.keys().next().value!);
-      verifyKeys.set(id, (key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" })));
-    }
-    const k = key;
+    const key = publicKeyOf(spki);
     return new Promise((resolve, reject) =>
-      nodeVerify("sha256", data, { key: k, dsaEncoding: "ieee-p1363" }, sig, (err, ok) => (err ? reject(err) : resolve(ok))));
+      nodeVerify("sha256", data, { key, dsaEncoding: "ieee-p1363" }, sig, (err, ok) => (err ? reject(err) : resolve(ok))));
   },
 };
 X.installPlatform(nativePlatform);

@@ -1,4 +1,4 @@
-import * as nodeCrypto from "node:crypto";
+import { digestHex } from "../node-crypto.ts";
 
 // The journal: one JSON line per applied plan, each carrying the hash of the previous line's
 // entry, so that editing, reordering or deleting an entry breaks the chain.
@@ -25,14 +25,7 @@ export interface JournalEntry {
 
 export const GENESIS = "0".repeat(64);
 
-// node:crypto's one-shot hash (Node ≥ 20.12) costs half of a Hash object's for a small file
-// (about 1 against 2 µs): a fleet renewal hashes every certificate twice (the tamper check, the
-// manifests). createHash where it is missing (a Node 20 before 20.12).
-// (A namespace import: a named import of a missing export would fail to load on such a runtime.)
-const oneShot = typeof nodeCrypto.hash === "function" ? nodeCrypto.hash : null;
-
-export const sha256 = (data: string | Uint8Array): string =>
-  oneShot ? oneShot("sha256", data, "hex") : nodeCrypto.createHash("sha256").update(data).digest("hex");
+export const sha256 = (data: string | Uint8Array): string => digestHex("sha256", data);
 
 export function sealEntry(e: Omit<JournalEntry, "hash">): JournalEntry {
   return { ...e, hash: sha256(JSON.stringify({ ...e, hash: undefined })) };

@@ -22,7 +22,7 @@ import { historyFindings } from "./verify-history.ts";
 import { lockFinding } from "./verify-lock.ts";
 import { checkKeys } from "./verify-keys.ts";
 import { expandManifests, manifestScope } from "./manifest.ts";
-import { MINT_WORKERS_FROM, verifyWorkerCount, withVerifyWorkers } from "../apply/mint-workers.ts";
+import { verifyWorkerCount, withVerifyWorkers } from "../apply/mint-workers.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
 // chains the certificates, opens the sealed keys whose identity is present, checks bundles,
@@ -193,7 +193,7 @@ export async function verifyDir(dir: string, o: {
   // threads, in batches (lib/apply/mint-workers.ts), many more in flight — while this thread
   // goes on with the DER checks, the bundles, the CRLs and the keys. Findings are reported in
   // the order of the sections, whichever finishes first.
-  const workers = verifyWorkerCount(records.length, MINT_WORKERS_FROM);
+  const workers = verifyWorkerCount(records.length);
   const signing = withVerifyWorkers(workers, () => mapBatched(records, (r) => {
     const pem = certs.get(r.cert);
     const issuerPem = certs.get(r.issuer ?? r.cert);

@@ -20,17 +20,15 @@ export interface Issuer {
   readonly signer: Signer;
 }
 
-// Signers made by keySigner: they sign with WebCrypto directly and check their key pair on
-// first use, so their output needs no after-the-fact verification.
-const keySigners = new WeakSet<Signer>();
+// Signers made by keySigner, with the pair each signs with. They sign with WebCrypto directly and
+// check their key pair on first use, so their output needs no after-the-fact verification; the
+// pair lets a worker thread of this process sign the same bytes (lib/apply/mint-workers.ts passes
+// the CryptoKey by structured clone; it is never exported).
+const signerPairs = new WeakMap<Signer, KeyPair>();
 
 export function isKeySigner(signer: Signer): boolean {
-  return keySigners.has(signer);
+  return signerPairs.has(signer);
 }
-
-// The pair behind each keySigner, for signing the same bytes on a worker thread of this process
-// (lib/apply/mint-workers.ts passes the CryptoKey by structured clone; it is never exported).
-const signerPairs = new WeakMap<Signer, KeyPair>();
 
 /** The in-memory key pair a keySigner signs with; undefined for any other signer (a token, a KMS). */
 export function signerKeyPair(signer: Signer): KeyPair | undefined {
@@ -71,7 +69,6 @@ export function keySigner(k: KeyPair, o: { primitive?: SignPrimitive } = {}): Si
       return sig;
     },
   });
-  keySigners.add(signer);
   signerPairs.set(signer, k);
   return signer;
 }
