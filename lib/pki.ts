@@ -9,7 +9,7 @@ import { assertChecked } from "./check/check-plan.ts";
 import { checkState, pendingWork } from "./check/check-state.ts";
 import type { Issue } from "./errors.ts";
 import { apply, type ApplyResult } from "./apply/apply.ts";
-import type { MintWorkers } from "./apply/mint-workers.ts";
+import { MintWorkers, mintWorkerCount } from "./apply/mint-workers.ts";
 import { hasIdentity, IDENTITY_VAR, type Identities, type RootToken } from "./apply/keys.ts";
 import { DIR_MODE, FsStore } from "./store/fs-store.ts";
 import { fsyncDir, writeDurable } from "./store/atomic.ts";
@@ -258,6 +258,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
   const existed = await new FsStore(ctx.dir).exists();
   const lock = ctx.planOnly ? null : await acquireLock(await ensureDir(ctx.dir), o.command, ctx.now, o.waitMs ?? 0, scope);
   const store = new FsStore(ctx.dir, lock ? { run: lock.run, domain: lock.domain } : {});
+  let stopWorkers: (() => Promise<void> | undefined) | undefined;
   try {
     if (!ctx.planOnly) await store.recover();
     lap("lock+recover");
@@ -278,6 +279,38 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     const accepting = intents.some((i) => i.kind === "root.config");
     const custody = await assertCustody(store, snapshot, ctx.env, { compareFields: !accepting, allowMissing: accepting, note: (s) => process.stderr.write(`inforge: ${s}\n`) });
     lap("custody");
+    // A broken journal or a file changed behind our back stops the run — checked only when there
+    // is something to write, so a no-op renewal does not read and hash every file of the fleet.
+    // A plan that only makes certificates runs the check beside the apply — on a mint worker
+    // while the commit is staged, or here beside the steps — and reaches its commit point only
+    // once it has passed; a step with an effect outside the commit (an identity revealed, a key
+    // made on a token) waits for it.
+    // Run once, where it is first asked for; its milliseconds and where it ran go to INFORGE_TIMINGS.
+    let untampered: { readonly took: Promise<number>; readonly where: string } | undefined;
+    const tamperOrder = { dir: store.dir, domain: store.domain, shippedLeaves: snapshot.config?.leafFiles === "shipped" };
+    const tamperCheck = (mw: MintWorkers | null = null): Promise<number> => {
+      if (!untampered) {
+        const t = performance.now();
+        const took = mw?.tamper ?? (mw ? mw.tamperCheck(tamperOrder) : assertUntampered(store, { shippedLeaves: tamperOrder.shippedLeaves })).then(() => performance.now() - t);
+        untampered = { took, where: mw ? "on a worker" : "beside" };
+      }
+      return untampered.took;
+    };
+    // A fleet mints on worker threads: they start now and take the tamper check as their first
+    // job (it only reads, under the lock), while this thread plans, checks and opens the issuers.
+    // Stopped by apply once its leaves are made, or by the finally below (a plan with nothing to
+    // do stops them mid-check: it writes nothing).
+    const requested = mintWorkersSetting(envIfGranted(ctx.env, "INFORGE_MINT_WORKERS"));
+    let workers: Promise<MintWorkers | null> | undefined;
+    const startWorkers = (leaves: number) => {
+      if (workers) return workers;
+      const count = mintWorkerCount(leaves, requested);
+      workers = count ? MintWorkers.start(count, tamperOrder) : Promise.resolve(null);
+      return workers;
+    };
+    stopWorkers = () => workers?.then((mw) => mw?.close());
+    const fleet = Object.values(snapshot.leaves).reduce((n, l) => n + Object.keys(l.leaves).length, 0);
+    if (!ctx.planOnly && mintWorkerCount(fleet, requested)) startWorkers(fleet);
     const initDomain = intents.find((i) => i.kind === "root.init")?.domain;
     if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
     else if (initDomain) checkNameLimits(topology, initDomain, ctx.regions, `--domain "${initDomain}"`);
@@ -319,25 +352,8 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       }
     }
     if (!checked.steps.length) return { plan, result: null };
-    if (o.confirm && !(await o.confirm(plan))) return { plan, result: null, declined: true };
-    // A broken journal or a file changed behind our back stops the run — checked only when there
-    // is something to write, so a no-op renewal does not read and hash every file of the fleet.
-    // A plan that only makes certificates runs the check beside the apply — on a mint worker
-    // while the commit is staged, or here beside the steps — and reaches its commit point only
-    // once it has passed; a step with an effect outside the commit (an identity revealed, a key
-    // made on a token) waits for it.
-    // Run once, where it is first asked for; its milliseconds and where it ran go to INFORGE_TIMINGS.
-    let untampered: { readonly took: Promise<number>; readonly where: string } | undefined;
-    const shippedLeaves = snapshot.config?.leafFiles === "shipped";
-    const tamperCheck = (mw: MintWorkers | null = null): Promise<number> => {
-      if (!untampered) {
-        const t = performance.now();
-        const check = mw ? mw.tamperCheck(store.dir, store.domain, shippedLeaves) : assertUntampered(store, { shippedLeaves });
-        untampered = { took: check.then(() => performance.now() - t), where: mw ? "on a worker" : "beside" };
-      }
-      return untampered.took;
-    };
     const beside = !checked.steps.some((s) => s.kind === "create-root-identity" || (s.kind === "create-root" && s.keyIn));
+    if (o.confirm && !(await o.confirm(plan))) return { plan, result: null, declined: true };
     if (!beside) {
       await tamperCheck();
       lap("tamper check");
@@ -350,15 +366,16 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       revealRootIdentity: (id) => revealRoot(id, o.identityOut, print),
       ...(o.onStep ? { onStep: o.onStep } : {}),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}),
-      ...mintWorkersSetting(envIfGranted(ctx.env, "INFORGE_MINT_WORKERS")),
-      ...(beside ? { beside: tamperCheck } : {}),
+      workers: startWorkers(leavesOf(checked)),
+      // On a worker if they started (its first job, maybe under way already), else here.
+      ...(beside ? { beside: () => startWorkers(leavesOf(checked)).then((mw) => tamperCheck(mw)) } : {}),
     }).catch(async (e: unknown) => {
       await tamperCheck(); // a tampered tree is the cause to report, whatever a step met in it
       throw e;
     }).catch(damagedFile).finally(() => o.onEnd?.());
     const notes = [
       ...(beside ? [`tamper ${(await tamperCheck()).toFixed(0)} ms ${untampered?.where}`] : []),
-      ...(result.mintWorkers ? [`${result.mintWorkers} mint workers`] : []),
+      ...(result.mintWorkers ? [`${result.mintWorkers} mint workers (${result.mintedOnWorkers} of ${leavesOf(checked)} leaves)`] : []),
       ...(store.flushed ? [store.flushed === "syncfs" ? "flushed by syncfs" : "flushed file by file"] : []),
     ];
     lap("apply", result.timings, notes.join(", ") || undefined);
@@ -370,6 +387,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     if (pin) (ctx.json ? (s: string) => process.stderr.write(s + "\n") : print)(pin);
     return { plan, result, entry };
   } finally {
+    await stopWorkers?.();
     await lock?.release();
     // An init that failed leaves no empty pki directory behind (rmdir removes only an empty one).
     if (!existed) await rmdir(ctx.dir).catch(() => {});
@@ -429,11 +447,13 @@ function envIfGranted(env: Readonly<Record<string, string | undefined>>, name: s
  * container whose CPU quota is below the host's core count, which is what Node reports; 0 mints
  * every leaf on the main thread.
  */
-function mintWorkersSetting(v: string | undefined): { mintWorkers?: number } {
-  if (v === undefined || v === "") return {};
+const leavesOf = (p: Plan) => p.steps.reduce((n, s) => n + (s.kind === "issue-leaf" ? 1 : 0), 0);
+
+function mintWorkersSetting(v: string | undefined): number | undefined {
+  if (v === undefined || v === "") return undefined;
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 16) throw new InputError(`invalid INFORGE_MINT_WORKERS "${v}"; give the number of worker threads that mint leaves, 0 to 16 (0: none), or unset it for one per core`);
-  return { mintWorkers: n };
+  return n;
 }
 
 /** A stopwatch printing each lap to stderr when `enabled`; a no-op otherwise. */

@@ -6,10 +6,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createPublicKey, generateKeyPairSync, X509Certificate } from "node:crypto";
-import { readFileSync, symlinkSync } from "node:fs";
+import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTree, ciEnv, cli, leafKeyPem, ok, ROOT, run, sandbox, tempDir } from "./helpers.ts";
 import { iso, treeProblems } from "./tree-checks.ts";
+import { clone } from "./safety-helpers.ts";
+import { lstatHash } from "./fs-guard.ts";
 import { MintWorkers, withVerifyWorkers, WorkerSetupError } from "../lib/apply/mint-workers.ts";
 import { platform } from "../lib/x509/platform.ts";
 import { encodePem } from "../lib/x509/pem.ts";
@@ -38,7 +40,10 @@ test("leaves minted on two workers: every chain verifies, every key is its certi
   const mainThread = readFileSync(join(sb.dir, "leaves/eu/svc-007.crt.pem"), "utf8");
   // Every leaf due, minted on workers (INFORGE_MINT_WORKERS: any plan size).
   const r = await ok(cli(["pki", "renew", "--at", iso(T0 + 120 * H)], ciEnv(sb, { INFORGE_MINT_WORKERS: "2", INFORGE_TIMINGS: "1" })));
-  assert.match(r.err, /2 mint workers/, "the run says it minted on workers");
+  // The workers take batches from the front, the main thread chunks from the back: both mint.
+  const split = /2 mint workers \((\d+) of 71 leaves\)/.exec(r.err);
+  assert.ok(split, `the run says it minted on workers: ${r.err}`);
+  assert.ok(Number(split[1]) > 0 && Number(split[1]) < 71, `workers and main thread each minted some: ${split[0]}`);
   assert.match(r.out, /71 leaf|applied/);
   assert.equal(await treeProblems(sb, T0 + 120 * H), [], "pki verify, the state checker and openssl accept the tree");
   const serials = new Set<string>();
@@ -143,6 +148,27 @@ test("a fleet-size commit with `sync` on PATH and without it writes the same tre
   assert.equal(await treeProblems(sb, T0 + 120 * H), []);
   const v = await cli(["pki", "verify", "--at", at, "--dir", copy], ciEnv(sb, { INFORGE_PKI_DIR: copy }));
   assert.is(v.code, 0, v.err + v.out);
+});
+
+test("the tamper check a fleet's workers begin before the plan: a run with nothing to do ignores it, a run that writes stops on it with nothing changed", async () => {
+  const sb = sandbox({ eu: services(12) });
+  await buildTree(sb, ["eu"], iso(T0));
+  const dir = clone(sb);
+  const [a, b] = ["leaves/eu/svc-003.crt.pem", "leaves/eu/svc-004.crt.pem"].map((r) => join(dir, r)) as [string, string];
+  const [pa, pb] = [readFileSync(a, "utf8"), readFileSync(b, "utf8")];
+  writeFileSync(a, pb);
+  writeFileSync(b, pa);
+  const env = ciEnv(sb, { INFORGE_PKI_DIR: dir, INFORGE_MINT_WORKERS: "1", INFORGE_TIMINGS: "1" });
+  const before = lstatHash(dir);
+  // Nothing due: nothing is written, so (as without workers) the tree is not judged by this run.
+  const quiet = await ok(cli(["pki", "renew", "--at", iso(T0 + H)], env));
+  assert.match(quiet.out, /nothing to do/);
+  assert.is(lstatHash(dir), before);
+  // Every leaf due: the check the worker began with stops the run before its commit point.
+  const r = await cli(["pki", "renew", "--at", iso(T0 + 120 * H)], env);
+  assert.is(r.code, 1, r.err);
+  assert.match(r.err, /leaves\/eu\/svc-003\.crt\.pem was changed outside inforge \(and 1 other file\(s\)\)/);
+  assert.is(lstatHash(dir), before, "the tampered tree changed");
 });
 
 test.run();

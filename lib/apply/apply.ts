@@ -19,8 +19,8 @@ import { journalFile, scopeOfPath } from "../store/domains.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import { copyData } from "../model/copy.ts";
 import { withBoundedHeap } from "./heap.ts";
-import { MINT_BATCH, MintWorkers, mintWorkerCount, WorkerSetupError } from "./mint-workers.ts";
-import type { MintOrder } from "./mint-worker.ts";
+import { MINT_BATCH, type MintWorkers, WorkerSetupError } from "./mint-workers.ts";
+import { batchMinter, mintBatch, type BatchMinter, type MintOrder, type MintReply } from "./mint-batch.ts";
 
 export interface ApplyEnv {
   readonly store: Store;
@@ -44,17 +44,17 @@ export interface ApplyEnv {
   /** The token `--root-in pkcs11:…` names, for a root key made on it by this run. */
   readonly newRootToken?: RootToken;
   /**
-   * Worker threads that mint leaves (lib/apply/mint-workers.ts), for any plan that issues leaves
-   * (0: every leaf on this thread); absent, one per core but this one's from MINT_WORKERS_FROM leaves.
+   * Worker threads that mint leaves (lib/apply/mint-workers.ts, started by the caller for a
+   * fleet-size plan, null when they could not start); apply stops them once its leaves are made
+   * and the check beside is done. Absent: every leaf on this thread.
    */
-  readonly mintWorkers?: number;
+  readonly workers?: Promise<MintWorkers | null>;
   /**
    * A check run beside the run (the tamper check), awaited before the commit point; a rejection
-   * stops the run there with nothing changed. Given the mint workers when there are some: it then
-   * runs on one of them once the leaves are made, while this thread stages the commit; without
-   * them, beside the steps here (whose crypto waits on the thread pool).
+   * stops the run there with nothing changed. The caller may have started it already (on a mint
+   * worker, ahead of the leaves); otherwise it starts with the steps, here.
    */
-  readonly beside?: (workers: MintWorkers | null) => Promise<unknown>;
+  readonly beside?: () => Promise<unknown>;
 }
 
 /** Enough in flight to keep the crypto thread pool fed on a small CI runner, few enough to bound memory. */
@@ -66,8 +66,9 @@ export interface ApplyResult {
   readonly state: Snapshot;
   /** Milliseconds spent running the steps (keys, certificates), then waiting for the last leaf key files to be sealed (each scope's is sealed as soon as its leaves are issued), then committing (whose commit point waits for the check beside). */
   readonly timings: { readonly steps: number; readonly seal: number; readonly commit: number };
-  /** Worker threads that minted leaves (0: all on the main thread). */
+  /** Worker threads that minted leaves (0: all on the main thread), and how many leaves they minted. */
   readonly mintWorkers: number;
+  readonly mintedOnWorkers: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -366,56 +367,80 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     for (const step of leaves) await pool.add(() => exec(step));
     await pool.drain();
   };
-  let besideRun: Promise<unknown> | undefined;
-  const startBeside = (mw: MintWorkers | null) => {
-    besideRun ??= env.beside?.(mw);
-    besideRun?.catch(() => {}); // awaited before the commit point
-  };
-  // A fleet-size run is minted on worker threads, a batch of one issuer's leaves at a time; a
-  // batch a worker cannot sign (a token or KMS issuer, a runtime that cannot pass the key) is
-  // minted here instead.
+  const besideRun = env.beside?.();
+  besideRun?.catch(() => {}); // awaited before the commit point
+  // A fleet-size run is minted on worker threads, a batch of one issuer's leaves at a time, taken
+  // from the front of the run; this thread takes small chunks from its back whenever it has
+  // nothing else to do (between recording replies, sealing, signing the scope CRLs), so both
+  // cores are busy until the last leaf. A batch a worker cannot sign (a token or KMS issuer, a
+  // runtime that cannot pass the key) is minted here the usual way instead.
   const issueOnWorkers = async (leaves: readonly IssueLeafStep[], mw: MintWorkers) => {
-    // Four batches in flight per worker: this thread may be busy for a while (signing the scope
-    // CRLs, sealing a scope's keys) without a worker running dry.
-    const window = 4 * mw.size;
-    const pool = new Pool(window);
-    for (let i = 0; i < leaves.length;) {
-      const first = leaves[i]!;
-      let j = i + 1;
-      while (j < leaves.length && j - i < MINT_BATCH && leaves[j]!.scope === first.scope && leaves[j]!.gen === first.gen) j++;
-      const batch = leaves.slice(i, j);
-      i = j;
-      const ref: Ref = { scope: first.scope, gen: first.gen };
-      const [minter, issuer] = await Promise.all([minterOf(ref), issuerOf(ref)]);
-      const pair = X.signerKeyPair(issuer.signer);
-      if (!pair) {
-        await pool.add(() => issueHere(batch));
-        continue;
+    const queue = new LeafQueue(leaves);
+    const here = new Map<string, Promise<BatchMinter | null>>(); // refKey → this thread's minter (null: cannot sign here)
+    const hereMinter = (ref: Ref) => {
+      let m = here.get(refKey(ref));
+      if (!m) {
+        here.set(refKey(ref), (m = Promise.all([minterOf(ref), issuerOf(ref)]).then(([minter, issuer]) => {
+          const pair = X.signerKeyPair(issuer.signer);
+          try {
+            return pair ? batchMinter(minter.template, pair.privateKey) : null;
+          } catch {
+            return null;
+          }
+        })));
       }
-      await pool.add(async () => {
-        let replies;
-        try {
-          replies = await mw.mint(refKey(ref), minter.template, pair.privateKey, batch.map(orderOf));
-        } catch (e) {
-          if (e instanceof WorkerSetupError) return issueHere(batch);
-          throw e;
-        }
-        replies.forEach((r, n) => {
-          recordLeaf(batch[n]!, r, r.key);
-          env.onStep?.(++done, total);
-        });
+      return m;
+    };
+    const recordAll = (batch: readonly IssueLeafStep[], replies: readonly MintReply[], onWorker: boolean) =>
+      replies.forEach((r, n) => {
+        if (onWorker) onWorkers++;
+        recordLeaf(batch[n]!, r, r.key);
+        env.onStep?.(++done, total);
       });
+    let stop = false;
+    // Four batches in flight per worker, so a worker does not run dry while this thread is busy
+    // (opening the next issuer, sealing a scope's keys); batches shrink with what is left, so the
+    // last ones do not leave this thread idle while a worker finishes them.
+    const pool = new Pool(4 * mw.size);
+    const size = () => Math.max(MAIN_CHUNK, Math.min(MINT_BATCH, Math.floor(queue.left / (8 * mw.size))));
+    const toWorkers = (async () => {
+      for (let batch = queue.front(size()); batch && !stop; batch = queue.front(size())) {
+        const b = batch;
+        const ref: Ref = { scope: b[0]!.scope, gen: b[0]!.gen };
+        const [minter, issuer] = await Promise.all([minterOf(ref), issuerOf(ref)]);
+        const pair = X.signerKeyPair(issuer.signer);
+        await pool.add(async () => {
+          if (!pair) return issueHere(b);
+          try {
+            recordAll(b, await mw.mint(refKey(ref), minter.template, pair.privateKey, b.map(orderOf)), true);
+          } catch (e) {
+            if (e instanceof WorkerSetupError) return issueHere(b);
+            throw e;
+          }
+        });
+      }
+      await pool.drain();
+    })();
+    const onThisThread = (async () => {
+      for (let batch = queue.back(MAIN_CHUNK); batch && !stop; batch = queue.back(MAIN_CHUNK)) {
+        const ref: Ref = { scope: batch[0]!.scope, gen: batch[0]!.gen };
+        const m = await hereMinter(ref);
+        if (m) recordAll(batch, mintBatch(m, batch.map(orderOf)), false);
+        else await issueHere(batch);
+        await new Promise((r) => setImmediate(r)); // what else waits on this thread goes first
+      }
+    })();
+    try {
+      await Promise.all([toWorkers, onThisThread]);
+    } finally {
+      stop = true;
+      await Promise.allSettled([toWorkers, onThisThread]);
     }
-    await pool.drain();
   };
-  // Decided once for the plan (its issue-leaf steps come in runs of one scope's leaves), and
-  // started now: the threads load while this one opens the first issuer.
-  const workerCount = mintWorkerCount([...leavesLeft.values()].reduce((a, b) => a + b, 0), env.mintWorkers);
-  const workers = workerCount ? MintWorkers.start(workerCount) : undefined;
-  if (!workers) startBeside(null);
+  const workers = env.workers ?? Promise.resolve(null);
+  let onWorkers = 0; // leaves the workers minted
   const issueLeaves = async (leaves: readonly IssueLeafStep[]) => {
     const mw = await workers;
-    if (!mw) startBeside(null); // the workers could not start here
     return mw ? issueOnWorkers(leaves, mw) : issueHere(leaves);
   };
   try {
@@ -469,18 +494,15 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
       if (step.kind !== "write-state") continue;
       put(step.file, JSON.stringify(stateFile(state, step.file), null, 2) + "\n");
     }
-    // The check beside, on a worker if there are some: it reads and hashes while this thread
-    // stages the commit (the guard, the manifests, the redo log), and the commit point waits for it.
-    const mw = (await workers) ?? null;
-    startBeside(mw);
-    // The workers go as soon as the check is done: a fleet's commit is the run's peak of memory.
+    // The workers go as soon as the check beside is done: a fleet's commit is the run's peak of memory.
+    const mw = await workers;
     void (besideRun ?? Promise.resolve()).catch(() => {}).then(() => mw?.close());
     const entry = await store.commit([...writes.values()], {
       at: plan.now, command: env.command, intents: plan.intents.map((i) => i.kind), steps: plan.steps.length,
       beforeCommitPoint: () => besideRun ?? Promise.resolve(),
     });
     const t3 = performance.now();
-    return { entry, written: [...writes.keys()], state, timings: { steps: t1 - t0, seal: t2 - t1, commit: t3 - t2 }, mintWorkers: mw?.size ?? 0 };
+    return { entry, written: [...writes.keys()], state, timings: { steps: t1 - t0, seal: t2 - t1, commit: t3 - t2 }, mintWorkers: onWorkers ? mw!.size : 0, mintedOnWorkers: onWorkers };
   }
 }
 
@@ -512,6 +534,46 @@ type IssueLeafStep = Extract<PlanStep, { kind: "issue-leaf" }>;
  * scope's issuer; state files are written after every step.
  */
 const LEAF_INDEPENDENT: ReadonlySet<CheckedPlan["steps"][number]["kind"]> = new Set(["sign-scope-crl", "write-state", "set-state"]);
+
+/** Leaves this thread mints at a time between other work: about 3 ms, short enough to keep replies and seals flowing. */
+const MAIN_CHUNK = 32;
+
+/**
+ * A run of issue-leaf steps handed out from both ends, in chunks of one issuer's leaves: the
+ * workers take from the front, the main thread from the back.
+ */
+class LeafQueue {
+  private lo = 0;
+  private hi: number;
+  private readonly leaves: readonly IssueLeafStep[];
+  constructor(leaves: readonly IssueLeafStep[]) {
+    this.leaves = leaves;
+    this.hi = leaves.length;
+  }
+  front(max: number): readonly IssueLeafStep[] | null {
+    if (this.lo >= this.hi) return null;
+    const first = this.leaves[this.lo]!;
+    let j = this.lo + 1;
+    while (j < this.hi && j - this.lo < max && sameIssuer(this.leaves[j]!, first)) j++;
+    const out = this.leaves.slice(this.lo, j);
+    this.lo = j;
+    return out;
+  }
+  get left(): number {
+    return this.hi - this.lo;
+  }
+  back(max: number): readonly IssueLeafStep[] | null {
+    if (this.lo >= this.hi) return null;
+    const last = this.leaves[this.hi - 1]!;
+    let k = this.hi - 1;
+    while (k > this.lo && this.hi - k < max && sameIssuer(this.leaves[k - 1]!, last)) k--;
+    const out = this.leaves.slice(k, this.hi);
+    this.hi = k;
+    return out;
+  }
+}
+
+const sameIssuer = (a: IssueLeafStep, b: IssueLeafStep) => a.scope === b.scope && a.gen === b.gen;
 
 const orderOf = (s: IssueLeafStep): MintOrder => ({
   commonName: s.commonName, notBefore: s.notBefore, notAfter: s.notAfter, dns: s.dns, uris: s.uris,

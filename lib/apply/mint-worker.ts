@@ -9,24 +9,16 @@
 // The encoder is lib/x509/leaf-der.ts, the one the main thread uses: same checks, same bytes.
 // The issuer's key reaches this thread as the CryptoKey the main thread opened (structured clone
 // within one process); it never leaves the process and is never written.
-import { createECDH, KeyObject, sign, verify } from "node:crypto";
+import { verify } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
-import { digest, publicKeyOf } from "../node-crypto.ts";
-import { leafEncoder, leafKeyFromParts, type LeafEncoder, type LeafHashes, type LeafRequest, type LeafTemplate } from "../x509/leaf-der.ts";
+import { publicKeyOf } from "../node-crypto.ts";
+import type { LeafTemplate } from "../x509/leaf-der.ts";
+import { batchMinter, mintBatch, type BatchMinter, type MintOrder, type MintReply } from "./mint-batch.ts";
+
+export type { MintOrder, MintReply };
 
 /** The role a worker is started with (workerData), so loading this file anywhere else does nothing. */
 export const MINT_ROLE = "inforge-mint";
-
-/** One leaf to mint: a LeafRequest without its key (the worker makes it), times as ISO text. */
-export type MintOrder = Omit<LeafRequest, "spki" | "serial" | "notBefore" | "notAfter"> & { readonly notBefore: string; readonly notAfter: string };
-
-/** A minted leaf: its certificate (PEM, serial, fingerprint) and its key (PKCS#8 PEM, for sealing). */
-export interface MintReply {
-  readonly pem: string;
-  readonly serial: string;
-  readonly fingerprint: string;
-  readonly key: string;
-}
 
 /** One ECDSA P-256/SHA-256 check for `pki verify`: r||s `sig` over `data` with the key of `spki`. */
 export interface VerifyItem {
@@ -68,20 +60,12 @@ function errorOf(e: unknown): WorkerError {
   };
 }
 
-// node:crypto's digests: 1–2 µs a leaf against 17 µs in JavaScript (measured in a worker's profile).
-const NATIVE: LeafHashes = { sha1: (d) => digest("sha1", d), sha256: (d) => digest("sha256", d) };
-
-interface Prepared {
-  readonly enc: LeafEncoder;
-  readonly key: KeyObject | Error;
-}
-
-function serve(port: NonNullable<typeof parentPort>): void {
-  const issuers = new Map<string, Prepared>();
-  const ecdh = createECDH("prime256v1");
+/** Answer the main thread's requests; `first` (given with the start data) is begun at once. */
+function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
+  const issuers = new Map<string, BatchMinter | Error>();
   const reply = (m: FromWorker) => port.postMessage(m);
 
-  port.on("message", (m: ToWorker) => {
+  const handle = (m: ToWorker) => {
     if (m.kind === "tamper") {
       // The pipeline's tamper check (lib/store/tamper.ts), loaded when first asked for.
       void (async () => {
@@ -103,37 +87,29 @@ function serve(port: NonNullable<typeof parentPort>): void {
       return;
     }
     if (m.kind === "issuer") {
-      let key: KeyObject | Error;
       try {
-        key = KeyObject.from(m.key);
+        issuers.set(m.ref, batchMinter(m.template, m.key));
       } catch (e) {
-        key = e instanceof Error ? e : new Error(String(e));
+        issuers.set(m.ref, e instanceof Error ? e : new Error(String(e)));
       }
-      issuers.set(m.ref, { enc: leafEncoder(m.template, NATIVE), key });
       return;
     }
     const iss = issuers.get(m.ref);
-    if (!iss || iss.key instanceof Error) {
-      const why = iss ? (iss.key as Error).message : `no issuer ${m.ref} was sent`;
+    if (!iss || iss instanceof Error) {
+      const why = iss ? iss.message : `no issuer ${m.ref} was sent`;
       reply({ kind: "failed", id: m.id, setup: true, error: { name: "Error", message: why } });
       return;
     }
     try {
-      const leaves: MintReply[] = [];
-      for (const o of m.orders) {
-        // The generate and get are one synchronous pair: nothing else uses this ECDH in between.
-        const point = ecdh.generateKeys();
-        const k = leafKeyFromParts(ecdh.getPrivateKey(), point);
-        const u = iss.enc.tbs({ ...o, spki: k.spki, notBefore: new Date(o.notBefore), notAfter: new Date(o.notAfter) });
-        const c = iss.enc.finish(u, sign("sha256", u.tbs, { key: iss.key, dsaEncoding: "ieee-p1363" }));
-        leaves.push({ pem: c.pem, serial: c.serial, fingerprint: c.fingerprint, key: k.pkcs8Pem });
-      }
-      reply({ kind: "done", id: m.id, leaves });
+      reply({ kind: "done", id: m.id, leaves: mintBatch(iss, m.orders) });
     } catch (e) {
       reply({ kind: "failed", id: m.id, setup: false, error: errorOf(e) });
     }
-  });
+  };
+  port.on("message", handle);
   reply({ kind: "ready" });
+  if (first) handle(first);
 }
 
-if (parentPort && (workerData as { role?: string } | null)?.role === MINT_ROLE) serve(parentPort);
+const data = workerData as { role?: string; first?: ToWorker } | null;
+if (parentPort && data?.role === MINT_ROLE) serve(parentPort, data.first);

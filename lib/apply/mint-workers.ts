@@ -58,41 +58,62 @@ export class WorkerSetupError extends Error {}
 
 interface Slot {
   readonly worker: Worker;
+  /** Settles when the thread has loaded and answers (rejects when it cannot start). */
+  readonly ready: Promise<void>;
   /** Issuers this worker has been sent. */
   readonly refs: Set<string>;
   inFlight: number;
   readonly waiting: Map<number, { resolve(r: never): void; reject(e: unknown): void }>;
 }
 
+/** The tamper check a pool runs first (lib/store/tamper.ts assertUntampered of this directory). */
+export interface TamperOrder {
+  readonly dir: string;
+  readonly domain: string | null;
+  readonly shippedLeaves: boolean;
+}
+
 export class MintWorkers {
-  private nextId = 0;
+  private nextId = 1;
   private readonly slots: readonly Slot[];
-  private constructor(slots: readonly Slot[]) {
+  /** The tamper check the pool was started with: its milliseconds from the start, or its error. */
+  readonly tamper: Promise<number> | null;
+  private constructor(slots: readonly Slot[], tamper: Promise<number> | null) {
     this.slots = slots;
+    this.tamper = tamper;
   }
 
   get size(): number {
     return this.slots.length;
   }
 
-  /** `count` workers, each loaded and answering; null when they cannot start on this runtime. */
-  static async start(count: number): Promise<MintWorkers | null> {
+  /**
+   * `count` workers, each loaded and answering; null when they cannot start on this runtime.
+   * `tamper`: the first worker starts that check as soon as it has loaded (it gets it with its
+   * start data, so it need not wait for this thread, which may be busy planning meanwhile).
+   */
+  static async start(count: number, tamper?: TamperOrder): Promise<MintWorkers | null> {
     const url = workerUrl();
     if (!url || count < 1) return null;
+    const t0 = performance.now();
     const slots: Slot[] = [];
+    let first: Promise<number> | null = null;
     try {
       for (let i = 0; i < count; i++) {
-        const worker = new Worker(url, { workerData: { role: MINT_ROLE } });
-        slots.push({ worker, refs: new Set(), inFlight: 0, waiting: new Map() });
+        const order: ToWorker | undefined = i === 0 && tamper ? { kind: "tamper", id: 0, ...tamper } : undefined;
+        const worker = new Worker(url, { workerData: { role: MINT_ROLE, ...(order ? { first: order } : {}) } });
+        const slot: Slot = { worker, ready: ready(worker), refs: new Set(), inFlight: 0, waiting: new Map() };
+        listen(slot);
+        if (order) first = expect<void>(slot, 0).then(() => performance.now() - t0);
+        slots.push(slot);
       }
-      await Promise.all(slots.map((s) => ready(s.worker)));
+      first?.catch(() => {}); // handed to the caller below, or dropped with the pool
+      await Promise.all(slots.map((s) => s.ready));
     } catch {
       await Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)));
       return null;
     }
-    const pool = new MintWorkers(slots);
-    for (const s of slots) pool.listen(s);
-    return pool;
+    return new MintWorkers(slots, first);
   }
 
   /** Mint `orders` under the issuer `ref` (its template and private key) on the least busy worker. */
@@ -113,8 +134,8 @@ export class MintWorkers {
    * The pipeline's tamper check of `dir` (lib/store/tamper.ts assertUntampered) on the least busy
    * worker; rejects with the error it would have thrown on this thread.
    */
-  tamperCheck(dir: string, domain: string | null, shippedLeaves: boolean): Promise<void> {
-    return this.send((id) => ({ kind: "tamper", id, dir, domain, shippedLeaves }));
+  tamperCheck(order: TamperOrder): Promise<void> {
+    return this.send((id) => ({ kind: "tamper", id, ...order }));
   }
 
   /**
@@ -125,43 +146,49 @@ export class MintWorkers {
   private send<T>(request: (id: number) => ToWorker, prepare?: (slot: Slot) => void): Promise<T> {
     const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      try {
-        prepare?.(slot);
-        slot.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
-        slot.inFlight++;
-        post(slot, request(id));
-      } catch (e) {
-        if (slot.waiting.delete(id)) slot.inFlight--;
-        reject(new WorkerSetupError(e instanceof Error ? e.message : String(e)));
-      }
-    });
+    try {
+      prepare?.(slot);
+      const answer = expect<T>(slot, id);
+      post(slot, request(id));
+      return answer;
+    } catch (e) {
+      if (slot.waiting.delete(id)) slot.inFlight--;
+      return Promise.reject(new WorkerSetupError(e instanceof Error ? e.message : String(e)));
+    }
   }
 
   /** Stop every worker (batches still waiting are rejected). */
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => 0)));
   }
+}
 
-  private listen(s: Slot): void {
-    s.worker.on("message", (m: FromWorker) => {
-      if (m.kind === "ready") return;
-      const w = s.waiting.get(m.id);
-      if (!w) return;
-      s.waiting.delete(m.id);
-      s.inFlight--;
-      if (m.kind === "done") return w.resolve(m.leaves as never);
-      if (m.kind === "verified") return w.resolve(m.ok as never);
-      if (m.kind === "untampered") return w.resolve(undefined as never);
-      w.reject(m.setup ? new WorkerSetupError(m.error.message) : rebuild(m.error));
-    });
-    const fail = (e: unknown) => {
-      for (const w of s.waiting.values()) w.reject(e);
-      s.waiting.clear();
-    };
-    s.worker.on("error", fail);
-    s.worker.on("exit", (code) => fail(new Error(`a worker thread of this run stopped (exit code ${code}) before it answered, and nothing was written; run again, with INFORGE_MINT_WORKERS=0 to keep the work on the main thread`)));
-  }
+/** The answer to request `id` on `s`. */
+function expect<T>(s: Slot, id: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    s.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
+    s.inFlight++;
+  });
+}
+
+function listen(s: Slot): void {
+  s.worker.on("message", (m: FromWorker) => {
+    if (m.kind === "ready") return;
+    const w = s.waiting.get(m.id);
+    if (!w) return;
+    s.waiting.delete(m.id);
+    s.inFlight--;
+    if (m.kind === "done") return w.resolve(m.leaves as never);
+    if (m.kind === "verified") return w.resolve(m.ok as never);
+    if (m.kind === "untampered") return w.resolve(undefined as never);
+    w.reject(m.setup ? new WorkerSetupError(m.error.message) : rebuild(m.error));
+  });
+  const fail = (e: unknown) => {
+    for (const w of s.waiting.values()) w.reject(e);
+    s.waiting.clear();
+  };
+  s.worker.on("error", fail);
+  s.worker.on("exit", (code) => fail(new Error(`a worker thread of this run stopped (exit code ${code}) before it answered, and nothing was written; run again, with INFORGE_MINT_WORKERS=0 to keep the work on the main thread`)));
 }
 
 function post(s: Slot, m: ToWorker): void {

@@ -189,17 +189,27 @@ export const URI_CONSTRAINT_CAVEAT =
   `--name-constraints dns+uri: rustls (Deno, Linkerd's proxy, rustls services) refuses every leaf of this tree (RUSTSEC-2026-0098), GnuTLS ignores URI constraints, and Go reads them as "host or any subdomain"; the SPIFFE-ID fence still rests on per-trust-domain bundles (docs/concepts.md); choose it only for fleets without rustls`;
 
 export function timing(c: PkiConfig): Timing {
-  const d = (s: string) => parseDuration(s)!;
-  return {
-    root: d(c.lifetimes.root),
-    intermediate: d(c.lifetimes.intermediate),
-    leaf: d(c.lifetimes.leaf),
-    propagation: d(c.propagation),
-    clockSkew: d(c.clockSkew),
-    crlLifetime: d(c.crlLifetime),
-    renewAt: c.renewAt,
-  };
+  // Asked for once per leaf a plan issues: the parsed durations are kept by their text (a plan
+  // may change the config it plans with, so never by the object).
+  const key = [c.lifetimes.root, c.lifetimes.intermediate, c.lifetimes.leaf, c.propagation, c.clockSkew, c.crlLifetime, c.renewAt].join(" ");
+  let t = timings.get(key);
+  if (!t) {
+    const d = (s: string) => parseDuration(s)!;
+    t = Object.freeze({
+      root: d(c.lifetimes.root),
+      intermediate: d(c.lifetimes.intermediate),
+      leaf: d(c.lifetimes.leaf),
+      propagation: d(c.propagation),
+      clockSkew: d(c.clockSkew),
+      crlLifetime: d(c.crlLifetime),
+      renewAt: c.renewAt,
+    });
+    if (timings.size >= 16) timings.clear();
+    timings.set(key, t);
+  }
+  return t;
 }
+const timings = new Map<string, Timing>();
 
 export const RegionFileSchema = v.strictObject({
   name: v.string(),

@@ -5,7 +5,7 @@ import { StateError } from "../errors.ts";
 import { fsyncDir, syncFileSystems, writeAtomic, writeDurable } from "./atomic.ts";
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
 import { REDO, journalFile, pendingFile, redoFile, scopeOfPath, type Domain } from "./domains.ts";
-import { assertNoSymlinks, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
+import { assertNoSymlinks, assertNoSymlinksIn, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
 import { foldWrites, manifestScope, manifestsOf, pendingFolded } from "./manifest.ts";
@@ -82,6 +82,9 @@ async function inParallel<T>(items: readonly T[], f: (item: T, n: number) => Pro
 
 /** Directories inforge creates in the pki directory: explicit, never the umask's default (0777 under umask 000). */
 export const DIR_MODE = 0o755;
+
+/** Files of one directory from which the commit's guard reads its entries once instead of an lstat each. */
+const LISTED_FROM = 32;
 
 /** Leaf certificates a commit overwrites from which one flush of the file system beats an fdatasync each (spawning `sync` costs a few ms). */
 const SYNCFS_FROM = 256;
@@ -195,8 +198,9 @@ export class FsStore implements Store {
       ...(this.run ? { run: this.run } : {}),
       ...(base === null ? {} : { base }),
     });
-    // Existing leaf certificates (one name, regular files) are overwritten in place after the
-    // commit point; in the same block (a certificate is under 4 KB) that takes no new space.
+    // Existing leaf certificates (regular files) are overwritten in place after the commit point;
+    // in the same block (a certificate is under 4 KB) that takes no new space. (One with a second
+    // name — a hard link, which git never makes — is replaced by a new file then: overwrite.)
     // Everything else — state files, bundles, key files, new leaves — is staged beside its target
     // now, so a full disk is met before the commit point and changes nothing.
     const inPlace = new Set(all.filter((w) => manifestScope(w.path) !== null && lone.has(w.path)).map((w) => w.path));
@@ -361,12 +365,31 @@ export class FsStore implements Store {
 
   /**
    * Refuse (before anything is written) when any component of these paths is a symlink. Returns
-   * the paths that are regular files with one name (lib/store/no-follow.ts).
+   * the paths that are regular files (with one name, where each was lstat'ed; a directory of
+   * many is listed instead: lib/store/no-follow.ts).
    */
   private guard(rels: readonly string[]): Set<string> {
     const dirs = new Set<string>();
     const lone = new Set<string>();
-    for (const rel of rels) if (assertNoSymlinks(this.dir, safeRel(rel), dirs)) lone.add(rel);
+    const byDir = new Map<string, string[]>();
+    for (const rel of rels) {
+      const at = safeRel(rel).lastIndexOf("/");
+      const [dir, name] = at < 0 ? [".", rel] : [rel.slice(0, at), rel.slice(at + 1)];
+      let names = byDir.get(dir);
+      if (!names) byDir.set(dir, (names = []));
+      names.push(name);
+    }
+    for (const [dir, names] of byDir) {
+      // A scope's leaf certificates: the directory's entries, read once with their types.
+      if (dir !== "." && names.length >= LISTED_FROM) {
+        for (const name of assertNoSymlinksIn(this.dir, dir, names, dirs)) lone.add(`${dir}/${name}`);
+        continue;
+      }
+      for (const name of names) {
+        const rel = dir === "." ? name : `${dir}/${name}`;
+        if (assertNoSymlinks(this.dir, rel, dirs)) lone.add(rel);
+      }
+    }
     return lone;
   }
 

@@ -1,0 +1,62 @@
+// The commit's guard over a directory of many files (lib/store/fs-store.ts guard, no-follow.ts
+// assertNoSymlinksIn): a scope's leaf certificates are judged from one listing of their directory
+// instead of an lstat each. The same refusals hold there: a symbolic link among them stops the
+// commit before anything is written, and a second name (hard link) is replaced, never written
+// through.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { linkSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "./helpers.ts";
+import { lstatHash } from "./fs-guard.ts";
+import { FsStore, type FileWrite } from "../lib/store/fs-store.ts";
+
+const N = 40; // above the guard's listing threshold (32 files of one directory)
+const VICTIM = "the victim's own bytes\n";
+const name = (i: number) => `svc-${String(i).padStart(3, "0")}.crt.pem`;
+const cert = (i: number, round: number) => `-----BEGIN CERTIFICATE-----\nround ${round} leaf ${i}\n-----END CERTIFICATE-----\n`;
+const writes = (round: number): FileWrite[] => Array.from({ length: N }, (_, i) => ({ path: `leaves/eu/${name(i)}`, content: cert(i, round), mode: 0o644 }));
+const info = { at: new Date().toISOString(), command: "test", intents: ["leaf.renew"], steps: N };
+
+/** A directory whose leaves/eu holds N committed certificates, and a victim file beside it. */
+async function committed(): Promise<{ dir: string; victim: string }> {
+  const base = tempDir("inforge-guard-");
+  const dir = join(base, "pki");
+  mkdirSync(dir);
+  const victim = join(base, "victim");
+  writeFileSync(victim, VICTIM);
+  await new FsStore(dir).commit(writes(1), info);
+  return { dir, victim };
+}
+
+test("a symbolic link among a scope's many certificates stops the commit before anything is written", async () => {
+  const { dir, victim } = await committed();
+  const target = join(dir, "leaves/eu", name(17));
+  rmSync(target);
+  symlinkSync(victim, target);
+  const before = lstatHash(dir);
+  const err = await new FsStore(dir).commit(writes(2), info).then(() => null, (e: unknown) => e as Error);
+  assert.ok(err, "the commit went through a symbolic link");
+  assert.match(err.message, new RegExp(`${name(17)} is a symbolic link; inforge never writes through one — .* — nothing was changed`));
+  assert.is(readFileSync(victim, "utf8"), VICTIM);
+  assert.is(lstatHash(dir), before, "the directory changed");
+  assert.is(readFileSync(join(dir, "leaves/eu", name(3)), "utf8"), cert(3, 1));
+});
+
+test("a certificate with a second name among many is replaced by a file of its own; the other name keeps its bytes", async () => {
+  const { dir, victim } = await committed();
+  const target = join(dir, "leaves/eu", name(5));
+  const other = join(dir, "leaves/eu", name(6));
+  const inode = lstatSync(other).ino;
+  rmSync(target);
+  linkSync(victim, target);
+  await new FsStore(dir).commit(writes(2), info);
+  assert.is(readFileSync(victim, "utf8"), VICTIM, "the commit wrote through the hard link");
+  assert.is(lstatSync(target).nlink, 1);
+  assert.is(readFileSync(target, "utf8"), cert(5, 2));
+  // The others are rewritten in their own inodes.
+  assert.is(lstatSync(other).ino, inode);
+  assert.is(readFileSync(other, "utf8"), cert(6, 2));
+});
+
+test.run();
