@@ -102,7 +102,7 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   for (const s of plan.steps) if (s.kind === "issue-leaf") leavesLeft.set(s.scope, (leavesLeft.get(s.scope) ?? 0) + 1);
   const sealed = new Map<string, Promise<string>>(); // scope → its sealed key file
   const keyFiles: string[] = []; // scopes in the order their first leaf was issued: the order their key files are written
-  const put = (path: string, content: string, mode = PUBLIC_MODE) => writes.set(path, { path, content, mode });
+  const put = (path: string, content: string, mode = PUBLIC_MODE, sha256?: string) => writes.set(path, { path, content, mode, ...(sha256 ? { sha256 } : {}) });
   const config = () => {
     if (!state.config) throw new StateError("internal: applying a plan without a config");
     return state.config;
@@ -216,13 +216,13 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   };
 
   /** A leaf minted here or on a worker: its record, its certificate file, its key (sealed with its scope's). */
-  const recordLeaf = (s: IssueLeafStep, c: { pem: string; serial: string; fingerprint: string }, keyPem: string) => {
+  const recordLeaf = (s: IssueLeafStep, c: { pem: string; serial: string; fingerprint: string; sha256?: string }, keyPem: string) => {
     const leaf = state.leaves[s.scope]?.leaves[s.service as never];
     if (!leaf) throw new StateError(`internal: no leaf record for ${s.scope}/${s.service}`);
     record(leaf, c);
     // The step's own string for the path (the same text), not a second copy per leaf held until the commit.
     const path = P.leafCert(s.scope, s.service);
-    put(s.writes.find((w) => w === path) ?? path, c.pem);
+    put(s.writes.find((w) => w === path) ?? path, c.pem, PUBLIC_MODE, c.sha256);
     let keys = leafKeys.get(s.scope);
     if (!keys) {
       leafKeys.set(s.scope, (keys = new Map()));

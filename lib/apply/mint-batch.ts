@@ -4,15 +4,16 @@
 // (apply.ts), so both cores stay busy to the last leaf. Same encoder as every other leaf
 // (lib/x509/leaf-der.ts): same checks, same bytes.
 import { createECDH, KeyObject, sign, type ECDH } from "node:crypto";
-import { digest } from "../node-crypto.ts";
+import { digest, digestHex } from "../node-crypto.ts";
 import { leafEncoder, leafKeyFromParts, type LeafEncoder, type LeafHashes, type LeafRequest, type LeafTemplate } from "../x509/leaf-der.ts";
 
 /** One leaf to mint: a LeafRequest without its key (the minter makes it), times as ISO text. */
 export type MintOrder = Omit<LeafRequest, "spki" | "serial" | "notBefore" | "notAfter"> & { readonly notBefore: string; readonly notAfter: string };
 
-/** A minted leaf: its certificate (PEM, serial, fingerprint) and its key (PKCS#8 PEM, for sealing). */
+/** A minted leaf: its certificate (PEM, serial, fingerprint, the PEM's SHA-256 for the leaf manifest) and its key (PKCS#8 PEM, for sealing). */
 export interface MintReply {
   readonly pem: string;
+  readonly sha256: string;
   readonly serial: string;
   readonly fingerprint: string;
   readonly key: string;
@@ -44,7 +45,7 @@ export function mintBatch(m: BatchMinter, orders: readonly MintOrder[]): MintRep
     const k = leafKeyFromParts(e.getPrivateKey(), point);
     const u = m.enc.tbs({ ...o, spki: k.spki, notBefore: new Date(o.notBefore), notAfter: new Date(o.notAfter) });
     const c = m.enc.finish(u, sign("sha256", u.tbs, { key: m.key, dsaEncoding: "ieee-p1363" }));
-    out.push({ pem: c.pem, serial: c.serial, fingerprint: c.fingerprint, key: k.pkcs8Pem });
+    out.push({ pem: c.pem, sha256: digestHex("sha256", c.pem), serial: c.serial, fingerprint: c.fingerprint, key: k.pkcs8Pem });
   }
   return out;
 }

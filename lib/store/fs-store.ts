@@ -15,6 +15,8 @@ export interface FileWrite {
   readonly path: string; // relative to the pki directory
   readonly content: string;
   readonly mode: number;
+  /** SHA-256 (hex) of `content` as UTF-8, where its maker had it already (a minted leaf's, from the mint thread). */
+  readonly sha256?: string;
 }
 
 export interface CommitInfo {

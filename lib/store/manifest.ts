@@ -76,6 +76,8 @@ export interface Written {
   readonly path: string;
   readonly content: string;
   readonly mode: number;
+  /** SHA-256 (hex) of `content`, where the writer had it already. */
+  readonly sha256?: string;
 }
 
 export interface Folded {
@@ -100,7 +102,7 @@ export async function foldWrites(writes: readonly Written[], read: (path: string
   for (const w of writes) {
     if (isManifest(w.path) !== null) throw new StateError(`internal: the plan writes the leaf manifest "${w.path}" itself`);
     const scope = manifestScope(w.path);
-    const rec = { path: w.path, sha256: sha256(w.content) };
+    const rec = { path: w.path, sha256: w.sha256 ?? sha256(w.content) };
     if (scope === null) journaled.push(rec);
     else {
       folded.push(rec);

@@ -148,7 +148,7 @@ export function overwrite(abs: string, content: string, mode: number, torn?: () 
       torn();
     }
     for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off, off);
-    if (now.size !== bytes.length) ftruncateSync(fd, bytes.length);
+    if (now.size > bytes.length) ftruncateSync(fd, bytes.length); // a longer file grew with the write
     const chmod = (now.mode & 0o7777) !== mode;
     if (chmod) fchmodSync(fd, mode);
     return { full: created || chmod, created };
