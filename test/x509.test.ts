@@ -518,7 +518,7 @@ test("a signer whose key is not the issuer certificate's is refused before it si
   assert.is(calls, 0);
 });
 
-test("a signer that returns a DER signature or signs with another key is refused", async () => {
+test("a signer that returns a DER signature or signs with another key is refused, for a certificate and for a CRL", async () => {
   const key = await generateKeyPair();
   const leaf = (signer: Signer) =>
     createLeaf({ publicKey: key.publicKey, issuer: { certPem: eu.pem, signer }, commonName: "x", notBefore: now, notAfter: at(HOUR), dns: ["x.eu.mesh.test"], uris: [] });
@@ -526,6 +526,11 @@ test("a signer that returns a DER signature or signs with another key is refused
   await expectX509Error(leaf(der), "bad-signature", /64-byte P1363/);
   const liar: Signer = { publicKey: euKey.publicKey, sign: (tbs) => keySigner(rootKey).sign(tbs) };
   await expectX509Error(leaf(liar), "bad-signature");
+  // The same for a CRL: only a keySigner's (its key checked on first use) goes unverified.
+  const crl = (signer: Signer) => createCrl({ issuer: { certPem: eu.pem, signer }, thisUpdate: now, nextUpdate: at(DAY), crlNumber: 1, revoked: [] });
+  await expectX509Error(crl(der), "bad-signature", /64-byte P1363/);
+  await expectX509Error(crl(liar), "bad-signature", /does not verify/);
+  assert.match(await crl(keySigner(euKey)), /^-----BEGIN X509 CRL-----/);
 });
 
 test("a child certificate never reuses its issuer's key", async () => {
