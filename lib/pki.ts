@@ -279,8 +279,9 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     const accepting = intents.some((i) => i.kind === "root.config");
     const custody = await assertCustody(store, snapshot, ctx.env, { compareFields: !accepting, allowMissing: accepting, note: (s) => process.stderr.write(`inforge: ${s}\n`) });
     lap("custody");
-    // A broken journal or a file changed behind our back stops the run — checked only when there
-    // is something to write, so a no-op renewal does not read and hash every file of the fleet.
+    // A broken journal or a file changed behind our back stops the run — judged only when there
+    // is something to write: a no-op renewal reads and hashes no file of the fleet here (a fleet's
+    // workers may have begun the check; a plan with nothing to do stops them, unjudged).
     // A plan that only makes certificates runs the check beside the apply — on a mint worker
     // while the commit is staged, or here beside the steps — and reaches its commit point only
     // once it has passed; a step with an effect outside the commit (an identity revealed, a key
@@ -332,6 +333,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     if (lock?.domain != null && !writesWithin(plan.steps.flatMap((s) => s.writes), lock.domain)) {
       // The plan also changes shared files (a promotion or retirement rewrites bundles/global.pem):
       // run it again under the whole directory's lock, against a snapshot taken under that lock.
+      await stopWorkers?.(); // their check read this scope's snapshot; the re-run makes its own
       await lock.release();
       return runIntents(intents, ctx, { ...o, wholeDirectory: true });
     }
@@ -441,14 +443,15 @@ function envIfGranted(env: Readonly<Record<string, string | undefined>>, name: s
   }
 }
 
+/** The leaves a plan issues. */
+const leavesOf = (p: Plan) => p.steps.reduce((n, s) => n + (s.kind === "issue-leaf" ? 1 : 0), 0);
+
 /**
  * INFORGE_MINT_WORKERS=N: worker threads that mint a run's leaves, whatever its size, instead of
  * one per core but the main thread's (at most 4) from MINT_WORKERS_FROM leaves — for a CI
  * container whose CPU quota is below the host's core count, which is what Node reports; 0 mints
  * every leaf on the main thread.
  */
-const leavesOf = (p: Plan) => p.steps.reduce((n, s) => n + (s.kind === "issue-leaf" ? 1 : 0), 0);
-
 function mintWorkersSetting(v: string | undefined): number | undefined {
   if (v === undefined || v === "") return undefined;
   const n = Number(v);

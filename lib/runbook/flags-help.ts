@@ -9,7 +9,8 @@ export const COMMON_FLAGS = `common flags:
   --json           machine-readable output
   --wait 60s       wait this long for another run's lock instead of failing
   --concurrency N  leaves issued at once by renew/rotate on the main thread (default 16);
-                   plans of 1,000 leaves or more mint on worker threads (INFORGE_MINT_WORKERS=N)
+                   fleets and plans of 1,000 leaves or more also mint on worker threads
+                   (INFORGE_MINT_WORKERS=N)
 
 identities (age X25519; the key itself or a path to an age-keygen identity file):
   INFORGE_PKI_ROOT_KEY   offline root — never in CI
