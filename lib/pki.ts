@@ -310,7 +310,8 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       return workers;
     };
     stopWorkers = () => workers?.then((mw) => mw?.close());
-    const fleet = Object.values(snapshot.leaves).reduce((n, l) => n + Object.keys(l.leaves).length, 0);
+    // The leaves this run may renew: its scope's, for a run locked to one.
+    const fleet = Object.entries(snapshot.leaves).reduce((n, [s, l]) => n + (store.domain === null || s === store.domain ? Object.keys(l.leaves).length : 0), 0);
     if (!ctx.planOnly && mintWorkerCount(fleet, requested)) startWorkers(fleet);
     const initDomain = intents.find((i) => i.kind === "root.init")?.domain;
     if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
