@@ -535,8 +535,12 @@ type IssueLeafStep = Extract<PlanStep, { kind: "issue-leaf" }>;
  */
 const LEAF_INDEPENDENT: ReadonlySet<CheckedPlan["steps"][number]["kind"]> = new Set(["sign-scope-crl", "write-state", "set-state"]);
 
-/** Leaves this thread mints at a time between other work: about 3 ms, short enough to keep replies and seals flowing. */
-const MAIN_CHUNK = 32;
+/**
+ * Leaves this thread mints at a time between other work: about 1.5 ms, so the workers' replies
+ * (and their next batches) are never held up long. At 10,000 leaves on 2 cores, chunks of 16
+ * renewed in 2.22–2.31 s (medians of 4), of 32 in 2.27–2.40 s, of 64 in 2.38 s.
+ */
+const MAIN_CHUNK = 16;
 
 /**
  * A run of issue-leaf steps handed out from both ends, in chunks of one issuer's leaves: the
