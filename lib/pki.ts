@@ -283,9 +283,9 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     // is something to write: a no-op renewal reads and hashes no file of the fleet here (a fleet's
     // workers may have begun the check; a plan with nothing to do stops them, unjudged).
     // A plan that only makes certificates runs the check beside the apply — on a mint worker
-    // while the commit is staged, or here beside the steps — and reaches its commit point only
-    // once it has passed; a step with an effect outside the commit (an identity revealed, a key
-    // made on a token) waits for it.
+    // from before the plan, or here beside the steps — and reaches its commit point only once it
+    // has passed; a step with an effect outside the commit (an identity revealed, a key made on a
+    // token) waits for it.
     // Run once, where it is first asked for; its milliseconds and where it ran go to INFORGE_TIMINGS.
     let untampered: { readonly took: Promise<number>; readonly where: string } | undefined;
     const tamperOrder = { dir: store.dir, domain: store.domain, shippedLeaves: snapshot.config?.leafFiles === "shipped" };

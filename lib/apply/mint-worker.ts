@@ -1,10 +1,10 @@
 // A worker thread that mints leaves: key pair, TBSCertificate, signature, certificate, for a
-// batch at a time. It also checks batches of certificate signatures for `pki verify`, and runs a
-// renewal's tamper check while the main thread stages the commit. lib/apply/mint-workers.ts
-// starts these for fleet-size runs; on the main thread each leaf cost about 160 µs of event-loop
-// time (key generation, encoding, dispatching an async sign), which bounded a 10,000-leaf
-// renewal to one core. Here everything is synchronous and the main thread only records what
-// comes back.
+// batch at a time (lib/apply/mint-batch.ts, the code the main thread mints its own chunks with).
+// It also checks batches of certificate signatures for `pki verify`, and runs a renewal's tamper
+// check, given with its start data so it begins while the main thread plans.
+// lib/apply/mint-workers.ts starts these for fleet-size runs; on the main thread alone each leaf
+// cost about 160 µs of event-loop time (key generation, encoding, dispatching an async sign),
+// which bounded a 10,000-leaf renewal to one core.
 //
 // The encoder is lib/x509/leaf-der.ts, the one the main thread uses: same checks, same bytes.
 // The issuer's key reaches this thread as the CryptoKey the main thread opened (structured clone

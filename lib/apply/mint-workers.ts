@@ -1,8 +1,8 @@
 // Worker threads that mint leaves (lib/apply/mint-worker.ts), for fleet-size runs. The main
 // thread hands out batches of issue-leaf steps and records the replies; a reply is certificates
 // and key PEMs only, so nothing the store or the journal sees changes with where a leaf was made.
-// The same workers run the renewal's tamper check while the commit is staged, and check
-// signatures for `pki verify` (withVerifyWorkers).
+// The same workers run the renewal's tamper check (the first one from its start data: `start`),
+// and check signatures for `pki verify` (withVerifyWorkers).
 //
 // Where the worker file is: beside this one with the same extension — dist/cli/*.mjs and
 // dist/deno/*.js from the bundles (scripts/build.ts and scripts/build-deno.ts build it as an
