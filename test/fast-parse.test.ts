@@ -125,6 +125,16 @@ test("lib/x509/read.ts (status, without @peculiar/x509) answers as the library d
   assert.not.ok(await R.verifyDetached(root2.pem, data, sig));
 }));
 
+test("fingerprints are openssl's, through node:crypto's SHA-256 and through @noble/hashes'", () => bothPlatforms(async () => {
+  for (const pem of [root.pem, cross.pem, eu.pem, leaf.pem, fast.pem]) {
+    const r = spawnSync("openssl", ["x509", "-noout", "-fingerprint", "-sha256"], { input: pem, encoding: "utf8" });
+    const want = r.stdout.trim().replace(/^.*=/, "").replace(/:/g, "").toLowerCase();
+    assert.is(want.length, 64, r.stderr);
+    assert.is(X.certificateFingerprint(pem), want);
+    assert.is(X.parseCertificate(pem).fingerprint, want);
+  }
+}));
+
 test("keyMatchesCertificate: a leaf's own key matches, another's does not, a damaged one is unreadable", () => bothPlatforms(async () => {
   const pem = await X.exportPrivateKeyPem(leafKey);
   assert.is(await X.keyMatchesCertificate(pem, leaf.pem), "match");

@@ -1,5 +1,5 @@
 import { createECDH, KeyObject, sign as nodeSign, verify as nodeVerify, type ECDH } from "node:crypto";
-import { publicKeyOf } from "../node-crypto.ts";
+import { digest, publicKeyOf } from "../node-crypto.ts";
 import * as X from "../x509/mod.ts";
 
 // node:crypto where it makes the same bytes cheaper than WebCrypto on the event loop, which is
@@ -84,6 +84,7 @@ function pointWorks(): boolean {
 }
 export const nativePlatform: X.Platform = {
   ...(pointWorks() ? { p256Point: nodePoint } : {}),
+  sha256: (data) => digest("sha256", data),
   verifyP256: (spki, sig, data) => {
     const key = publicKeyOf(spki);
     return new Promise((resolve, reject) =>

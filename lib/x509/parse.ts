@@ -11,7 +11,7 @@ import {
   type Bytes,
   type PemBlock,
 } from "./pem.ts";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "./platform.ts";
 import { fastFields } from "./fast-parse.ts";
 import { certificateDefects, crlDefects, curveOrder, type Defect } from "./strict-der.ts";
 import { x509 } from "./vendor.ts";

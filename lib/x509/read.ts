@@ -4,7 +4,7 @@
 // (reflect-metadata, tsyringe, the asn1 schemas: ~750 kB of the bundle) cost it more than all its
 // own work. The rest of lib/x509 (mod.ts) is loaded only when a certificate has a shape our
 // reader leaves to the library, or by the commands that sign.
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "./platform.ts";
 import { fastFields } from "./fast-parse.ts";
 import { assertSingleDerElement, decodePemBlocks, decodeSinglePem, toHex, type Bytes } from "./pem.ts";
 import { X509Error } from "./errors.ts";
