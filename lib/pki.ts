@@ -4,6 +4,8 @@ import { InputError, PostureError, StateError } from "./errors.ts";
 import { parseIdentity, type Identity } from "./age/mod.ts";
 import type { Intent } from "./dsl/intent.ts";
 import { plan as makePlan } from "./plan/planner.ts";
+import { leafDueAt } from "./plan/intents.ts";
+import { timing } from "./model/config.ts";
 import { identitiesNeeded, type Plan } from "./plan/step.ts";
 import { assertChecked } from "./check/check-plan.ts";
 import { checkState, pendingWork } from "./check/check-state.ts";
@@ -310,9 +312,13 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       return workers;
     };
     stopWorkers = () => workers?.then((mw) => mw?.close());
-    // The leaves this run may renew: its scope's, for a run locked to one.
-    const fleet = Object.entries(snapshot.leaves).reduce((n, [s, l]) => n + (store.domain === null || s === store.domain ? Object.keys(l.leaves).length : 0), 0);
-    if (!ctx.planOnly && mintWorkerCount(fleet, requested)) startWorkers(fleet);
+    // Started before the plan only when enough leaves of this run's scopes are due by their dates
+    // (a daily no-op renewal of a fleet starts no thread and reads nothing); any other plan that
+    // needs them (a fleet's first leaves, a new issuer) starts them once it is made.
+    const renewAt = snapshot.config ? timing(snapshot.config).renewAt : null;
+    const due = renewAt === null ? 0 : Object.entries(snapshot.leaves).reduce((n, [s, idx]) =>
+      store.domain === null || s === store.domain ? n + Object.values(idx.leaves).filter((l) => ctx.now.getTime() >= leafDueAt(l, renewAt)).length : n, 0);
+    if (!ctx.planOnly && mintWorkerCount(due, requested)) startWorkers(due);
     const initDomain = intents.find((i) => i.kind === "root.init")?.domain;
     if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
     else if (initDomain) checkNameLimits(topology, initDomain, ctx.regions, `--domain "${initDomain}"`);

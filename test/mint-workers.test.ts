@@ -150,7 +150,7 @@ test("a fleet-size commit with `sync` on PATH and without it writes the same tre
   assert.is(v.code, 0, v.err + v.out);
 });
 
-test("the tamper check a fleet's workers begin before the plan: a run with nothing to do ignores it, a run that writes stops on it with nothing changed", async () => {
+test("the tamper check the workers begin before the plan when leaves are due stops a run that writes, with nothing changed; a run with nothing due is not judged", async () => {
   const sb = sandbox({ eu: services(12) });
   await buildTree(sb, ["eu"], iso(T0));
   const dir = clone(sb);
@@ -160,11 +160,11 @@ test("the tamper check a fleet's workers begin before the plan: a run with nothi
   writeFileSync(b, pa);
   const env = ciEnv(sb, { INFORGE_PKI_DIR: dir, INFORGE_MINT_WORKERS: "1", INFORGE_TIMINGS: "1" });
   const before = lstatHash(dir);
-  // Nothing due: nothing is written, so (as without workers) the tree is not judged by this run.
+  // Nothing due: no worker starts before the plan, nothing is written, and (as ever) the tree is not judged by this run.
   const quiet = await ok(cli(["pki", "renew", "--at", iso(T0 + H)], env));
   assert.match(quiet.out, /nothing to do/);
   assert.is(lstatHash(dir), before);
-  // Every leaf due: the check the worker began with stops the run before its commit point.
+  // Every leaf due: the workers start before the plan with the check as their first job, which stops the run before its commit point.
   const r = await cli(["pki", "renew", "--at", iso(T0 + 120 * H)], env);
   assert.is(r.code, 1, r.err);
   assert.match(r.err, /leaves\/eu\/svc-003\.crt\.pem was changed outside inforge \(and 1 other file\(s\)\)/);

@@ -216,6 +216,12 @@ function replaceExpired(d: Draft, scope: string, a: Generation, origin: string) 
  * `only`: just these services (a deploy or a release), each of which must be declared. `absent`:
  * those of them whose leaf files the checkout lacks (pki.json leafFiles "shipped"), minted anew.
  */
+/** When a leaf is due for renewal: `renewAt` (pki.json, 2/3 by default) of its life. */
+export function leafDueAt(l: { readonly notBefore: string; readonly notAfter: string }, renewAt: number): number {
+  const nb = ms(l.notBefore);
+  return nb + (ms(l.notAfter) - nb) * renewAt;
+}
+
 function renewScope(d: Draft, scope: string, origin: string, only?: readonly string[], absent?: readonly string[]) {
   // The region file first: without it, `pki intermediate` would be refused too.
   const topo = requireTopology(d, scope, origin);
@@ -235,9 +241,7 @@ function renewScope(d: Draft, scope: string, origin: string, only?: readonly str
     else if (l.gen !== active.gen) {
       reason = s.generations.find((g) => g.gen === l.gen)?.state === "revoked" ? "issuer revoked" : "new issuer";
     } else {
-      const nb = ms(l.notBefore);
-      const due = nb + (ms(l.notAfter) - nb) * t.renewAt;
-      if (d.now >= due) reason = "due";
+      if (d.now >= leafDueAt(l, t.renewAt)) reason = "due";
       // A naming template changed what the leaf carries: it is re-issued with the new names.
       else if ((l.names ?? flatNames(leafNames(scope, service, cfgDomain))).join() !== flatNames(carriedNames(d, scope, service, cfgDomain, active)).join()) reason = "names changed";
     }
