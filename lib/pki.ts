@@ -32,7 +32,7 @@ import { entryRef, writesWithin } from "./store/domains.ts";
 import { parseSavedPlan, savedPlan, stateChange, stateFiles, type AfterHook, type SavedPlan } from "./store/plan-file.ts";
 import { stateView, type PkiState } from "./model/view.ts";
 import type { Snapshot, Topology } from "./model/state.ts";
-import { isDenied } from "./runtime.ts";
+import { granted, isDenied } from "./runtime.ts";
 import { pkiDir } from "./store/pki-dir.ts";
 
 export { pkiDir };
@@ -439,10 +439,8 @@ function damagedFile(e: unknown): never {
   throw e;
 }
 
-type DenoPermissions = { permissions: { querySync(d: { name: "env"; variable: string }): { state: string } } };
 function envIfGranted(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
-  const deno = (globalThis as { Deno?: DenoPermissions }).Deno;
-  if (deno && deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
+  if (!granted({ name: "env", variable: name })) return undefined;
   try {
     return env[name];
   } catch {

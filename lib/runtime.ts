@@ -9,6 +9,17 @@ export const runtime: "deno" | "node" = deno ? "deno" : "node";
 /** How a task file is run directly on this runtime, for the journal's `command`. */
 export const directRunner = deno ? "deno run" : "tsx";
 
+type Permission = { readonly name: "env"; readonly variable: string } | { readonly name: "run"; readonly command: string };
+
+/**
+ * Whether this run may do `p`: always under Node; under Deno, whether its flags grant it — asked
+ * without a prompt, so a run never stops mid-way to ask (or fails on a read it only wanted to try).
+ */
+export function granted(p: Permission): boolean {
+  const perms = (deno as { permissions?: { querySync(p: Permission): { state: string } } } | undefined)?.permissions;
+  return !perms || perms.querySync(p).state === "granted";
+}
+
 /** True for Deno's refusal of an operation its permission flags do not allow. */
 export function isDenied(e: unknown): e is Error {
   return (e as Error | null)?.name === "NotCapable";

@@ -212,16 +212,16 @@ function replaceExpired(d: Draft, scope: string, a: Generation, origin: string) 
   d.next.push(`in CI now: inforge pki renew ${scopeFlag(scope)} (mints every leaf of "${scope}" under G${g.gen})`);
 }
 
-/**
- * `only`: just these services (a deploy or a release), each of which must be declared. `absent`:
- * those of them whose leaf files the checkout lacks (pki.json leafFiles "shipped"), minted anew.
- */
 /** When a leaf is due for renewal: `renewAt` (pki.json, 2/3 by default) of its life. */
 export function leafDueAt(l: { readonly notBefore: string; readonly notAfter: string }, renewAt: number): number {
   const nb = ms(l.notBefore);
   return nb + (ms(l.notAfter) - nb) * renewAt;
 }
 
+/**
+ * `only`: just these services (a deploy or a release), each of which must be declared. `absent`:
+ * those of them whose leaf files the checkout lacks (pki.json leafFiles "shipped"), minted anew.
+ */
 function renewScope(d: Draft, scope: string, origin: string, only?: readonly string[], absent?: readonly string[]) {
   // The region file first: without it, `pki intermediate` would be refused too.
   const topo = requireTopology(d, scope, origin);

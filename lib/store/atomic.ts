@@ -4,6 +4,7 @@ import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { createNew } from "./no-follow.ts";
 import { isErrno } from "./io-errors.ts";
+import { granted } from "../runtime.ts";
 
 // Atomic file replacement: write a temp file beside the target, fsync it, rename it over the
 // target, fsync the directory. A reader (or a crash) sees the old bytes or the new, never half.
@@ -28,8 +29,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 export function syncFileSystems(dirs: Iterable<string>): boolean {
   if (process.platform !== "linux") return false;
   // Under Deno only with --allow-run granting it: asking would prompt mid-commit.
-  const deno = (globalThis as { Deno?: { permissions: { querySync(d: { name: "run"; command: string }): { state: string } } } }).Deno;
-  if (deno && deno.permissions.querySync({ name: "run", command: "sync" }).state !== "granted") return false;
+  if (!granted({ name: "run", command: "sync" })) return false;
   try {
     const byDevice = new Map<number, string>();
     for (const d of dirs) {

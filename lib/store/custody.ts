@@ -4,6 +4,7 @@ import { parseRootPins, type CustodyRecord } from "../model/custody-record.ts";
 import * as P from "../model/paths.ts";
 import type { Snapshot } from "../model/state.ts";
 import type { Store } from "./fs-store.ts";
+import { granted } from "../runtime.ts";
 
 // The reading side of the custody checks (lib/check/custody.ts): custody.json, the root
 // certificates and cross certificates, bundles/root.pem and INFORGE_ROOT_FINGERPRINT. Every
@@ -27,12 +28,9 @@ export interface CustodyOptions {
 
 export const PIN_VAR = "INFORGE_ROOT_FINGERPRINT";
 
-type DenoPermissions = { permissions: { querySync(d: { name: "env"; variable: string }): { state: string } } };
-
 /** The pinned root fingerprints, null when none are set. A malformed value is refused, never ignored. */
 export function rootPins(env: Env): string[] | null {
-  const deno = (globalThis as { Deno?: DenoPermissions }).Deno;
-  if (deno && deno.permissions.querySync({ name: "env", variable: PIN_VAR }).state !== "granted") {
+  if (!granted({ name: "env", variable: PIN_VAR })) {
     // Ignoring it would silently drop the anchor check of a CI that set it.
     throw new InputError(`deno may not read ${PIN_VAR}, the pinned root fingerprint(s); add it to --allow-env (README "Runtimes" lists every variable inforge reads)`);
   }

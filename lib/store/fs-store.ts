@@ -6,6 +6,7 @@ import { fsyncDir, syncFileSystems, writeAtomic, writeDurable } from "./atomic.t
 import { GENESIS, mergeJournals, readJournal, sealEntry, sha256, tornTail, type JournalEntry } from "./journal.ts";
 import { REDO, journalFile, pendingFile, redoFile, scopeOfPath, type Domain } from "./domains.ts";
 import { assertNoSymlinks, assertNoSymlinksIn, makeDirs, openAppend, removeDirs } from "./no-follow.ts";
+import { granted } from "../runtime.ts";
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
 import { foldWrites, manifestScope, manifestsOf, pendingFolded } from "./manifest.ts";
@@ -57,10 +58,8 @@ const ATOMIC_TMP = /\.\d+\.tmp$/;
  */
 // Under Deno, --allow-env lists only the variables a run reads; this test hook is not one of
 // them, so it counts as unset unless granted (reading it would fail, or prompt, mid-commit).
-type DenoPermissions = { permissions: { querySync(d: { name: "env"; variable: string }): { state: string } } };
 function crashAt(): string | undefined {
-  const deno = (globalThis as { Deno?: DenoPermissions }).Deno;
-  if (deno && deno.permissions.querySync({ name: "env", variable: "INFORGE_CRASH_AT" }).state !== "granted") return undefined;
+  if (!granted({ name: "env", variable: "INFORGE_CRASH_AT" })) return undefined;
   return process.env.INFORGE_CRASH_AT;
 }
 
