@@ -7,12 +7,13 @@ import { generationsOf, LIVE, type Leaf } from "../model/state.ts";
 import { MESHES, SHARED_CONTROL_PLANE_NAMES, type Mesh } from "../model/mesh.ts";
 import type { Plan, Step, StepTable } from "../plan/step.ts";
 import { checkState } from "./check-state.ts";
+import { ms } from "../model/instant.ts";
 
 declare const checked: unique symbol;
 /** A plan the checker has passed. Only this can be applied. */
 export type CheckedPlan = Plan & { readonly [checked]: true };
 
-const t = (s: string) => Date.parse(s);
+const t = ms;
 
 /**
  * Prove a plan keeps every invariant before anything is signed or written. Returns the issues
@@ -22,6 +23,7 @@ export function checkPlan(plan: Plan): Issue[] {
   const issues: Issue[] = checkState(plan.after).map((i) => ({ ...i, origin: plan.intents[0]?.origin }));
   const allowed = writableScopes(plan);
   const fresh = new Set<string>();
+  const rules = stepRules(); // one table of closures for the plan, not one per step
   plan.steps.forEach((step, n) => {
     const add = (code: string, message: string) => issues.push({ code, message, step: n + 1, origin: step.origin });
     const derived = (derivedWrites[step.kind] as (x: typeof step) => string[])(step);
@@ -34,11 +36,12 @@ export function checkPlan(plan: Plan): Issue[] {
     // A signing step opens its issuer's key with that issuer's identity — unless the issuer
     // was created earlier in this plan and its key is still in memory.
     const expected = IDENTITY[step.kind];
-    const issuerFresh = signedBy(step).length > 0 && signedBy(step).every((r) => fresh.has(r));
+    const signers = signedBy(step);
+    const issuerFresh = signers.length > 0 && signers.every((r) => fresh.has(r));
     if (step.identity !== expected && !(step.identity === null && issuerFresh)) {
       add("step.identity", `a ${step.kind} step must use the ${expected ?? "no"} identity, not ${step.identity ?? "none"}`);
     }
-    for (const [code, message] of stepRules()[step.kind](step as never)) add(code, message);
+    for (const [code, message] of rules[step.kind](step as never)) add(code, message);
     for (const r of creates(step)) fresh.add(r);
   });
   // Every bundle whose members change gets written (a missing write would leave a revoked or

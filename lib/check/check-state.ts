@@ -1,4 +1,5 @@
 import type { Issue } from "../errors.ts";
+import { ms } from "../model/instant.ts";
 import { bundleMembers, bundleNames } from "../model/bundles.ts";
 import { trustDomainScope } from "../model/paths.ts";
 import { generationsOf, LIVE, type Generation, type Snapshot } from "../model/state.ts";
@@ -7,7 +8,7 @@ import { MESHES } from "../model/mesh.ts";
 // The trust invariants of DESIGN.md over a state, as data. Pure; collects, never throws.
 // Used on the state a plan leads to (before anything is applied) and by `pki verify`.
 
-const t = (s: string) => Date.parse(s);
+const t = ms;
 
 function nests(child: { notBefore: string; notAfter: string }, issuer: Generation): boolean {
   return t(child.notBefore) >= t(issuer.notBefore) && t(child.notAfter) <= t(issuer.notAfter);

@@ -1,5 +1,6 @@
 import { InputError } from "../errors.ts";
 import { copyData } from "../model/copy.ts";
+import { ms } from "../model/instant.ts";
 import { GLOBAL } from "../model/names.ts";
 import type { Timing } from "../model/config.ts";
 import type { Generation, LeafIndex, RootFile, ScopeFile, Snapshot, Topology } from "../model/state.ts";
@@ -8,6 +9,8 @@ import type { Step } from "./step.ts";
 import type { ProbeEvidence } from "../model/probes.ts";
 import type { Mesh } from "../model/mesh.ts";
 import * as P from "../model/paths.ts";
+
+export { ms };
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -65,7 +68,6 @@ export function iso(ms: number): string {
   return text;
 }
 const isoSeen = new Map<number, string>();
-export const ms = (isoText: string) => Date.parse(isoText);
 
 export function configOf(d: Draft, origin: string): PkiConfig {
   if (!d.config) throw new InputError(`the pki directory is not initialised (${origin}); run inforge pki init first (root posture)`);
