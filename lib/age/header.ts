@@ -1,4 +1,4 @@
-import { armor } from "age-encryption";
+import { armorDecode } from "./armor.ts";
 import { AgeError, quote } from "./errors.ts";
 
 // Reading an age file's framing (armor, version line, stanza lines) without any key, so that
@@ -34,9 +34,9 @@ export function ageBytes(sealed: string | Uint8Array, origin: string): { bytes: 
     const have = decoded.get(armoredText);
     if (have) return { bytes: have, armored: true };
     try {
-      // armor.decode is strict (line lengths, footer): any failure here is damage to a file
+      // The armor is read strictly (line lengths, footer): any failure here is damage to a file
       // that clearly meant to be age, most often a truncated copy.
-      const bytes = armor.decode(armoredText);
+      const bytes = armorDecode(armoredText);
       if (decoded.size >= DECODED_MAX) decoded.delete(decoded.keys().next().value!);
       decoded.set(armoredText, bytes);
       return { bytes, armored: true };

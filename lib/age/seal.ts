@@ -1,4 +1,5 @@
-import { Decrypter, Encrypter, armor, identityToRecipient } from "age-encryption";
+import { Decrypter, Encrypter, identityToRecipient } from "age-encryption";
+import { armorEncode } from "./armor.ts";
 import { AgeError, quote } from "./errors.ts";
 import { ageBytes, corrupt, inspectSealed } from "./header.ts";
 import { identityRejected, type Identity } from "./identity.ts";
@@ -27,7 +28,7 @@ export async function seal(plaintext: Uint8Array | string, recipients: readonly 
     encrypter.addRecipient(recipient);
   }
   const bytes = typeof plaintext === "string" ? new TextEncoder().encode(plaintext) : plaintext;
-  return armor.encode(await drain(await encrypter.encrypt(streamOf(bytes))));
+  return armorEncode(await drain(await encrypter.encrypt(streamOf(bytes))));
 }
 
 // Given bytes, the library reads its output stream with `new Response(stream)`, which under Node
