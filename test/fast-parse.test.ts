@@ -9,7 +9,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as X from "../lib/x509/mod.ts";
 import * as R from "../lib/x509/read.ts";
-import { certInfo, loadCertificate } from "../lib/x509/parse.ts";
+import { certInfo, fastIssuer, loadCertificate } from "../lib/x509/parse.ts";
+import { loadIssuer } from "../lib/x509/profiles.ts";
+import { x509 } from "../lib/x509/vendor.ts";
 import { librarySignedBy } from "../lib/x509/signature.ts";
 import { fastFields } from "../lib/x509/fast-parse.ts";
 import { exportSpki } from "../lib/x509/keys.ts";
@@ -63,6 +65,35 @@ test("parseCertificate reads every profile and openssl's shapes exactly as @pecu
 test("the direct reader handles inforge's own certificates itself and leaves the odd shapes to the library", () => {
   for (const pem of [root.pem, cross.pem, eu.pem, leaf.pem, fast.pem]) assert.ok(fastFields(derOf(pem)), "an inforge certificate went to the library");
   assert.is(fastFields(derOf(fromOpenssl["an RSA CA with a 20-byte high-bit serial"]!)), null, "a serial with a sign byte must go to the library");
+});
+
+test("an issuer is read for signing as the library reads it: names, keys, key usage bits, the AKI its children carry", async () => {
+  const ku = openssl("ku", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "ku.key"), "-days", "3", "-set_serial", "9"], req("CN=ku ca\nO=Example\nC=CH", "basicConstraints=critical,CA:true\nsubjectKeyIdentifier=hash\nkeyUsage=critical,digitalSignature,keyCertSign,decipherOnly"));
+  const all: Record<string, string> = { root: root.pem, "cross-signed root": cross.pem, intermediate: eu.pem, leaf: leaf.pem, "a two-byte keyUsage, no cRLSign": ku, ...fromOpenssl };
+  let fastOnes = 0;
+  for (const [what, pem] of Object.entries(all)) {
+    const mine = fastIssuer(pem, what);
+    if (!mine) continue;
+    fastOnes++;
+    const cert = loadCertificate(pem);
+    assert.equal(mine.info, viaLibrary(pem), what);
+    assert.equal([...mine.spki], [...new Uint8Array(cert.publicKey.rawData)], what);
+    assert.equal([...mine.subjectName], [...new Uint8Array(cert.subjectName.toArrayBuffer())], what);
+    assert.is(mine.keyUsage, cert.getExtension(x509.KeyUsagesExtension)?.usages ?? null, what);
+  }
+  assert.ok(fastOnes >= 5, `only ${fastOnes} read directly`);
+  // What loadIssuer hands a child: the library's own AKI extension for the issuer's SKI.
+  for (const [pem, key] of [[root.pem, rootKey], [eu.pem, euKey]] as const) {
+    const ca = await loadIssuer({ certPem: pem, signer: X.keySigner(key) });
+    assert.equal([...ca.akiDer], [...new Uint8Array(new x509.AuthorityKeyIdentifierExtension(ca.info.ski, false).rawData)]);
+    assert.is(ca.aki.keyId, ca.info.ski);
+    assert.equal([...new Uint8Array(ca.cert.rawData)], [...derOf(pem)]);
+  }
+  // The key usage bits decide: a CA without cRLSign signs certificates, never a CRL.
+  const kuKey = await X.importPrivateKeyPem(readFileSync(join(dir, "ku.key"), "utf8"));
+  await loadIssuer({ certPem: ku, signer: X.keySigner(kuKey) }, "cert");
+  const refused = await loadIssuer({ certPem: ku, signer: X.keySigner(kuKey) }, "crl").then(() => null, (e: Error) => e.message);
+  assert.match(refused ?? "signed", /not a CA allowed to sign CRLs/);
 });
 
 /** Each check twice: through node:crypto (lib/apply/native-crypto.ts) and through WebCrypto alone. */

@@ -100,13 +100,13 @@ export async function createCrl(o: {
     const tbsCertList = new asn1x509.TBSCertList({
       version: asn1x509.Version.v2,
       signature: alg,
-      issuer: AsnConvert.parse(ca.cert.subjectName.toArrayBuffer(), asn1x509.Name),
+      issuer: AsnConvert.parse(ca.subjectName, asn1x509.Name),
       thisUpdate: new asn1x509.Time(thisUpdate),
       nextUpdate: new asn1x509.Time(nextUpdate),
       // §5.1.2.6: when there are no revoked certificates, the list MUST be absent.
       ...(entries.length ? { revokedCertificates: entries } : {}),
       crlExtensions: new asn1x509.Extensions([
-        AsnConvert.parse(ca.aki.rawData, asn1x509.Extension),
+        AsnConvert.parse(ca.akiDer, asn1x509.Extension),
         new asn1x509.Extension({ extnID: ID_CE_CRL_NUMBER, critical: false, extnValue: new OctetString(derInteger(o.crlNumber)) }),
       ]),
     });

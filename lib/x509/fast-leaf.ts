@@ -42,8 +42,8 @@ export async function prepareLeafIssuer(issuer: Issuer): Promise<LeafIssuer> {
   const ca = await loadIssuer(issuer);
   const template: LeafTemplate = {
     issuer: { subjectCn: ca.info.subjectCn, notBefore: ca.info.notBefore, notAfter: ca.info.notAfter },
-    issuerName: new Uint8Array(ca.cert.subjectName.toArrayBuffer()),
-    aki: new Uint8Array(ca.aki.rawData),
+    issuerName: ca.subjectName,
+    aki: ca.akiDer,
     spki: ca.spki,
   };
   const enc = leafEncoder(template);

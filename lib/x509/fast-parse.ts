@@ -281,3 +281,33 @@ function parseFields(der: Uint8Array): FastFields | null {
 }
 
 const REVERSE: Record<string, keyof typeof OID> = Object.fromEntries(Object.entries(OID).map(([k, v]) => [v, k as keyof typeof OID]));
+
+/**
+ * What signing under an issuer takes from its certificate besides FastFields: its subject Name
+ * (DER, a child's issuer name byte for byte) and its keyUsage bits (bit n of the BIT STRING as
+ * 1 << n, @peculiar/x509's KeyUsageFlags), null when it has none. Null for a shape left to the
+ * library. For a certificate fastFields read.
+ */
+export function issuerFields(der: Uint8Array): { subjectName: Bytes; keyUsage: number | null } | null {
+  const cert = certificateParts(der);
+  const f = cert && childrenOf(der, cert.tbs);
+  if (!f || f.length !== 8 || f[7]!.tag !== 0xa3) return null;
+  const extsSeq = childrenOf(der, f[7]!);
+  const exts = extsSeq?.length === 1 ? childrenOf(der, extsSeq[0]!) : null;
+  if (!exts) return null;
+  let keyUsage: number | null = null;
+  for (const e of exts) {
+    const p = e.tag === 0x30 ? childrenOf(der, e) : null;
+    if (!p || p.length < 2 || p[0]!.tag !== 0x06) return null;
+    if (hexOf(der, p[0]!.body, p[0]!.end) !== KEY_USAGE) continue;
+    const value = p[p.length - 1]!;
+    const bits = value.tag === 0x04 ? tlvAt(der, value.body, value.end) : null;
+    if (!bits || bits.tag !== 0x03 || bits.end !== value.end || bits.end - bits.body < 2 || der[bits.body]! > 7) return null;
+    keyUsage = 0;
+    for (let i = bits.body + 1; i < bits.end; i++) {
+      for (let b = 0; b < 8; b++) if (der[i]! & (0x80 >> b)) keyUsage |= 1 << ((i - bits.body - 1) * 8 + b);
+    }
+  }
+  return { subjectName: der.slice(f[5]!.start, f[5]!.end), keyUsage };
+}
+const KEY_USAGE = "551d0f";

@@ -12,7 +12,7 @@ import {
   type PemBlock,
 } from "./pem.ts";
 import { sha256 } from "./platform.ts";
-import { fastFields } from "./fast-parse.ts";
+import { fastFields, issuerFields } from "./fast-parse.ts";
 import { certificateDefects, crlDefects, curveOrder, type Defect } from "./strict-der.ts";
 import { x509 } from "./vendor.ts";
 import { CERT_LABEL, certReason, certificateFingerprint } from "./read.ts";
@@ -85,6 +85,22 @@ function infoOfDer(der: Bytes, describe: (why: string) => string): CertInfo {
   if (!f) return certInfo(certFromDer(der, describe));
   const { spki: _spki, ...fields } = f;
   return { pem: encodePem(CERT_LABEL, der), ...fields, fingerprint: toHex(sha256(der)) };
+}
+
+/**
+ * Internal: an issuer certificate as signing under it needs it, read without the library when
+ * fast-parse.ts knows its shape (null otherwise): parsing the intermediates of a fleet renewal
+ * with @peculiar/x509 cost ~100 ms of the main thread, most of it compiling the library's code.
+ */
+export function fastIssuer(pem: string, what: string): { info: CertInfo; spki: Bytes; subjectName: Bytes; keyUsage: number | null } | null {
+  const describe = certReason(what);
+  const der = decodeSinglePem(pem, CERT_LABEL, describe);
+  assertSingleDerElement(der, describe);
+  const f = fastFields(der);
+  const i = f && issuerFields(der);
+  if (!f || !i) return null;
+  const { spki, ...fields } = f;
+  return { info: { pem: encodePem(CERT_LABEL, der), ...fields, fingerprint: toHex(sha256(der)) }, spki, ...i };
 }
 
 /** Internal: CertInfo of an already parsed certificate. */
