@@ -509,6 +509,16 @@ const ROWS: Row[] = [
     expect: ["leaf.foreign-name"],
   },
   {
+    // Same count of names, all inside the fence and the trust domain: only the record differs.
+    name: "an eu leaf whose recorded names name another service",
+    base: "euMint",
+    mutate: (p) => {
+      const l = find(p, "issue-leaf", (x) => x.service === "payments");
+      (p.after.leaves.eu!.leaves as Record<string, { names?: string[] }>)[l.service]!.names = [l.dns[0]!, "spiffe://eu.mesh.example.internal/svc/ledger"];
+    },
+    expect: ["leaf.foreign-name"],
+  },
+  {
     name: "a plan for eu with a write-bundle step for us.pem that declares no writes",
     base: "euRotate",
     mutate: (p) => {

@@ -114,8 +114,8 @@ export function checkPlan(plan: Plan): Issue[] {
       const out: Found = [];
       if (!issuer || issuer.state !== "active") out.push(["leaf.issuer-not-active", `leaf ${s.scope}/${s.service} is signed by ${s.scope} G${s.gen}, which is ${issuer?.state ?? "missing"}; only the active generation issues`]);
       else if (t(s.notBefore) < t(issuer.notBefore) || t(s.notAfter) > t(issuer.notAfter)) out.push(["validity.outlives-issuer", `leaf ${s.scope}/${s.service} outlives ${s.scope} G${s.gen}`]);
-      out.push(...leafNameRules(s, plan.after.leaves[s.scope]?.leaves[s.service as never]));
-      return out;
+      const names = leafNameRules(s, plan.after.leaves[s.scope]?.leaves[s.service as never]);
+      return names.length ? [...out, ...names] : out;
     },
     "issue-csr-leaf": (s) => {
       const issuer = findGen(s.scope, s.gen);
@@ -194,16 +194,18 @@ export function checkPlan(plan: Plan): Issue[] {
   function leafNameRules(s: { scope: string; service: string; gen: number; commonName: string; dns: readonly string[]; uris: readonly string[] }, rec: Leaf | undefined): Found {
     const domain = plan.after.config?.domain;
     if (!domain) return [];
-    const what = `leaf ${s.scope}/${s.service}`;
+    const what = () => `leaf ${s.scope}/${s.service}`; // for messages only: a fleet's leaves pass
     const own = `${s.service}.${s.scope}.${domain}`;
     const td = `${s.scope}.${domain}`;
     const out: Found = [];
-    if (s.commonName !== own || s.dns[0] !== own) out.push(["leaf.foreign-name", `${what} must carry ${own} as its common name and first DNS name`]);
+    if (s.commonName !== own || s.dns[0] !== own) out.push(["leaf.foreign-name", `${what()} must carry ${own} as its common name and first DNS name`]);
     const fence = findGen(s.scope, s.gen)?.permittedDns ?? [td];
-    for (const n of s.dns) if (!fence.some((c) => withinDns(n, c))) out.push(["leaf.outside-constraints", `${what} would carry the DNS name "${n}", outside what ${s.scope} G${s.gen} permits (${fence.join(", ")})`]);
-    for (const u of s.uris) if (!u.startsWith(`spiffe://${td}/`)) out.push(["leaf.foreign-name", `${what} would carry the SPIFFE ID "${u}", outside its trust domain ${td}`]);
+    for (const n of s.dns) if (!fence.some((c) => withinDns(n, c))) out.push(["leaf.outside-constraints", `${what()} would carry the DNS name "${n}", outside what ${s.scope} G${s.gen} permits (${fence.join(", ")})`]);
+    const spiffe = `spiffe://${td}/`;
+    for (const u of s.uris) if (!u.startsWith(spiffe)) out.push(["leaf.foreign-name", `${what()} would carry the SPIFFE ID "${u}", outside its trust domain ${td}`]);
     const want = rec?.names ?? flatNames(leafNames(s.scope, s.service, domain));
-    if ([...s.dns, ...s.uris].join() !== want.join()) out.push(["leaf.foreign-name", `${what} would carry [${[...s.dns, ...s.uris].join(", ")}] but its record says [${want.join(", ")}]`]);
+    const has = (n: string, i: number) => n === (i < s.dns.length ? s.dns[i] : s.uris[i - s.dns.length]);
+    if (want.length !== s.dns.length + s.uris.length || !want.every(has)) out.push(["leaf.foreign-name", `${what()} would carry [${[...s.dns, ...s.uris].join(", ")}] but its record says [${want.join(", ")}]`]);
     return out;
   }
 }

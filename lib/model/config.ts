@@ -190,7 +190,11 @@ export const URI_CONSTRAINT_CAVEAT =
 
 export function timing(c: PkiConfig): Timing {
   // Asked for once per leaf a plan issues: the parsed durations are kept by their text (a plan
-  // may change the config it plans with, so never by the object).
+  // may change the config it plans with, so never by the object). The last answer first, by its
+  // fields: the key below costs ~2 µs, a fleet renewal asks 20,000 times.
+  const l = lastTiming;
+  if (l && l.root === c.lifetimes.root && l.intermediate === c.lifetimes.intermediate && l.leaf === c.lifetimes.leaf &&
+    l.propagation === c.propagation && l.clockSkew === c.clockSkew && l.crlLifetime === c.crlLifetime && l.t.renewAt === c.renewAt) return l.t;
   const key = [c.lifetimes.root, c.lifetimes.intermediate, c.lifetimes.leaf, c.propagation, c.clockSkew, c.crlLifetime, c.renewAt].join(" ");
   let t = timings.get(key);
   if (!t) {
@@ -207,9 +211,11 @@ export function timing(c: PkiConfig): Timing {
     if (timings.size >= 16) timings.clear();
     timings.set(key, t);
   }
+  lastTiming = { ...c.lifetimes, propagation: c.propagation, clockSkew: c.clockSkew, crlLifetime: c.crlLifetime, t };
   return t;
 }
 const timings = new Map<string, Timing>();
+let lastTiming: { root: string; intermediate: string; leaf: string; propagation: string; clockSkew: string; crlLifetime: string; t: Timing } | undefined;
 
 export const RegionFileSchema = v.strictObject({
   name: v.string(),
