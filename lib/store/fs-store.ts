@@ -222,16 +222,25 @@ export class FsStore implements Store {
     try {
       for (const d of new Set([...all.map((w) => dirname(w.path)), dirname(this.journal)])) created.push(...(await makeDirs(this.dir, d, DIR_MODE)));
       const faults = crashAt() !== undefined;
-      await writeRedo(this.abs(redo), entry.hash, all, faults ? (n, text) => {
+      const logged = writeRedo(this.abs(redo), entry.hash, all, faults ? (n, text) => {
         crashPoint(`stage-torn:${n + 1}`, { path: this.abs(redo), content: text, append: true });
         if (n > 0) crashPoint(`stage:${n}`);
       } : undefined);
-      crashPoint(`stage:${all.length}`);
-      await inParallel(beside, async (w, n) => {
+      const stageBeside = () => inParallel(beside, async (w, n) => {
         staged.push(this.abs(w.path) + TMP);
         await writeDurable(this.abs(w.path) + TMP, w.content, w.mode);
         crashPoint(`beside:${n + 1}`);
       });
+      if (faults) {
+        await logged;
+        crashPoint(`stage:${all.length}`);
+        await stageBeside();
+      } else {
+        // The staged files are written and fsynced while the log is (neither is a target: the
+        // order between them does not matter), both settled before a failure is taken back.
+        const [log, staging] = await Promise.allSettled([logged, stageBeside()]);
+        for (const r of [log, staging]) if (r.status === "rejected") throw r.reason;
+      }
     } catch (e) {
       return undo(e);
     }
@@ -274,7 +283,16 @@ export class FsStore implements Store {
     // (status, a task's context, openPki) never meets a half-written one, even mid-commit.
     const numbered = files.map((f, n) => ({ f, n }));
     const atomic = (f: RedoFile) => (beside ? beside.has(f.path) : manifestScope(f.path) === null);
-    await inParallel(numbered.filter(({ f }) => atomic(f)), async ({ f, n }) => {
+    const toRename = numbered.filter(({ f }) => atomic(f));
+    // A commit's staged files are renamed on the thread pool while this thread overwrites the
+    // certificates (all started at once: their continuations would wait for the loop below).
+    const renamed = beside && crashAt() === undefined ? Promise.all(toRename.map(async ({ f }) => {
+      const target = this.abs(f.path);
+      await rename(target + TMP, target);
+      dirs.add(dirname(target));
+    })) : null;
+    renamed?.catch(() => {}); // awaited below, after the overwrites
+    if (!renamed) await inParallel(toRename, async ({ f, n }) => {
       const target = this.abs(f.path);
       if (beside) crashPoint(`write-torn:${n + 1}`); // staged already: a rename is never torn
       else {
@@ -298,6 +316,7 @@ export class FsStore implements Store {
       if (w.created) dirs.add(dirname(target));
       crashPoint(`write:${n + 1}`);
     }
+    await renamed;
     if (written.length >= SYNCFS_FROM && syncFileSystems([this.dir, ...new Set(written.map((x) => dirname(x.abs))), ...dirs])) {
       dirs.clear();
       this.flushed = "syncfs";
