@@ -398,6 +398,14 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
         env.onStep?.(++done, total);
       });
     let stop = false;
+    // The issuers are opened one after another ahead of the workers (their keys decrypted,
+    // imported, checked): opened when a worker's next batch first needed one, on this busy
+    // thread, the worker ran dry for tens of milliseconds at a scope's start.
+    const refs = [...new Map(leaves.map((l) => [`${l.scope}/${l.gen}`, { scope: l.scope, gen: l.gen } as Ref])).values()];
+    const ahead = (async () => {
+      for (const ref of refs) if (!stop) await Promise.all([minterOf(ref), issuerOf(ref)]);
+    })();
+    ahead.catch(() => {}); // a failure surfaces where the issuer is used
     // Four batches in flight per worker, so a worker does not run dry while this thread is busy
     // (opening the next issuer, sealing a scope's keys); batches shrink with what is left, so the
     // last ones do not leave this thread idle while a worker finishes them.
