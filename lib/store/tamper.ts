@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { StateError } from "../errors.ts";
 import { latestWrites } from "../check/verify-rules.ts";
 import * as P from "../model/paths.ts";
@@ -31,9 +31,9 @@ export async function assertUntampered(store: FsStore, o: { shippedLeaves?: bool
   let n = 0;
   for (const [path, w] of all) {
     if (++n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
-    let now: Buffer | null;
+    let now: Uint8Array | null;
     try {
-      now = readFileSync(store.abs(path));
+      now = readSmall(store.abs(path));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       now = null;
@@ -50,6 +50,23 @@ export async function assertUntampered(store: FsStore, o: { shippedLeaves?: bool
     `${b.path} ${b.missing ? "is missing" : "was changed outside inforge"}${more}: it is not what journal entry ${b.seq} ("${b.command}") wrote; nothing was changed — run inforge pki verify for the full report and restore the file(s) from git`,
   );
 }
+
+/**
+ * A file's bytes, read into one buffer reused from file to file (valid until the next call): an
+ * open, a read and a close, where readFileSync adds an fstat and a buffer a file (about 25 % of
+ * reading a fleet's certificates). A file that fills the buffer is read whole the usual way.
+ */
+function readSmall(abs: string): Uint8Array {
+  const fd = openSync(abs, "r");
+  let n: number;
+  try {
+    n = readSync(fd, scratch, 0, scratch.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return n < scratch.length ? scratch.subarray(0, n) : readFileSync(abs);
+}
+const scratch = new Uint8Array(1 << 18);
 
 /**
  * What the latest journal entry that wrote a file recorded of it (directly, or through the leaf
