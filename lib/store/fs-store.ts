@@ -1,5 +1,5 @@
 import { readFile, readdir, rename, unlink, stat } from "node:fs/promises";
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync, type Dirent } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { StateError } from "../errors.ts";
 import { fsyncDir, syncFileSystems, writeAtomic, writeDurable } from "./atomic.ts";
@@ -458,8 +458,16 @@ export class FsStore implements Store {
 
   private async staged(): Promise<string[]> {
     const out: string[] = [];
+    // Listed synchronously: a fleet's tree is dozens of directories, each a thread-pool round
+    // trip through promises, and nothing else runs while a run starts.
     const walk = async (d: string) => {
-      for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      let entries: Dirent[] = [];
+      try {
+        entries = readdirSync(d, { withFileTypes: true });
+      } catch {
+        // gone or unreadable: nothing staged there
+      }
+      for (const e of entries) {
         const p = join(d, e.name);
         if (e.isDirectory()) await walk(p);
         else if (e.name.endsWith(TMP) || ATOMIC_TMP.test(e.name) || (e.name.endsWith(REDO) && p.startsWith(this.abs("journal") + sep))) out.push(p);
