@@ -33,6 +33,20 @@ const genOf = (s: Snapshot, scope: string, gen: number) =>
 
 const noteMatching = (p: Plan, re: RegExp) => p.notes.some((n) => re.test(n));
 
+test("a plan is frozen all the way down: steps, their arrays, the states before and after", () => {
+  const p = planAt(all().leaves().renew(), established(), new Date(T0.getTime() + 6 * DAY));
+  assert.ok(p.steps.some((s) => s.kind === "issue-leaf"), "the plan renews leaves");
+  let objects = 0;
+  const walk = (o: unknown, at: string): void => {
+    if (o === null || typeof o !== "object") return;
+    objects++;
+    assert.ok(Object.isFrozen(o), `${at} is not frozen`);
+    for (const [k, v] of Object.entries(o)) walk(v, `${at}.${k}`);
+  };
+  walk(p, "plan");
+  assert.ok(objects > 100, `only ${objects} objects walked`);
+});
+
 // ---- init ----------------------------------------------------------------------------------
 
 test("init from an empty directory plans the root identity, the root, its CRL, the custody record, root.pem and the two state files, in that order", () => {

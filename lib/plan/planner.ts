@@ -62,10 +62,18 @@ function stateSteps(before: Snapshot, after: Snapshot, origin: string): Step[] {
     .map(([file]) => ({ kind: "write-state" as const, origin, identity: null, file, writes: [file] }));
 }
 
-/** Freeze everything reachable, also inside objects that are frozen only at the top. */
+/**
+ * Freeze everything reachable, also inside objects that are frozen only at the top. Walked with
+ * indexes and for…in (plan data is plain objects and arrays): Object.values made an array per
+ * object, and a fleet's plan has a few hundred thousand (2–2.5× slower).
+ */
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object") {
-    for (const v of Object.values(o)) deepFreeze(v);
+  if (o !== null && typeof o === "object") {
+    if (Array.isArray(o)) {
+      for (let i = 0; i < o.length; i++) deepFreeze(o[i]);
+    } else {
+      for (const k in o) deepFreeze((o as Record<string, unknown>)[k]);
+    }
     Object.freeze(o);
   }
   return o;
