@@ -68,6 +68,18 @@ test("a key we seal opens with the age CLI and the identity file we write", asyn
   assert.is(await open(sealed, id, sealedFile), PEM);
 });
 
+test("a payload of several 64 KiB chunks (a scope's key file) goes both ways between us and the age CLI", async () => {
+  const id = await generateIdentity();
+  const idFile = path("big.key");
+  writeFileSync(idFile, identityFileText(id));
+  const text = Array.from({ length: 900 }, (_, i) => `${i} ${randomBytes(120).toString("base64")}`).join("\n"); // ~150 kB
+  const sealedFile = path("big.age");
+  writeFileSync(sealedFile, await seal(text, [id.recipient]));
+  assert.is(age(["-d", "-i", idFile, sealedFile]).toString(), text);
+  const theirs = age(["-r", id.recipient, "-a"], text).toString();
+  assert.is(await open(theirs, id, "theirs.age"), text);
+});
+
 test("an identity file from age-keygen opens what the age CLI sealed, armored or binary, and what we sealed", async () => {
   const k = keygen("cli.key");
   const id = await parseIdentity(k.text, k.file);

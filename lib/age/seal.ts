@@ -1,4 +1,5 @@
 import { Decrypter, Encrypter, identityToRecipient } from "age-encryption";
+import { concat } from "../bytes.ts";
 import { armorEncode } from "./armor.ts";
 import { AgeError, quote } from "./errors.ts";
 import { ageBytes, corrupt, inspectSealed } from "./header.ts";
@@ -38,20 +39,9 @@ const streamOf = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start(c
 
 async function drain(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  let size = 0;
   const reader = s.getReader();
-  for (let r = await reader.read(); !r.done; r = await reader.read()) {
-    chunks.push(r.value);
-    size += r.value.length;
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
+  return chunks.length === 1 ? chunks[0]! : concat(chunks);
 }
 
 /**
