@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { ROOT, buildTree, ciEnv, cli, ok, sandbox, treeHash } from "./helpers.ts";
 import { assertNoPlaintextKeys, assertOneLine, clone, errorCodes, findingsOf, verify } from "./safety-helpers.ts";
 import { FsStore } from "../lib/store/fs-store.ts";
+import { acquireLock } from "../lib/store/lock.ts";
 
 const sb = sandbox({ global: ["auth", "config"], eu: ["payments", "checkout"], us: ["payments"] });
 await buildTree(sb);
@@ -63,7 +64,7 @@ test("while a live process holds the lock, six runs started at once all refuse n
   for (const r of runs) {
     assert.is(r.code, 1, r.err);
     assertOneLine(r.err, "a refused run");
-    assert.match(r.err, /is locked by pid \d+ on \S+ \(.*, since [^)]+\); wait for it to finish \(or pass --wait 60s\)/);
+    assert.match(r.err, /is locked by pid \d+ on \S+ \(.*, since [^)]+\); wait for it to finish \(or pass --wait 60s\)/, r.err);
     // The holder named is the test's, or (two runs of one scope) the other run that holds that scope's lock for a moment.
     const pid = Number(/is locked by pid (\d+)/.exec(r.err)![1]);
     assert.ok(pid === process.pid || (pids.has(pid) && pid !== r.pid), r.err);
@@ -154,6 +155,16 @@ test("an empty lock file (a run killed while creating it) is respected while fre
   utimesSync(lock, old, old);
   await ok(cli(["pki", "rotate", "--leaf", "payments", "--region", "eu", "--dir", dir], ciEnv(sb)));
   await intact(dir);
+});
+
+test("a lock file caught between its creation and its writing is read again: the refusal names its holder", async () => {
+  const dir = clone(sb);
+  const lock = join(dir, ".lock-eu");
+  writeFileSync(lock, ""); // created (O_EXCL), not yet written ...
+  setTimeout(() => writeFileSync(lock, holder(process.pid)), 100); // ... and written a moment later
+  const refused = await acquireLock(dir, "inforge pki renew --region eu", new Date(), 0, "eu").then(() => null, (e: Error) => e.message);
+  assert.match(refused ?? "taken", new RegExp(`is locked by pid ${process.pid} on ${hostname()} \\(inforge pki renew \\(held by the test\\), since`));
+  unlinkSync(lock);
 });
 
 test.run();

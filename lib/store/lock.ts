@@ -85,6 +85,22 @@ async function holderOf(path: string): Promise<Holder | null> {
   }
 }
 
+/**
+ * The holder of a lock file that may have been created a moment ago: its creator opens it (O_EXCL)
+ * and then writes it, and a run that looks in between reads nothing. An unreadable file younger
+ * than a second is read again for up to half a second; undefined when the file went away.
+ */
+async function settledHolder(path: string): Promise<Holder | null | undefined> {
+  for (let i = 0; ; i++) {
+    const h = await holderOf(path);
+    if (h !== null) return h;
+    const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => undefined);
+    if (age === undefined) return undefined;
+    if (age > 1_000 || i >= 50) return null;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const stale = (h: Holder | null) => h !== null && h.host === hostname() && !alive(h.pid);
 
 /** A lock file with no readable holder that is older than this was left by a run killed while creating it. */
@@ -171,7 +187,8 @@ async function takeFile(path: string, me: Holder, deadline: number, dir: string)
   let tookOver: Holder | null = null;
   for (;;) {
     if (await create(path, me)) break;
-    const h = await holderOf(path);
+    const h = await settledHolder(path);
+    if (h === undefined) continue; // released meanwhile: try again
     if (await isStale(path, h)) {
       const guard = path + ".takeover";
       if (await isStale(guard, await holderOf(guard))) await unlink(guard).catch(() => {});
