@@ -77,22 +77,23 @@ async function create(path: string, h: Holder): Promise<boolean> {
   }
 }
 
+/** The holder a lock file names (null: none readable, or no file; see settledHolder). */
 async function holderOf(path: string): Promise<Holder | null> {
-  try {
-    return JSON.parse((await readNoFollow(path)) ?? "") as Holder;
-  } catch {
-    return null;
-  }
+  return (await settledHolder(path)) ?? null;
+}
+
+function readHolder(path: string): Promise<Holder | null> {
+  return readNoFollow(path).then((t) => JSON.parse(t ?? "") as Holder).catch(() => null);
 }
 
 /**
  * The holder of a lock file that may have been created a moment ago: its creator opens it (O_EXCL)
  * and then writes it, and a run that looks in between reads nothing. An unreadable file younger
- * than a second is read again for up to half a second; undefined when the file went away.
+ * than a second is read again for up to half a second; undefined when there is no file.
  */
 async function settledHolder(path: string): Promise<Holder | null | undefined> {
   for (let i = 0; ; i++) {
-    const h = await holderOf(path);
+    const h = await readHolder(path);
     if (h !== null) return h;
     const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => undefined);
     if (age === undefined) return undefined;
