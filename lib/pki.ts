@@ -18,8 +18,8 @@ import { fsyncDir, writeDurable } from "./store/atomic.ts";
 import { realPath, within } from "./store/no-follow.ts";
 import { ioFailure } from "./store/io-errors.ts";
 import { acquireLock, type Lock } from "./store/lock.ts";
-import { readSnapshot } from "./store/snapshot.ts";
-import { checkNameLimits, loadTopology } from "./store/regions.ts";
+import { readSnapshot, readSnapshotSync } from "./store/snapshot.ts";
+import { checkNameLimits, loadTopology, loadTopologySync } from "./store/regions.ts";
 import { ciGuard, isCi, loadIdentities, matchRecipients, tokenIdentity } from "./store/identities.ts";
 import { parsePkcs11Uri } from "./pkcs11/uri.ts";
 import { verifyDir, type VerifyReport } from "./store/verify.ts";
@@ -197,13 +197,20 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
  * The typed view of the directory at `dir` (an empty one before init). A view of a tree whose
  * pki.json or roots are not what the root signed would mislead: refused, as `pki status` does.
  */
-export async function readState(dir: string, regions: string, now: Date, env: Env | null): Promise<PkiState> {
+export async function readState(dir: string, regions: string, now: Date, env: Env): Promise<PkiState> {
   const store = new FsStore(dir);
   const [s, t]: [Snapshot, Topology] = await Promise.all([readSnapshot(store), loadTopology(regions)]);
-  // env null: a runbook's ctx.state — its run checks custody before planning anything, with
-  // `pki config`'s leave to find pki.json changed.
-  if (s.config && env) await assertCustody(store, s, env, { allowMissing: true, note: () => {} });
+  if (s.config) await assertCustody(store, s, env, { allowMissing: true, note: () => {} });
   return stateView(s, t, now);
+}
+
+/**
+ * A runbook's `ctx.state`: the same view, read synchronously when run() first asks for it, and
+ * without the custody check — the run it feeds checks custody before it plans anything, with
+ * `pki config`'s leave to find pki.json changed.
+ */
+export function readStateSync(dir: string, regions: string, now: Date): PkiState {
+  return stateView(readSnapshotSync(new FsStore(dir)), loadTopologySync(regions), now);
 }
 
 /**
@@ -468,6 +475,8 @@ function mintWorkersSetting(v: string | undefined): number | undefined {
 function laps(enabled: string | undefined): (what: string, parts?: Record<string, number>, note?: string) => void {
   if (!enabled) return () => {};
   let t = performance.now();
+  // From the process's start (its time origin) to here: start-up, modules, arguments, the task.
+  process.stderr.write(`inforge timing: start ${t.toFixed(0)} ms\n`);
   return (what, parts, note) => {
     const now = performance.now();
     const items = parts ? Object.entries(parts).map(([k, v]) => `${k} ${v.toFixed(0)} ms`) : [];

@@ -30,7 +30,7 @@ export async function runTask(
   const own = Object.fromEntries(Object.entries(flags).filter(([k]) => !RESERVED.has(k) && !(planOut && k === "out")));
   const args = taskArgs(t, own, name);
   const ids = await loadIdentities(ctx.env);
-  const intents = await intentsOf(t, args, await taskContext(ctx, ids.ci?.recipient ?? null));
+  const intents = await intentsOf(t, args, taskContext(ctx, ids.ci?.recipient ?? null));
   if (!intents.length) {
     if (!ctx.json) process.stdout.write(`nothing to do: task ${name} asked for nothing on this state\n`);
     return { plan: emptyPlan(ctx.now), result: null };

@@ -1,5 +1,5 @@
 import { readFile, readdir, rename, unlink, stat } from "node:fs/promises";
-import { readdirSync, writeFileSync, type Dirent } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync, type Dirent } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { StateError } from "../errors.ts";
 import { fsyncDir, syncFileSystems, writeAtomic, writeDurable } from "./atomic.ts";
@@ -112,6 +112,9 @@ function lastLine(text: string): JournalEntry | null {
   }
 }
 
+/** A directory's entries as `list` gives them: no hidden, staged or temporary files; sorted. */
+const listed = (names: string[]) => names.filter((n) => !n.startsWith(".") && !n.endsWith(TMP) && !n.endsWith(".tmp")).sort();
+
 function safeRel(rel: string): string {
   if (!rel || rel.startsWith("/") || rel.includes("\0") || rel.split("/").some((p) => p === ".." || p === "." || p === "")) {
     throw new StateError(`refusing the path "${rel}": it is not a plain path inside the pki directory`);
@@ -162,7 +165,27 @@ export class FsStore implements Store {
 
   async list(rel: string): Promise<string[]> {
     try {
-      return (await readdir(this.abs(rel))).filter((n) => !n.startsWith(".") && !n.endsWith(TMP) && !n.endsWith(".tmp")).sort();
+      return listed(await readdir(this.abs(rel)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw e;
+    }
+  }
+
+  /** `read`, synchronously (a getter's read: lib/store/snapshot.ts readSnapshotSync). */
+  readSync(rel: string): string | null {
+    try {
+      return readFileSync(this.abs(rel), "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw e;
+    }
+  }
+
+  /** `list`, synchronously. */
+  listSync(rel: string): string[] {
+    try {
+      return listed(readdirSync(this.abs(rel)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw e;

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { readFile, readdir } from "node:fs/promises";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { RegionFileSchema } from "../model/config.ts";
@@ -11,21 +12,41 @@ import { checkNaming, type Naming } from "../model/naming.ts";
 /**
  * Read regions/*.json: one file per scope (each region, and global.json for the global scope),
  * `{ "name": "eu", "services": ["payments", …] }`. The file name must match the name inside.
+ * The files are read at once.
  */
 export async function loadTopology(dir: string): Promise<Topology> {
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => n.endsWith(".json")).sort();
+    names = regionFiles(await readdir(dir));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { scopes: {} };
     throw e;
   }
+  return parseTopology(dir, names, await Promise.all(names.map((f) => readFile(join(dir, f), "utf8"))));
+}
+
+/** The same, read synchronously (a runbook's `ctx.state`, lib/store/snapshot.ts readSnapshotSync). */
+export function loadTopologySync(dir: string): Topology {
+  let names: string[];
+  try {
+    names = regionFiles(readdirSync(dir));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { scopes: {} };
+    throw e;
+  }
+  return parseTopology(dir, names, names.map((f) => readFileSync(join(dir, f), "utf8")));
+}
+
+const regionFiles = (names: readonly string[]) => names.filter((n) => n.endsWith(".json")).sort();
+
+/** The topology of the region files `names` of `dir`, given their texts. Pure. */
+function parseTopology(dir: string, names: readonly string[], texts: readonly string[]): Topology {
   const scopes: Record<string, { services: ServiceName[]; probes?: Probes; naming?: Naming }> = {};
-  for (const file of names) {
+  names.forEach((file, n) => {
     const path = join(dir, file);
     let data: unknown;
     try {
-      data = JSON.parse(await readFile(path, "utf8"));
+      data = JSON.parse(texts[n]!);
     } catch {
       throw new InputError(`${path} is not valid JSON; fix it (expected {"name": "eu", "services": ["payments"]})`);
     }
@@ -40,12 +61,13 @@ export async function loadTopology(dir: string): Promise<Topology> {
     const name = wrap(path, () => parseScope(r.output.name));
     if (name !== stem) throw new InputError(`${path} names the scope "${name}"; a region file must be named after its scope (rename it to ${name}.json)`);
     const services = r.output.services.map((s) => wrap(path, () => parseService(s)));
-    const dup = services.find((s, i) => services.indexOf(s) !== i);
+    const seen = new Set<string>();
+    const dup = services.find((s) => seen.has(s) || !seen.add(s)); // a Set: indexOf was quadratic in a region's services
     if (dup) throw new InputError(`${path} lists the service "${dup}" twice; remove one`);
     const probes = r.output.probes;
     if (probes) checkProbes(path, probes, services);
     scopes[name] = { services, ...(probes ? { probes } : {}), ...(r.output.naming ? { naming: r.output.naming } : {}) };
-  }
+  });
   return { scopes };
 }
 

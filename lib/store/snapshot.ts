@@ -6,11 +6,10 @@ import { parseScope } from "../model/names.ts";
 import {
   EMPTY_SNAPSHOT, LeafIndexSchema, RootFileSchema, ScopeFileSchema, type LeafIndex, type ScopeFile, type Snapshot,
 } from "../model/state.ts";
-import type { Store } from "./fs-store.ts";
+import type { FsStore, Store } from "./fs-store.ts";
 
-/** Read and validate one JSON state file; one sentence naming the file and field on failure. */
-async function readJson<S extends v.GenericSchema>(store: Store, path: string, schema: S): Promise<v.InferOutput<S> | null> {
-  const text = await store.read(path);
+/** Validate one JSON state file's text; one sentence naming the file and field on failure. */
+function parseJson<S extends v.GenericSchema>(path: string, text: string | null, schema: S): v.InferOutput<S> | null {
   if (text === null) return null;
   let data: unknown;
   try {
@@ -27,24 +26,52 @@ async function readJson<S extends v.GenericSchema>(store: Store, path: string, s
   return r.output;
 }
 
-/** The state of the pki directory at one instant (read under the lock). */
-export async function readSnapshot(store: Store): Promise<Snapshot> {
-  const config = await readJson(store, P.CONFIG, PkiConfigSchema);
-  const root = (await readJson(store, P.ROOT_STATE, RootFileSchema)) ?? EMPTY_SNAPSHOT.root;
+/** The state files of a directory whose `scopes/` and `leaves/` list these entries. */
+interface StateLayout {
+  readonly scopes: readonly string[];
+  readonly leaves: readonly string[];
+  /** pki.json, root.json, each scope.json, each leaf index: the order of the texts parseSnapshot takes. */
+  readonly paths: readonly string[];
+}
+
+function stateLayout(scopeDirs: readonly string[], leafDirs: readonly string[]): StateLayout {
+  const scopes = scopeDirs.map((n) => safeName(n, "scopes"));
+  const leaves = leafDirs.map((n) => safeName(n, "leaves"));
+  return { scopes, leaves, paths: [P.CONFIG, P.ROOT_STATE, ...scopes.map(P.scopeState), ...leaves.map(P.leafIndex)] };
+}
+
+/** A snapshot from the texts of `files.paths`, in that order (null: absent). Pure. */
+function parseSnapshot(files: StateLayout, texts: readonly (string | null)[]): Snapshot {
+  const config = parseJson(P.CONFIG, texts[0]!, PkiConfigSchema);
+  const root = parseJson(P.ROOT_STATE, texts[1]!, RootFileSchema) ?? EMPTY_SNAPSHOT.root;
   if (!config && root.generations.length) throw new StateError(`${P.ROOT_STATE} exists but ${P.CONFIG} is missing; restore ${P.CONFIG} from git`);
   const scopes: Record<string, ScopeFile> = {};
-  for (const name of await store.list("scopes")) {
-    const scope = safeName(name, "scopes");
-    const sf = await readJson(store, P.scopeState(scope), ScopeFileSchema);
+  files.scopes.forEach((scope, i) => {
+    const sf = parseJson(P.scopeState(scope), texts[2 + i]!, ScopeFileSchema);
     if (sf) scopes[scope] = sf;
-  }
+  });
   const leaves: Record<string, LeafIndex> = {};
-  for (const name of await store.list("leaves")) {
-    const scope = safeName(name, "leaves");
-    const idx = await readJson(store, P.leafIndex(scope), LeafIndexSchema);
+  files.leaves.forEach((scope, i) => {
+    const idx = parseJson(P.leafIndex(scope), texts[2 + files.scopes.length + i]!, LeafIndexSchema);
     if (idx) leaves[scope] = idx;
-  }
+  });
   return { config, root, scopes, leaves };
+}
+
+/** The state of the pki directory at one instant (read under the lock). Its files are read at once. */
+export async function readSnapshot(store: Store): Promise<Snapshot> {
+  const [scopeDirs, leafDirs] = await Promise.all([store.list("scopes"), store.list("leaves")]);
+  const files = stateLayout(scopeDirs, leafDirs);
+  return parseSnapshot(files, await Promise.all(files.paths.map((p) => store.read(p))));
+}
+
+/**
+ * The same, read synchronously: a runbook's `ctx.state`, read only when its run() asks for it
+ * (a getter cannot wait), so a task that never looks — every shipped one — reads nothing there.
+ */
+export function readSnapshotSync(store: FsStore): Snapshot {
+  const files = stateLayout(store.listSync("scopes"), store.listSync("leaves"));
+  return parseSnapshot(files, files.paths.map((p) => store.readSync(p)));
 }
 
 function safeName(name: string, dir: string): string {
