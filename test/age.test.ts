@@ -20,6 +20,8 @@ import {
   seal,
 } from "../lib/age/mod.ts";
 import { SAMPLE_PKCS8 } from "./fixtures/pem.ts";
+import { Decrypter, armor } from "age-encryption";
+import { nativeSealing } from "../lib/age/native.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "inforge-age-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,6 +80,23 @@ test("a payload of several 64 KiB chunks (a scope's key file) goes both ways bet
   assert.is(age(["-d", "-i", idFile, sealedFile]).toString(), text);
   const theirs = age(["-r", id.recipient, "-a"], text).toString();
   assert.is(await open(theirs, id, "theirs.age"), text);
+});
+
+test("sealed natively, at every 64 KiB chunk boundary and to two recipients, a file opens with the age CLI and with the library's own decrypter", async () => {
+  assert.ok(nativeSealing, "Node has node:crypto: seal() must encrypt natively here");
+  const a = keygen("native-a.key");
+  const b = keygen("native-b.key");
+  for (const size of [0, 1, 65535, 65536, 65537, 131072, 200_000]) {
+    const text = randomBytes(Math.ceil(size / 2)).toString("hex").slice(0, size);
+    const sealed = await seal(text, [a.recipient, b.recipient]);
+    assert.equal(inspectSealed(sealed, "native.age").stanzas, ["X25519", "X25519"]);
+    const file = path(`native-${size}.age`);
+    writeFileSync(file, sealed);
+    for (const k of [a, b]) assert.is(age(["-d", "-i", k.file, file]).toString(), text, `age CLI, ${size} bytes`);
+    const d = new Decrypter();
+    d.addIdentity(b.text.trim().split("\n").at(-1)!);
+    assert.is(await d.decrypt(armor.decode(sealed), "text"), text, `library, ${size} bytes`);
+  }
 });
 
 test("an identity file from age-keygen opens what the age CLI sealed, armored or binary, and what we sealed", async () => {

@@ -5,6 +5,7 @@ import { AgeError, quote } from "./errors.ts";
 import { ageBytes, corrupt, inspectSealed } from "./header.ts";
 import { identityRejected, type Identity } from "./identity.ts";
 import { parseRecipient } from "./recipient.ts";
+import { bech32Data, sealNative } from "./native.ts";
 
 /**
  * Encrypts `plaintext` to every recipient and returns an ASCII-armored age file
@@ -18,17 +19,17 @@ export async function seal(plaintext: Uint8Array | string, recipients: readonly 
   if (recipients.length === 0) {
     throw new AgeError("seal.no-recipients", "refusing to seal to no recipients, since nobody could ever open the file; pass at least one age1… recipient");
   }
-  const encrypter = new Encrypter();
   const seen = new Set<string>();
   for (const [i, text] of recipients.entries()) {
     // parseRecipient also refuses post-quantum recipients, so PQ and X25519 are never mixed
     // (the library would allow it, silently voiding the post-quantum protection).
-    const recipient = parseRecipient(text, `recipient ${i + 1} of ${recipients.length}`);
-    if (seen.has(recipient)) continue;
-    seen.add(recipient);
-    encrypter.addRecipient(recipient);
+    seen.add(parseRecipient(text, `recipient ${i + 1} of ${recipients.length}`));
   }
   const bytes = typeof plaintext === "string" ? new TextEncoder().encode(plaintext) : plaintext;
+  const native = sealNative(bytes, [...seen].map((r) => bech32Data(r, "age1")));
+  if (native) return armorEncode(native);
+  const encrypter = new Encrypter();
+  for (const r of seen) encrypter.addRecipient(r);
   return armorEncode(await drain(await encrypter.encrypt(streamOf(bytes))));
 }
 
@@ -152,28 +153,3 @@ function identityKey(identity: Identity): Promise<CryptoKey | null> {
 
 // PKCS#8 PrivateKeyInfo for X25519 (RFC 8410) up to the 32-byte key.
 const X25519_PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
-const BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-
-/**
- * The bytes of a bech32 string with human-readable part `hrp` (and its "1"), checksum not
- * verified: parseIdentity's library call did that, and the recipient check above catches a slip.
- */
-function bech32Data(text: string, hrp: string): Uint8Array {
-  if (!text.toUpperCase().startsWith(hrp)) throw new Error("not this kind of key");
-  const data = text.slice(hrp.length, -6).toLowerCase();
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const c of data) {
-    const v = BECH32.indexOf(c);
-    if (v < 0) throw new Error("not bech32");
-    acc = (acc << 5) | v;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >> bits) & 0xff);
-    }
-  }
-  if (out.length !== 32) throw new Error("not a 32-byte key");
-  return new Uint8Array(out);
-}
