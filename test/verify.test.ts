@@ -277,7 +277,7 @@ test("a run killed past its commit point is finished from its redo log; a log th
   // Judged as the tree it will finish, though a file is torn on disk.
   assert.equal(errorCodes((await verify(dir, both)).report), ["commit.pending"]);
   // Another run's bytes in the log (one character of a certificate changed): verify and the next run refuse to finish it.
-  writeFileSync(log, good.replace(/(BEGIN CERTIFICATE-----\\n)(.)/, (_, a: string, ch: string) => a + (ch === "M" ? "N" : "M")));
+  writeFileSync(log, good.replace(/(BEGIN CERTIFICATE-----\n)(.)/, (_, a: string, ch: string) => a + (ch === "M" ? "N" : "M")));
   const v = await verify(dir, both);
   assert.ok(errorCodes(v.report).includes("commit.unrecoverable"), findingsOf(v.report));
   // (The killed run's lock is taken over: its process is gone.)
