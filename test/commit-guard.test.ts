@@ -9,7 +9,8 @@ import { linkSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writ
 import { join } from "node:path";
 import { tempDir } from "./helpers.ts";
 import { lstatHash } from "./fs-guard.ts";
-import { FsStore, type FileWrite } from "../lib/store/fs-store.ts";
+import { FsStore, HELPED_FROM, type FileWrite } from "../lib/store/fs-store.ts";
+import { MintWorkers } from "../lib/apply/mint-workers.ts";
 
 const N = 40; // above the guard's listing threshold (32 files of one directory)
 const VICTIM = "the victim's own bytes\n";
@@ -57,6 +58,32 @@ test("a certificate with a second name among many is replaced by a file of its o
   // The others are rewritten in their own inodes.
   assert.is(lstatSync(other).ino, inode);
   assert.is(readFileSync(other, "utf8"), cert(6, 2));
+});
+
+test("past the commit point a helper thread overwrites half of a fleet's certificates in their own inodes; when it fails, this thread writes them", async () => {
+  const n = HELPED_FROM + 100;
+  const fleet = (round: number): FileWrite[] => Array.from({ length: n }, (_, i) => ({ path: `leaves/eu/svc-${String(i).padStart(5, "0")}.crt.pem`, content: cert(i, round), mode: 0o644 }));
+  const dir = join(tempDir("inforge-helper-"), "pki");
+  mkdirSync(dir);
+  await new FsStore(dir).commit(fleet(1), info);
+  const inodes = fleet(1).map((w) => lstatSync(join(dir, w.path)).ino);
+  const mw = await MintWorkers.start(1);
+  assert.ok(mw, "no worker thread here");
+  try {
+    let asked = 0;
+    const helper = { overwrite: (files: Parameters<MintWorkers["overwrite"]>[0]) => ((asked += files.length), mw.overwrite(files)) };
+    await new FsStore(dir).commit(fleet(2), { ...info, helper });
+    assert.is(asked, n >> 1, "the helper took half");
+    for (const w of fleet(2)) assert.is(readFileSync(join(dir, w.path), "utf8"), w.content);
+    const failing = { overwrite: async () => Promise.reject(new Error("the helper is gone")) };
+    await new FsStore(dir).commit(fleet(3), { ...info, helper: failing });
+  } finally {
+    await mw.close();
+  }
+  fleet(3).forEach((w, i) => {
+    assert.is(readFileSync(join(dir, w.path), "utf8"), w.content);
+    assert.is(lstatSync(join(dir, w.path)).ino, inodes[i], `${w.path} was replaced, not overwritten`);
+  });
 });
 
 test.run();

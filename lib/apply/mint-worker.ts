@@ -13,6 +13,7 @@ import { verify } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { publicKeyOf } from "../node-crypto.ts";
 import type { LeafTemplate } from "../x509/leaf-der.ts";
+import type { Overwritten } from "../store/redo.ts";
 import { batchMinter, mintBatch, type BatchMinter, type MintOrder, type MintReply } from "./mint-batch.ts";
 
 export type { MintOrder, MintReply };
@@ -31,7 +32,15 @@ export type ToWorker =
   | { readonly kind: "issuer"; readonly ref: string; readonly template: LeafTemplate; readonly key: CryptoKey }
   | { readonly kind: "batch"; readonly id: number; readonly ref: string; readonly orders: readonly MintOrder[] }
   | { readonly kind: "verify"; readonly id: number; readonly items: readonly VerifyItem[] }
-  | { readonly kind: "tamper"; readonly id: number; readonly dir: string; readonly domain: string | null; readonly shippedLeaves: boolean };
+  | { readonly kind: "tamper"; readonly id: number; readonly dir: string; readonly domain: string | null; readonly shippedLeaves: boolean }
+  | { readonly kind: "overwrite"; readonly id: number; readonly files: readonly OverwriteOrder[] };
+
+/** A certificate a commit overwrites in place, past its commit point (lib/store/redo.ts overwrite). */
+export interface OverwriteOrder {
+  readonly abs: string;
+  readonly content: string;
+  readonly mode: number;
+}
 
 /** `setup`: this thread cannot sign with the key it was given (the runtime cannot pass it); the batch may be minted elsewhere. */
 export type FromWorker =
@@ -39,6 +48,7 @@ export type FromWorker =
   | { readonly kind: "done"; readonly id: number; readonly leaves: readonly MintReply[] }
   | { readonly kind: "verified"; readonly id: number; readonly ok: readonly boolean[] }
   | { readonly kind: "untampered"; readonly id: number }
+  | { readonly kind: "overwritten"; readonly id: number; readonly written: readonly Overwritten[] }
   | { readonly kind: "failed"; readonly id: number; readonly setup: boolean; readonly error: WorkerError };
 
 /** An error as it crosses back: its class name, message and the fields of a system error. */
@@ -73,6 +83,14 @@ function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
         await assertUntampered(new FsStore(m.dir, { domain: m.domain }), { shippedLeaves: m.shippedLeaves });
       })().then(
         () => reply({ kind: "untampered", id: m.id }),
+        (e: unknown) => reply({ kind: "failed", id: m.id, setup: false, error: errorOf(e) }),
+      );
+      return;
+    }
+    if (m.kind === "overwrite") {
+      // Half of a fleet commit's certificates, while the main thread writes the other half.
+      void import("../store/redo.ts").then(({ overwrite }) => m.files.map((f) => overwrite(f.abs, f.content, f.mode))).then(
+        (written) => reply({ kind: "overwritten", id: m.id, written }),
         (e: unknown) => reply({ kind: "failed", id: m.id, setup: false, error: errorOf(e) }),
       );
       return;

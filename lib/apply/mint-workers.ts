@@ -17,7 +17,8 @@ import type { LeafTemplate } from "../x509/leaf-der.ts";
 import { platform } from "../x509/platform.ts";
 import { StateError } from "../errors.ts";
 import { runtime } from "../runtime.ts";
-import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type ToWorker, type VerifyItem, type WorkerError } from "./mint-worker.ts";
+import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type OverwriteOrder, type ToWorker, type VerifyItem, type WorkerError } from "./mint-worker.ts";
+import type { Overwritten } from "../store/redo.ts";
 
 /** Leaves (or certificates to check) from which worker threads are started by default: starting them costs about 40 ms. */
 export const MINT_WORKERS_FROM = 1000;
@@ -139,6 +140,14 @@ export class MintWorkers {
   }
 
   /**
+   * Overwrite these certificates in place (lib/store/redo.ts overwrite) on the least busy worker:
+   * a commit's helper past its commit point. Rejects with the error it would have thrown here.
+   */
+  overwrite(files: readonly OverwriteOrder[]): Promise<readonly Overwritten[]> {
+    return this.send((id) => ({ kind: "overwrite", id, files }));
+  }
+
+  /**
    * Post a request (after `prepare`, e.g. the issuer it needs) to the worker with the fewest
    * waiting, and wait for its answer. A message the runtime cannot pass to the thread (a key it
    * cannot clone) is a WorkerSetupError: the caller does that work on this thread instead.
@@ -181,6 +190,7 @@ function listen(s: Slot): void {
     if (m.kind === "done") return w.resolve(m.leaves as never);
     if (m.kind === "verified") return w.resolve(m.ok as never);
     if (m.kind === "untampered") return w.resolve(undefined as never);
+    if (m.kind === "overwritten") return w.resolve(m.written as never);
     w.reject(m.setup ? new WorkerSetupError(m.error.message) : rebuild(m.error));
   });
   const fail = (e: unknown) => {

@@ -30,6 +30,12 @@ export interface CommitInfo {
    * back and is rethrown as it is (a run's tamper check, run meanwhile on another thread).
    */
   readonly beforeCommitPoint?: () => Promise<unknown>;
+  /**
+   * Another thread that overwrites certificates as this one would (a fleet run's mint worker,
+   * idle by then): past the commit point it takes half of a fleet's, while this thread writes the
+   * other half. Should it fail, this thread writes its half too (an overwrite may be repeated).
+   */
+  readonly helper?: { overwrite(files: readonly { abs: string; content: string; mode: number }[]): Promise<readonly Overwritten[]> };
 }
 
 /** The pki directory. The only place (with lib/cli) that touches the file system. */
@@ -98,6 +104,9 @@ const SYNCFS_FROM = 256;
  */
 const OVERLAP_MAX = 1024;
 
+/** Leaf certificates a commit overwrites from which a helper thread takes half (posting them costs a few ms). */
+export const HELPED_FROM = 2048;
+
 /** Files in flight at once (the thread pool is sized for it in bin/inforge.js): 64 fsyncs of a fleet's files, 0.3 s at 10,000 leaves against 0.6 s at 16. */
 const IO_WIDTH = 64;
 
@@ -115,8 +124,13 @@ function lastLine(text: string): JournalEntry | null {
 /** A directory's entries as `list` gives them: no hidden, staged or temporary files; sorted. */
 const listed = (names: string[]) => names.filter((n) => !n.startsWith(".") && !n.endsWith(TMP) && !n.endsWith(".tmp")).sort();
 
+/** An empty, "." or ".." component of a relative path (at its start, between slashes, or at its end). */
+const NOT_PLAIN = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 function safeRel(rel: string): string {
-  if (!rel || rel.startsWith("/") || rel.includes("\0") || rel.split("/").some((p) => p === ".." || p === "." || p === "")) {
+  // One regular expression, not a split: every file a fleet run reads or writes passes here (a
+  // split and an array a path were ~30 ms of a 10,000-leaf tamper check).
+  if (!rel || rel.startsWith("/") || rel.includes("\0") || NOT_PLAIN.test(rel)) {
     throw new StateError(`refusing the path "${rel}": it is not a plain path inside the pki directory`);
   }
   return rel;
@@ -293,7 +307,7 @@ export class FsStore implements Store {
       return undo(e);
     }
     crashPoint("pending");
-    await this.finish(entry, this.domain, all, new Set(beside.map((w) => w.path))).catch((e: unknown) => {
+    await this.finish(entry, this.domain, all, new Set(beside.map((w) => w.path)), info.helper).catch((e: unknown) => {
       throw ioFailure(e, "the run is committed but not finished; run any inforge command on this directory again to finish it");
     });
     crashPoint("committed");
@@ -305,7 +319,7 @@ export class FsStore implements Store {
    * `beside`: the files a commit staged beside their targets (it checked every path just now);
    * a recovery passes none, and puts every file from the log.
    */
-  private async finish(entry: JournalEntry, domain: Domain, files: readonly RedoFile[], beside?: ReadonlySet<string>): Promise<void> {
+  private async finish(entry: JournalEntry, domain: Domain, files: readonly RedoFile[], beside?: ReadonlySet<string>, helper?: CommitInfo["helper"]): Promise<void> {
     const journal = journalFile(domain);
     if (!beside) this.guard([...files.map((f) => f.path), journal, pendingFile(domain)]);
     const dirs = new Set<string>();
@@ -340,7 +354,12 @@ export class FsStore implements Store {
     // fdatasync each, many in flight, where that cannot be had or the commit is small.
     const certs = numbered.filter(({ f }) => !atomic(f));
     const written: { abs: string; w: Overwritten }[] = [];
-    for (const { f, n } of certs) {
+    // A fleet's certificates: the first half on the helper's thread (not under fault injection,
+    // whose crash points are one write each, in order).
+    const there = helper && crashAt() === undefined && certs.length >= HELPED_FROM ? certs.slice(0, certs.length >> 1) : [];
+    const away = there.length ? helper!.overwrite(there.map(({ f }) => ({ abs: this.abs(f.path), content: f.content, mode: f.mode }))) : null;
+    away?.catch(() => {}); // awaited below
+    for (const { f, n } of certs.slice(there.length)) {
       const target = this.abs(f.path);
       const torn = crashAt() === `write-torn:${n + 1}` ? () => process.kill(process.pid, "SIGKILL") : undefined;
       const w = overwrite(target, f.content, f.mode, torn);
@@ -348,6 +367,13 @@ export class FsStore implements Store {
       if (w.created) dirs.add(dirname(target));
       crashPoint(`write:${n + 1}`);
     }
+    const theirs = away ? await away.catch(() => null) : null;
+    there.forEach(({ f }, i) => {
+      const target = this.abs(f.path);
+      const w = theirs?.[i] ?? overwrite(target, f.content, f.mode);
+      written.push({ abs: target, w });
+      if (w.created) dirs.add(dirname(target));
+    });
     await renamed;
     if (written.length >= SYNCFS_FROM && syncFileSystems([this.dir, ...new Set(written.map((x) => dirname(x.abs))), ...dirs])) {
       dirs.clear();
