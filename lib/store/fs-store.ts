@@ -229,7 +229,7 @@ export class FsStore implements Store {
     // Nothing is read or written before every path this commit touches has been checked: no
     // symlink anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry
     // the writes out of it).
-    const lone = this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending, redo]);
+    const { lone, dirs: checked } = this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending, redo]);
     // Leaf certificates go into their scopes' manifests, which the entry records instead
     // (lib/store/manifest.ts): an entry stays O(scopes) lines however many leaves the run wrote.
     const { staged: all, journaled, folded } = await foldWrites(writes, (p) => this.read(p));
@@ -265,7 +265,10 @@ export class FsStore implements Store {
       throw ioFailure(e, "nothing was changed");
     };
     try {
-      for (const d of new Set([...all.map((w) => dirname(w.path)), dirname(this.journal)])) created.push(...(await makeDirs(this.dir, d, DIR_MODE)));
+      // Only those the guard did not just find as directories of their own: the rest are made, one level at a time.
+      for (const d of new Set([...all.map((w) => dirname(w.path)), dirname(this.journal)])) {
+        if (!checked.has(join(this.dir, d))) created.push(...(await makeDirs(this.dir, d, DIR_MODE)));
+      }
       const faults = crashAt() !== undefined;
       const logged = writeRedo(this.abs(redo), entry.hash, all, faults ? (n, text) => {
         crashPoint(`stage-torn:${n + 1}`, { path: this.abs(redo), content: text, append: true });
@@ -444,9 +447,10 @@ export class FsStore implements Store {
   /**
    * Refuse (before anything is written) when any component of these paths is a symlink. Returns
    * the paths that are regular files (with one name, where each was lstat'ed; a directory of
-   * many is listed instead: lib/store/no-follow.ts).
+   * many is listed instead: lib/store/no-follow.ts), and the directories found on the way
+   * (absolute paths), each a directory of its own.
    */
-  private guard(rels: readonly string[]): Set<string> {
+  private guard(rels: readonly string[]): { lone: Set<string>; dirs: Set<string> } {
     const dirs = new Set<string>();
     const lone = new Set<string>();
     const byDir = new Map<string, string[]>();
@@ -468,7 +472,7 @@ export class FsStore implements Store {
         if (assertNoSymlinks(this.dir, rel, dirs)) lone.add(rel);
       }
     }
-    return lone;
+    return { lone, dirs };
   }
 
   /**

@@ -72,6 +72,7 @@ export function assertNoSymlinksIn(root: string, dir: string, names: readonly st
     if (code(e) === "ENOENT") return files;
     throw e;
   }
+  cache?.add(join(root, dir)); // listed: a directory, and (lstat above) not a symlink
   const types = new Map(entries.map((e) => [e.name, e]));
   for (const name of names) {
     const e = types.get(name);
