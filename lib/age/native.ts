@@ -45,10 +45,10 @@ export function sealNative(plaintext: Uint8Array, recipients: readonly Uint8Arra
   const fileKey = c.randomBytes(16);
   let header = "age-encryption.org/v1\n";
   for (const recipient of recipients) {
-    const ephemeral = c.generateKeyPairSync("x25519");
-    const share = ephemeral.publicKey.export({ format: "der", type: "spki" }).subarray(X25519_SPKI_PREFIX.length);
-    const them = c.createPublicKey({ key: Buffer.from([...X25519_SPKI_PREFIX, ...recipient]), format: "der", type: "spki" });
-    const secret = c.diffieHellman({ privateKey: ephemeral.privateKey, publicKey: them });
+    // The public half comes back encoded (one call, not a key object and an export).
+    const ephemeral = c.generateKeyPairSync("x25519", { publicKeyEncoding: { format: "der", type: "spki" } }) as unknown as { publicKey: Uint8Array; privateKey: import("node:crypto").KeyObject };
+    const share = ephemeral.publicKey.subarray(X25519_SPKI_PREFIX.length);
+    const secret = c.diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipientKey(c, Buffer, recipient) });
     // A low-order recipient gives an all-zero secret, which age forbids (OpenSSL refuses it first).
     if (secret.every((b) => b === 0)) throw new Error("X25519 recipient gives an all-zero shared secret");
     const salt = Buffer.concat([share, recipient]);
@@ -71,6 +71,19 @@ export function sealNative(plaintext: Uint8Array, recipients: readonly Uint8Arra
   }
   const out = Buffer.concat(parts);
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+// A recipient's key object, kept for the next file: a run seals every key file to the same one or two.
+const recipientKeys = new Map<string, import("node:crypto").KeyObject>();
+
+function recipientKey(c: NodeCrypto, buffer: BufferClass, raw: Uint8Array): import("node:crypto").KeyObject {
+  const id = buffer.from(raw).toString("hex");
+  let key = recipientKeys.get(id);
+  if (!key) {
+    if (recipientKeys.size >= 16) recipientKeys.clear();
+    recipientKeys.set(id, (key = c.createPublicKey({ key: buffer.from([...X25519_SPKI_PREFIX, ...raw]), format: "der", type: "spki" })));
+  }
+  return key;
 }
 
 const BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";

@@ -107,7 +107,8 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
   }
   const sealed = new Map<string, Promise<string>>(); // scope → its sealed key file
   const keyFiles: string[] = []; // scopes in the order their first leaf was issued: the order their key files are written
-  const put = (path: string, content: string, mode = PUBLIC_MODE, sha256?: string) => writes.set(path, { path, content, mode, ...(sha256 ? { sha256 } : {}) });
+  // Two literal shapes, not a spread: called once a leaf on the busy main thread.
+  const put = (path: string, content: string, mode = PUBLIC_MODE, sha256?: string) => writes.set(path, sha256 ? { path, content, mode, sha256 } : { path, content, mode });
   const config = () => {
     if (!state.config) throw new StateError("internal: applying a plan without a config");
     return state.config;
