@@ -58,8 +58,35 @@ function stateSteps(before: Snapshot, after: Snapshot, origin: string): Step[] {
     ...Object.keys(after.leaves).map((s): [string, unknown, unknown] => [P.leafIndex(s), before.leaves[s], after.leaves[s]]),
   ];
   return files
-    .filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b))
+    .filter(([, a, b]) => !sameJson(a, b))
     .map(([file]) => ({ kind: "write-state" as const, origin, identity: null, file, writes: [file] }));
+}
+
+/**
+ * Whether two plain JSON values write the same JSON (key order aside): compared in place, not as
+ * two JSON texts — a renewed scope's leaf index differs in its first leaf, and stringifying a
+ * fleet's twenty indexes twice each was ~20 ms of the plan. A key holding undefined is absent, as
+ * in JSON.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const y = b as unknown[];
+    if (a.length !== y.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], y[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    if (x[k] === undefined) continue;
+    if (!sameJson(x[k], y[k])) return false;
+    n++;
+  }
+  for (const k in y) if (y[k] !== undefined) n--;
+  return n === 0;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { lstatSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -26,7 +26,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  * --allow-run, a failure): the caller then syncs file by file. Linux reports a file's failed
  * writeback to syncfs since 5.8.
  */
-export function syncFileSystems(dirs: Iterable<string>): boolean {
+export async function syncFileSystems(dirs: Iterable<string>): Promise<boolean> {
   if (process.platform !== "linux") return false;
   // Under Deno only with --allow-run granting it: asking would prompt mid-commit.
   if (!granted({ name: "run", command: "sync" })) return false;
@@ -37,7 +37,10 @@ export function syncFileSystems(dirs: Iterable<string>): boolean {
       if (!byDevice.has(dev)) byDevice.set(dev, d);
     }
     if (!byDevice.size) return true;
-    return spawnSync("sync", ["-f", ...byDevice.values()], { stdio: "ignore" }).status === 0;
+    // Waited for without blocking this thread: the commit appends its journal entry meanwhile.
+    return await new Promise<boolean>((resolve) => {
+      spawn("sync", ["-f", ...byDevice.values()], { stdio: "ignore" }).on("error", () => resolve(false)).on("close", (code) => resolve(code === 0));
+    });
   } catch {
     return false;
   }

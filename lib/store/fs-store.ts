@@ -378,14 +378,40 @@ export class FsStore implements Store {
       if (w.created) dirs.add(dirname(target));
     });
     await renamed;
-    if (written.length >= SYNCFS_FROM && syncFileSystems([this.dir, ...new Set(written.map((x) => dirname(x.abs))), ...dirs])) {
-      dirs.clear();
-      this.flushed = "syncfs";
+    const flush = async () => {
+      if (written.length >= SYNCFS_FROM && (await syncFileSystems([this.dir, ...new Set(written.map((x) => dirname(x.abs))), ...dirs]))) {
+        dirs.clear();
+        this.flushed = "syncfs";
+      } else {
+        await inParallel(written, (x) => syncFile(x.abs, x.w));
+        if (written.length) this.flushed = "file by file";
+      }
+      await inParallel([...dirs], (d) => fsyncDir(d));
+    };
+    // The entry is appended while the files are flushed: a crash in between leaves the pending
+    // record (removed below, after both), which rolls the run forward and finds its entry there.
+    // Under fault injection one after the other, so each crash point is one instant.
+    if (crashAt() !== undefined) {
+      await flush();
+      await this.appendEntry(journal, entry);
     } else {
-      await inParallel(written, (x) => syncFile(x.abs, x.w));
-      if (written.length) this.flushed = "file by file";
+      const done = await Promise.allSettled([flush(), this.appendEntry(journal, entry)]);
+      for (const r of done) if (r.status === "rejected") throw r.reason;
     }
-    await inParallel([...dirs], (d) => fsyncDir(d));
+    crashPoint("journal");
+    // The record first: a log without one is discarded by the next run, a record without its log is not finishable.
+    await unlink(this.abs(pendingFile(domain)));
+    await unlink(this.abs(redoFile(domain))).catch((e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    });
+    await fsyncDir(dirname(this.abs(journal)));
+  }
+
+  /**
+   * Append `entry` to `journal` once: a torn last line (a power cut mid-append) is cut off first,
+   * and an entry already there (a recovery's second try) is not appended again.
+   */
+  private async appendEntry(journal: string, entry: JournalEntry): Promise<void> {
     const line = JSON.stringify(entry) + "\n";
     // A power cut in the middle of the append below leaves a torn last line: the start of this
     // very entry. Cut it off (atomically) before appending it again whole.
@@ -407,13 +433,6 @@ export class FsStore implements Store {
         await fh.close();
       }
     }
-    crashPoint("journal");
-    // The record first: a log without one is discarded by the next run, a record without its log is not finishable.
-    await unlink(this.abs(pendingFile(domain)));
-    await unlink(this.abs(redoFile(domain))).catch((e: unknown) => {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-    });
-    await fsyncDir(dirname(this.abs(journal)));
   }
 
   /**
