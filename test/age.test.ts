@@ -20,8 +20,9 @@ import {
   seal,
 } from "../lib/age/mod.ts";
 import { SAMPLE_PKCS8 } from "./fixtures/pem.ts";
-import { Decrypter, armor } from "age-encryption";
-import { nativeSealing } from "../lib/age/native.ts";
+import { Decrypter, Encrypter, armor } from "age-encryption";
+import { bech32Data, nativeSealing, openNative } from "../lib/age/native.ts";
+import { armorDecode } from "../lib/age/armor.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "inforge-age-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -97,6 +98,40 @@ test("sealed natively, at every 64 KiB chunk boundary and to two recipients, a f
     d.addIdentity(b.text.trim().split("\n").at(-1)!);
     assert.is(await d.decrypt(armor.decode(sealed), "text"), text, `library, ${size} bytes`);
   }
+});
+
+test("opened natively: what the age CLI and the library seal, at chunk boundaries; a changed byte, a cut or an extra byte anywhere, or another identity, is left to the library", async () => {
+  const k = keygen("open-native.key");
+  const other = keygen("open-native-other.key");
+  const id = await parseIdentity(k.text, k.file);
+  const secret = bech32Data(id.secret, "AGE-SECRET-KEY-1");
+  const pub = bech32Data(id.recipient, "age1");
+  const text = (n: number) => randomBytes(Math.ceil(n / 2)).toString("hex").slice(0, n);
+  for (const size of [1, 65535, 65536, 65537, 140_000]) {
+    const t = text(size);
+    const cli = new Uint8Array(age(["-r", other.recipient, "-r", k.recipient], t));
+    assert.is(new TextDecoder().decode(openNative(cli, secret, pub)!), t, `age CLI, ${size} bytes`);
+    const e = new Encrypter();
+    e.addRecipient(k.recipient);
+    const lib = await e.encrypt(t);
+    assert.is(new TextDecoder().decode(openNative(lib, secret, pub)!), t, `library, ${size} bytes`);
+    assert.is(openNative(cli, bech32Data((await parseIdentity(other.text, other.file)).secret, "AGE-SECRET-KEY-1"), bech32Data(other.recipient, "age1")) !== null, true);
+  }
+  const file = armorDecode(await seal(text(70_000), [k.recipient]));
+  assert.ok(openNative(file, secret, pub));
+  for (let i = 0; i < file.length; i += 61) {
+    const bad = file.slice();
+    bad[i] = bad[i]! ^ 0x04;
+    assert.is(openNative(bad, secret, pub), null, `byte ${i} changed`);
+  }
+  for (const n of [0, 20, 100, file.length - 17, file.length - 1]) assert.is(openNative(file.subarray(0, n), secret, pub), null, `cut at ${n}`);
+  assert.is(openNative(new Uint8Array([...file, 0]), secret, pub), null, "an extra byte");
+  const stranger = await parseIdentity(keygen("open-native-stranger.key").text, "stranger");
+  assert.is(openNative(file, bech32Data(stranger.secret, "AGE-SECRET-KEY-1"), bech32Data(stranger.recipient, "age1")), null, "another identity");
+  // open() still says why, in the library's words.
+  const broken = file.slice();
+  broken[file.length - 5]! ^= 1;
+  await rejects(() => open(broken, id, "broken.age"), "open.corrupt");
 });
 
 test("an identity file from age-keygen opens what the age CLI sealed, armored or binary, and what we sealed", async () => {

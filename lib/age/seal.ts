@@ -5,7 +5,7 @@ import { AgeError, quote } from "./errors.ts";
 import { ageBytes, corrupt, inspectSealed } from "./header.ts";
 import { identityRejected, type Identity } from "./identity.ts";
 import { parseRecipient } from "./recipient.ts";
-import { bech32Data, sealNative } from "./native.ts";
+import { bech32Data, openNative, sealNative } from "./native.ts";
 
 /**
  * Encrypts `plaintext` to every recipient and returns an ASCII-armored age file
@@ -55,21 +55,24 @@ async function drain(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
  */
 export async function open(sealed: string | Uint8Array, identity: Identity, origin: string, label?: string): Promise<string> {
   const { bytes } = ageBytes(sealed, origin);
-  const decrypter = new Decrypter();
   // Only X25519: the library would also take a post-quantum key here, which parseIdentity refuses.
   if (!identity.secret.startsWith("AGE-SECRET-KEY-1")) {
     throw identityRejected(origin, label, new Error(identity.secret.startsWith("AGE-SECRET-KEY-PQ-") ? "post-quantum" : "not X25519"));
   }
-  try {
-    decrypter.addIdentity((await identityKey(identity)) ?? identity.secret);
-  } catch (cause) {
-    throw identityRejected(origin, label, cause);
-  }
-  let plaintext: Uint8Array;
-  try {
-    plaintext = await drain(await decrypter.decrypt(streamOf(bytes)));
-  } catch (cause) {
-    throw openFailure(cause, sealed, identity, origin, label);
+  // The runtime's own crypto first (lib/age/native.ts); the library for anything it does not open.
+  let plaintext = nativeOpen(bytes, identity);
+  if (!plaintext) {
+    const decrypter = new Decrypter();
+    try {
+      decrypter.addIdentity((await identityKey(identity)) ?? identity.secret);
+    } catch (cause) {
+      throw identityRejected(origin, label, cause);
+    }
+    try {
+      plaintext = await drain(await decrypter.decrypt(streamOf(bytes)));
+    } catch (cause) {
+      throw openFailure(cause, sealed, identity, origin, label);
+    }
   }
   try {
     // The library's "text" output replaces invalid UTF-8 with U+FFFD; a binary payload (a DER
@@ -81,6 +84,14 @@ export async function open(sealed: string | Uint8Array, identity: Identity, orig
       `${quote(origin)} opened, but its contents are binary, not UTF-8 text; inforge seals only PEM and other text, so re-seal the text form`,
       { origin, cause },
     );
+  }
+}
+
+function nativeOpen(bytes: Uint8Array, identity: Identity): Uint8Array | null {
+  try {
+    return openNative(bytes, bech32Data(identity.secret, "AGE-SECRET-KEY-1"), bech32Data(identity.recipient, "age1"));
+  } catch {
+    return null; // a key that does not decode: the library says what is wrong with it
   }
 }
 
