@@ -61,14 +61,16 @@ const UMASK = (() => {
  * staging name: always created anew (O_EXCL, no symlink followed); a stale one is unlinked first,
  * never reopened. Its directory must exist (the callers create theirs with explicit modes).
  */
-export async function writeDurable(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+export async function writeDurable(path: string, data: string | Uint8Array, mode: number, o: { flushLater?: boolean } = {}): Promise<void> {
   const fh = await createNew(path, mode);
   try {
     await fh.writeFile(data);
     // A new file gets the mode given to open() narrowed by the umask: chmod only when the umask
     // may have narrowed it (a fleet renewal writes thousands of files).
     if ((mode & ~UMASK) !== mode) await fh.chmod(mode);
-    await fh.sync();
+    // flushLater: the caller makes it durable later (a fleet commit's one flush of the file
+    // system); its space is taken now all the same (the write fails on a full disk).
+    if (!o.flushLater) await fh.sync();
   } catch (e) {
     // A full disk: no half-written staging file is left behind.
     await fh.close().catch(() => {});

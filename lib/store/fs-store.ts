@@ -10,7 +10,7 @@ import { granted } from "../runtime.ts";
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
 import { foldWrites, manifestScope, manifestsOf, pendingFolded } from "./manifest.ts";
-import { overwrite, readRedo, syncFile, writeRedo, type Overwritten, type RedoFile } from "./redo.ts";
+import { overwrite, readRedo, syncFile, writeRedo, writeRedoNow, type Overwritten, type RedoFile } from "./redo.ts";
 
 export interface FileWrite {
   readonly path: string; // relative to the pki directory
@@ -226,10 +226,14 @@ export class FsStore implements Store {
       seen.add(w.path);
     }
     const redo = redoFile(this.domain);
-    // Nothing is read or written before every path this commit touches has been checked: no
-    // symlink anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry
-    // the writes out of it).
-    const { lone, dirs: checked } = this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path)), this.journal, this.pending, redo]);
+    const faults = crashAt() !== undefined;
+    // Nothing is written before every path this commit touches has been checked: no symlink
+    // anywhere below the pki directory (a committed `leaves/eu -> /elsewhere` would carry the
+    // writes out of it). The journal's files first: the redo log is written (and flushed, on the
+    // thread pool) while this thread checks the others, which no byte reaches before the commit
+    // point. (The log of a commit refused there is taken back, as on any refusal.)
+    const { dirs: journalDirs } = this.guard([this.journal, this.pending, redo]);
+    const early = !faults && journalDirs.has(join(this.dir, dirname(redo)));
     // Leaf certificates go into their scopes' manifests, which the entry records instead
     // (lib/store/manifest.ts): an entry stays O(scopes) lines however many leaves the run wrote.
     const { staged: all, journaled, folded } = await foldWrites(writes, (p) => this.read(p));
@@ -244,6 +248,25 @@ export class FsStore implements Store {
       ...(this.run ? { run: this.run } : {}),
       ...(base === null ? {} : { base }),
     });
+    let logged: Promise<void> | null = null;
+    if (early) {
+      try {
+        logged = (await writeRedoNow(this.abs(redo), entry.hash, all)).flushed;
+      } catch (e) {
+        await unlink(this.abs(redo)).catch(() => {});
+        throw ioFailure(e, "nothing was changed");
+      }
+    }
+    let guarded: ReturnType<FsStore["guard"]>;
+    try {
+      guarded = this.guard([...writes.map((w) => w.path), ...manifestsOf(writes.map((w) => w.path))]);
+    } catch (e) {
+      await logged?.catch(() => {});
+      await unlink(this.abs(redo)).catch(() => {});
+      throw e;
+    }
+    const { lone } = guarded;
+    const checked = new Set([...journalDirs, ...guarded.dirs]);
     // Existing leaf certificates (regular files) are overwritten in place after the commit point;
     // in the same block (a certificate is under 4 KB) that takes no new space. (One with a second
     // name — a hard link, which git never makes — is replaced by a new file then: overwrite.)
@@ -251,6 +274,11 @@ export class FsStore implements Store {
     // now, so a full disk is met before the commit point and changes nothing.
     const inPlace = new Set(all.filter((w) => manifestScope(w.path) !== null && lone.has(w.path)).map((w) => w.path));
     const beside = all.filter((w) => !inPlace.has(w.path));
+    // A fleet renewal's few staged files are not fsynced one by one: the log holds their bytes
+    // (a crash past the commit point writes them again from it), and the flush of the file
+    // system that makes the certificates durable makes them durable too — or, where there is
+    // none, an fsync each once they are in place (finish).
+    const flushLater = early && inPlace.size >= SYNCFS_FROM && beside.length <= OVERLAP_MAX;
     const created: string[] = [];
     const staged: string[] = [];
     // Before the commit point: take back the log and the staged files, so a refusal (a full
@@ -269,14 +297,13 @@ export class FsStore implements Store {
       for (const d of new Set([...all.map((w) => dirname(w.path)), dirname(this.journal)])) {
         if (!checked.has(join(this.dir, d))) created.push(...(await makeDirs(this.dir, d, DIR_MODE)));
       }
-      const faults = crashAt() !== undefined;
-      const logged = writeRedo(this.abs(redo), entry.hash, all, faults ? (n, text) => {
+      logged ??= writeRedo(this.abs(redo), entry.hash, all, faults ? (n, text) => {
         crashPoint(`stage-torn:${n + 1}`, { path: this.abs(redo), content: text, append: true });
         if (n > 0) crashPoint(`stage:${n}`);
       } : undefined);
       const stageBeside = () => inParallel(beside, async (w, n) => {
         staged.push(this.abs(w.path) + TMP);
-        await writeDurable(this.abs(w.path) + TMP, w.content, w.mode);
+        await writeDurable(this.abs(w.path) + TMP, w.content, w.mode, { flushLater });
         crashPoint(`beside:${n + 1}`);
       });
       if (faults || beside.length > OVERLAP_MAX) {
@@ -310,7 +337,7 @@ export class FsStore implements Store {
       return undo(e);
     }
     crashPoint("pending");
-    await this.finish(entry, this.domain, all, new Set(beside.map((w) => w.path)), info.helper).catch((e: unknown) => {
+    await this.finish(entry, this.domain, all, new Set(beside.map((w) => w.path)), info.helper, flushLater).catch((e: unknown) => {
       throw ioFailure(e, "the run is committed but not finished; run any inforge command on this directory again to finish it");
     });
     crashPoint("committed");
@@ -320,9 +347,10 @@ export class FsStore implements Store {
   /**
    * Put a committed run's files in place, append its entry, remove its pending record and log.
    * `beside`: the files a commit staged beside their targets (it checked every path just now);
-   * a recovery passes none, and puts every file from the log.
+   * a recovery passes none, and puts every file from the log. `unflushed`: they were staged
+   * without an fsync, for the flush of the file system here to cover (or an fsync each after).
    */
-  private async finish(entry: JournalEntry, domain: Domain, files: readonly RedoFile[], beside?: ReadonlySet<string>, helper?: CommitInfo["helper"]): Promise<void> {
+  private async finish(entry: JournalEntry, domain: Domain, files: readonly RedoFile[], beside?: ReadonlySet<string>, helper?: CommitInfo["helper"], unflushed = false): Promise<void> {
     const journal = journalFile(domain);
     if (!beside) this.guard([...files.map((f) => f.path), journal, pendingFile(domain)]);
     const dirs = new Set<string>();
@@ -384,6 +412,8 @@ export class FsStore implements Store {
         this.flushed = "syncfs";
       } else {
         await inParallel(written, (x) => syncFile(x.abs, x.w));
+        // Staged without an fsync for the flush that did not come (unflushed): each one now.
+        if (unflushed) await inParallel(toRename, ({ f }) => syncFile(this.abs(f.path), { full: true, created: false }));
         if (written.length) this.flushed = "file by file";
       }
       await inParallel([...dirs], (d) => fsyncDir(d));

@@ -67,6 +67,36 @@ export async function writeRedo(abs: string, entry: string, files: readonly Redo
 }
 
 /**
+ * Create the redo log at `abs` as writeRedo does and write it into the page cache now, on this
+ * thread; its flush (fsync) is under way on the thread pool when this returns, and `flushed`
+ * settles once it is durable and closed. A commit checks its other paths meanwhile.
+ */
+export async function writeRedoNow(abs: string, entry: string, files: readonly RedoFile[]): Promise<{ flushed: Promise<void> }> {
+  const fh = await createNew(abs, 0o600);
+  try {
+    let chunk = header(entry, files.length);
+    const put = (text: string) => {
+      const bytes = Buffer.from(text, "utf8");
+      for (let off = 0; off < bytes.length;) off += writeSync(fh.fd, bytes, off, bytes.length - off);
+    };
+    for (const f of files) {
+      chunk += record(f);
+      if (chunk.length > 1 << 20) {
+        put(chunk);
+        chunk = "";
+      }
+    }
+    if (chunk) put(chunk);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  const flushed = fh.sync().finally(() => fh.close());
+  flushed.catch(() => {}); // the caller awaits it
+  return { flushed };
+}
+
+/**
  * The files of a redo log, each checked against the digest the pending record's entry gives
  * its path; a StateError naming what is wrong when the log is not the one of that entry.
  */
