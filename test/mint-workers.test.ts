@@ -117,6 +117,30 @@ test("pki verify's signature checks on workers: a good signature verifies, a cha
   assert.is(platform.verifyP256, before, "and the platform's own is back");
 });
 
+test("pki verify's key checks on workers: a leaf's key matches, another's does not, a damaged one is unreadable, and the platform is put back", async () => {
+  const ca = await X.generateKeyPair();
+  const root = await X.createRoot({ key: ca, commonName: "test root", notBefore: new Date(T0 - H), notAfter: new Date(T0 + 1000 * H) });
+  const minter = await X.prepareLeafIssuer({ certPem: root.pem, signer: X.keySigner(ca) });
+  const pairs = ["a", "b"].map(() => generateKeyPairSync("ec", { namedCurve: "P-256" }));
+  const [a, b] = await Promise.all(pairs.map((k, i) => minter.mint({ spki: new Uint8Array(k.publicKey.export({ format: "der", type: "spki" })), commonName: `${i}.mesh.test`, notBefore: new Date(T0), notAfter: new Date(T0 + H), dns: [`${i}.mesh.test`], uris: [] })));
+  const keyA = pairs[0]!.privateKey.export({ format: "pem", type: "pkcs8" }) as string;
+  const keyB = pairs[1]!.privateKey.export({ format: "pem", type: "pkcs8" }) as string;
+  // The private scalar changed, the stored public point kept: d·G no longer gives the point.
+  const der = new Uint8Array(pairs[0]!.privateKey.export({ format: "der", type: "pkcs8" }));
+  const d = der.findIndex((_, i) => der[i] === 0x04 && der[i + 1] === 0x20); // OCTET STRING of 32: d
+  der[d + 2 + 31] = der[d + 2 + 31]! ^ 1;
+  const damaged = encodePem("PRIVATE KEY", der);
+  const before = platform.p256PointAsync;
+  let during: unknown;
+  const verdicts = await withVerifyWorkers(2, async () => {
+    during = platform.p256PointAsync;
+    return Promise.all([[keyA, a!.pem], [keyB, a!.pem], [damaged, a!.pem], [keyB, b!.pem]].map(([k, c]) => X.keyMatchesCertificate(k!, c!)));
+  });
+  assert.equal(verdicts, ["match", "mismatch", "unreadable", "match"]);
+  assert.ok(during && during !== before, "the points came from the workers");
+  assert.is(platform.p256PointAsync, before, "and the platform's own routine is back");
+});
+
 /** A fresh P-256 SubjectPublicKeyInfo. */
 const freshSpki = () => new Uint8Array(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "der", type: "spki" }));
 

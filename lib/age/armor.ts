@@ -41,7 +41,8 @@ export function armorDecode(text: string): Uint8Array {
     throw Error("invalid line length");
   }
   const b64 = lines.join("");
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw Error("invalid base64");
+  // No character test of its own (a regular expression over a fleet's 3.5 MB of key files was
+  // ~20 ms): Buffer skips what is not base64, so such text fails the round trip below.
   const bytes = native.from(b64, "base64");
   const out = new Uint8Array(bytes.length);
   out.set(bytes);

@@ -9,7 +9,7 @@
 // The encoder is lib/x509/leaf-der.ts, the one the main thread uses: same checks, same bytes.
 // The issuer's key reaches this thread as the CryptoKey the main thread opened (structured clone
 // within one process); it never leaves the process and is never written.
-import { verify } from "node:crypto";
+import { createECDH, verify, type ECDH } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { publicKeyOf } from "../node-crypto.ts";
 import type { LeafTemplate } from "../x509/leaf-der.ts";
@@ -33,7 +33,8 @@ export type ToWorker =
   | { readonly kind: "batch"; readonly id: number; readonly ref: string; readonly orders: readonly MintOrder[] }
   | { readonly kind: "verify"; readonly id: number; readonly items: readonly VerifyItem[] }
   | { readonly kind: "tamper"; readonly id: number; readonly dir: string; readonly domain: string | null; readonly shippedLeaves: boolean }
-  | { readonly kind: "overwrite"; readonly id: number; readonly files: readonly OverwriteOrder[] };
+  | { readonly kind: "overwrite"; readonly id: number; readonly files: readonly OverwriteOrder[] }
+  | { readonly kind: "points"; readonly id: number; readonly ds: readonly Uint8Array[] };
 
 /** A certificate a commit overwrites in place, past its commit point (lib/store/redo.ts overwrite). */
 export interface OverwriteOrder {
@@ -49,6 +50,7 @@ export type FromWorker =
   | { readonly kind: "verified"; readonly id: number; readonly ok: readonly boolean[] }
   | { readonly kind: "untampered"; readonly id: number }
   | { readonly kind: "overwritten"; readonly id: number; readonly written: readonly Overwritten[] }
+  | { readonly kind: "points"; readonly id: number; readonly points: readonly (Uint8Array | null)[] }
   | { readonly kind: "failed"; readonly id: number; readonly setup: boolean; readonly error: WorkerError };
 
 /** An error as it crosses back: its class name, message and the fields of a system error. */
@@ -69,6 +71,8 @@ function errorOf(e: unknown): WorkerError {
     ...(code ? { code } : {}), ...(path ? { path } : {}), ...(syscall ? { syscall } : {}),
   };
 }
+
+let pointEcdh: ECDH | undefined;
 
 /** Answer the main thread's requests; `first` (given with the start data) is begun at once. */
 function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
@@ -93,6 +97,20 @@ function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
         (written) => reply({ kind: "overwritten", id: m.id, written }),
         (e: unknown) => reply({ kind: "failed", id: m.id, setup: false, error: errorOf(e) }),
       );
+      return;
+    }
+    if (m.kind === "points") {
+      // d·G for `pki verify`'s key checks (lib/x509/key-match.ts); null where d is no P-256 key.
+      const e = (pointEcdh ??= createECDH("prime256v1"));
+      const points = m.ds.map((d) => {
+        try {
+          e.setPrivateKey(d);
+          return new Uint8Array(e.getPublicKey());
+        } catch {
+          return null;
+        }
+      });
+      reply({ kind: "points", id: m.id, points });
       return;
     }
     if (m.kind === "verify") {

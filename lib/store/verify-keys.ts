@@ -59,8 +59,14 @@ export async function checkKeys(
     if (f) add(f);
     else keys.opened++;
   }
-  for (const [scope, leaves] of leafScopes) {
-    const n = await checkLeafKeys(store, scope, leaves, certs, ids.ci, add);
+  // The scopes at once (their keys' checks all in flight, on workers in a fleet's verify), their findings in order.
+  const scopes = await Promise.all([...leafScopes].map(async ([scope, leaves]) => {
+    const found: Finding[] = [];
+    const n = await checkLeafKeys(store, scope, leaves, certs, ids.ci, (...f) => void found.push(...f));
+    return { leaves, n, found };
+  }));
+  for (const { leaves, n, found } of scopes) {
+    add(...found);
     keys.present += leaves.length;
     keys.opened += n.opened;
     skipped.ci += n.skipped;
@@ -142,8 +148,16 @@ async function checkLeafKeys(
     add(error("key.unreadable", e.message, path));
     return { opened: 0, skipped: 0 };
   }
+  const sameSerial = (entry: LeafKeyEntry, r: CertRecord) => !r.serial || entry.serial.replace(/^0+/, "") === r.serial.replace(/^0+/, "");
+  // d·G against the certificate's point, without importing thousands of keys (lib/x509
+  // keyMatchesCertificate): every leaf's asked for at once, then judged in order.
+  const matches = await Promise.all(leaves.map((r) => {
+    const entry = keys.get(r.leaf!.service);
+    const pem = certs.get(r.cert);
+    return entry && pem && sameSerial(entry, r) ? X.keyMatchesCertificate(entry.key, pem) : null;
+  }));
   let opened = 0;
-  for (const r of leaves) {
+  for (const [i, r] of leaves.entries()) {
     const svc = r.leaf!.service;
     const entry = keys.get(svc);
     const pem = certs.get(r.cert);
@@ -152,12 +166,11 @@ async function checkLeafKeys(
       continue;
     }
     if (!pem) continue;
-    if (r.serial && entry.serial.replace(/^0+/, "") !== r.serial.replace(/^0+/, "")) {
+    if (!sameSerial(entry, r)) {
       add(error("key.mismatch", `${path} holds the key of serial ${entry.serial} for ${r.what}, but ${r.cert} has serial ${r.serial}: the key file and the certificate are from different runs; restore both from git`, path));
       continue;
     }
-    // d·G against the certificate's point, without importing thousands of keys (lib/x509 keyMatchesCertificate).
-    const m = await X.keyMatchesCertificate(entry.key, pem);
+    const m = matches[i];
     if (m === "unreadable") {
       add(error("key.unreadable", `${path} holds no usable P-256 key for ${r.what}; restore it from git`, path));
       continue;

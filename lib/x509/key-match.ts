@@ -51,7 +51,7 @@ export async function keyMatchesCertificate(keyPem: string, certPem: string): Pr
     if (certSpki.length !== 91 || !bytesEqual(certSpki.subarray(26), stored)) return "mismatch";
     let derived: Uint8Array;
     try {
-      derived = platform.p256Point(parts.d);
+      derived = platform.p256PointAsync ? await platform.p256PointAsync(parts.d) : platform.p256Point(parts.d);
     } catch {
       return "unreadable";
     }

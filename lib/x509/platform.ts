@@ -7,6 +7,8 @@ import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 export interface Platform {
   /** d·G on P-256, as the 65-byte uncompressed point; d is big-endian, 32 bytes. */
   p256Point?(d: Uint8Array): Uint8Array;
+  /** The same on another thread, where one is lent for a while (`pki verify`'s workers); p256Point stays the reference. */
+  p256PointAsync?(d: Uint8Array): Promise<Uint8Array>;
   /** ECDSA P-256/SHA-256: does the r||s signature over `data` verify with the key of `spki`? */
   verifyP256?(spki: Uint8Array, sig: Uint8Array, data: Uint8Array): Promise<boolean>;
   /** SHA-256, synchronous (a certificate's fingerprint): about 1 µs natively against 8 µs in JavaScript. */
