@@ -141,6 +141,24 @@ test("pki verify's key checks on workers: a leaf's key matches, another's does n
   assert.is(platform.p256PointAsync, before, "and the platform's own routine is back");
 });
 
+test("pki verify of a fleet large enough for its workers opens and matches every key there, and finds a key file of another run", async () => {
+  const sb = sandbox({ eu: services(1100) });
+  await buildTree(sb, ["eu"], iso(T0));
+  const at = iso(T0 + H);
+  const v = await cli(["pki", "verify", "--at", at], ciEnv(sb));
+  assert.is(v.code, 0, v.out + v.err);
+  // The root's key is not opened without the root identity: every other is.
+  assert.match(v.out, /1102 sealed key\(s\) of which 1101 opened/);
+  // The scope's keys of an earlier run: every key is another certificate's now.
+  const keys = join(sb.dir, "leaves/eu/keys.age");
+  const before = readFileSync(keys);
+  await ok(cli(["pki", "rotate", "--leaf", "svc-007", "--region", "eu", "--at", at], ciEnv(sb)));
+  writeFileSync(keys, before);
+  const bad = await cli(["pki", "verify", "--at", at], ciEnv(sb));
+  assert.is(bad.code, 1);
+  assert.match(bad.out, /key\.mismatch|holds the key of serial/);
+});
+
 /** A fresh P-256 SubjectPublicKeyInfo. */
 const freshSpki = () => new Uint8Array(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "der", type: "spki" }));
 

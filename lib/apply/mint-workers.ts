@@ -242,13 +242,15 @@ function workerUrl(): URL | null {
 }
 
 /**
- * Run `f` with lib/x509's ECDSA P-256 signature check on `count` worker threads (`pki verify` of a
- * fleet: dispatching one check per certificate through node:crypto's thread pool cost this
- * thread about 26 µs each). Checks asked for in one turn of the event loop go as one batch (at
- * most VERIFY_BATCH); the platform is put back however `f` ends. Without workers, `f` runs as is.
+ * Run `f` with lib/x509's ECDSA P-256 signature check and its keys' d·G on worker threads — `pool`
+ * of them, or `count` started now (`pki verify` of a fleet: dispatching one check per certificate
+ * through node:crypto's thread pool cost this thread about 26 µs each). Checks asked for in one
+ * turn of the event loop go as one batch (at most VERIFY_BATCH). Everything `f` asks for must be
+ * asked within it: the platform is put back and the workers stopped however `f` ends. Without
+ * workers, `f` runs as is.
  */
-export async function withVerifyWorkers<T>(count: number, f: () => Promise<T>): Promise<T> {
-  const mw = count > 0 ? await MintWorkers.start(count) : null;
+export async function withVerifyWorkers<T>(pool: number | Promise<MintWorkers | null>, f: () => Promise<T>): Promise<T> {
+  const mw = await (typeof pool === "number" ? verifyPool(pool) : pool);
   if (!mw) return f();
   const before = { verifyP256: platform.verifyP256, p256PointAsync: platform.p256PointAsync };
   // A failed batch rejects its checks: lib/x509 then checks with WebCrypto, key-match says unreadable.
@@ -268,6 +270,11 @@ export async function withVerifyWorkers<T>(count: number, f: () => Promise<T>): 
     platform.p256PointAsync = before.p256PointAsync;
     await mw.close();
   }
+}
+
+/** `count` workers for withVerifyWorkers, starting now (none for 0): a verify starts them before it parses the tree. */
+export function verifyPool(count: number): Promise<MintWorkers | null> {
+  return count > 0 ? MintWorkers.start(count) : Promise.resolve(null);
 }
 
 /**

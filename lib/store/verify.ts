@@ -22,7 +22,7 @@ import { historyFindings } from "./verify-history.ts";
 import { lockFinding } from "./verify-lock.ts";
 import { checkKeys } from "./verify-keys.ts";
 import { expandManifests, manifestScope } from "./manifest.ts";
-import { verifyWorkerCount, withVerifyWorkers } from "../apply/mint-workers.ts";
+import { verifyPool, verifyWorkerCount, withVerifyWorkers } from "../apply/mint-workers.ts";
 
 // `inforge pki verify`: the disk side. Reads every file of the pki directory, parses and
 // chains the certificates, opens the sealed keys whose identity is present, checks bundles,
@@ -168,104 +168,114 @@ export async function verifyDir(dir: string, o: {
   const certs = new Map<string, string>(); // path → PEM, for chains and bundles
   const infos = new Map<string, X.CertInfo>();
   const all = certRecords(snap);
-  const allPems = await mapBatched(all, (r) => textOf(r.cert));
-  const here = all.map((r, i) => !(shipped && r.leaf && allPems[i] === null));
-  const records = all.filter((_, i) => here[i]);
-  const pems = allPems.filter((_, i) => here[i]);
-  checked.shipped = all.length - records.length;
-  for (const [i, r] of records.entries()) {
-    const pem = pems[i]!;
-    if (pem === null) {
-      add(error("cert.missing", `${r.cert} is missing, but the state records ${r.what}; restore it from git`, r.cert));
-      continue;
-    }
-    try {
-      const info = X.parseCertificate(pem, r.cert);
-      certs.set(r.cert, pem);
-      infos.set(r.cert, info);
-      checked.certificates++;
-      add(...compareCert(r, info), ...validityFindings(r, info, o.now, skew));
-    } catch (e) {
-      add(error("cert.invalid", `${messageOf(e)}; restore it from git`, r.cert));
-    }
-  }
-  // Signatures checked many at once (each waits on the crypto thread pool); a fleet's on worker
-  // threads, in batches (lib/apply/mint-workers.ts), many more in flight — while this thread
-  // goes on with the DER checks, the bundles, the CRLs and the keys. Findings are reported in
-  // the order of the sections, whichever finishes first.
-  const workers = verifyWorkerCount(records.length);
-  const signing = withVerifyWorkers(workers, () => mapBatched(records, (r) => {
-    const pem = certs.get(r.cert);
-    const issuerPem = certs.get(r.issuer ?? r.cert);
-    return pem && issuerPem ? signedBy(pem, issuerPem) : Promise.resolve(null);
-  }, workers ? 1024 : undefined));
-  signing.catch(() => {}); // awaited below
-  const sections: Finding[][] = [];
-  const section = () => {
-    const list: Finding[] = [];
-    sections.push(list);
-    return (...f: Finding[]) => void list.push(...f);
-  };
-  const defects: Finding[][] = [];
-  for (const [i, r] of records.entries()) {
-    // A turn for the event loop now and then: the signature checks are handed out from it.
-    if (i % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
-    const pem = pems[i];
-    defects.push(pem ? defectFindings("cert", r.cert, r.what, strictDefects(pem, r.cert, certs.get(r.issuer ?? r.cert))) : []);
-  }
-
-  // 6. Bundles: exactly their definition, nothing revoked, and no bundle the state does not define.
-  const addBundle = section();
-  const dead = untrustedFingerprints(snap);
-  const defined = new Set<string>();
-  for (const b of expectedBundles(snap)) {
-    defined.add(b.file);
-    const text = await store.read(b.file);
-    if (text === null) {
-      // Trees made before the trust-domain bundles existed get them with the scope's next
-      // generation change; a file the journal never wrote is not yet due, one it wrote is lost.
-      if (P.trustDomainScope(b.name) !== null && !written.has(b.file)) {
-        addBundle(warning("bundle.not-yet-written", `${b.file} (the ${b.name.slice(P.TRUST_DOMAINS.length)} trust domain's bundle) was never written: this tree predates trust-domain bundles; the scope's next intermediate rotation writes it`, b.file));
-      } else addBundle(error("bundle.missing", `${b.file} is missing; restore it from git`, b.file));
-      continue;
-    }
-    checked.bundles++;
-    const want = b.members.map((m) => certs.get(m.cert));
-    if (want.every((x) => x !== undefined) && text !== want.join("")) {
-      addBundle(error("bundle.mismatch", `${b.file} is not exactly [${b.members.map((m) => `${m.ref.scope} G${m.ref.gen}`).join(", ")}] as the state defines it; restore it from git`, b.file));
-    }
-    try {
-      for (const c of X.parseCertificates(text, b.file)) {
-        const d = dead.get(c.fingerprint);
-        if (d) addBundle(error("bundle.revoked-member", `${b.file} carries ${d}, which no bundle may trust; restore it from git`, b.file));
+  // A fleet's verify workers start loading now, while this thread reads and parses the
+  // certificates; every signature and key check below is asked for, and answered, while they are
+  // there (withVerifyWorkers stops them when its function ends).
+  const workers = verifyWorkerCount(all.length);
+  const pool = verifyPool(workers);
+  try {
+    return await withVerifyWorkers(pool, async () => {
+      const allPems = await mapBatched(all, (r) => textOf(r.cert));
+      const here = all.map((r, i) => !(shipped && r.leaf && allPems[i] === null));
+      const records = all.filter((_, i) => here[i]);
+      const pems = allPems.filter((_, i) => here[i]);
+      checked.shipped = all.length - records.length;
+      for (const [i, r] of records.entries()) {
+        const pem = pems[i]!;
+        if (pem === null) {
+          add(error("cert.missing", `${r.cert} is missing, but the state records ${r.what}; restore it from git`, r.cert));
+          continue;
+        }
+        try {
+          const info = X.parseCertificate(pem, r.cert);
+          certs.set(r.cert, pem);
+          infos.set(r.cert, info);
+          checked.certificates++;
+          add(...compareCert(r, info), ...validityFindings(r, info, o.now, skew));
+        } catch (e) {
+          add(error("cert.invalid", `${messageOf(e)}; restore it from git`, r.cert));
+        }
       }
-    } catch (e) {
-      addBundle(error("bundle.invalid", `${messageOf(e)}; restore it from git`, b.file));
-    }
-  }
-  for (const file of [...(await store.list("bundles")).map((n) => `bundles/${n}`), ...(await store.list("bundles/trust-domains")).map((n) => `bundles/trust-domains/${n}`)]) {
-    if (file.endsWith(".pem") && !defined.has(file)) {
-      addBundle(error("bundle.unexpected", `${file} is not a bundle the state defines; remove it (consumers that load it would trust what it holds)`, file));
-    }
-  }
+      // Signatures checked many at once (each waits on the crypto thread pool); a fleet's on worker
+      // threads, in batches (lib/apply/mint-workers.ts), many more in flight — while this thread
+      // goes on with the DER checks, the bundles, the CRLs and the keys. Findings are reported in
+      // the order of the sections, whichever finishes first.
+      const signing = mapBatched(records, (r) => {
+        const pem = certs.get(r.cert);
+        const issuerPem = certs.get(r.issuer ?? r.cert);
+        return pem && issuerPem ? signedBy(pem, issuerPem) : Promise.resolve(null);
+      }, workers ? 1024 : undefined);
+      signing.catch(() => {}); // awaited below
+      const sections: Finding[][] = [];
+      const section = () => {
+        const list: Finding[] = [];
+        sections.push(list);
+        return (...f: Finding[]) => void list.push(...f);
+      };
+      const defects: Finding[][] = [];
+      for (const [i, r] of records.entries()) {
+        // A turn for the event loop now and then: the signature checks are handed out from it.
+        if (i % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
+        const pem = pems[i];
+        defects.push(pem ? defectFindings("cert", r.cert, r.what, strictDefects(pem, r.cert, certs.get(r.issuer ?? r.cert))) : []);
+      }
 
-  // 7. The CRLs: the root's (one per signing root, listing its revoked intermediates) and each
-  // scope's (one per live intermediate, listing its revoked leaves) — signed, exact, current.
-  await checkCrls(store, snap, certs, infos, o.now, section(), () => checked.crls++);
+      // 6. Bundles: exactly their definition, nothing revoked, and no bundle the state does not define.
+      const addBundle = section();
+      const dead = untrustedFingerprints(snap);
+      const defined = new Set<string>();
+      for (const b of expectedBundles(snap)) {
+        defined.add(b.file);
+        const text = await store.read(b.file);
+        if (text === null) {
+          // Trees made before the trust-domain bundles existed get them with the scope's next
+          // generation change; a file the journal never wrote is not yet due, one it wrote is lost.
+          if (P.trustDomainScope(b.name) !== null && !written.has(b.file)) {
+            addBundle(warning("bundle.not-yet-written", `${b.file} (the ${b.name.slice(P.TRUST_DOMAINS.length)} trust domain's bundle) was never written: this tree predates trust-domain bundles; the scope's next intermediate rotation writes it`, b.file));
+          } else addBundle(error("bundle.missing", `${b.file} is missing; restore it from git`, b.file));
+          continue;
+        }
+        checked.bundles++;
+        const want = b.members.map((m) => certs.get(m.cert));
+        if (want.every((x) => x !== undefined) && text !== want.join("")) {
+          addBundle(error("bundle.mismatch", `${b.file} is not exactly [${b.members.map((m) => `${m.ref.scope} G${m.ref.gen}`).join(", ")}] as the state defines it; restore it from git`, b.file));
+        }
+        try {
+          for (const c of X.parseCertificates(text, b.file)) {
+            const d = dead.get(c.fingerprint);
+            if (d) addBundle(error("bundle.revoked-member", `${b.file} carries ${d}, which no bundle may trust; restore it from git`, b.file));
+          }
+        } catch (e) {
+          addBundle(error("bundle.invalid", `${messageOf(e)}; restore it from git`, b.file));
+        }
+      }
+      for (const file of [...(await store.list("bundles")).map((n) => `bundles/${n}`), ...(await store.list("bundles/trust-domains")).map((n) => `bundles/trust-domains/${n}`)]) {
+        if (file.endsWith(".pem") && !defined.has(file)) {
+          addBundle(error("bundle.unexpected", `${file} is not a bundle the state defines; remove it (consumers that load it would trust what it holds)`, file));
+        }
+      }
 
-  // 8. Sealed keys: present, age files, and (when the identity is here) the key of their certificate.
-  await checkKeys(store, snap, records, certs, o.identities, section(), checked.keys);
+      // 7. The CRLs: the root's (one per signing root, listing its revoked intermediates) and each
+      // scope's (one per live intermediate, listing its revoked leaves) — signed, exact, current.
+      await checkCrls(store, snap, certs, infos, o.now, section(), () => checked.crls++);
 
-  // The certificates' signatures and DER (section 5), then the sections above, in that order.
-  const signed = await signing;
-  for (const [i, r] of records.entries()) {
-    if (signed[i] === false) {
-      add(error("chain.bad-signature", `${r.cert} (${r.what}) is not signed by ${r.issuer ? r.issuer : "its own key"}, as its scope says it must be; restore it from git`, r.cert));
-    }
-    add(...defects[i]!);
+      // 8. Sealed keys: present, age files, and (when the identity is here) the key of their certificate.
+      await checkKeys(store, snap, records, certs, o.identities, section(), checked.keys);
+
+      // The certificates' signatures and DER (section 5), then the sections above, in that order.
+      const signed = await signing;
+      for (const [i, r] of records.entries()) {
+        if (signed[i] === false) {
+          add(error("chain.bad-signature", `${r.cert} (${r.what}) is not signed by ${r.issuer ? r.issuer : "its own key"}, as its scope says it must be; restore it from git`, r.cert));
+        }
+        add(...defects[i]!);
+      }
+      for (const list of sections) add(...list);
+      return report(base.dir, o.now, findings, checked);
+    });
+  } finally {
+    await pool.then((mw) => mw?.close()); // also when it never ran
   }
-  for (const list of sections) add(...list);
-  return report(base.dir, o.now, findings, checked);
 }
 
 function report(dir: string, now: Date, findings: Finding[], checked: VerifyReport["checked"]): VerifyReport {
