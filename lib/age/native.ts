@@ -164,8 +164,8 @@ export function openNative(file: Uint8Array, secret: Uint8Array, recipient: Uint
   return new Uint8Array(all.buffer, all.byteOffset, all.length);
 }
 
-// PKCS#8 PrivateKeyInfo of an X25519 key (RFC 8410) up to its 32 bytes.
-const X25519_PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
+/** PKCS#8 PrivateKeyInfo of an X25519 key (RFC 8410) up to its 32 bytes. */
+export const X25519_PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
 const identityKeys = new Map<string, import("node:crypto").KeyObject>();
 
 function identityKey(c: NodeCrypto, buffer: BufferClass, raw: Uint8Array): import("node:crypto").KeyObject {

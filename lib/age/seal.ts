@@ -5,7 +5,7 @@ import { AgeError, quote } from "./errors.ts";
 import { ageBytes, corrupt, inspectSealed } from "./header.ts";
 import { identityRejected, type Identity } from "./identity.ts";
 import { parseRecipient } from "./recipient.ts";
-import { bech32Data, openNative, sealNative } from "./native.ts";
+import { X25519_PKCS8_PREFIX, bech32Data, openNative, sealNative } from "./native.ts";
 
 /**
  * Encrypts `plaintext` to every recipient and returns an ASCII-armored age file
@@ -162,5 +162,3 @@ function identityKey(identity: Identity): Promise<CryptoKey | null> {
   return k;
 }
 
-// PKCS#8 PrivateKeyInfo for X25519 (RFC 8410) up to the 32-byte key.
-const X25519_PKCS8_PREFIX = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];

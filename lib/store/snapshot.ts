@@ -42,17 +42,17 @@ function stateLayout(scopeDirs: readonly string[], leafDirs: readonly string[]):
 
 /** A snapshot from the texts of `files.paths`, in that order (null: absent). Pure. */
 function parseSnapshot(files: StateLayout, texts: readonly (string | null)[]): Snapshot {
-  const config = parseJson(P.CONFIG, texts[0]!, PkiConfigSchema);
-  const root = parseJson(P.ROOT_STATE, texts[1]!, RootFileSchema) ?? EMPTY_SNAPSHOT.root;
+  const config = parseJson(P.CONFIG, texts[0] ?? null, PkiConfigSchema);
+  const root = parseJson(P.ROOT_STATE, texts[1] ?? null, RootFileSchema) ?? EMPTY_SNAPSHOT.root;
   if (!config && root.generations.length) throw new StateError(`${P.ROOT_STATE} exists but ${P.CONFIG} is missing; restore ${P.CONFIG} from git`);
   const scopes: Record<string, ScopeFile> = {};
   files.scopes.forEach((scope, i) => {
-    const sf = parseJson(P.scopeState(scope), texts[2 + i]!, ScopeFileSchema);
+    const sf = parseJson(P.scopeState(scope), texts[2 + i] ?? null, ScopeFileSchema);
     if (sf) scopes[scope] = sf;
   });
   const leaves: Record<string, LeafIndex> = {};
   files.leaves.forEach((scope, i) => {
-    const idx = parseJson(P.leafIndex(scope), texts[2 + files.scopes.length + i]!, LeafIndexSchema);
+    const idx = parseJson(P.leafIndex(scope), texts[2 + files.scopes.length + i] ?? null, LeafIndexSchema);
     if (idx) leaves[scope] = idx;
   });
   return { config, root, scopes, leaves };
