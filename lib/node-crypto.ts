@@ -29,3 +29,14 @@ export function publicKeyOf(spki: Uint8Array): nodeCrypto.KeyObject {
   }
   return key;
 }
+
+// One ECDH object for every d·G: constructing one per key cost about a third of `pki verify`'s
+// key check (190 of 500 ms at 10,000 leaves in a profile). The set and get are one synchronous pair.
+let pointEcdh: nodeCrypto.ECDH | undefined;
+
+/** d·G on P-256 as the 65-byte uncompressed point (d big-endian); throws for a d that is no key. */
+export function p256Point(d: Uint8Array): Uint8Array {
+  const e = (pointEcdh ??= nodeCrypto.createECDH("prime256v1"));
+  e.setPrivateKey(d);
+  return new Uint8Array(e.getPublicKey());
+}

@@ -28,6 +28,19 @@ const CHUNK = 64 * 1024;
 const X25519_SPKI_PREFIX = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00];
 const ZERO_NONCE = new Uint8Array(12);
 
+/** HKDF-SHA-256 to 32 bytes, as age derives every key. */
+function hkdf(c: NodeCrypto, ikm: Uint8Array, salt: Uint8Array, info: string): Uint8Array {
+  return new Uint8Array(c.hkdfSync("sha256", ikm, salt, info, 32));
+}
+
+/** A STREAM chunk's nonce: the 11-byte big-endian chunk counter, then 1 on the last chunk. */
+function streamNonce(i: number, last: boolean): Uint8Array {
+  const n = new Uint8Array(12);
+  new DataView(n.buffer).setUint32(7, i);
+  if (last) n[11] = 1;
+  return n;
+}
+
 /**
  * The binary age file of `plaintext` for these X25519 recipients (each its 32 raw bytes, in the
  * order given), or null where this runtime has no native crypto.
@@ -36,7 +49,6 @@ export function sealNative(plaintext: Uint8Array, recipients: readonly Uint8Arra
   if (!nodeCrypto || !Buffer) return null;
   const c = nodeCrypto;
   const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString("base64").replace(/=+$/, "");
-  const hkdf = (ikm: Uint8Array, salt: Uint8Array, info: string) => new Uint8Array(c.hkdfSync("sha256", ikm, salt, info, 32));
   const aead = (key: Uint8Array, nonce: Uint8Array, data: Uint8Array) => {
     const cipher = c.createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
     return Buffer.concat([cipher.update(data), cipher.final(), cipher.getAuthTag()]);
@@ -52,21 +64,19 @@ export function sealNative(plaintext: Uint8Array, recipients: readonly Uint8Arra
     // A low-order recipient gives an all-zero secret, which age forbids (OpenSSL refuses it first).
     if (secret.every((b) => b === 0)) throw new Error("X25519 recipient gives an all-zero shared secret");
     const salt = Buffer.concat([share, recipient]);
-    const wrapped = aead(hkdf(secret, salt, "age-encryption.org/v1/X25519"), ZERO_NONCE, fileKey);
+    const wrapped = aead(hkdf(c, secret, salt, "age-encryption.org/v1/X25519"), ZERO_NONCE, fileKey);
     // A 32-byte body is one line of base64 (the format wraps at 48 bytes).
     header += `-> X25519 ${b64(share)}\n${b64(wrapped)}\n`;
   }
   header += "---";
-  const mac = c.createHmac("sha256", hkdf(fileKey, new Uint8Array(0), "header")).update(header).digest();
+  const mac = c.createHmac("sha256", hkdf(c, fileKey, new Uint8Array(0), "header")).update(header).digest();
   const nonce = c.randomBytes(16);
-  const streamKey = hkdf(fileKey, nonce, "payload");
+  const streamKey = hkdf(c, fileKey, nonce, "payload");
   const parts: Uint8Array[] = [Buffer.from(`${header} ${b64(mac)}\n`, "latin1"), nonce];
   // STREAM: 11-byte big-endian chunk counter, then 1 on the last chunk. An empty payload is one empty chunk.
   const chunks = Math.max(1, Math.ceil(plaintext.length / CHUNK));
   for (let i = 0; i < chunks; i++) {
-    const n = new Uint8Array(12);
-    new DataView(n.buffer).setUint32(7, i);
-    if (i === chunks - 1) n[11] = 1;
+    const n = streamNonce(i, i === chunks - 1);
     parts.push(aead(streamKey, n, plaintext.subarray(i * CHUNK, (i + 1) * CHUNK)));
   }
   const out = Buffer.concat(parts);
@@ -98,7 +108,6 @@ export function openNative(file: Uint8Array, secret: Uint8Array, recipient: Uint
   if (!nodeCrypto || !Buffer) return null;
   const c = nodeCrypto;
   const buf = Buffer.from(file.buffer, file.byteOffset, file.length);
-  const hkdf = (ikm: Uint8Array, salt: Uint8Array, info: string) => new Uint8Array(c.hkdfSync("sha256", ikm, salt, info, 32));
   const unseal = (key: Uint8Array, nonce: Uint8Array, data: Uint8Array): Uint8Array | null => {
     if (data.length < 16) return null;
     try {
@@ -136,26 +145,24 @@ export function openNative(file: Uint8Array, secret: Uint8Array, recipient: Uint
       return null;
     }
     if (shared.every((b) => b === 0)) return null;
-    const key = unseal(hkdf(shared, Buffer.concat([share, recipient]), "age-encryption.org/v1/X25519"), ZERO_NONCE, body);
+    const key = unseal(hkdf(c, shared, Buffer.concat([share, recipient]), "age-encryption.org/v1/X25519"), ZERO_NONCE, body);
     if (key && key.length === 16) fileKey = key;
   }
   const last = lines.at(-1)!;
   const mac = last.startsWith("--- ") ? b32(last.slice(4)) : null;
   if (!fileKey || !mac) return null;
-  const want = c.createHmac("sha256", hkdf(fileKey, new Uint8Array(0), "header")).update(buf.subarray(0, end + 4)).digest();
+  const want = c.createHmac("sha256", hkdf(c, fileKey, new Uint8Array(0), "header")).update(buf.subarray(0, end + 4)).digest();
   if (!c.timingSafeEqual(want, mac)) return null;
   // The payload: a 16-byte nonce, then STREAM chunks of 64 KiB and their tags; only the last
   // flagged, and empty only when it is the only one.
   const nonce = buf.subarray(headerEnd + 1, headerEnd + 17);
   if (nonce.length !== 16) return null;
-  const streamKey = hkdf(fileKey, nonce, "payload");
+  const streamKey = hkdf(c, fileKey, nonce, "payload");
   const payload = buf.subarray(headerEnd + 17);
   const chunks = Math.max(1, Math.ceil(payload.length / (CHUNK + 16)));
   const out: Uint8Array[] = [];
   for (let i = 0; i < chunks; i++) {
-    const n = new Uint8Array(12);
-    new DataView(n.buffer).setUint32(7, i);
-    if (i === chunks - 1) n[11] = 1;
+    const n = streamNonce(i, i === chunks - 1);
     const plain = unseal(streamKey, n, payload.subarray(i * (CHUNK + 16), (i + 1) * (CHUNK + 16)));
     if (!plain || (plain.length === 0 && chunks > 1)) return null;
     out.push(plain);

@@ -9,9 +9,9 @@
 // The encoder is lib/x509/leaf-der.ts, the one the main thread uses: same checks, same bytes.
 // The issuer's key reaches this thread as the CryptoKey the main thread opened (structured clone
 // within one process); it never leaves the process and is never written.
-import { createECDH, verify, type ECDH } from "node:crypto";
+import { verify } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
-import { publicKeyOf } from "../node-crypto.ts";
+import { p256Point, publicKeyOf } from "../node-crypto.ts";
 import type { LeafTemplate } from "../x509/leaf-der.ts";
 import type { Overwritten } from "../store/redo.ts";
 import { batchMinter, mintBatch, type BatchMinter, type MintOrder, type MintReply } from "./mint-batch.ts";
@@ -72,8 +72,6 @@ function errorOf(e: unknown): WorkerError {
   };
 }
 
-let pointEcdh: ECDH | undefined;
-
 /** Answer the main thread's requests; `first` (given with the start data) is begun at once. */
 function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
   const issuers = new Map<string, BatchMinter | Error>();
@@ -101,11 +99,9 @@ function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
     }
     if (m.kind === "points") {
       // d·G for `pki verify`'s key checks (lib/x509/key-match.ts); null where d is no P-256 key.
-      const e = (pointEcdh ??= createECDH("prime256v1"));
       const points = m.ds.map((d) => {
         try {
-          e.setPrivateKey(d);
-          return new Uint8Array(e.getPublicKey());
+          return p256Point(d);
         } catch {
           return null;
         }

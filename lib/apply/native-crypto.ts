@@ -1,5 +1,5 @@
 import { createECDH, KeyObject, sign as nodeSign, verify as nodeVerify, type ECDH } from "node:crypto";
-import { digest, publicKeyOf } from "../node-crypto.ts";
+import { digest, p256Point, publicKeyOf } from "../node-crypto.ts";
 import * as X from "../x509/mod.ts";
 
 // node:crypto where it makes the same bytes cheaper than WebCrypto on the event loop, which is
@@ -65,25 +65,18 @@ export const nativeSign: X.SignPrimitive = async (privateKey, data) => {
 // Installed when this module loads — lib/apply/keys.ts, which every command that opens keys
 // imports, imports it — and only what works here: d·G is checked against a generated pair
 // first; a verification that throws makes lib/x509 fall back to WebCrypto.
-// One ECDH object for every d·G: constructing one per key cost about a third of the check
-// (190 of 500 ms at 10,000 leaves in a verify profile). The set and get are one synchronous pair.
-let pointEcdh: ECDH | undefined;
-function nodePoint(d: Uint8Array): Uint8Array {
-  const e = (pointEcdh ??= createECDH("prime256v1"));
-  e.setPrivateKey(d);
-  return new Uint8Array(e.getPublicKey());
-}
+// d·G is lib/node-crypto.ts p256Point, which verify's workers use too.
 function pointWorks(): boolean {
   try {
     const e = createECDH("prime256v1");
     const q = e.generateKeys();
-    return Buffer.from(nodePoint(e.getPrivateKey())).equals(q);
+    return Buffer.from(p256Point(e.getPrivateKey())).equals(q);
   } catch {
     return false;
   }
 }
 export const nativePlatform: X.Platform = {
-  ...(pointWorks() ? { p256Point: nodePoint } : {}),
+  ...(pointWorks() ? { p256Point } : {}),
   sha256: (data) => digest("sha256", data),
   verifyP256: (spki, sig, data) => {
     const key = publicKeyOf(spki);

@@ -34,59 +34,32 @@ const header = (entry: string, count: number) => JSON.stringify({ format: REDO_F
 /** A file's record: its length is in UTF-16 code units, as the reader slices the decoded text. */
 const record = (f: RedoFile) => JSON.stringify({ path: f.path, mode: f.mode, length: f.content.length }) + "\n" + f.content + "\n";
 
-/**
- * Write the redo log at `abs` (created anew, never through a planted name) and fsync it. `each`
- * runs before each file's record is written, the records before it already written (fault
- * injection: one write per record then).
- */
-export async function writeRedo(abs: string, entry: string, files: readonly RedoFile[], each?: (n: number, text: string) => void): Promise<void> {
-  const fh = await createNew(abs, 0o600); // it holds sealed keys' text, like the key files it will write
-  try {
-    let chunk = header(entry, files.length);
-    for (const [n, f] of files.entries()) {
-      const r = record(f);
-      if (each) {
-        await fh.write(chunk);
-        chunk = "";
-        each(n, r);
-        await fh.write(r);
-        continue;
-      }
-      chunk += r;
-      // About 1 MB per write: few system calls, and the log is never held twice in memory.
-      if (chunk.length > 1 << 20) {
-        await fh.write(chunk);
-        chunk = "";
-      }
+/** The log's text a piece at a time, about 1 MB each: few system calls, and the log is never held twice in memory. */
+function* pieces(entry: string, files: readonly RedoFile[]): Generator<string> {
+  let chunk = header(entry, files.length);
+  for (const f of files) {
+    chunk += record(f);
+    if (chunk.length > 1 << 20) {
+      yield chunk;
+      chunk = "";
     }
-    if (chunk) await fh.write(chunk);
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
+  if (chunk) yield chunk;
 }
 
 /**
- * Create the redo log at `abs` as writeRedo does and write it into the page cache now, on this
- * thread; its flush (fsync) is under way on the thread pool when this returns, and `flushed`
- * settles once it is durable and closed. A commit checks its other paths meanwhile.
+ * Create the redo log at `abs` (anew, never through a planted name) and write it into the page
+ * cache now, on this thread; its flush (fsync) is under way on the thread pool when this
+ * returns, and `flushed` settles once it is durable and closed. A commit checks its other paths
+ * meanwhile.
  */
 export async function writeRedoNow(abs: string, entry: string, files: readonly RedoFile[]): Promise<{ flushed: Promise<void> }> {
-  const fh = await createNew(abs, 0o600);
+  const fh = await createNew(abs, 0o600); // it holds sealed keys' text, like the key files it will write
   try {
-    let chunk = header(entry, files.length);
-    const put = (text: string) => {
+    for (const text of pieces(entry, files)) {
       const bytes = Buffer.from(text, "utf8");
       for (let off = 0; off < bytes.length;) off += writeSync(fh.fd, bytes, off, bytes.length - off);
-    };
-    for (const f of files) {
-      chunk += record(f);
-      if (chunk.length > 1 << 20) {
-        put(chunk);
-        chunk = "";
-      }
     }
-    if (chunk) put(chunk);
   } catch (e) {
     await fh.close();
     throw e;
@@ -94,6 +67,26 @@ export async function writeRedoNow(abs: string, entry: string, files: readonly R
   const flushed = fh.sync().finally(() => fh.close());
   flushed.catch(() => {}); // the caller awaits it
   return { flushed };
+}
+
+/**
+ * Write the redo log at `abs` and fsync it. `each` (fault injection) runs before each file's
+ * record is written, the records before it already written: one write per record then.
+ */
+export async function writeRedo(abs: string, entry: string, files: readonly RedoFile[], each?: (n: number, text: string) => void): Promise<void> {
+  if (!each) return (await writeRedoNow(abs, entry, files)).flushed;
+  const fh = await createNew(abs, 0o600);
+  try {
+    await fh.write(header(entry, files.length));
+    for (const [n, f] of files.entries()) {
+      const r = record(f);
+      each(n, r);
+      await fh.write(r);
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

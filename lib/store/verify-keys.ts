@@ -148,35 +148,26 @@ async function checkLeafKeys(
     add(error("key.unreadable", e.message, path));
     return { opened: 0, skipped: 0 };
   }
-  const sameSerial = (entry: LeafKeyEntry, r: CertRecord) => !r.serial || entry.serial.replace(/^0+/, "") === r.serial.replace(/^0+/, "");
-  // d·G against the certificate's point, without importing thousands of keys (lib/x509
-  // keyMatchesCertificate): every leaf's asked for at once, then judged in order.
-  const matches = await Promise.all(leaves.map((r) => {
-    const entry = keys.get(r.leaf!.service);
-    const pem = certs.get(r.cert);
-    return entry && pem && sameSerial(entry, r) ? X.keyMatchesCertificate(entry.key, pem) : null;
-  }));
-  let opened = 0;
-  for (const [i, r] of leaves.entries()) {
+  // Each leaf judged once: a finding, "opened", or nothing to say (its certificate is missing and
+  // reported as such). The keys' d·G against their certificates' points (lib/x509
+  // keyMatchesCertificate, without importing thousands of keys) are all asked for at once.
+  const verdicts = await Promise.all(leaves.map(async (r): Promise<Finding | "opened" | null> => {
     const svc = r.leaf!.service;
     const entry = keys.get(svc);
     const pem = certs.get(r.cert);
-    if (!entry) {
-      add(error("key.missing", `${path} holds no key for ${r.what}, so that leaf has lost its key; restore it from git, or rotate the leaf (inforge pki rotate --leaf ${svc} --region ${scope})`, path));
-      continue;
+    if (!entry) return error("key.missing", `${path} holds no key for ${r.what}, so that leaf has lost its key; restore it from git, or rotate the leaf (inforge pki rotate --leaf ${svc} --region ${scope})`, path);
+    if (!pem) return null;
+    if (r.serial && entry.serial.replace(/^0+/, "") !== r.serial.replace(/^0+/, "")) {
+      return error("key.mismatch", `${path} holds the key of serial ${entry.serial} for ${r.what}, but ${r.cert} has serial ${r.serial}: the key file and the certificate are from different runs; restore both from git`, path);
     }
-    if (!pem) continue;
-    if (!sameSerial(entry, r)) {
-      add(error("key.mismatch", `${path} holds the key of serial ${entry.serial} for ${r.what}, but ${r.cert} has serial ${r.serial}: the key file and the certificate are from different runs; restore both from git`, path));
-      continue;
-    }
-    const m = matches[i];
-    if (m === "unreadable") {
-      add(error("key.unreadable", `${path} holds no usable P-256 key for ${r.what}; restore it from git`, path));
-      continue;
-    }
-    if (m === "match") opened++;
-    else add(error("key.mismatch", `${path} does not hold the key of ${r.cert} (${r.what}): a key or certificate was swapped; restore both from git`, path));
+    const m = await X.keyMatchesCertificate(entry.key, pem);
+    if (m === "unreadable") return error("key.unreadable", `${path} holds no usable P-256 key for ${r.what}; restore it from git`, path);
+    return m === "match" ? "opened" : error("key.mismatch", `${path} does not hold the key of ${r.cert} (${r.what}): a key or certificate was swapped; restore both from git`, path);
+  }));
+  let opened = 0;
+  for (const v of verdicts) {
+    if (v === "opened") opened++;
+    else if (v) add(v);
   }
   return { opened, skipped: 0 };
 }
