@@ -82,7 +82,7 @@ function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
       // The pipeline's tamper check (lib/store/tamper.ts), loaded when first asked for.
       void (async () => {
         const [{ FsStore }, { assertUntampered }] = await Promise.all([import("../store/fs-store.ts"), import("../store/tamper.ts")]);
-        await assertUntampered(new FsStore(m.dir, { domain: m.domain }), { shippedLeaves: m.shippedLeaves });
+        await assertUntampered(new FsStore(m.dir, { domain: m.domain }), { shippedLeaves: m.shippedLeaves, yields: false });
       })().then(
         () => reply({ kind: "untampered", id: m.id }),
         (e: unknown) => reply({ kind: "failed", id: m.id, setup: false, error: errorOf(e) }),

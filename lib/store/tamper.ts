@@ -19,7 +19,7 @@ const YIELD_EVERY = 256;
  * certificate or bundle) stops the run before anything is planned on top of it. pki.json is
  * exempt: it is the operator's config (verify reports its edits as a warning).
  */
-export async function assertUntampered(store: FsStore, o: { shippedLeaves?: boolean } = {}): Promise<void> {
+export async function assertUntampered(store: FsStore, o: { shippedLeaves?: boolean; yields?: boolean } = {}): Promise<void> {
   const bad: { path: string; seq: number; command: string; missing: boolean }[] = [];
   // A run locked to one scope checks the shared files and its own: other scopes' runs may be writing theirs.
   const mine = (path: string) => store.domain === null || [null, store.domain].includes(scopeOfPath(path));
@@ -27,10 +27,13 @@ export async function assertUntampered(store: FsStore, o: { shippedLeaves?: bool
   // Read synchronously: this runs before every apply, and small files read through promises cost
   // a thread-pool round trip each (lib/store/disk-walk.ts has the measurement). It runs beside a
   // fleet renewal's steps: every YIELD_EVERY files the event loop gets a turn, so the mint
-  // workers' replies are taken and their next batches sent meanwhile.
+  // workers' replies are taken and their next batches sent meanwhile. On a mint worker
+  // (`yields: false`) it runs through: a batch taken in between made it wait for every batch
+  // queued behind, so its last files were read after the last leaf, the commit waiting on them.
+  const yields = o.yields ?? true;
   let n = 0;
   for (const [path, w] of all) {
-    if (++n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+    if (yields && ++n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
     let now: Uint8Array | null;
     try {
       now = readSmall(store.abs(path));
