@@ -22,11 +22,11 @@ import { readSnapshot, readSnapshotSync } from "./store/snapshot.ts";
 import { checkNameLimits, loadTopology, loadTopologySync } from "./store/regions.ts";
 import { ciGuard, isCi, loadIdentities, matchRecipients, tokenIdentity } from "./store/identities.ts";
 import { parsePkcs11Uri } from "./pkcs11/uri.ts";
-import { verifyDir, type VerifyReport } from "./store/verify.ts";
+import type { VerifyReport } from "./store/verify.ts";
 import { assertUntampered } from "./store/tamper.ts";
 import { assertCustody } from "./store/custody.ts";
 import { readProbeRecords } from "./store/probe-records.ts";
-import { runProbe, type ProbeReport } from "./probe/run-probe.ts";
+import type { ProbeReport } from "./probe/run-probe.ts";
 import { probeDrift, type DriftFinding } from "./check/probe-drift.ts";
 import { entryRef, writesWithin } from "./store/domains.ts";
 import { parseSavedPlan, savedPlan, stateChange, stateFiles, type AfterHook, type SavedPlan } from "./store/plan-file.ts";
@@ -184,9 +184,12 @@ export async function openPki(o: OpenOptions): Promise<Pki> {
       return Object.freeze({ at: now.toISOString(), health, problems, pending, drift, state });
     },
     async verify(v = {}) {
+      // Loaded when asked for: verify reads foreign shapes with @peculiar/x509, which a renewal never loads.
+      const { verifyDir } = await import("./store/verify.ts");
       return verifyDir(dir, { now: clock(), identities: await loadIdentities(env), env, history: v.since === undefined ? {} : { since: v.since } });
     },
     async probe(p = {}) {
+      const { runProbe } = await import("./probe/run-probe.ts");
       return runProbe({ dir, regions, now: clock(), env, command: `openPki().probe(${p.region ?? ""})`, ...p });
     },
   };

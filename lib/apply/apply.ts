@@ -1,6 +1,6 @@
 import { StateError } from "../errors.ts";
 import { generateIdentity, open, type Identity } from "../age/mod.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 import { refKey, type Ref } from "../model/bundles.ts";
 import * as P from "../model/paths.ts";
 import { generationsOf, type Generation, type Snapshot } from "../model/state.ts";

@@ -1,6 +1,6 @@
 import type { PkiConfig } from "../model/config.ts";
 import { CUSTODY_SCHEMA, custodyPayload, custodyText, trustCritical } from "../model/custody-record.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 
 /**
  * custody.json's text for `config`, signed by root G`gen` (certificate fingerprint `fingerprint`)

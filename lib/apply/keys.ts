@@ -3,7 +3,7 @@ import type { RootKeyLocation } from "../model/config.ts";
 import { showKey, type Pkcs11Uri } from "../pkcs11/uri.ts";
 import type { Token, TokenKey } from "../pkcs11/token.ts";
 import { assertSingleRecipient, open, seal, type Identity } from "../age/mod.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 import type { Store } from "../store/fs-store.ts";
 import { nativeSign } from "./native-crypto.ts";
 import { toBase64 } from "../bytes.ts";

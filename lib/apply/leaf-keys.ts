@@ -1,7 +1,7 @@
 import { StateError } from "../errors.ts";
 import { assertSingleRecipient, open, seal, type Identity } from "../age/mod.ts";
 import * as P from "../model/paths.ts";
-import { isPkcs8Pem } from "../x509/mod.ts";
+import { isPkcs8Pem } from "../x509/core.ts";
 import type { Store } from "../store/fs-store.ts";
 
 // A scope's leaf keys live together in one age file, leaves/<scope>/keys.age, sealed to the CI

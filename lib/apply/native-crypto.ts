@@ -1,6 +1,6 @@
 import { createECDH, KeyObject, sign as nodeSign, verify as nodeVerify, type ECDH } from "node:crypto";
 import { digest, p256Point, publicKeyOf } from "../node-crypto.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 
 // node:crypto where it makes the same bytes cheaper than WebCrypto on the event loop, which is
 // what bounds a fleet renewal (thousands of keys and signatures, one JavaScript thread):

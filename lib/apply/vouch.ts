@@ -90,7 +90,7 @@ export function vouching(read: ReadTree, snap: Snapshot): Vouch {
       throw new StateError(`${path} is not the cross certificate ${P.ROOT_STATE} records (fingerprint differs); restore it from git and run inforge pki verify`);
     }
     // A root overlap only: the key comparison takes the full lib/x509 (read.ts keeps status light).
-    if (!(await signedBy(pem, await root(x.by))) || !(await import("../x509/mod.ts")).samePublicKey(pem, await root(x.gen))) {
+    if (!(await signedBy(pem, await root(x.by))) || !(await import("../x509/core.ts")).samePublicKey(pem, await root(x.gen))) {
       throw new StateError(`${path} is not root G${x.gen}'s key certified by root G${x.by}; restore it from git and run inforge pki verify`);
     }
     return pem;

@@ -143,7 +143,7 @@ async function anchoredRoots(i: CustodyInput, fp: (pem: string | null | undefine
   }
   // Cross certificates (a root overlap) are checked with the full library; the rest of custody
   // needs only lib/x509/read.ts, which keeps @peculiar/x509 out of `pki status`'s start.
-  const full = i.crossCerts.length ? await import("../x509/mod.ts") : null;
+  const full = i.crossCerts.length ? await import("../x509/core.ts") : null;
   for (let grew = true; grew && full; ) {
     grew = false;
     for (const x of i.crossCerts) {

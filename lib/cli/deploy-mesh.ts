@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { InputError, StateError } from "../errors.ts";
 import { assertSingleRecipient, open } from "../age/mod.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 import { IDENTITY_VAR } from "../apply/keys.ts";
 import { vouching } from "../apply/vouch.ts";
 import { meshExport, MESH_FILES } from "../deliver/mesh-export.ts";

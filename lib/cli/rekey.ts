@@ -4,7 +4,7 @@ import { IDENTITY_VAR } from "../apply/keys.ts";
 import { heldKeys } from "../model/custody.ts";
 import type { PkiConfig } from "../model/config.ts";
 import type { Snapshot } from "../model/state.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 import { signCustody } from "../apply/custody.ts";
 import { assertCustody } from "../store/custody.ts";
 import * as P from "../model/paths.ts";

@@ -9,7 +9,7 @@
 //   "spiffe_refresh_hint" (seconds) comes from pki.json's spiffeRefreshHint.
 // - bundles/<name>.configmap.yaml — a Kubernetes ConfigMap carrying a scope's or the root's PEM
 //   bundle as "ca.crt", for trust-manager's Bundle sources or a mesh's own distribution.
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 import type { PkiConfig } from "../model/config.ts";
 import { DEFAULTS } from "../model/config.ts";
 import { parseDuration } from "../model/duration.ts";

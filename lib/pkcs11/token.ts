@@ -2,7 +2,7 @@
 // pkcs11: URI brings it in, so Deno and installs without the native binding are unaffected).
 // Everything else sees a Signer (lib/x509/signer.ts).
 import { InputError, StateError } from "../errors.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 import { showKey, type Pkcs11Uri } from "./uri.ts";
 
 type Pkcs11Module = typeof import("pkcs11js");

@@ -1,6 +1,6 @@
 import { StateError } from "../errors.ts";
 import { AgeError, assertSingleRecipient, looksSealed, open, type Identity } from "../age/mod.ts";
-import * as X from "../x509/mod.ts";
+import * as X from "../x509/core.ts";
 import { IDENTITY_VAR, type Identities } from "../apply/keys.ts";
 import { decodeLeafKeys, type LeafKeyEntry } from "../apply/leaf-keys.ts";
 import * as P from "../model/paths.ts";

@@ -2,7 +2,7 @@
 // through the same Signer seam as certificates — so a root held in an HSM signs the record too —
 // and checked against the public key of a certificate, which the CI posture has without any key.
 import { X509Error } from "./errors.ts";
-import { loadCertificate } from "./parse.ts";
+import { spkiOf } from "./key-match.ts";
 import { bytesEqual, toBase64 } from "../bytes.ts";
 import type { Signer } from "./signer.ts";
 
@@ -19,7 +19,5 @@ export async function signDetached(signer: Signer, data: Uint8Array): Promise<st
 
 /** True when two certificates carry the same SubjectPublicKeyInfo (a root and its cross certificate). */
 export function samePublicKey(aPem: string, bPem: string): boolean {
-  const a = loadCertificate(aPem, "certificate");
-  const b = loadCertificate(bPem, "certificate");
-  return bytesEqual(new Uint8Array(a.publicKey.rawData), new Uint8Array(b.publicKey.rawData));
+  return bytesEqual(spkiOf(aPem), spkiOf(bPem));
 }

@@ -5,7 +5,7 @@ import { X509Error } from "./errors.ts";
 import { EC_KEY_ALGORITHM, exportSpki } from "./keys.ts";
 import { concat, fromBase64Url, type Bytes } from "../bytes.ts";
 import { leafEncoder, leafKeyFromParts, type LeafKey, type LeafRequest, type LeafTemplate, type MintedLeaf } from "./leaf-der.ts";
-import { loadIssuer } from "./profiles.ts";
+import { loadIssuer } from "./issuer.ts";
 import { isKeySigner, type Issuer, type Signer } from "./signer.ts";
 
 export { leafKeyFromParts, type LeafKey, type LeafRequest, type LeafTemplate, type MintedLeaf };

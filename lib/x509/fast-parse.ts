@@ -311,3 +311,18 @@ export function issuerFields(der: Uint8Array): { subjectName: Bytes; keyUsage: n
   return { subjectName: der.slice(f[5]!.start, f[5]!.end), keyUsage };
 }
 const KEY_USAGE = "551d0f";
+
+/**
+ * The SubjectPublicKeyInfo (DER) of any well-formed certificate, whatever its key or extensions:
+ * TBSCertificate's seventh field, sixth without the [0] version (RFC 5280 §4.1). Null for bytes
+ * that are no certificate. Key comparisons need nothing more, so they never load @peculiar/x509.
+ */
+export function certificateSpki(der: Uint8Array): Bytes | null {
+  const fast = fastFields(der);
+  if (fast) return fast.spki;
+  const cert = certificateParts(der);
+  const f = cert && childrenOf(der, cert.tbs);
+  const at = f && (f[0]?.tag === 0xa0 ? 6 : 5);
+  const spki = f && at !== null ? f[at] : undefined;
+  return spki?.tag === 0x30 ? der.slice(spki.start, spki.end) : null;
+}

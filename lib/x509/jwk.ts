@@ -1,9 +1,11 @@
 // A certificate's public key as a JWK and its DER as base64: what a SPIFFE trust bundle carries
-// for each X.509 authority (a JWK set whose "x509-svid" keys hold "x5c", RFC 7517 §4.7).
+// for each X.509 authority (a JWK set whose "x509-svid" keys hold "x5c", RFC 7517 §4.7). Read
+// off the DER (a renewal that rewrites a bundle does not load @peculiar/x509 for it).
 import { X509Error } from "./errors.ts";
-import { loadCertificate } from "./parse.ts";
+import { CERT_LABEL, certReason } from "./read.ts";
+import { certificateSpki, childrenOf, tlvAt } from "./fast-parse.ts";
+import { assertSingleDerElement, decodeSinglePem } from "./pem.ts";
 import { toBase64, toBase64Url, toHex } from "../bytes.ts";
-import { asn1x509, AsnConvert } from "./vendor.ts";
 
 /** An elliptic-curve public key in JWK form (RFC 7518 §6.2.1). */
 export interface EcPublicJwk {
@@ -23,13 +25,22 @@ const CURVES: Record<string, [EcPublicJwk["crv"], number]> = {
 
 /** A certificate as a SPIFFE bundle needs it: the JWK of its key, and its DER in base64 (x5c). */
 export function certificateJwk(pem: string, what = "certificate"): { jwk: EcPublicJwk; x5c: string } {
-  const cert = loadCertificate(pem, what);
-  const spki = AsnConvert.parse(cert.publicKey.rawData, asn1x509.SubjectPublicKeyInfo);
-  const params = spki.algorithm.parameters ? toHex(new Uint8Array(spki.algorithm.parameters)) : "";
-  const curve = CURVES[params];
-  const point = new Uint8Array(spki.subjectPublicKey);
-  if (spki.algorithm.algorithm !== ID_EC_PUBLIC_KEY || !curve) {
-    throw new X509Error(`${what} has a ${spki.algorithm.algorithm} key, which a SPIFFE bundle here cannot carry; only EC P-256/P-384/P-521 keys are written as JWKs`, "bad-key");
+  const describe = certReason(what);
+  const der = decodeSinglePem(pem, CERT_LABEL, describe);
+  assertSingleDerElement(der, describe);
+  // SubjectPublicKeyInfo ::= SEQUENCE { SEQUENCE { algorithm OID, parameters }, BIT STRING } (RFC 5280 §4.1.2.7).
+  const spki = certificateSpki(der);
+  const outer = spki && tlvAt(spki, 0);
+  const [alg, bits] = (spki && outer && childrenOf(spki, outer)) ?? [];
+  const [oid, params] = (spki && alg?.tag === 0x30 && childrenOf(spki, alg)) || [];
+  if (!spki || !oid || oid.tag !== 0x06 || bits?.tag !== 0x03 || bits.end - bits.body < 1 || spki[bits.body] !== 0) {
+    throw new X509Error(describe("the DER is not an X.509 certificate with a readable public key"), "bad-der");
+  }
+  const algorithm = oidText(spki.subarray(oid.body, oid.end));
+  const curve = params ? CURVES[toHex(spki.subarray(params.start, params.end))] : undefined;
+  const point = spki.subarray(bits.body + 1, bits.end);
+  if (algorithm !== ID_EC_PUBLIC_KEY || !curve) {
+    throw new X509Error(`${what} has a ${algorithm} key, which a SPIFFE bundle here cannot carry; only EC P-256/P-384/P-521 keys are written as JWKs`, "bad-key");
   }
   const [crv, n] = curve;
   // Uncompressed point (SEC 1 §2.3.3): 0x04 || X || Y, each coordinate n bytes.
@@ -38,6 +49,21 @@ export function certificateJwk(pem: string, what = "certificate"): { jwk: EcPubl
   }
   return {
     jwk: { kty: "EC", crv, x: toBase64Url(point.subarray(1, 1 + n)), y: toBase64Url(point.subarray(1 + n)) },
-    x5c: toBase64(new Uint8Array(cert.rawData)),
+    x5c: toBase64(der),
   };
+}
+
+/** An OBJECT IDENTIFIER's content octets in dotted form (X.690 §8.19), for the message above. */
+function oidText(b: Uint8Array): string {
+  const arcs: number[] = [];
+  let v = 0;
+  for (const byte of b) {
+    v = v * 128 + (byte & 0x7f);
+    if (!(byte & 0x80)) {
+      if (!arcs.length) arcs.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+      else arcs.push(v);
+      v = 0;
+    }
+  }
+  return arcs.join(".");
 }

@@ -1,10 +1,11 @@
 // Key matching: is a private key (or a key held elsewhere) the key of a certificate.
 import { exportSpki, importPrivateKeyPem, type KeyPair } from "./keys.ts";
 import { assertSingleDerElement, bytesEqual, decodeSinglePem, type Bytes } from "./pem.ts";
-import { fastFields } from "./fast-parse.ts";
+import { certificateSpki } from "./fast-parse.ts";
+import { X509Error } from "./errors.ts";
 import { platform } from "./platform.ts";
 import { p256Pkcs8Parts } from "./p256.ts";
-import { CERT_LABEL, certReason, loadCertificate } from "./parse.ts";
+import { CERT_LABEL, certReason } from "./read.ts";
 
 /**
  * True when the certificate's SubjectPublicKeyInfo is `k.publicKey`, and, when the private key
@@ -12,10 +13,7 @@ import { CERT_LABEL, certReason, loadCertificate } from "./parse.ts";
  * two different keys does not pass).
  */
 export async function publicKeyMatches(certPem: string, k: KeyPair): Promise<boolean> {
-  const describe = certReason("certificate");
-  const der = decodeSinglePem(certPem, CERT_LABEL, describe);
-  assertSingleDerElement(der, describe);
-  const certSpki = fastFields(der)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
+  const certSpki = spkiOf(certPem);
   if (!bytesEqual(certSpki, await exportSpki(k.publicKey))) return false;
   if (k.privateKey.extractable) {
     const subtle = globalThis.crypto.subtle;
@@ -35,10 +33,7 @@ export async function publicKeyMatches(certPem: string, k: KeyPair): Promise<boo
  * anything else is imported and compared as importPrivateKeyPem + publicKeyMatches would.
  */
 export async function keyMatchesCertificate(keyPem: string, certPem: string): Promise<"match" | "mismatch" | "unreadable"> {
-  const describe = certReason("certificate");
-  const certDer = decodeSinglePem(certPem, CERT_LABEL, describe);
-  assertSingleDerElement(certDer, describe);
-  const certSpki = fastFields(certDer)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
+  const certSpki = spkiOf(certPem);
   let der: Bytes;
   try {
     der = decodeSinglePem(keyPem, "PRIVATE KEY", (why) => why);
@@ -68,7 +63,15 @@ export async function keyMatchesCertificate(keyPem: string, certPem: string): Pr
 
 /** True when the certificate's SubjectPublicKeyInfo is exactly `spki` (a key held elsewhere, e.g. on a token). */
 export function certificateHasSpki(certPem: string, spki: Uint8Array): boolean {
-  const der = decodeSinglePem(certPem, CERT_LABEL, certReason("certificate"));
-  const certSpki = fastFields(der)?.spki ?? new Uint8Array(loadCertificate(certPem, "certificate").publicKey.rawData);
-  return bytesEqual(certSpki, spki);
+  return bytesEqual(spkiOf(certPem), spki);
+}
+
+/** The SubjectPublicKeyInfo of exactly one PEM certificate; an X509Error for anything else. */
+export function spkiOf(certPem: string, what = "certificate"): Bytes {
+  const describe = certReason(what);
+  const der = decodeSinglePem(certPem, CERT_LABEL, describe);
+  assertSingleDerElement(der, describe);
+  const spki = certificateSpki(der);
+  if (!spki) throw new X509Error(describe("the DER is not an X.509 certificate"), "bad-der");
+  return spki;
 }

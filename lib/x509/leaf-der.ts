@@ -16,52 +16,14 @@ import { encodePem } from "./pem.ts";
 import { bytesEqual, concat, fromHex, toHex, type Bytes } from "../bytes.ts";
 import { ECDSA_SHA256_ALG, P256_PKCS8_MIDDLE, P256_PKCS8_PREFIX, P256_SPKI_PREFIX } from "./p256.ts";
 import { validity, type IssuerPeriod } from "./validity.ts";
+import { hdr, intContent, put, putAscii, putInt, timeText, tlvSize, type Writer } from "./der-writer.ts";
 import { sha1 } from "@noble/hashes/legacy.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 
 // ---- DER ---------------------------------------------------------------------------------------
-// Sizes first, then one buffer written front to back: a leaf is a dozen nested TLVs, and
-// building each as its own array (then copying it into its parent) cost more than the rest of
-// issuing. Everything here is DER definite-length encoding (X.690 §8.1.3, §10.1).
-
-const lenSize = (n: number) => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 4);
-/** Size of a TLV whose content is `n` bytes. */
-const tlvSize = (n: number) => 1 + lenSize(n) + n;
-
-interface Writer {
-  readonly buf: Bytes;
-  at: number;
-}
-
-function hdr(w: Writer, tag: number, n: number): void {
-  const b = w.buf;
-  b[w.at++] = tag;
-  if (n < 0x80) b[w.at++] = n;
-  else if (n < 0x100) {
-    b[w.at++] = 0x81;
-    b[w.at++] = n;
-  } else if (n < 0x10000) {
-    b[w.at++] = 0x82;
-    b[w.at++] = n >> 8;
-    b[w.at++] = n & 0xff;
-  } else {
-    b[w.at++] = 0x83;
-    b[w.at++] = n >> 16;
-    b[w.at++] = (n >> 8) & 0xff;
-    b[w.at++] = n & 0xff;
-  }
-}
-
-function put(w: Writer, bytes: Uint8Array): void {
-  w.buf.set(bytes, w.at);
-  w.at += bytes.length;
-}
-
-/** ASCII text (checked by the name rules before it gets here) as bytes. */
-function putAscii(w: Writer, s: string): void {
-  const b = w.buf;
-  for (let i = 0; i < s.length; i++) b[w.at++] = s.charCodeAt(i);
-}
+// Sizes first, then one buffer written front to back (der-writer.ts): a leaf is a dozen nested
+// TLVs, and building each as its own array (then copying it into its parent) cost more than the
+// rest of issuing.
 
 const SEQUENCE = 0x30;
 const hex = fromHex;
@@ -83,29 +45,6 @@ const SKI_PREFIX = hex("301d0603551d0e04160414");
 // X.520 PrintableString characters; @peculiar/x509 picks PrintableString for such values and
 // UTF8String otherwise, and so must we to stay byte-identical.
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
-
-const two = (n: number) => String(n).padStart(2, "0");
-
-/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds, Zulu. */
-function timeText(d: Date): { tag: number; text: string } {
-  const y = d.getUTCFullYear();
-  const rest = two(d.getUTCMonth() + 1) + two(d.getUTCDate()) + two(d.getUTCHours()) + two(d.getUTCMinutes()) + two(d.getUTCSeconds()) + "Z";
-  return y > 2049 ? { tag: 0x18, text: String(y).padStart(4, "0") + rest } : { tag: 0x17, text: two(y % 100) + rest };
-}
-
-/** An unsigned big-endian integer as the content of a minimal positive DER INTEGER. */
-function intContent(bytes: Uint8Array): { body: Uint8Array; pad: number } {
-  let i = 0;
-  while (i < bytes.length - 1 && bytes[i] === 0) i++;
-  const body = bytes.subarray(i);
-  return { body, pad: body[0]! & 0x80 ? 1 : 0 };
-}
-
-function putInt(w: Writer, v: { body: Uint8Array; pad: number }): void {
-  hdr(w, 0x02, v.body.length + v.pad);
-  if (v.pad) w.buf[w.at++] = 0;
-  put(w, v.body);
-}
 
 // ---- leaf keys ---------------------------------------------------------------------------------
 

@@ -12,37 +12,13 @@ import {
   type PemBlock,
 } from "./pem.ts";
 import { sha256 } from "./platform.ts";
-import { fastFields, issuerFields } from "./fast-parse.ts";
+import { fastFields } from "./fast-parse.ts";
+import { errText, type CertInfo } from "./cert-info.ts";
 import { certificateDefects, crlDefects, curveOrder, type Defect } from "./strict-der.ts";
 import { x509 } from "./vendor.ts";
 import { CERT_LABEL, certReason, certificateFingerprint } from "./read.ts";
 
-/** What inforge needs to know about a certificate, as plain data. */
-export interface CertInfo {
-  /** Canonical PEM (re-encoded from the DER), ending with exactly one "\n". */
-  pem: string;
-  /** Lowercase hex, without the DER sign padding. */
-  serial: string;
-  subjectCn: string;
-  issuerCn: string;
-  notBefore: Date;
-  notAfter: Date;
-  /** Subject key identifier, lowercase hex ("" if the certificate has none). */
-  ski: string;
-  /** Authority key identifier's keyIdentifier, lowercase hex, or null (self-signed roots). */
-  aki: string | null;
-  isCa: boolean;
-  /** basicConstraints pathLenConstraint, null when absent (unlimited, or not a CA). */
-  pathLen: number | null;
-  dns: string[];
-  uris: string[];
-  permittedDns: string[];
-  permittedUris: string[];
-  /** SHA-256 of the DER, lowercase hex (what `openssl x509 -fingerprint -sha256` shows). */
-  fingerprint: string;
-}
-
-export { CERT_LABEL, certReason, certificateFingerprint };
+export { CERT_LABEL, certReason, certificateFingerprint, errText, type CertInfo };
 
 /** Parses DER into the library's certificate object, refusing trailing bytes. */
 export function certFromDer(der: Bytes, describe: (why: string) => string): x509.X509Certificate {
@@ -85,22 +61,6 @@ function infoOfDer(der: Bytes, describe: (why: string) => string): CertInfo {
   if (!f) return certInfo(certFromDer(der, describe));
   const { spki: _spki, ...fields } = f;
   return { pem: encodePem(CERT_LABEL, der), ...fields, fingerprint: toHex(sha256(der)) };
-}
-
-/**
- * Internal: an issuer certificate as signing under it needs it, read without the library when
- * fast-parse.ts knows its shape (null otherwise): parsing the intermediates of a fleet renewal
- * with @peculiar/x509 cost ~100 ms of the main thread, most of it compiling the library's code.
- */
-export function fastIssuer(pem: string, what: string): { info: CertInfo; spki: Bytes; subjectName: Bytes; keyUsage: number | null } | null {
-  const describe = certReason(what);
-  const der = decodeSinglePem(pem, CERT_LABEL, describe);
-  assertSingleDerElement(der, describe);
-  const f = fastFields(der);
-  const i = f && issuerFields(der);
-  if (!f || !i) return null;
-  const { spki, ...fields } = f;
-  return { info: { pem: encodePem(CERT_LABEL, der), ...fields, fingerprint: toHex(sha256(der)) }, spki, ...i };
 }
 
 /** Internal: CertInfo of an already parsed certificate. */
@@ -181,6 +141,19 @@ function orderOf(issuerPem: string): bigint | null {
   return order;
 }
 
-export function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+/** Internal: an issuer certificate of a shape fast-parse.ts leaves to the library (issuer.ts loads this module for it). */
+export function libraryIssuer(pem: string): { info: CertInfo; spki: Bytes; subjectName: Bytes; keyUsage: number | null } {
+  const cert = loadCertificate(pem, "issuer certificate");
+  return {
+    info: certInfo(cert),
+    spki: new Uint8Array(cert.publicKey.rawData),
+    subjectName: new Uint8Array(cert.subjectName.toArrayBuffer()),
+    keyUsage: cert.getExtension(x509.KeyUsagesExtension)?.usages ?? null,
+  };
+}
+
+/** Internal: the AuthorityKeyIdentifier extension (DER) for children of an issuer without a usable SKI: its key's SHA-1. */
+export async function libraryAki(pem: string): Promise<Bytes> {
+  const cert = loadCertificate(pem, "issuer certificate");
+  return new Uint8Array((await x509.AuthorityKeyIdentifierExtension.create(cert.publicKey, false, globalThis.crypto)).rawData);
 }

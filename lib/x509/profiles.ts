@@ -4,9 +4,9 @@ import { X509Error } from "./errors.ts";
 import { EC_SIGN_ALGORITHM, exportSpki, isP256, type KeyPair } from "./keys.ts";
 import { checkCommonName, checkCrlUrl, checkDnsConstraint, checkDnsName, checkUri, checkUriHostConstraint } from "./names.ts";
 import { nameConstraintsExtension } from "./name-constraints.ts";
-import { certInfo, fastIssuer, loadCertificate, type CertInfo } from "./parse.ts";
+import { certInfo, loadCertificate, type CertInfo } from "./parse.ts";
+import { loadIssuer as loadCheckedIssuer, type LoadedIssuer } from "./issuer.ts";
 import { bytesEqual, toHex, type Bytes } from "./pem.ts";
-import { fromHex } from "../bytes.ts";
 import {
   assertP256Signer,
   isKeySigner,
@@ -231,108 +231,15 @@ async function issueUnder(
 
 // ---------------------------------------------------------------------------------------------
 
-/** An issuer certificate checked for use, with what child certificates need from it. */
-export interface LoadedIssuer {
-  readonly info: CertInfo;
-  readonly signer: Signer;
-  readonly spki: Uint8Array;
-  /** Its subject Name (DER): a child's issuer name, byte for byte. */
-  readonly subjectName: Bytes;
-  /** The AuthorityKeyIdentifier extension (DER) its children carry. */
-  readonly akiDer: Bytes;
-  /** The library's certificate object and AKI extension, made when first asked for (the root posture's builders). */
+/** A checked issuer (issuer.ts) with the library's certificate object and AKI extension, for these builders. */
+interface LibraryIssuer extends LoadedIssuer {
   readonly cert: x509.X509Certificate;
   readonly aki: x509.AuthorityKeyIdentifierExtension;
 }
 
-/**
- * Checks that the issuer may sign (cA, keyCertSign/cRLSign — §4.2.1.9, §4.2.1.3) and that its
- * signer holds the certificate's key, before anything is signed: with an HSM or KMS a wrong
- * key would otherwise surface only as certificates nobody can verify.
- */
-export async function loadIssuer(issuer: Issuer, usage: "cert" | "crl" = "cert"): Promise<LoadedIssuer> {
-  const p = parsedIssuer(issuer.certPem);
-  const { info, spki } = p;
-  const flag = usage === "cert" ? x509.KeyUsageFlags.keyCertSign : x509.KeyUsageFlags.cRLSign;
-  if (!info.isCa || (p.keyUsage !== null && (p.keyUsage & flag) === 0)) {
-    throw new X509Error(
-      `issuer "${info.subjectCn}" is not a CA allowed to sign ${usage === "cert" ? "certificates" : "CRLs"}`,
-      "not-a-ca",
-    );
-  }
-  assertP256Signer(issuer.signer);
-  if (!bytesEqual(spki, await signerSpki(issuer.signer))) {
-    throw new X509Error(
-      `issuer "${info.subjectCn}": the signer's public key is not the key in the issuer certificate; pair the certificate with its own key`,
-      "signer-mismatch",
-    );
-  }
-  const cert = () => loadCertificate(issuer.certPem, "issuer certificate");
-  // AKI = the issuer's SKI, byte for byte, so path builders match child to issuer (§4.2.1.1).
-  const akiDer = (info.ski && akiExtension(info.ski)) ||
-    new Uint8Array((await x509.AuthorityKeyIdentifierExtension.create(cert().publicKey, false, globalThis.crypto)).rawData);
-  let aki: x509.AuthorityKeyIdentifierExtension | undefined;
-  return {
-    info, signer: issuer.signer, spki, subjectName: p.subjectName, akiDer,
-    get cert() { return cert(); },
-    get aki() { return (aki ??= new x509.AuthorityKeyIdentifierExtension(akiDer)); },
-  };
-}
-
-/** The DER of a non-critical AuthorityKeyIdentifier extension holding keyIdentifier `hex`; null for one too long to write here. */
-function akiExtension(hex: string): Bytes | null {
-  const id = fromHex(hex);
-  if (id.length < 1 || id.length > 64) return null;
-  const n = id.length;
-  return new Uint8Array([0x30, n + 11, 0x06, 0x03, 0x55, 0x1d, 0x23, 0x04, n + 4, 0x30, n + 2, 0x80, n, ...id]);
-}
-
-// A Signer's public key is readonly, so its SPKI is exported once per signer.
-const signerSpkis = new WeakMap<Signer, Promise<Bytes>>();
-
-function signerSpki(signer: Signer): Promise<Bytes> {
-  let spki = signerSpkis.get(signer);
-  if (!spki) {
-    spki = exportSpki(signer.publicKey);
-    signerSpkis.set(signer, spki);
-    spki.catch(() => signerSpkis.delete(signer));
-  }
-  return spki;
-}
-
-// Certificates are immutable, so an issuer's reading is kept by exact PEM text (the internal info
-// never leaves this module, so callers cannot mutate a cached entry). A fleet renewal prepares
-// every scope's intermediate for its leaves and again for its CRL: the cache holds a fleet's
-// issuers (20 scopes and the root overflowed 16, and each miss parsed again). Read by
-// fast-parse.ts where it knows the shape (all of ours), by @peculiar/x509 otherwise.
-const ISSUER_CACHE_SIZE = 64;
-interface ParsedIssuer {
-  readonly info: CertInfo;
-  readonly spki: Bytes;
-  readonly subjectName: Bytes;
-  readonly keyUsage: number | null;
-}
-const issuerCache = new Map<string, ParsedIssuer>();
-
-function parsedIssuer(pem: string): ParsedIssuer {
-  const hit = issuerCache.get(pem);
-  if (hit) return hit;
-  const entry = fastIssuer(pem, "issuer certificate") ?? libraryIssuer(pem);
-  if (issuerCache.size >= ISSUER_CACHE_SIZE) {
-    issuerCache.delete(issuerCache.keys().next().value!);
-  }
-  issuerCache.set(pem, entry);
-  return entry;
-}
-
-function libraryIssuer(pem: string): ParsedIssuer {
-  const cert = loadCertificate(pem, "issuer certificate");
-  return {
-    info: certInfo(cert),
-    spki: new Uint8Array(cert.publicKey.rawData),
-    subjectName: new Uint8Array(cert.subjectName.toArrayBuffer()),
-    keyUsage: cert.getExtension(x509.KeyUsagesExtension)?.usages ?? null,
-  };
+async function loadIssuer(issuer: Issuer): Promise<LibraryIssuer> {
+  const ca = await loadCheckedIssuer(issuer);
+  return { ...ca, cert: loadCertificate(issuer.certPem, "issuer certificate"), aki: new x509.AuthorityKeyIdentifierExtension(ca.akiDer) };
 }
 
 /**
