@@ -47,6 +47,7 @@ export function fastIssuer(pem: string, what: string): { info: CertInfo; spki: B
   return { info: { pem: encodePem(CERT_LABEL, der), ...fields, fingerprint: toHex(sha256(der)) }, spki, ...i };
 }
 
+/** A thrown value's message, for the parenthesis in our own. */
 export function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
