@@ -40,3 +40,23 @@ export function p256Point(d: Uint8Array): Uint8Array {
   e.setPrivateKey(d);
   return new Uint8Array(e.getPublicKey());
 }
+
+/**
+ * PEM text of DER bytes, byte for byte lib/x509/pem.ts encodePem (64-column lines, one final
+ * newline), with Buffer's base64: about 2 µs against 4.5 µs in JavaScript, twice a leaf minted
+ * (its certificate and its key). Written into one buffer and decoded once: a flat string, not a
+ * rope of pieces held until the commit.
+ */
+export function pemNative(label: string, der: Uint8Array): string {
+  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64");
+  const begin = `-----BEGIN ${label}-----\n`;
+  const end = `-----END ${label}-----\n`;
+  const out = Buffer.allocUnsafe(begin.length + b64.length + Math.ceil(b64.length / 64) + end.length);
+  let o = out.write(begin, 0, "latin1");
+  for (let k = 0; k < b64.length; k += 64) {
+    o += out.write(k + 64 < b64.length ? b64.slice(k, k + 64) : b64.slice(k), o, "latin1");
+    out[o++] = 0x0a;
+  }
+  out.write(end, o, "latin1");
+  return out.toString("latin1");
+}

@@ -11,6 +11,8 @@ import * as X from "../lib/x509/mod.ts";
 import { exportSpki } from "../lib/x509/keys.ts";
 import { encodePem } from "../lib/x509/pem.ts";
 import { newLeafKey, nativeSign } from "../lib/apply/native-crypto.ts";
+import { pemNative } from "../lib/node-crypto.ts";
+import { batchMinter, mintBatch } from "../lib/apply/mint-batch.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "inforge-fast-leaf-"));
 let n = 0;
@@ -192,6 +194,28 @@ test("signatures whose r or s need a leading zero, or lose leading zero bytes, e
     const r = openssl("verify", "-partial_chain", "-CAfile", euPem, file("shaped.pem", p));
     assert.ok(r.ok, r.out);
     assert.ok(await X.verifySignedBy(p, eu.pem));
+  }
+});
+
+test("the mint threads' PEM (Buffer's base64) is encodePem's text at every length, and their leaves and keys are the portable encoder's", async () => {
+  for (let n = 0; n <= 400; n++) {
+    const der = crypto.getRandomValues(new Uint8Array(n));
+    for (const label of ["CERTIFICATE", "PRIVATE KEY"]) assert.is(pemNative(label, der), encodePem(label, der), `${n} bytes`);
+    assert.is(pemNative("X", der.subarray(1)), encodePem("X", der.subarray(1)), `a view at an offset, ${n} bytes`);
+  }
+  // mintBatch (node:crypto digests, Buffer PEMs, a batch's dates parsed once) against the portable encoder on the same TBSCertificate.
+  const replies = mintBatch(batchMinter(fast.template, euKey.privateKey), [0, 1, 2].map((i) => ({
+    commonName: `m${i}.eu.mesh.test`, dns: [`m${i}.eu.mesh.test`], uris: [`spiffe://eu.mesh.test/svc/m${i}`], notBefore: at(0).toISOString(), notAfter: at(i === 2 ? 2 * DAY : DAY).toISOString(),
+  })));
+  for (const [i, r] of replies.entries()) {
+    const der = new Uint8Array(Buffer.from(r.pem.replace(/-----[^-]+-----|\n/g, ""), "base64"));
+    assert.is(encodePem("CERTIFICATE", der), r.pem);
+    assert.is(createHash("sha256").update(r.pem).digest("hex"), r.sha256);
+    const c = X.parseCertificate(r.pem);
+    assert.is(c.notAfter.getTime(), at(i === 2 ? 2 * DAY : DAY).getTime(), "each leaf keeps its own validity");
+    const key = await X.importPrivateKeyPem(r.key);
+    assert.ok(await X.publicKeyMatches(r.pem, key), "the key is the certificate's");
+    assert.ok(openssl("x509", "-in", file(`m${i}.pem`, r.pem), "-noout").ok);
   }
 });
 

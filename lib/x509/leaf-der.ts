@@ -59,12 +59,12 @@ export interface LeafKey {
  * public point (0x04 || x || y), as another key generator hands them over (lib/apply uses
  * node:crypto's, which costs a third of WebCrypto's generateKey on the event loop).
  */
-export function leafKeyFromParts(d: Uint8Array, point: Uint8Array): LeafKey {
+export function leafKeyFromParts(d: Uint8Array, point: Uint8Array, pem: PemEncoder = encodePem): LeafKey {
   if (d.length > 32 || point.length !== 65 || point[0] !== 0x04) throw new X509Error("malformed P-256 key: expected a scalar of at most 32 bytes and a 65-byte uncompressed point", "bad-key");
   const scalar = d.length === 32 ? d : concat([new Uint8Array(32 - d.length), d]);
   return {
     spki: concat([P256_SPKI_PREFIX, point]),
-    pkcs8Pem: encodePem("PRIVATE KEY", concat([P256_PKCS8_PREFIX, scalar, P256_PKCS8_MIDDLE, point])),
+    pkcs8Pem: pem("PRIVATE KEY", concat([P256_PKCS8_PREFIX, scalar, P256_PKCS8_MIDDLE, point])),
   };
 }
 
@@ -126,17 +126,24 @@ export interface LeafEncoder {
   finish(u: UnsignedLeaf, sig: Uint8Array): MintedLeaf;
 }
 
-/** The two digests a leaf needs: SHA-1 for its key identifier, SHA-256 for its fingerprint. */
-export interface LeafHashes {
+/** PEM text of DER bytes, as pem.ts encodePem writes it (a runtime may bring a native one). */
+export type PemEncoder = (label: string, der: Uint8Array) => string;
+
+/**
+ * What a leaf needs besides the encoder: SHA-1 for its key identifier, SHA-256 for its
+ * fingerprint, and its PEM text. Portable JavaScript by default; a mint worker passes
+ * node:crypto's digests and Buffer's base64 (lib/node-crypto.ts), the same bytes for less.
+ */
+export interface LeafPrimitives {
   sha1(data: Uint8Array): Uint8Array;
   sha256(data: Uint8Array): Uint8Array;
+  readonly pem: PemEncoder;
 }
 
-/** Portable JavaScript digests; a runtime with cheaper native ones (a mint worker's node:crypto) passes those. */
-const NOBLE: LeafHashes = { sha1, sha256 };
+const PORTABLE: LeafPrimitives = { sha1, sha256, pem: encodePem };
 
 /** The encoder for `t`'s leaves. Precomputes the bytes every leaf shares. */
-export function leafEncoder(t: LeafTemplate, hashes: LeafHashes = NOBLE): LeafEncoder {
+export function leafEncoder(t: LeafTemplate, hashes: LeafPrimitives = PORTABLE): LeafEncoder {
   const afterSerial = concat([SIG_ALG, t.issuerName]);
   const aki = t.aki;
   const ca = { info: t.issuer, spki: t.spki };
@@ -150,6 +157,17 @@ export function leafEncoder(t: LeafTemplate, hashes: LeafHashes = NOBLE): LeafEn
       cdps.set(url, ext);
     }
     return ext;
+  };
+
+  // A fleet's leaves share a few validity periods: each time's text is made once.
+  const times = new Map<number, { tag: number; text: string }>();
+  const timeOf = (d: Date) => {
+    let t = times.get(d.getTime());
+    if (!t) {
+      if (times.size >= 64) times.clear();
+      times.set(d.getTime(), (t = timeText(d)));
+    }
+    return t;
   };
 
   function tbs(r: LeafRequest): UnsignedLeaf {
@@ -175,8 +193,8 @@ export function leafEncoder(t: LeafTemplate, hashes: LeafHashes = NOBLE): LeafEn
     }
     const serialBytes = r.serial === undefined ? randomSerialBytes() : hex(r.serial.padStart(32, "0"));
     const serial = intContent(serialBytes);
-    const nb = timeText(notBefore);
-    const na = timeText(notAfter);
+    const nb = timeOf(notBefore);
+    const na = timeOf(notAfter);
     const printable = PRINTABLE.test(r.commonName);
     const cn = printable ? null : utf8.encode(r.commonName);
     const cnLen = cn ? cn.length : r.commonName.length;
@@ -261,7 +279,7 @@ export function leafEncoder(t: LeafTemplate, hashes: LeafHashes = NOBLE): LeafEn
     putInt(c, ss);
     const der = c.buf;
     return {
-      pem: encodePem("CERTIFICATE", der),
+      pem: hashes.pem("CERTIFICATE", der),
       der,
       serial: toHex(serialBytes).replace(/^(00)+(?=.)/, ""),
       fingerprint: toHex(hashes.sha256(der)),
