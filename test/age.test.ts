@@ -20,7 +20,8 @@ import {
   seal,
 } from "../lib/age/mod.ts";
 import { SAMPLE_PKCS8 } from "./fixtures/pem.ts";
-import { Decrypter, Encrypter, armor } from "age-encryption";
+import { Decrypter, Encrypter, armor, generateX25519Identity, identityToRecipient as libraryRecipient } from "age-encryption";
+import { identityToRecipient } from "../lib/age/identity.ts";
 import { bech32Data, nativeSealing, openNative } from "../lib/age/native.ts";
 import { armorDecode } from "../lib/age/armor.ts";
 
@@ -300,6 +301,23 @@ test("an identity file whose public key comment disagrees with its key is refuse
   const b = keygen("mismatch-b.key");
   const edited = a.text.replace(a.recipient, b.recipient);
   await rejects(() => parseIdentity(edited, "edited.key"), "identity.public-key-mismatch");
+});
+
+test("an identity's recipient is derived natively exactly as the library derives it, and refused where the library refuses", async () => {
+  for (let i = 0; i < 20; i++) {
+    const secret = await generateX25519Identity();
+    assert.is(await identityToRecipient(secret), await libraryRecipient(secret));
+  }
+  const k = keygen("native-recipient.key");
+  assert.is(await identityToRecipient(k.text.split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-"))!), k.recipient, "age-keygen's own public key");
+  const secret = await generateX25519Identity();
+  const typo = secret.slice(0, 20) + (secret[20] === "Q" ? "P" : "Q") + secret.slice(21);
+  for (const bad of [typo, secret.slice(0, -1), "AGE-SECRET-KEY-PQ-1" + secret.slice(16), secret.toLowerCase().replace("age-secret-key-1", "AGE-SECRET-KEY-1")]) {
+    const mine = await identityToRecipient(bad).then(() => "accepted", (e: Error) => e.message);
+    const theirs = await libraryRecipient(bad).then(() => "accepted", (e: Error) => e.message);
+    assert.is(mine, theirs, "the same verdict and message as the library's");
+    assert.is.not(mine, "accepted");
+  }
 });
 
 test("junk recipients are refused as recipient.malformed and normalised when valid", async () => {

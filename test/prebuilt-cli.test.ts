@@ -100,7 +100,7 @@ test("the entry chunk holds the help text, not the libraries; pki status loads n
   assert.ok(valibot < 60_000, `the bundle keeps ${valibot} bytes of valibot`);
 });
 
-test("a renewal (the task, the runner, the mint worker) loads no @peculiar/x509: leaves and CRLs are encoded without it", async () => {
+test("a renewal (the task, the runner, the mint worker) loads neither @peculiar/x509 nor age's library: leaves and CRLs are encoded, keys sealed, without them", async () => {
   const { metafile } = await buildCli();
   const byEntry = (entry: string) => {
     const o = Object.keys(metafile.outputs).find((k) => metafile.outputs[k]!.entryPoint === entry);
@@ -108,8 +108,8 @@ test("a renewal (the task, the runner, the mint worker) loads no @peculiar/x509:
     return loadedBy(metafile, o!);
   };
   const renew = new Set([...byEntry("lib/runbook/run-task.ts"), ...byEntry("tasks/renew.ts"), ...byEntry("lib/apply/mint-worker.ts")]);
-  assert.ok(renew.has("lib/apply/apply.ts") && renew.has("lib/x509/crl-sign.ts"), "the runner applies plans and signs CRLs");
-  for (const lib of [/node_modules\/@peculiar\//, /node_modules\/reflect-metadata\//, /^lib\/x509\/vendor\.ts$/]) {
+  assert.ok(renew.has("lib/apply/apply.ts") && renew.has("lib/x509/crl-sign.ts") && renew.has("lib/age/seal.ts"), "the runner applies plans, signs CRLs, seals keys");
+  for (const lib of [/node_modules\/@peculiar\//, /node_modules\/reflect-metadata\//, /^lib\/x509\/vendor\.ts$/, /node_modules\/age-encryption\//, /node_modules\/@noble\/post-quantum\//]) {
     assert.equal([...renew].filter((p) => lib.test(p)), [], `a renewal statically loads ${lib}`);
   }
 });

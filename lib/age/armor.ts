@@ -1,9 +1,10 @@
-import { armor } from "age-encryption";
+import { fromBase64, toBase64 } from "../bytes.ts";
 
 // age's ASCII armor (a strict subset of PEM: 64-column base64 lines) with the runtime's native
 // base64 where there is one (Node's Buffer): the library's JavaScript base64 took 40–80 ms to
-// armor a 10,000-leaf fleet's key files (2.6 MB), Buffer 3 ms. Elsewhere (Deno, browsers) the
-// library's own functions. Same bytes, same strictness: test/age-armor.test.ts compares them.
+// armor a 10,000-leaf fleet's key files (2.6 MB), Buffer 3 ms. Elsewhere (Deno, browsers)
+// lib/bytes.ts's. The library's bytes and strictness (its checks and messages):
+// test/age-armor.test.ts compares them, without loading the library for it here.
 
 const BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----";
 const END = "-----END AGE ENCRYPTED FILE-----";
@@ -13,11 +14,11 @@ interface NativeBase64 {
   from(s: string, enc: "base64"): Uint8Array;
 }
 const native = (globalThis as { Buffer?: NativeBase64 }).Buffer;
+const encode = (b: Uint8Array) => (native ? native.from(b.buffer, b.byteOffset, b.length).toString("base64") : toBase64(b));
 
 /** The armored form of an age file, exactly as the library's armor.encode writes it. */
 export function armorEncode(file: Uint8Array): string {
-  if (!native) return armor.encode(file);
-  const b64 = native.from(file.buffer, file.byteOffset, file.length).toString("base64");
+  const b64 = encode(file);
   // Joined, not appended: `+=` left a tree of 20,000 pieces per scope key file, held until the
   // commit wrote it (~50 MB more at the peak of a 100,000-leaf fleet's first renewal).
   const lines = [BEGIN];
@@ -32,7 +33,6 @@ export function armorEncode(file: Uint8Array): string {
  * decoded bytes must encode back to the very text.
  */
 export function armorDecode(text: string): Uint8Array {
-  if (!native) return armor.decode(text);
   const lines = text.trim().replaceAll("\r\n", "\n").split("\n");
   if (lines.shift() !== BEGIN) throw Error("invalid header");
   if (lines.pop() !== END) throw Error("invalid footer");
@@ -43,9 +43,8 @@ export function armorDecode(text: string): Uint8Array {
   const b64 = lines.join("");
   // No character test of its own (a regular expression over a fleet's 3.5 MB of key files was
   // ~20 ms): Buffer skips what is not base64, so such text fails the round trip below.
-  const bytes = native.from(b64, "base64");
-  const out = new Uint8Array(bytes.length);
-  out.set(bytes);
-  if (native.from(out.buffer, 0, out.length).toString("base64") !== b64) throw Error("invalid base64");
+  // lib/bytes.ts's fromBase64 refuses non-canonical text itself (null).
+  const out = native ? new Uint8Array(native.from(b64, "base64")) : fromBase64(b64);
+  if (!out || encode(out) !== b64) throw Error("invalid base64");
   return out;
 }

@@ -1,5 +1,6 @@
-import { generateX25519Identity, identityToRecipient } from "age-encryption";
+import { bech32 } from "@scure/base";
 import { AgeError, quote } from "./errors.ts";
+import { x25519PublicKey } from "./native.ts";
 import { parseRecipient } from "./recipient.ts";
 
 /**
@@ -26,8 +27,23 @@ function makeIdentity(secret: string, recipient: string): Identity {
  *   await writeFile(path, identityFileText(root), { mode: 0o600 });
  */
 export async function generateIdentity(): Promise<Identity> {
-  const secret = await generateX25519Identity();
+  const secret = await (await import("age-encryption")).generateX25519Identity();
   return makeIdentity(secret, await identityToRecipient(secret));
+}
+
+/**
+ * The recipient (`age1…`) of an X25519 secret key, checked as age-encryption's
+ * identityToRecipient checks it (bech32 checksum, prefix, 32 bytes; its messages) and derived
+ * with node:crypto's X25519 where there is one: the library itself (its post-quantum and scrypt
+ * code, ~27 ms of a run's start) is loaded only where there is not.
+ */
+export async function identityToRecipient(secret: string): Promise<string> {
+  const res = bech32.decodeToBytes(secret);
+  if (!secret.startsWith("AGE-SECRET-KEY-1") || res.prefix.toUpperCase() !== "AGE-SECRET-KEY-" || res.bytes.length !== 32) {
+    throw Error("invalid identity");
+  }
+  const pub = x25519PublicKey(res.bytes);
+  return pub ? bech32.encodeFromBytes("age", pub) : (await import("age-encryption")).identityToRecipient(secret);
 }
 
 /**

@@ -185,6 +185,17 @@ function identityKey(c: NodeCrypto, buffer: BufferClass, raw: Uint8Array): impor
   return key;
 }
 
+/**
+ * The X25519 public key (32 bytes) of a secret scalar, as age derives an identity's recipient;
+ * null where this runtime has no node:crypto (the caller asks the library).
+ */
+export function x25519PublicKey(secret: Uint8Array): Uint8Array | null {
+  const c = nodeCrypto;
+  if (!c || !Buffer) return null;
+  const spki = c.createPublicKey(identityKey(c, Buffer, secret)).export({ format: "der", type: "spki" });
+  return new Uint8Array(spki.subarray(X25519_SPKI_PREFIX.length));
+}
+
 const BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
 /**

@@ -1,4 +1,4 @@
-import { Encrypter } from "age-encryption";
+import { bech32 } from "@scure/base";
 import { AgeError, preview, quote } from "./errors.ts";
 
 const HOW_TO_GET_ONE = "the \"# public key:\" line of the identity file, or `age-keygen -y <identity file>`";
@@ -53,8 +53,10 @@ export function parseRecipient(text: string, origin: string): string {
     );
   }
   try {
-    // addRecipient validates eagerly (bech32 checksum, 32-byte key) and has no other effect.
-    new Encrypter().addRecipient(recipient);
+    // What age-encryption's X25519Recipient checks (bech32 checksum, 32-byte key), with the same
+    // bech32 (its dependency) and messages, without loading the library for it.
+    const { prefix, bytes } = bech32.decodeToBytes(recipient);
+    if (prefix !== "age" || bytes.length !== 32) throw Error("invalid recipient");
   } catch (cause) {
     throw new AgeError(
       "recipient.malformed",

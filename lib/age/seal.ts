@@ -1,4 +1,3 @@
-import { Decrypter, Encrypter, identityToRecipient } from "age-encryption";
 import { concat } from "../bytes.ts";
 import { armorEncode } from "./armor.ts";
 import { AgeError, quote } from "./errors.ts";
@@ -28,7 +27,8 @@ export async function seal(plaintext: Uint8Array | string, recipients: readonly 
   const bytes = typeof plaintext === "string" ? new TextEncoder().encode(plaintext) : plaintext;
   const native = sealNative(bytes, [...seen].map((r) => bech32Data(r, "age1")));
   if (native) return armorEncode(native);
-  const encrypter = new Encrypter();
+  // No native crypto here (a browser): the library, loaded when first needed.
+  const encrypter = new (await import("age-encryption")).Encrypter();
   for (const r of seen) encrypter.addRecipient(r);
   return armorEncode(await drain(await encrypter.encrypt(streamOf(bytes))));
 }
@@ -59,10 +59,10 @@ export async function open(sealed: string | Uint8Array, identity: Identity, orig
   if (!identity.secret.startsWith("AGE-SECRET-KEY-1")) {
     throw identityRejected(origin, label, new Error(identity.secret.startsWith("AGE-SECRET-KEY-PQ-") ? "post-quantum" : "not X25519"));
   }
-  // The runtime's own crypto first (lib/age/native.ts); the library for anything it does not open.
+  // The runtime's own crypto first (lib/age/native.ts); the library (loaded then) for anything it does not open.
   let plaintext = nativeOpen(bytes, identity);
   if (!plaintext) {
-    const decrypter = new Decrypter();
+    const decrypter = new (await import("age-encryption")).Decrypter();
     try {
       decrypter.addIdentity((await identityKey(identity)) ?? identity.secret);
     } catch (cause) {
@@ -152,7 +152,7 @@ function identityKey(identity: Identity): Promise<CryptoKey | null> {
       try {
         const pkcs8 = new Uint8Array([...X25519_PKCS8_PREFIX, ...bech32Data(identity.secret, "AGE-SECRET-KEY-1")]);
         const key = await globalThis.crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, false, ["deriveBits"]);
-        return (await identityToRecipient(key)) === identity.recipient ? key : null;
+        return (await (await import("age-encryption")).identityToRecipient(key)) === identity.recipient ? key : null;
       } catch {
         return null;
       }
