@@ -509,6 +509,14 @@ const ROWS: Row[] = [
     expect: ["leaf.foreign-name"],
   },
   {
+    // Inside the trust domain, but another service's ID; the record has no names (today's): only
+    // the comparison with today's names catches it.
+    name: "an eu leaf without recorded names whose SPIFFE ID is another service's",
+    base: "euMint",
+    mutate: (p) => { find(p, "issue-leaf", (l) => l.service === "payments").uris = ["spiffe://eu.mesh.example.internal/svc/ledger"]; },
+    expect: ["leaf.foreign-name"],
+  },
+  {
     // Same count of names, all inside the fence and the trust domain: only the record differs.
     name: "an eu leaf whose recorded names name another service",
     base: "euMint",

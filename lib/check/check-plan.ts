@@ -2,7 +2,7 @@ import { CheckError, type Issue } from "../errors.ts";
 import { bundleMembers, bundleNames, refKey } from "../model/bundles.ts";
 import { derivedWrites } from "../plan/writes.ts";
 import { GLOBAL } from "../model/names.ts";
-import { flatNames, leafNames, withinDns } from "../model/naming.ts";
+import { defaultSpiffeId, flatNames, leafNames, withinDns } from "../model/naming.ts";
 import { generationsOf, LIVE, type Leaf } from "../model/state.ts";
 import { MESHES, SHARED_CONTROL_PLANE_NAMES, type Mesh } from "../model/mesh.ts";
 import type { Plan, Step, StepTable } from "../plan/step.ts";
@@ -24,34 +24,40 @@ export function checkPlan(plan: Plan): Issue[] {
   const allowed = writableScopes(plan);
   const fresh = new Set<string>();
   const rules = stepRules(); // one table of closures for the plan, not one per step
-  plan.steps.forEach((step, n) => {
-    const add = (code: string, message: string) => issues.push({ code, message, step: n + 1, origin: step.origin });
+  // One pass over the steps without a closure or a Set per step: a fleet's plan has 10,000.
+  let n = 0;
+  let step: Step;
+  const add = (code: string, message: string) => issues.push({ code, message, step: n + 1, origin: step.origin });
+  const judge = (w: string) => {
+    if (OUTSIDE.test(w)) add("write.outside", `step writes "${w}", outside the pki directory`);
+    const region = allowed && regionOf(w);
+    if (region && !allowed.has(region)) add("write.foreign-region", `step writes "${w}", a file of region "${region}", which this plan does not target`);
+  };
+  for (; n < plan.steps.length; n++) {
+    step = plan.steps[n]!;
     const derived = (derivedWrites[step.kind] as (x: typeof step) => string[])(step);
-    // Each path once, declared first (no Set per step: a fleet's plan has 10,000 steps).
-    const judge = (w: string) => {
-      if (OUTSIDE.test(w)) add("write.outside", `step writes "${w}", outside the pki directory`);
-      const region = allowed && regionOf(w);
-      if (region && !allowed.has(region)) add("write.foreign-region", `step writes "${w}", a file of region "${region}", which this plan does not target`);
-    };
-    step.writes.forEach((w, i) => step.writes.indexOf(w) === i && judge(w));
-    derived.forEach((w, i) => {
-      if (step.writes.includes(w) || derived.indexOf(w) !== i) return;
+    // Each path once, declared ones first.
+    const writes = step.writes;
+    for (let i = 0; i < writes.length; i++) if (writes.indexOf(writes[i]!) === i) judge(writes[i]!);
+    for (let i = 0; i < derived.length; i++) {
+      const w = derived[i]!;
+      if (writes.includes(w) || derived.indexOf(w) !== i) continue;
       add("write.undeclared", `step writes "${w}" but does not declare it`);
       judge(w);
-    });
+    }
     // A signing step opens its issuer's key with that issuer's identity — unless the issuer
     // was created earlier in this plan and its key is still in memory.
     const expected = IDENTITY[step.kind];
-    const issuerFresh = () => {
-      const signers = signedBy(step);
-      return signers.length > 0 && signers.every((r) => fresh.has(r));
-    };
-    if (step.identity !== expected && !(step.identity === null && issuerFresh())) {
+    if (step.identity !== expected && !(step.identity === null && issuerFresh(step))) {
       add("step.identity", `a ${step.kind} step must use the ${expected ?? "no"} identity, not ${step.identity ?? "none"}`);
     }
     for (const [code, message] of rules[step.kind](step as never)) add(code, message);
     for (const r of creates(step)) fresh.add(r);
-  });
+  }
+  function issuerFresh(s: Step): boolean {
+    const signers = signedBy(s);
+    return signers.length > 0 && signers.every((r) => fresh.has(r));
+  }
   // Every bundle whose members change gets written (a missing write would leave a revoked or
   // retired generation trusted, or a new one unpublished).
   const written = new Set(plan.steps.flatMap((s) => (s.kind === "write-bundle" ? [s.bundle] : [])));
@@ -211,9 +217,16 @@ export function checkPlan(plan: Plan): Issue[] {
     for (const n of s.dns) if (!fence.some((c) => withinDns(n, c))) out.push(["leaf.outside-constraints", `${what()} would carry the DNS name "${n}", outside what ${s.scope} G${s.gen} permits (${fence.join(", ")})`]);
     const spiffe = `spiffe://${td}/`;
     for (const u of s.uris) if (!u.startsWith(spiffe)) out.push(["leaf.foreign-name", `${what()} would carry the SPIFFE ID "${u}", outside its trust domain ${td}`]);
-    const want = rec?.names ?? flatNames(leafNames(s.scope, s.service, domain));
+    // A leaf whose record has no names carries today's (one DNS name, one SPIFFE ID): compared in place.
+    const recorded = rec?.names;
     const has = (n: string, i: number) => n === (i < s.dns.length ? s.dns[i] : s.uris[i - s.dns.length]);
-    if (want.length !== s.dns.length + s.uris.length || !want.every(has)) out.push(["leaf.foreign-name", `${what()} would carry [${[...s.dns, ...s.uris].join(", ")}] but its record says [${want.join(", ")}]`]);
+    const same = recorded
+      ? recorded.length === s.dns.length + s.uris.length && recorded.every(has)
+      : s.dns.length === 1 && s.uris.length === 1 && s.dns[0] === own && s.uris[0] === defaultSpiffeId(s.scope, s.service, domain);
+    if (!same) {
+      const want = recorded ?? flatNames(leafNames(s.scope, s.service, domain));
+      out.push(["leaf.foreign-name", `${what()} would carry [${[...s.dns, ...s.uris].join(", ")}] but its record says [${want.join(", ")}]`]);
+    }
     return out;
   }
 }

@@ -65,7 +65,7 @@ export function leafNames(scope: string, service: string, domain: string, naming
   const own = `${service}.${scope}.${domain}`;
   // No naming block (a fleet without templates): today's names, without the template fill, which
   // costs ~1 µs a call and the planner asks for a leaf's names several times.
-  if (naming === undefined) return { commonName: own, dns: [own], uris: [`spiffe://${scope}.${domain}${DEFAULT_SPIFFE_PATH.replace("{service}", service)}`] };
+  if (naming === undefined) return { commonName: own, dns: [own], uris: [defaultSpiffeId(scope, service, domain)] };
   const per = naming.services?.[service];
   const values: Record<Placeholder, string> = {
     service, scope, domain,
@@ -77,6 +77,10 @@ export function leafNames(scope: string, service: string, domain: string, naming
   const path = fill(per?.spiffePath ?? naming.spiffePath ?? DEFAULT_SPIFFE_PATH);
   return { commonName: own, dns: [...new Set([own, ...extra])], uris: [`spiffe://${scope}.${domain}${path}`] };
 }
+
+/** The SPIFFE ID of a leaf without naming templates: spiffe://<scope>.<domain>/svc/<service>. */
+export const defaultSpiffeId = (scope: string, service: string, domain: string): string =>
+  `spiffe://${scope}.${domain}${DEFAULT_SPIFFE_PATH.replace("{service}", service)}`;
 
 /** Today's names, which trees made before templates carry: not recorded in the leaf index. */
 export function isDefaultNames(n: LeafNames, scope: string, service: string, domain: string): boolean {

@@ -89,8 +89,13 @@ const permitted = (g: Generation, host: string): readonly string[] => g.permitte
  * under its region-fenced names, and the plan says which rotation brings the others.
  */
 function carriedNames(d: Draft, scope: string, service: string, domain: string, issuer: Generation): LeafNames {
-  const want = leafNames(scope, service, domain, d.topology.scopes[scope]?.naming);
-  const fence = permitted(issuer, `${scope}.${domain}`);
+  const naming = d.topology.scopes[scope]?.naming;
+  const want = leafNames(scope, service, domain, naming);
+  const host = `${scope}.${domain}`;
+  const fence = permitted(issuer, host);
+  // Without templates a leaf's one DNS name is <service>.<host>, inside any fence that holds the
+  // host: nothing to filter (a fleet's renewal asks this for every leaf).
+  if (naming === undefined && fence.some((c) => withinDns(host, c))) return want;
   const outside = want.dns.filter((n) => !fence.some((c) => withinDns(n, c)));
   if (!outside.length) return want;
   d.notes.push(`the naming templates of regions/${scope}.json give ${service} DNS names that ${scope} G${issuer.gen} does not permit (${outside.map((n) => JSON.stringify(n)).join(", ")}): it is issued without them until a new intermediate permits them`);
