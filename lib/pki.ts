@@ -285,12 +285,6 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     }
     const [snapshot, topology] = await Promise.all([readSnapshot(store), loadTopology(ctx.regions)]);
     lap("read state");
-    // Custody before anything else (DESIGN invariant 6): pki.json is what the root signed, the
-    // record is genuine, the roots are anchored on INFORGE_ROOT_FINGERPRINT. `pki config` is the
-    // one run that may find pki.json changed (or a tree without a record): it signs the change.
-    const accepting = intents.some((i) => i.kind === "root.config");
-    const custody = await assertCustody(store, snapshot, ctx.env, { compareFields: !accepting, allowMissing: accepting, note: (s) => process.stderr.write(`inforge: ${s}\n`) });
-    lap("custody");
     // A broken journal or a file changed behind our back stops the run — judged only when there
     // is something to write: a no-op renewal reads and hashes no file of the fleet here (a fleet's
     // workers may have begun the check; a plan with nothing to do stops them, unjudged).
@@ -322,13 +316,29 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
       return workers;
     };
     stopWorkers = () => workers?.then((mw) => mw?.close());
-    // Started before the plan only when enough leaves of this run's scopes are due by their dates
+    // Started before the plan — and before custody is judged, which they do not wait for: they only
+    // read, and a run whose custody fails stops them unjudged — only when enough leaves of this
+    // run's scopes are due by their dates
     // (a daily no-op renewal of a fleet starts no thread and reads nothing); any other plan that
     // needs them (a fleet's first leaves, a new issuer) starts them once it is made.
-    const renewAt = snapshot.config ? timing(snapshot.config).renewAt : null;
-    const due = renewAt === null ? 0 : Object.entries(snapshot.leaves).reduce((n, [s, idx]) =>
-      store.domain === null || s === store.domain ? n + Object.values(idx.leaves).filter((l) => ctx.now.getTime() >= leafDueAt(l, renewAt)).length : n, 0);
+    let due = 0;
+    try {
+      const renewAt = snapshot.config ? timing(snapshot.config).renewAt : null;
+      if (renewAt !== null) {
+        for (const [s, idx] of Object.entries(snapshot.leaves)) {
+          if (store.domain === null || s === store.domain) due += Object.values(idx.leaves).filter((l) => ctx.now.getTime() >= leafDueAt(l, renewAt)).length;
+        }
+      }
+    } catch {
+      // A pki.json whose timings do not parse: no early workers; custody, below, says what is wrong.
+    }
     if (!ctx.planOnly && mintWorkerCount(due, requested)) startWorkers(due);
+    // Custody before anything is planned (DESIGN invariant 6): pki.json is what the root signed, the
+    // record is genuine, the roots are anchored on INFORGE_ROOT_FINGERPRINT. `pki config` is the
+    // one run that may find pki.json changed (or a tree without a record): it signs the change.
+    const accepting = intents.some((i) => i.kind === "root.config");
+    const custody = await assertCustody(store, snapshot, ctx.env, { compareFields: !accepting, allowMissing: accepting, note: (s) => process.stderr.write(`inforge: ${s}\n`) });
+    lap("custody");
     const initDomain = intents.find((i) => i.kind === "root.init")?.domain;
     if (snapshot.config) checkNameLimits(topology, snapshot.config.domain, ctx.regions, `pki.json ("${snapshot.config.domain}")`);
     else if (initDomain) checkNameLimits(topology, initDomain, ctx.regions, `--domain "${initDomain}"`);
