@@ -35,6 +35,14 @@ test("a log gives back every file as written: bytes, path and mode, newlines and
   assert.equal(readRedo(text, "log", ENTRY, digests(FILES)), FILES);
 });
 
+test("a fleet-size log (records across its 1 MB write buffer, one larger than it, non-ASCII at the seams) reads back exactly", async () => {
+  const files: RedoFile[] = [];
+  for (let i = 0; i < 1500; i++) files.push({ path: `leaves/r${i % 7}/svc-${i}.crt.pem`, content: `-----BEGIN CERTIFICATE-----\n${"Ab0+/".repeat(140 + (i % 13))}\n${i % 97 ? "" : "é✓"}-----END CERTIFICATE-----\n`, mode: 0o644 });
+  files.splice(700, 0, { path: "leaves/r1/keys.age", content: "x✓".repeat(700_000), mode: 0o600 }); // 2.1 MB of UTF-8
+  const text = await written("fleet.redo", files);
+  assert.equal(readRedo(text, "log", ENTRY, digests(files)), files);
+});
+
 test("a log cut off at any character, or holding one more, is refused; never read as other files", async () => {
   const text = await written("cut.redo");
   for (let n = 0; n < text.length; n++) {
