@@ -6,6 +6,7 @@
 // it); test/age.test.ts opens these files with the age CLI and with the library. Where the
 // runtime has no node:crypto (a browser), seal() keeps the library's encrypter.
 // Reached through process.getBuiltinModule, not an import: lib/age stays free of node: imports.
+import { bech32 } from "@scure/base";
 
 type NodeCrypto = typeof import("node:crypto");
 type BufferClass = typeof import("node:buffer").Buffer;
@@ -196,28 +197,12 @@ export function x25519PublicKey(secret: Uint8Array): Uint8Array | null {
   return new Uint8Array(spki.subarray(X25519_SPKI_PREFIX.length));
 }
 
-const BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-
 /**
- * The bytes of a bech32 string with human-readable part `hrp` (and its "1"), checksum not
- * verified: the caller's library call (parseRecipient, parseIdentity) did that.
+ * The 32 bytes of a bech32 key whose human-readable part is `hrp` (with its "1": "age1",
+ * "AGE-SECRET-KEY-1"), by @scure/base, the bech32 age itself uses; throws for anything else.
  */
 export function bech32Data(text: string, hrp: string): Uint8Array {
-  if (!text.toUpperCase().startsWith(hrp.toUpperCase())) throw new Error("not this kind of key");
-  const data = text.slice(hrp.length, -6).toLowerCase();
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const ch of data) {
-    const v = BECH32.indexOf(ch);
-    if (v < 0) throw new Error("not bech32");
-    acc = (acc << 5) | v;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >> bits) & 0xff);
-    }
-  }
-  if (out.length !== 32) throw new Error("not a 32-byte key");
-  return new Uint8Array(out);
+  const { prefix, bytes } = bech32.decodeToBytes(text);
+  if (`${prefix}1`.toLowerCase() !== hrp.toLowerCase() || bytes.length !== 32) throw new Error("not this kind of key");
+  return bytes;
 }

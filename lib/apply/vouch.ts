@@ -89,7 +89,7 @@ export function vouching(read: ReadTree, snap: Snapshot): Vouch {
     if (!x.fingerprint || fingerprint(pem, path) !== x.fingerprint) {
       throw new StateError(`${path} is not the cross certificate ${P.ROOT_STATE} records (fingerprint differs); restore it from git and run inforge pki verify`);
     }
-    // A root overlap only: the key comparison takes the full lib/x509 (read.ts keeps status light).
+    // A root overlap only: the key comparison's module is loaded then (read.ts keeps status light).
     if (!(await signedBy(pem, await root(x.by))) || !(await import("../x509/core.ts")).samePublicKey(pem, await root(x.gen))) {
       throw new StateError(`${path} is not root G${x.gen}'s key certified by root G${x.by}; restore it from git and run inforge pki verify`);
     }

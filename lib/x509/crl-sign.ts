@@ -4,6 +4,7 @@
 import { X509Error } from "./errors.ts";
 import { errText } from "./cert-info.ts";
 import { encodePem } from "./pem.ts";
+import { fromHex } from "../bytes.ts";
 import { loadIssuer } from "./issuer.ts";
 import { validity } from "./validity.ts";
 import { isKeySigner, type Issuer } from "./signer.ts";
@@ -62,7 +63,7 @@ export async function createCrl(o: {
     }
     if (!(date instanceof Date) || Number.isNaN(date.getTime())) throw new X509Error(`${what}: serial ${s} has no valid revocation date`);
     return {
-      serial: Uint8Array.from(s.match(/../g)!, (b) => parseInt(b, 16)),
+      serial: fromHex(s),
       date: new Date(Math.floor(date.getTime() / 1000) * 1000),
       reasonCode: reason === undefined ? 0 : REASON_CODE[reason],
     };

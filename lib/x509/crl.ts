@@ -6,8 +6,6 @@ import { x509 } from "./vendor.ts";
 import type { RevocationReason } from "../model/revocation.ts";
 import { CRL_LABEL, REASON_CODE } from "./crl-sign.ts";
 
-export { createCrl, type CrlEntry } from "./crl-sign.ts";
-
 const ID_CE_CRL_NUMBER = "2.5.29.20";
 
 /** A parsed CRL, as plain data. */

@@ -322,7 +322,21 @@ export function certificateSpki(der: Uint8Array): Bytes | null {
   if (fast) return fast.spki;
   const cert = certificateParts(der);
   const f = cert && childrenOf(der, cert.tbs);
-  const at = f && (f[0]?.tag === 0xa0 ? 6 : 5);
-  const spki = f && at !== null ? f[at] : undefined;
+  const spki = f?.[f[0]?.tag === 0xa0 ? 6 : 5];
   return spki?.tag === 0x30 ? der.slice(spki.start, spki.end) : null;
+}
+
+/** Dotted text of an OBJECT IDENTIFIER element. */
+export function oidText(der: Bytes, t: Tlv): string {
+  const parts: number[] = [];
+  let v = 0;
+  for (let i = t.body; i < t.end; i++) {
+    v = v * 128 + (der[i]! & 0x7f);
+    if (!(der[i]! & 0x80)) {
+      if (!parts.length) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+      else parts.push(v);
+      v = 0;
+    }
+  }
+  return parts.join(".");
 }

@@ -3,7 +3,7 @@
 // off the DER (a renewal that rewrites a bundle does not load @peculiar/x509 for it).
 import { X509Error } from "./errors.ts";
 import { CERT_LABEL, certReason } from "./read.ts";
-import { certificateSpki, childrenOf, tlvAt } from "./fast-parse.ts";
+import { certificateSpki, childrenOf, oidText, tlvAt } from "./fast-parse.ts";
 import { assertSingleDerElement, decodeSinglePem } from "./pem.ts";
 import { toBase64, toBase64Url, toHex } from "../bytes.ts";
 
@@ -36,7 +36,7 @@ export function certificateJwk(pem: string, what = "certificate"): { jwk: EcPubl
   if (!spki || !oid || oid.tag !== 0x06 || bits?.tag !== 0x03 || bits.end - bits.body < 1 || spki[bits.body] !== 0) {
     throw new X509Error(describe("the DER is not an X.509 certificate with a readable public key"), "bad-der");
   }
-  const algorithm = oidText(spki.subarray(oid.body, oid.end));
+  const algorithm = oidText(spki, oid);
   const curve = params ? CURVES[toHex(spki.subarray(params.start, params.end))] : undefined;
   const point = spki.subarray(bits.body + 1, bits.end);
   if (algorithm !== ID_EC_PUBLIC_KEY || !curve) {
@@ -51,19 +51,4 @@ export function certificateJwk(pem: string, what = "certificate"): { jwk: EcPubl
     jwk: { kty: "EC", crv, x: toBase64Url(point.subarray(1, 1 + n)), y: toBase64Url(point.subarray(1 + n)) },
     x5c: toBase64(der),
   };
-}
-
-/** An OBJECT IDENTIFIER's content octets in dotted form (X.690 §8.19), for the message above. */
-function oidText(b: Uint8Array): string {
-  const arcs: number[] = [];
-  let v = 0;
-  for (const byte of b) {
-    v = v * 128 + (byte & 0x7f);
-    if (!(byte & 0x80)) {
-      if (!arcs.length) arcs.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
-      else arcs.push(v);
-      v = 0;
-    }
-  }
-  return arcs.join(".");
 }

@@ -143,7 +143,7 @@ export interface LeafPrimitives {
 const PORTABLE: LeafPrimitives = { sha1, sha256, pem: encodePem };
 
 /** The encoder for `t`'s leaves. Precomputes the bytes every leaf shares. */
-export function leafEncoder(t: LeafTemplate, hashes: LeafPrimitives = PORTABLE): LeafEncoder {
+export function leafEncoder(t: LeafTemplate, prims: LeafPrimitives = PORTABLE): LeafEncoder {
   const afterSerial = concat([SIG_ALG, t.issuerName]);
   const aki = t.aki;
   const ca = { info: t.issuer, spki: t.spki };
@@ -249,7 +249,7 @@ export function leafEncoder(t: LeafTemplate, hashes: LeafPrimitives = PORTABLE):
     if (cdp) put(w, cdp);
     put(w, SKI_PREFIX);
     // Method 1 of §4.2.1.2: SHA-1 of the subjectPublicKey bits (the 65-byte point).
-    put(w, hashes.sha1(spki.subarray(26)));
+    put(w, prims.sha1(spki.subarray(26)));
     put(w, aki);
     if (w.at !== w.buf.length) throw new X509Error(`internal: leaf TBSCertificate is ${w.at} bytes, sized ${w.buf.length}`);
     return { tbs: w.buf, serialBytes, notBefore, notAfter };
@@ -279,10 +279,10 @@ export function leafEncoder(t: LeafTemplate, hashes: LeafPrimitives = PORTABLE):
     putInt(c, ss);
     const der = c.buf;
     return {
-      pem: hashes.pem("CERTIFICATE", der),
+      pem: prims.pem("CERTIFICATE", der),
       der,
       serial: toHex(serialBytes).replace(/^(00)+(?=.)/, ""),
-      fingerprint: toHex(hashes.sha256(der)),
+      fingerprint: toHex(prims.sha256(der)),
       notBefore,
       notAfter,
     };

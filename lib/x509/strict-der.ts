@@ -4,7 +4,7 @@
 // purpose (they read what is there); this pass is the judge, run on every certificate and CRL
 // whichever reader parsed it. Walks the DER once, no allocation beyond the findings: a few
 // microseconds per certificate (scripts/bench.ts, "strict DER").
-import { childrenOf, tlvAt, type Tlv } from "./fast-parse.ts";
+import { childrenOf, oidText, tlvAt, type Tlv } from "./fast-parse.ts";
 import { bytesEqual, type Bytes } from "./pem.ts";
 
 /** What is wrong, by kind (verify prefixes `cert.` or `crl.`), with one clause saying where. */
@@ -211,18 +211,3 @@ function time(der: Bytes, t: Tlv, what: string, out: Defect[]): number | null {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
-
-/** Dotted text of an OBJECT IDENTIFIER element. */
-function oidText(der: Bytes, t: Tlv): string {
-  const parts: number[] = [];
-  let v = 0;
-  for (let i = t.body; i < t.end; i++) {
-    v = v * 128 + (der[i]! & 0x7f);
-    if (!(der[i]! & 0x80)) {
-      if (!parts.length) parts.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
-      else parts.push(v);
-      v = 0;
-    }
-  }
-  return parts.join(".");
-}
