@@ -60,7 +60,7 @@ test("a certificate with a second name among many is replaced by a file of its o
   assert.is(readFileSync(other, "utf8"), cert(6, 2));
 });
 
-test("past the commit point a helper thread overwrites half of a fleet's certificates in their own inodes; when it fails, this thread writes them", async () => {
+test("a helper thread is handed half of a fleet's certificates before the commit point and overwrites them past it, in their own inodes; a refused commit drops them unwritten; when it fails, this thread writes them", async () => {
   const n = HELPED_FROM + 100;
   const fleet = (round: number): FileWrite[] => Array.from({ length: n }, (_, i) => ({ path: `leaves/eu/svc-${String(i).padStart(5, "0")}.crt.pem`, content: cert(i, round), mode: 0o644 }));
   const dir = join(tempDir("inforge-helper-"), "pki");
@@ -70,12 +70,26 @@ test("past the commit point a helper thread overwrites half of a fleet's certifi
   const mw = await MintWorkers.start(1);
   assert.ok(mw, "no worker thread here");
   try {
-    let asked = 0;
-    const helper = { overwrite: (files: Parameters<MintWorkers["overwrite"]>[0]) => ((asked += files.length), mw.overwrite(files)) };
+    let [asked, dropped] = [0, 0];
+    const helper = {
+      hold: (files: Parameters<MintWorkers["hold"]>[0]) => {
+        asked += files.length;
+        const h = mw.hold(files);
+        return { go: h.go, drop: () => (dropped++, h.drop()) };
+      },
+    };
     await new FsStore(dir).commit(fleet(2), { ...info, helper });
     assert.is(asked, n >> 1, "the helper took half");
+    assert.is(dropped, 0);
     for (const w of fleet(2)) assert.is(readFileSync(join(dir, w.path), "utf8"), w.content);
-    const failing = { overwrite: async () => Promise.reject(new Error("the helper is gone")) };
+    // Refused at the commit point (a tamper check beside failed): handed over, never written.
+    const refusal = new Error("tampered");
+    const err = await new FsStore(dir).commit(fleet(9), { ...info, helper, beforeCommitPoint: () => Promise.reject(refusal) }).catch((e: unknown) => e);
+    assert.is(err, refusal);
+    assert.is(dropped, 1, "the held half was not dropped");
+    await mw.hold([]).go(); // answered after every message before it
+    for (const w of fleet(2)) assert.is(readFileSync(join(dir, w.path), "utf8"), w.content, `${w.path} was written by a refused commit`);
+    const failing = { hold: () => ({ go: () => Promise.reject(new Error("the helper is gone")), drop: () => {} }) };
     await new FsStore(dir).commit(fleet(3), { ...info, helper: failing });
   } finally {
     await mw.close();

@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GENESIS, readJournal, sealEntry, sha256, type JournalEntry } from "../lib/store/journal.ts";
+import { decodeManifest, encodeManifest, MANIFEST_FORMAT } from "../lib/store/manifest.ts";
 import * as valibot from "valibot";
 import { JournalEntrySchema, LeafManifestSchema } from "../lib/model/formats.ts";
 import { buildTree, ciEnv, cli, ok, sandbox, treeHash, type Sandbox } from "./helpers.ts";
@@ -135,6 +136,23 @@ test("a malformed manifest the journal recorded is one clear error, not a crash"
   await refused(dir, ["pki", "rotate", "--leaf", "checkout", "--region", "eu", "--at", at], /^inforge: leaves\/eu\/manifest\.json lists "\.\.\/\.\.\/pki\.json" with "0{64}", not a leaf certificate's name and sha256; restore it from git/);
   const v = await verify(dir, both, at);
   assert.ok(errorCodes(v.report).includes("journal.manifest-invalid"), findingsOf(v.report));
+});
+
+test("a manifest's text is JSON.stringify's with one space of indent, sorted by name, and reads back; names outside a certificate's are refused", () => {
+  const digest = (i: number) => sha256(`cert ${i}`);
+  const names = ["svc-b.crt.pem", "A.crt.pem", "svc-a.crt.pem", "z9._-x.crt.pem", "svc-10.crt.pem", "svc-9.crt.pem"];
+  for (const count of [0, 1, names.length]) {
+    const files = new Map(names.slice(0, count).map((n, i) => [`leaves/eu-west/${n}`, digest(i)]));
+    const sorted = Object.fromEntries([...files].map(([p, d]) => [p.slice("leaves/eu-west/".length), d]).sort(([a], [b]) => (a! < b! ? -1 : 1)));
+    const text = encodeManifest("eu-west", files);
+    assert.is(text, JSON.stringify({ format: MANIFEST_FORMAT, scope: "eu-west", files: sorted }, null, 1) + "\n");
+    assert.equal(decodeManifest(text, "leaves/eu-west/manifest.json"), files);
+  }
+  for (const bad of ["../x.crt.pem", "a/b.crt.pem", ".hidden.crt.pem", "svc.key.pem", "svc.crt.pem.bak", "sv c.crt.pem"]) {
+    const text = JSON.stringify({ format: MANIFEST_FORMAT, scope: "eu", files: { [bad]: digest(1) } });
+    assert.throws(() => decodeManifest(text, "leaves/eu/manifest.json"), /not a leaf certificate's name and sha256/, bad);
+  }
+  assert.throws(() => encodeManifest("eu", new Map([["leaves/us/a.crt.pem", digest(1)]])), /is not a file of scope "eu"/);
 });
 
 test("a tree journaled before manifests (every certificate in its entry) still verifies, and its next renewal starts a manifest", async () => {

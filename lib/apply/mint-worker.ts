@@ -33,7 +33,9 @@ export type ToWorker =
   | { readonly kind: "batch"; readonly id: number; readonly ref: string; readonly orders: readonly MintOrder[] }
   | { readonly kind: "verify"; readonly id: number; readonly items: readonly VerifyItem[] }
   | { readonly kind: "tamper"; readonly id: number; readonly dir: string; readonly domain: string | null; readonly shippedLeaves: boolean }
-  | { readonly kind: "overwrite"; readonly id: number; readonly files: readonly OverwriteOrder[] }
+  /** A commit's overwrites, handed over before its commit point: held until `release` says go (or drop). */
+  | { readonly kind: "hold"; readonly id: number; readonly files: readonly OverwriteOrder[] }
+  | { readonly kind: "release"; readonly id: number; readonly go: boolean }
   | { readonly kind: "points"; readonly id: number; readonly ds: readonly Uint8Array[] };
 
 /** A certificate a commit overwrites in place, past its commit point (lib/store/redo.ts overwrite). */
@@ -75,6 +77,7 @@ function errorOf(e: unknown): WorkerError {
 /** Answer the main thread's requests; `first` (given with the start data) is begun at once. */
 function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
   const issuers = new Map<string, BatchMinter | Error>();
+  const held = new Map<number, readonly OverwriteOrder[]>();
   const reply = (m: FromWorker) => port.postMessage(m);
 
   const handle = (m: ToWorker) => {
@@ -89,9 +92,21 @@ function serve(port: NonNullable<typeof parentPort>, first?: ToWorker): void {
       );
       return;
     }
-    if (m.kind === "overwrite") {
+    if (m.kind === "hold") {
+      // Received (and its 4 MB of text copied in) while this thread is idle and the main one
+      // still writes the redo log; written on `release`, past the commit point, or dropped.
+      held.set(m.id, m.files);
+      return;
+    }
+    if (m.kind === "release") {
       // Half of a fleet commit's certificates, while the main thread writes the other half.
-      void import("../store/redo.ts").then(({ overwrite }) => m.files.map((f) => overwrite(f.abs, f.content, f.mode))).then(
+      const files = held.get(m.id);
+      held.delete(m.id);
+      if (!m.go) return;
+      void import("../store/redo.ts").then(({ overwrite }) => {
+        if (!files) throw new Error(`internal: no overwrites held as ${m.id}`);
+        return files.map((f) => overwrite(f.abs, f.content, f.mode));
+      }).then(
         (written) => reply({ kind: "overwritten", id: m.id, written }),
         (e: unknown) => reply({ kind: "failed", id: m.id, setup: false, error: errorOf(e) }),
       );

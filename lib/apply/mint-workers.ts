@@ -18,7 +18,7 @@ import { platform } from "../x509/platform.ts";
 import { StateError } from "../errors.ts";
 import { runtime } from "../runtime.ts";
 import { MINT_ROLE, type FromWorker, type MintOrder, type MintReply, type OverwriteOrder, type ToWorker, type VerifyItem, type WorkerError } from "./mint-worker.ts";
-import type { Overwritten } from "../store/redo.ts";
+import type { HeldOverwrites, Overwritten } from "../store/redo.ts";
 
 /** Leaves (or certificates to check) from which worker threads are started by default: starting them costs about 40 ms. */
 export const MINT_WORKERS_FROM = 1000;
@@ -145,11 +145,35 @@ export class MintWorkers {
   }
 
   /**
-   * Overwrite these certificates in place (lib/store/redo.ts overwrite) on the least busy worker:
-   * a commit's helper past its commit point. Rejects with the error it would have thrown here.
+   * Hand these certificates to a worker now, before the commit point (it copies them in while
+   * this thread waits for the redo log's flush); it overwrites them in place (lib/store/redo.ts
+   * overwrite) on `go`, past the commit point, and forgets them on `drop`. `go` rejects with the error the worker met; a worker that could not take them
+   * makes `go` reject too (the caller writes them itself).
    */
-  overwrite(files: readonly OverwriteOrder[]): Promise<readonly Overwritten[]> {
-    return this.send((id) => ({ kind: "overwrite", id, files }));
+  hold(files: readonly OverwriteOrder[]): HeldOverwrites {
+    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const id = this.nextId++;
+    let posted = true;
+    try {
+      post(slot, { kind: "hold", id, files });
+    } catch {
+      posted = false;
+    }
+    let released = false;
+    const release = (go: boolean) => {
+      if (released) throw new Error("internal: held overwrites released twice");
+      released = true;
+      if (posted) post(slot, { kind: "release", id, go });
+    };
+    return {
+      go: () => {
+        if (!posted) return Promise.reject(new WorkerSetupError("the worker could not take the overwrites"));
+        const answer = expect<readonly Overwritten[]>(slot, id);
+        release(true);
+        return answer;
+      },
+      drop: () => release(false),
+    };
   }
 
   /**

@@ -18,7 +18,9 @@ import { sha256 } from "./journal.ts";
 export const MANIFEST_FORMAT = "inforge.leaf-manifest/v1";
 
 /** A leaf certificate (minted or CSR-signed): the files a manifest records. */
-const LEAF_CERT = /^leaves\/([^/]+)\/([A-Za-z0-9][A-Za-z0-9._-]*\.crt\.pem)$/;
+const CERT_NAME_RE = String.raw`[A-Za-z0-9][A-Za-z0-9._-]*\.crt\.pem`;
+const LEAF_CERT = new RegExp(String.raw`^leaves/([^/]+)/(${CERT_NAME_RE})$`);
+const CERT_NAME = new RegExp(`^${CERT_NAME_RE}$`);
 const MANIFEST = /^leaves\/([^/]+)\/manifest\.json$/;
 const DIGEST = /^[0-9a-f]{64}$/;
 
@@ -37,16 +39,18 @@ export const isManifest = (path: string): string | null => MANIFEST.exec(path)?.
 
 /**
  * A scope's manifest text from its certificates' digests (by path): sorted, one certificate a
- * line, so git stores a renewal as a line diff.
+ * line, so git stores a renewal as a line diff. The text JSON.stringify(…, null, 1) gives, put
+ * together line by line (a fleet commit encodes 10,000 lines: a third of the time).
  */
 export function encodeManifest(scope: string, files: ReadonlyMap<string, string>): string {
-  const sorted: Record<string, string> = {};
   const dir = `leaves/${scope}/`;
+  const lines: string[] = [];
   for (const path of [...files.keys()].sort()) {
     if (!path.startsWith(dir)) throw new StateError(`internal: "${path}" is not a file of scope "${scope}"`);
-    sorted[path.slice(dir.length)] = files.get(path)!;
+    lines.push(`  ${JSON.stringify(path.slice(dir.length))}: ${JSON.stringify(files.get(path))}`);
   }
-  return JSON.stringify({ format: MANIFEST_FORMAT, scope, files: sorted }, null, 1) + "\n";
+  const listed = lines.length ? `{\n${lines.join(",\n")}\n }` : "{}";
+  return `{\n "format": ${JSON.stringify(MANIFEST_FORMAT)},\n "scope": ${JSON.stringify(scope)},\n "files": ${listed}\n}\n`;
 }
 
 /** The digests a manifest lists, by path relative to the pki directory; a malformed one is a StateError. */
@@ -62,12 +66,13 @@ export function decodeManifest(text: string, path: string): Map<string, string> 
     throw new StateError(`${path} is not the leaf manifest of scope "${scope}" (format ${JSON.stringify(data.format)}, scope ${JSON.stringify(data.scope)}); restore it from git`);
   }
   const out = new Map<string, string>();
+  const dir = `leaves/${scope}/`;
   for (const [name, digest] of Object.entries(data.files as Record<string, unknown>)) {
-    const file = `leaves/${scope}/${name}`;
-    if (manifestScope(file) !== scope || typeof digest !== "string" || !DIGEST.test(digest)) {
+    // A leaf certificate's name (LEAF_CERT's, a scope given: no "/" in it), and its sha256.
+    if (!CERT_NAME.test(name) || typeof digest !== "string" || !DIGEST.test(digest)) {
       throw new StateError(`${path} lists ${JSON.stringify(name)} with ${JSON.stringify(digest)}, not a leaf certificate's name and sha256; restore it from git`);
     }
-    out.set(file, digest);
+    out.set(dir + name, digest);
   }
   return out;
 }
@@ -112,9 +117,12 @@ export async function foldWrites(writes: readonly Written[], read: (path: string
     }
   }
   const manifests: Written[] = [];
+  // Read all at once: one after the other, 20 scopes' reads were a third of a fleet's fold.
+  const olds = await Promise.all([...byScope.keys()].map((scope) => read(P.leafManifest(scope))));
+  let n = 0;
   for (const [scope, recs] of byScope) {
     const path = P.leafManifest(scope);
-    const old = await read(path);
+    const old = olds[n++] ?? null;
     const files = old === null ? new Map<string, string>() : decodeManifest(old, path);
     for (const r of recs) files.set(r.path, r.sha256);
     const m = { path, content: encodeManifest(scope, files), mode: 0o644 };

@@ -166,6 +166,15 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOF
 const OVERWRITE = constants.O_WRONLY | O_NOFOLLOW | O_NONBLOCK;
 const code = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
 
+/**
+ * Overwrites handed to another thread before a commit point (a fleet run's mint worker): written
+ * on `go`, past it — the answer is each file's Overwritten, in order — or forgotten on `drop`.
+ */
+export interface HeldOverwrites {
+  go(): Promise<readonly Overwritten[]>;
+  drop(): void;
+}
+
 /** A file written into the page cache and closed: `syncFile` (or a flush of its file system) makes it durable. */
 export interface Overwritten {
   /** Created, or its mode changed: metadata, so fsync rather than fdatasync. */
