@@ -5,7 +5,7 @@
 // through.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { linkSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./helpers.ts";
 import { lstatHash } from "./fs-guard.ts";
@@ -98,6 +98,46 @@ test("a helper thread is handed half of a fleet's certificates before the commit
     assert.is(readFileSync(join(dir, w.path), "utf8"), w.content);
     assert.is(lstatSync(join(dir, w.path)).ino, inodes[i], `${w.path} was replaced, not overwritten`);
   });
+});
+
+test("a redo log streamed while the files are made: the commit writes the rest and puts every file; a write that is not the streamed object, a refusal at the commit point, a dropped log and a killed run each leave no log and the right files", async () => {
+  const { dir } = await committed();
+  const log = "journal/pending.redo";
+  const stream = async (ws: FileWrite[], n = ws.length) => {
+    const s = await new FsStore(dir).streamLog();
+    assert.ok(s, "no streamed log here");
+    s.add(ws.slice(0, n));
+    assert.ok(existsSync(join(dir, log)));
+    return s;
+  };
+  const holds = (round: number) => writes(round).forEach((w) => assert.is(readFileSync(join(dir, w.path), "utf8"), w.content));
+  // Most files streamed, the rest (and the manifest) written at the commit.
+  const w2 = writes(2);
+  await new FsStore(dir).commit(w2, { ...info, log: await stream(w2, N - 5) });
+  holds(2);
+  assert.not.ok(existsSync(join(dir, log)), "the log was left behind");
+  // A write replaced by another object after it was streamed: the log is written whole, anew.
+  const w3 = writes(3);
+  const s3 = await stream(w3);
+  w3[7] = { ...w3[7]! };
+  await new FsStore(dir).commit(w3, { ...info, log: s3 });
+  holds(3);
+  const before = lstatHash(dir);
+  // Refused at the commit point: nothing written, no log left.
+  const w4 = writes(4);
+  const refusal = new Error("tampered");
+  const err = await new FsStore(dir).commit(w4, { ...info, log: await stream(w4), beforeCommitPoint: () => Promise.reject(refusal) }).catch((e: unknown) => e);
+  assert.is(err, refusal);
+  holds(3);
+  assert.is(lstatHash(dir), before, "a refused commit changed the directory");
+  // Dropped (the run failed before its commit): gone.
+  await (await stream(writes(5))).drop();
+  assert.is(lstatHash(dir), before, "a dropped log changed the directory");
+  // Killed mid-run (the log never sealed): the next run discards it.
+  await stream(writes(6), 10);
+  assert.is(await new FsStore(dir).recover(), "discarded");
+  assert.is(lstatHash(dir), before, "recovery left the killed run's log");
+  holds(3);
 });
 
 test.run();

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { REDO_FORMAT, readRedo, writeRedo, type RedoFile } from "../lib/store/redo.ts";
+import { REDO_FORMAT, readRedo, RedoStream, writeRedo, type RedoFile } from "../lib/store/redo.ts";
 import { sha256 } from "../lib/store/journal.ts";
 import { StateError } from "../lib/errors.ts";
 
@@ -41,6 +41,31 @@ test("a fleet-size log (records across its 1 MB write buffer, one larger than it
   files.splice(700, 0, { path: "leaves/r1/keys.age", content: "x✓".repeat(700_000), mode: 0o600 }); // 2.1 MB of UTF-8
   const text = await written("fleet.redo", files);
   assert.equal(readRedo(text, "log", ENTRY, digests(files)), files);
+});
+
+test("a log streamed in pieces (records added as files are made, the rest and the header at the end) reads back as the whole log does; unsealed, it is no pending run's log", async () => {
+  // Fleet-size: 3,000 records of ~800 bytes cross the 2 MB flush mark and the 1 MB buffer.
+  const many: RedoFile[] = Array.from({ length: 3000 }, (_, i) => ({ path: `leaves/r${i % 7}/svc-${i}.crt.pem`, content: `-----BEGIN CERTIFICATE-----\n${"Q".repeat(700 + (i % 97))}é\n-----END CERTIFICATE-----\n`, mode: 0o644 }));
+  const all = [...many, ...FILES];
+  const p = join(dir, "streamed");
+  const s = await RedoStream.open(p);
+  for (let i = 0; i < many.length; i += 256) s.add(many.slice(i, i + 256));
+  const unsealed = readFileSync(p, "utf8");
+  assert.throws(() => readRedo(unsealed, "the log", ENTRY, digests(all)), (e: unknown) => e instanceof StateError && /is not the log of the pending run/.test((e as Error).message));
+  await (await s.seal(ENTRY, FILES, all.length)).flushed;
+  const text = readFileSync(p, "utf8");
+  assert.equal(readRedo(text, "the log", ENTRY, digests(all)), all);
+  // The same records as the log written whole, after a header of the same meaning padded to its room.
+  const whole = await written("whole-of-streamed", all);
+  const [head, body] = [text.slice(0, text.indexOf("\n") + 1), text.slice(text.indexOf("\n") + 1)];
+  assert.is(body, whole.slice(whole.indexOf("\n") + 1));
+  assert.equal(JSON.parse(head), JSON.parse(whole.slice(0, whole.indexOf("\n"))));
+  assert.is(head.length, 160);
+  // Sealed with a count that is not what it holds: refused before anything is flushed.
+  const q = await RedoStream.open(join(dir, "miscounted"));
+  q.add(many.slice(0, 3));
+  const err = await q.seal(ENTRY, [], 4).catch((e: unknown) => e);
+  assert.ok(err instanceof StateError && /a redo log of 3 files sealed as 4/.test(err.message), String(err));
 });
 
 test("a log cut off at any character, or holding one more, is refused; never read as other files", async () => {

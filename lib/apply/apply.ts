@@ -6,7 +6,7 @@ import * as P from "../model/paths.ts";
 import { generationsOf, type Generation, type Snapshot } from "../model/state.ts";
 import type { CheckedPlan } from "../check/check-plan.ts";
 import type { StepTable } from "../plan/step.ts";
-import type { FileWrite, Store } from "../store/fs-store.ts";
+import type { FileWrite, Store, StreamedLog } from "../store/fs-store.ts";
 import type { JournalEntry } from "../store/journal.ts";
 import { checkedTokenKey, need, openIssuer, openTokenIssuer, sealKey, spkiBase64, type Identities, type RootToken } from "./keys.ts";
 import { openLeafKeys, sealLeafKeys, type LeafKeyEntry } from "./leaf-keys.ts";
@@ -19,8 +19,12 @@ import { journalFile, scopeOfPath } from "../store/domains.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import { copyData } from "../model/copy.ts";
 import { LARGE_RUN, withBoundedHeap } from "./heap.ts";
+
 import { MINT_BATCH, type MintWorkers, WorkerSetupError } from "./mint-workers.ts";
 import { batchMinter, mintBatch, type BatchMinter, type MintOrder, type MintReply } from "./mint-batch.ts";
+
+/** Leaves from which a run's redo log is written while they are made (at 10,000 its 16 MB, written and flushed whole at the commit, were the longest wait before the commit point). */
+const STREAM_FROM = 2048;
 
 export interface ApplyEnv {
   readonly store: Store;
@@ -105,10 +109,17 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     leavesLeft.set(s.scope, (leavesLeft.get(s.scope) ?? 0) + 1);
     leafSteps++;
   }
-  const sealed = new Map<string, Promise<string>>(); // scope → its sealed key file
+  const sealed = new Map<string, Promise<FileWrite>>(); // scope → its sealed key file
   const keyFiles: string[] = []; // scopes in the order their first leaf was issued: the order their key files are written
   // Two literal shapes, not a spread: called once a leaf on the busy main thread.
-  const put = (path: string, content: string, mode = PUBLIC_MODE, sha256?: string) => writes.set(path, sha256 ? { path, content, mode, sha256 } : { path, content, mode });
+  const put = (path: string, content: string, mode = PUBLIC_MODE, sha256?: string): FileWrite => {
+    const w = sha256 ? { path, content, mode, sha256 } : { path, content, mode };
+    writes.set(path, w);
+    return w;
+  };
+  // A fleet run's redo log is written while its leaves are made (Store.streamLog): each leaf
+  // certificate and each scope's sealed keys go into it as they are made, the rest at the commit.
+  let log = null as StreamedLog | null; // (assigned in stepsThenCommit)
   const config = () => {
     if (!state.config) throw new StateError("internal: applying a plan without a config");
     return state.config;
@@ -207,7 +218,11 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     const fresh = leafKeys.get(scope);
     if (!fresh) throw new StateError(`internal: no keys issued in ${scope}`);
     leafKeys.delete(scope);
-    const p = sealScopeKeys(scope, fresh);
+    const p = sealScopeKeys(scope, fresh).then((content) => {
+      const w = { path: P.leafKeys(scope), content, mode: KEY_MODE };
+      log?.add([w]);
+      return w;
+    });
     p.catch(() => {}); // awaited (and rethrown) below; a step failing first must not leave it unhandled
     sealed.set(scope, p);
   };
@@ -228,7 +243,8 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     record(leaf, c);
     // The step's own string for the path (the same text), not a second copy per leaf held until the commit.
     const path = P.leafCert(s.scope, s.service);
-    put(s.writes.find((w) => w === path) ?? path, c.pem, PUBLIC_MODE, c.sha256);
+    const w = put(s.writes.find((w) => w === path) ?? path, c.pem, PUBLIC_MODE, c.sha256);
+    log?.add([w]);
     let keys = leafKeys.get(s.scope);
     if (!keys) {
       leafKeys.set(s.scope, (keys = new Map()));
@@ -457,8 +473,12 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     const mw = await workers;
     return mw ? issueOnWorkers(leaves, mw) : issueHere(leaves);
   };
+  let committing = false;
   try {
     return await stepsThenCommit();
+  } catch (e) {
+    if (!committing) await log?.drop(); // a commit takes its log back itself
+    throw e;
   } finally {
     // A run that failed lets the check beside finish first: the caller reports a tampered tree
     // as the cause, not the worker stopped under it.
@@ -473,6 +493,7 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     // renewal's per-scope CRLs). Any other step waits until the leaves before it are done.
     // The independent steps wait too, and then run while the leaves are issued (the leaves are
     // handed out first: on workers they need this thread only to be sent and recorded).
+    if (leafSteps >= STREAM_FROM) log = (await store.streamLog?.()) ?? null;
     let leafRun: IssueLeafStep[] = [];
     let deferred: PlanStep[] = [];
     const flush = async () => {
@@ -499,7 +520,8 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     for (const scope of keyFiles) {
       const p = sealed.get(scope);
       if (!p) throw new StateError(`internal: the keys of ${scope} were not sealed`);
-      put(P.leafKeys(scope), await p, KEY_MODE);
+      const w = await p;
+      writes.set(w.path, w); // the object the log holds
     }
     const t2 = performance.now();
     // Revocation records made by the planner carry serials from the state; fill any left empty.
@@ -515,7 +537,9 @@ async function applyChecked(plan: CheckedPlan, env: ApplyEnv): Promise<ApplyResu
     const mw = await workers;
     const helper = mw && leafSteps < LARGE_RUN ? mw : undefined;
     if (!helper) void (besideRun ?? Promise.resolve()).catch(() => {}).then(() => mw?.close());
+    committing = true;
     const entry = await store.commit([...writes.values()], {
+      ...(log ? { log } : {}),
       at: plan.now, command: env.command, intents: plan.intents.map((i) => i.kind), steps: plan.steps.length,
       beforeCommitPoint: () => besideRun ?? Promise.resolve(),
       ...(helper ? { helper } : {}),

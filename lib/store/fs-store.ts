@@ -10,7 +10,7 @@ import { granted } from "../runtime.ts";
 import { ioFailure } from "./io-errors.ts";
 import { eachLimited } from "../pool.ts";
 import { foldWrites, manifestScope, manifestsOf, pendingFolded } from "./manifest.ts";
-import { overwrite, readRedo, syncFile, writeRedo, writeRedoNow, type HeldOverwrites, type Overwritten, type RedoFile } from "./redo.ts";
+import { overwrite, readRedo, RedoStream, syncFile, writeRedo, writeRedoNow, type HeldOverwrites, type Overwritten, type RedoFile } from "./redo.ts";
 
 export interface FileWrite {
   readonly path: string; // relative to the pki directory
@@ -36,6 +36,8 @@ export interface CommitInfo {
    * while this thread writes the other half. Should it fail, this thread writes its half too
    * (an overwrite may be repeated).
    */
+  /** The log this commit's files were streamed into (Store.streamLog); the commit writes the rest. */
+  readonly log?: StreamedLog;
   readonly helper?: { hold(files: readonly { abs: string; content: string; mode: number }[]): HeldOverwrites };
 }
 
@@ -46,6 +48,21 @@ export interface Store {
   list(dir: string): Promise<string[]>;
   /** Write every file or none: a crash at any instant leaves the old set or the new set. */
   commit(writes: readonly FileWrite[], info: CommitInfo): Promise<JournalEntry>;
+  /**
+   * Begin the next commit's redo log now, for a run that makes many files (null where a commit
+   * writes its log whole: fault injection, a tree without its journal directory yet).
+   */
+  streamLog?(): Promise<StreamedLog | null>;
+}
+
+/**
+ * The redo log of a commit to come, written while the run makes its files (lib/store/redo.ts
+ * RedoStream): `add` the files as they are made — the very objects the commit is then given —
+ * and pass it to commit as `log`; `drop` removes it when the run ends without committing.
+ */
+export interface StreamedLog {
+  add(files: readonly FileWrite[]): void;
+  drop(): Promise<void>;
 }
 
 export const PENDING = "journal/pending.json";
@@ -222,7 +239,29 @@ export class FsStore implements Store {
    * after a crash past the commit point, or discards the log and staged files before it. No
    * target is touched before the commit point.
    */
+  async streamLog(): Promise<StreamedLog | null> {
+    // As commit checks them before its log: no symlink on the way to the journal's files.
+    const redo = redoFile(this.domain);
+    const { dirs } = this.guard([this.journal, this.pending, redo]);
+    if (crashAt() !== undefined || !dirs.has(join(this.dir, dirname(redo)))) return null;
+    return new StreamedRedo(this, await RedoStream.open(this.abs(redo)));
+  }
+
   async commit(writes: readonly FileWrite[], info: CommitInfo): Promise<JournalEntry> {
+    const streamed = info.log === undefined ? null : info.log instanceof StreamedRedo && info.log.store.dir === this.dir && info.log.store.domain === this.domain ? info.log.stream : null;
+    if (info.log && !streamed) throw new StateError("internal: a commit given the redo log of another directory or domain");
+    try {
+      return await this.commitWith(writes, info, streamed);
+    } catch (e) {
+      // Refused before its commit point (a pending record names the log past it: kept for recovery).
+      if (streamed && !(await this.read(this.pending).catch(() => "unknown"))) await unlink(this.abs(redoFile(this.domain))).catch(() => {});
+      throw e;
+    } finally {
+      await streamed?.close(); // sealed and closed by now, or this commit wrote none of it
+    }
+  }
+
+  private async commitWith(writes: readonly FileWrite[], info: CommitInfo, streamed: RedoStream | null): Promise<JournalEntry> {
     const seen = new Set<string>();
     for (const w of writes) {
       if (seen.has(w.path)) throw new StateError(`internal: the plan writes "${w.path}" twice`);
@@ -255,9 +294,14 @@ export class FsStore implements Store {
       ...(base === null ? {} : { base }),
     });
     let logged: Promise<void> | null = null;
+    // A log streamed while the files were made holds most of them: the rest go after them, then
+    // the header — unless a write is not the object streamed (then it is written whole, anew).
+    const rest = streamed ? all.filter((f) => streamed.files.get(f.path) !== f) : null;
+    const resume = early && streamed !== null && rest !== null && all.length - rest.length === streamed.files.size;
+    if (streamed && !resume) await streamed.close();
     if (early) {
       try {
-        logged = (await writeRedoNow(this.abs(redo), entry.hash, all)).flushed;
+        logged = (resume ? await streamed!.seal(entry.hash, rest!, all.length) : await writeRedoNow(this.abs(redo), entry.hash, all)).flushed;
       } catch (e) {
         await unlink(this.abs(redo)).catch(() => {});
         throw ioFailure(e, "nothing was changed");
@@ -638,3 +682,21 @@ export class FsStore implements Store {
   }
 }
 
+/** FsStore's StreamedLog: the log at the store's redo path. */
+class StreamedRedo implements StreamedLog {
+  readonly store: FsStore;
+  readonly stream: RedoStream;
+  constructor(store: FsStore, stream: RedoStream) {
+    this.store = store;
+    this.stream = stream;
+  }
+
+  add(files: readonly FileWrite[]): void {
+    this.stream.add(files);
+  }
+
+  async drop(): Promise<void> {
+    await this.stream.close();
+    await unlink(this.store.abs(redoFile(this.store.domain))).catch(() => {});
+  }
+}

@@ -1,6 +1,7 @@
 import { closeSync, constants, fchmodSync, fdatasync, fstatSync, fsync, ftruncateSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { StateError } from "../errors.ts";
 import { sha256 } from "./journal.ts";
+import type { FileHandle } from "node:fs/promises";
 import { createNew, symlinkRefusal } from "./no-follow.ts";
 
 // The redo log of a commit. A commit used to stage every file it wrote as a new file beside its
@@ -36,34 +37,52 @@ const meta = (f: RedoFile) => JSON.stringify({ path: f.path, mode: f.mode, lengt
 const record = (f: RedoFile) => meta(f) + f.content + "\n";
 
 /**
- * The log's bytes into `fd`, through one 1 MB buffer each piece is encoded straight into: few
- * system calls, never the log twice in memory, and no rope of a fleet's PEMs flattened before
- * it was encoded (that copied 16 MB twice: ~35 ms of a 10,000-leaf commit, now ~15).
+ * Records into `fd` through one 1 MB buffer each piece is encoded straight into: few system
+ * calls, never the log twice in memory, and no rope of a fleet's PEMs flattened before it was
+ * encoded (that copied 16 MB twice: ~35 ms of a 10,000-leaf commit, now ~15).
  */
-function writeRecords(fd: number, entry: string, files: readonly RedoFile[]): void {
-  const buf = Buffer.allocUnsafe(1 << 20);
-  let at = 0;
-  const drain = () => {
-    for (let off = 0; off < at;) off += writeSync(fd, buf, off, at - off);
-    at = 0;
-  };
-  const put = (text: string) => {
+class RecordWriter {
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+  private at = 0;
+  /** Bytes handed to the file so far. */
+  written = 0;
+  private readonly fd: number;
+  constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  put(text: string): void {
     const n = Buffer.byteLength(text, "utf8");
-    if (at + n > buf.length) drain();
-    if (n > buf.length) {
+    if (this.at + n > this.buf.length) this.drain();
+    if (n > this.buf.length) {
       const big = Buffer.from(text, "utf8");
-      for (let off = 0; off < n;) off += writeSync(fd, big, off, n - off);
+      for (let off = 0; off < n;) off += writeSync(this.fd, big, off, n - off);
+      this.written += n;
       return;
     }
-    at += buf.write(text, at, "utf8");
-  };
-  put(header(entry, files.length));
-  for (const f of files) {
-    put(meta(f)); // record(f), without the concatenation
-    put(f.content);
-    put("\n");
+    this.at += this.buf.write(text, this.at, "utf8");
   }
-  drain();
+
+  records(files: readonly RedoFile[]): void {
+    for (const f of files) {
+      this.put(meta(f)); // record(f), without the concatenation
+      this.put(f.content);
+      this.put("\n");
+    }
+  }
+
+  drain(): void {
+    for (let off = 0; off < this.at;) off += writeSync(this.fd, this.buf, off, this.at - off);
+    this.written += this.at;
+    this.at = 0;
+  }
+}
+
+function writeRecords(fd: number, entry: string, files: readonly RedoFile[]): void {
+  const w = new RecordWriter(fd);
+  w.put(header(entry, files.length));
+  w.records(files);
+  w.drain();
 }
 
 /**
@@ -83,6 +102,106 @@ export async function writeRedoNow(abs: string, entry: string, files: readonly R
   const flushed = fh.sync().finally(() => fh.close());
   flushed.catch(() => {}); // the caller awaits it
   return { flushed };
+}
+
+/** Width of a streamed log's header line: room for the real one, written over a placeholder at the end. */
+const STREAM_HEADER = 160;
+const padded = (line: string) => {
+  if (line.length > STREAM_HEADER) throw new StateError("internal: a redo log header longer than its room");
+  return line.slice(0, -1).padEnd(STREAM_HEADER - 1, " ") + "\n";
+};
+/** Bytes of a streamed log's records from which a flush is started while more are written. */
+const FLUSH_EVERY = 2 << 20;
+
+/**
+ * A redo log written while a fleet run's leaves are still being made, so that its bulk is on disk
+ * by the commit: at 10,000 leaves the log is 16 MB, whose fsync took ~100 ms of the commit (the
+ * longest wait before its commit point), and encoding it ~25 ms more. The file starts with a
+ * placeholder header no pending record can match (so a log left by a killed run is discarded, as
+ * any log without a record is), records are added as files are made (each batch straight to the
+ * page cache, a flush started on the thread pool every 2 MB), and `seal` adds the rest and writes
+ * the real header over the placeholder, padded to the same width — the format readRedo reads —
+ * before the last flush.
+ */
+export class RedoStream {
+  /** The files in the log so far, by path: a commit checks its writes are these very objects. */
+  readonly files = new Map<string, RedoFile>();
+  private readonly w: RecordWriter;
+  private unflushed = 0;
+  private syncing: Promise<void> = Promise.resolve();
+  private failed: unknown = null;
+  private done = false;
+
+  private readonly fh: FileHandle;
+  private constructor(fh: FileHandle) {
+    this.fh = fh;
+    this.w = new RecordWriter(fh.fd);
+  }
+
+  /** Create the log at `abs` (anew, never through a planted name) with its placeholder header. */
+  static async open(abs: string): Promise<RedoStream> {
+    const fh = await createNew(abs, 0o600); // it holds sealed keys' text, like the key files it will write
+    const s = new RedoStream(fh);
+    try {
+      s.w.put(padded(JSON.stringify({ format: REDO_FORMAT, entry: "", count: -1 }) + "\n"));
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /** Add these files' records (each path once). */
+  add(files: readonly RedoFile[]): void {
+    if (this.done || this.failed) return;
+    try {
+      for (const f of files) {
+        if (this.files.has(f.path)) throw new StateError(`internal: "${f.path}" streamed into the redo log twice`);
+        this.files.set(f.path, f);
+      }
+      const before = this.w.written;
+      this.w.records(files);
+      this.unflushed += this.w.written - before;
+      if (this.unflushed >= FLUSH_EVERY) {
+        this.unflushed = 0;
+        this.syncing = this.syncing.then(() => this.fh.sync());
+        this.syncing.catch((e: unknown) => (this.failed ??= e));
+      }
+    } catch (e) {
+      this.failed = e; // reported by seal
+    }
+  }
+
+  /**
+   * Add `rest`, write the real header (`entry`, `count` records in all) over the placeholder and
+   * start the last flush; `flushed` settles once the log is durable and closed.
+   */
+  async seal(entry: string, rest: readonly RedoFile[], count: number): Promise<{ flushed: Promise<void> }> {
+    this.add(rest);
+    this.done = true;
+    try {
+      if (this.failed) throw this.failed;
+      if (count !== this.files.size) throw new StateError(`internal: a redo log of ${this.files.size} files sealed as ${count}`);
+      this.w.drain();
+      const head = Buffer.from(padded(header(entry, count)), "utf8");
+      for (let off = 0; off < head.length;) off += writeSync(this.fh.fd, head, off, head.length - off, off);
+      await this.syncing;
+    } catch (e) {
+      await this.fh.close().catch(() => {});
+      throw e;
+    }
+    const flushed = this.fh.sync().finally(() => this.fh.close());
+    flushed.catch(() => {}); // the caller awaits it
+    return { flushed };
+  }
+
+  /** Stop writing and close it (its caller removes the file): the run failed, or commits another way. */
+  async close(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.syncing.catch(() => {});
+    await this.fh.close().catch(() => {});
+  }
 }
 
 /**
