@@ -82,9 +82,11 @@ const ATOMIC_TMP = /\.\d+\.tmp$/;
  */
 // Under Deno, --allow-env lists only the variables a run reads; this test hook is not one of
 // them, so it counts as unset unless granted (reading it would fail, or prompt, mid-commit).
+/** Read once a process: a fleet commit asks per certificate, and process.env is a lookup in C++ each time. */
+let crashSetting: { readonly at: string | undefined } | undefined;
 function crashAt(): string | undefined {
-  if (!granted({ name: "env", variable: "INFORGE_CRASH_AT" })) return undefined;
-  return process.env.INFORGE_CRASH_AT;
+  crashSetting ??= { at: granted({ name: "env", variable: "INFORGE_CRASH_AT" }) ? process.env.INFORGE_CRASH_AT : undefined };
+  return crashSetting.at;
 }
 
 function crashPoint(point: string, torn?: { path: string; content: string; append?: boolean }): void {
@@ -446,13 +448,14 @@ export class FsStore implements Store {
     if (there.some(({ f }, i) => f !== held!.files[i])) throw new StateError("internal: the helper holds other certificates than the commit's first half");
     const away = held?.on.go() ?? null;
     away?.catch(() => {}); // awaited below
+    const faults = crashAt() !== undefined;
     for (const { f, n } of certs.slice(there.length)) {
       const target = this.abs(f.path);
-      const torn = crashAt() === `write-torn:${n + 1}` ? () => process.kill(process.pid, "SIGKILL") : undefined;
+      const torn = faults && crashAt() === `write-torn:${n + 1}` ? () => process.kill(process.pid, "SIGKILL") : undefined;
       const w = overwrite(target, f.content, f.mode, torn);
       written.push({ abs: target, w });
       if (w.created) dirs.add(dirname(target));
-      crashPoint(`write:${n + 1}`);
+      if (faults) crashPoint(`write:${n + 1}`);
     }
     const theirs = away ? await away.catch(() => null) : null;
     there.forEach(({ f }, i) => {

@@ -105,8 +105,8 @@ export async function foldWrites(writes: readonly Written[], read: (path: string
   const journaled: { path: string; sha256: string }[] = [];
   const folded: { path: string; sha256: string }[] = [];
   for (const w of writes) {
-    if (isManifest(w.path) !== null) throw new StateError(`internal: the plan writes the leaf manifest "${w.path}" itself`);
     const scope = manifestScope(w.path);
+    if (scope === null && isManifest(w.path) !== null) throw new StateError(`internal: the plan writes the leaf manifest "${w.path}" itself`);
     const rec = { path: w.path, sha256: w.sha256 ?? sha256(w.content) };
     if (scope === null) journaled.push(rec);
     else {
