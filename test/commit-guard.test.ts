@@ -122,13 +122,19 @@ test("a redo log streamed while the files are made: the commit writes the rest a
   w3[7] = { ...w3[7]! };
   await new FsStore(dir).commit(w3, { ...info, log: s3 });
   holds(3);
+  // A path streamed twice stops the stream: the log is written whole, anew.
+  const w35 = writes(35);
+  const s35 = await stream(w35);
+  s35.add([w35[3]!]);
+  await new FsStore(dir).commit(w35, { ...info, log: s35 });
+  holds(35);
   const before = lstatHash(dir);
   // Refused at the commit point: nothing written, no log left.
   const w4 = writes(4);
   const refusal = new Error("tampered");
   const err = await new FsStore(dir).commit(w4, { ...info, log: await stream(w4), beforeCommitPoint: () => Promise.reject(refusal) }).catch((e: unknown) => e);
   assert.is(err, refusal);
-  holds(3);
+  holds(35);
   assert.is(lstatHash(dir), before, "a refused commit changed the directory");
   // Dropped (the run failed before its commit): gone.
   await (await stream(writes(5))).drop();
@@ -137,7 +143,7 @@ test("a redo log streamed while the files are made: the commit writes the rest a
   await stream(writes(6), 10);
   assert.is(await new FsStore(dir).recover(), "discarded");
   assert.is(lstatHash(dir), before, "recovery left the killed run's log");
-  holds(3);
+  holds(35);
 });
 
 test.run();

@@ -19,7 +19,6 @@ import { journalFile, scopeOfPath } from "../store/domains.ts";
 import { INTERMEDIATE_REVOCATION_REASON } from "../model/revocation.ts";
 import { copyData } from "../model/copy.ts";
 import { LARGE_RUN, withBoundedHeap } from "./heap.ts";
-
 import { MINT_BATCH, type MintWorkers, WorkerSetupError } from "./mint-workers.ts";
 import { batchMinter, mintBatch, type BatchMinter, type MintOrder, type MintReply } from "./mint-batch.ts";
 

@@ -147,8 +147,8 @@ export class MintWorkers {
   /**
    * Hand these certificates to a worker now, before the commit point (it copies them in while
    * this thread waits for the redo log's flush); it overwrites them in place (lib/store/redo.ts
-   * overwrite) on `go`, past the commit point, and forgets them on `drop`. `go` rejects with the error the worker met; a worker that could not take them
-   * makes `go` reject too (the caller writes them itself).
+   * overwrite) on `go`, past the commit point, and forgets them on `drop`. `go` rejects with the
+   * error the worker met, or when the worker could not take them (the caller writes them itself).
    */
   hold(files: readonly OverwriteOrder[]): HeldOverwrites {
     const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));

@@ -30,14 +30,14 @@ export interface CommitInfo {
    * back and is rethrown as it is (a run's tamper check, run meanwhile on another thread).
    */
   readonly beforeCommitPoint?: () => Promise<unknown>;
+  /** The log this commit's files were streamed into (Store.streamLog); the commit writes the rest. */
+  readonly log?: StreamedLog;
   /**
    * Another thread that overwrites certificates as this one would (a fleet run's mint worker,
    * idle by then): handed half of a fleet's before the commit point, it writes them past it
    * while this thread writes the other half. Should it fail, this thread writes its half too
    * (an overwrite may be repeated).
    */
-  /** The log this commit's files were streamed into (Store.streamLog); the commit writes the rest. */
-  readonly log?: StreamedLog;
   readonly helper?: { hold(files: readonly { abs: string; content: string; mode: number }[]): HeldOverwrites };
 }
 
@@ -82,7 +82,7 @@ const ATOMIC_TMP = /\.\d+\.tmp$/;
  */
 // Under Deno, --allow-env lists only the variables a run reads; this test hook is not one of
 // them, so it counts as unset unless granted (reading it would fail, or prompt, mid-commit).
-/** Read once a process: a fleet commit asks per certificate, and process.env is a lookup in C++ each time. */
+// Read once a process: a fleet commit asks per certificate, and process.env is a lookup in C++.
 let crashSetting: { readonly at: string | undefined } | undefined;
 function crashAt(): string | undefined {
   crashSetting ??= { at: granted({ name: "env", variable: "INFORGE_CRASH_AT" }) ? process.env.INFORGE_CRASH_AT : undefined };
@@ -231,6 +231,15 @@ export class FsStore implements Store {
     }
   }
 
+  /** Store.streamLog: the redo log at this domain's path, begun now (RedoStream). */
+  async streamLog(): Promise<StreamedLog | null> {
+    // As commit checks them before its log: no symlink on the way to the journal's files.
+    const redo = redoFile(this.domain);
+    const { dirs } = this.guard([this.journal, this.pending, redo]);
+    if (crashAt() !== undefined || !dirs.has(join(this.dir, dirname(redo)))) return null;
+    return new StreamedRedo(this, await RedoStream.open(this.abs(redo)));
+  }
+
   /**
    * Redo-log commit (lib/store/redo.ts). (1) every new file goes into the domain's redo log,
    * fsynced, and every file that will not be overwritten in place is also staged beside its
@@ -241,14 +250,6 @@ export class FsStore implements Store {
    * after a crash past the commit point, or discards the log and staged files before it. No
    * target is touched before the commit point.
    */
-  async streamLog(): Promise<StreamedLog | null> {
-    // As commit checks them before its log: no symlink on the way to the journal's files.
-    const redo = redoFile(this.domain);
-    const { dirs } = this.guard([this.journal, this.pending, redo]);
-    if (crashAt() !== undefined || !dirs.has(join(this.dir, dirname(redo)))) return null;
-    return new StreamedRedo(this, await RedoStream.open(this.abs(redo)));
-  }
-
   async commit(writes: readonly FileWrite[], info: CommitInfo): Promise<JournalEntry> {
     const streamed = info.log === undefined ? null : info.log instanceof StreamedRedo && info.log.store.dir === this.dir && info.log.store.domain === this.domain ? info.log.stream : null;
     if (info.log && !streamed) throw new StateError("internal: a commit given the redo log of another directory or domain");
@@ -299,7 +300,7 @@ export class FsStore implements Store {
     // A log streamed while the files were made holds most of them: the rest go after them, then
     // the header — unless a write is not the object streamed (then it is written whole, anew).
     const rest = streamed ? all.filter((f) => streamed.files.get(f.path) !== f) : null;
-    const resume = early && streamed !== null && rest !== null && all.length - rest.length === streamed.files.size;
+    const resume = early && streamed !== null && streamed.usable && rest !== null && all.length - rest.length === streamed.files.size;
     if (streamed && !resume) await streamed.close();
     if (early) {
       try {

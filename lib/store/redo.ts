@@ -151,9 +151,14 @@ export class RedoStream {
     return s;
   }
 
-  /** Add these files' records (each path once). */
+  /** Whether `seal` may finish this log: nothing failed while it was written (else the commit writes its log whole). */
+  get usable(): boolean {
+    return !this.done && this.failed === null;
+  }
+
+  /** Add these files' records (each path once; a second time stops the stream: the commit then writes its log whole). */
   add(files: readonly RedoFile[]): void {
-    if (this.done || this.failed) return;
+    if (!this.usable) return;
     try {
       for (const f of files) {
         if (this.files.has(f.path)) throw new StateError(`internal: "${f.path}" streamed into the redo log twice`);
@@ -168,7 +173,7 @@ export class RedoStream {
         this.syncing.catch((e: unknown) => (this.failed ??= e));
       }
     } catch (e) {
-      this.failed = e; // reported by seal
+      this.failed = e; // the stream stops here
     }
   }
 
