@@ -100,11 +100,13 @@ test("a helper thread is handed half of a fleet's certificates before the commit
   });
 });
 
-test("a redo log streamed while the files are made: the commit writes the rest and puts every file; a write that is not the streamed object, a refusal at the commit point, a dropped log and a killed run each leave no log and the right files", async () => {
+async function streamed(domain: string | null): Promise<void> {
   const { dir } = await committed();
-  const log = "journal/pending.redo";
+  const o = domain === null ? {} : { domain };
+  if (domain !== null) await new FsStore(dir, o).commit(writes(1), info); // the scope's journal
+  const log = domain === null ? "journal/pending.redo" : `journal/scopes/${domain}.pending.redo`;
   const stream = async (ws: FileWrite[], n = ws.length) => {
-    const s = await new FsStore(dir).streamLog();
+    const s = await new FsStore(dir, o).streamLog();
     assert.ok(s, "no streamed log here");
     s.add(ws.slice(0, n));
     assert.ok(existsSync(join(dir, log)));
@@ -113,26 +115,26 @@ test("a redo log streamed while the files are made: the commit writes the rest a
   const holds = (round: number) => writes(round).forEach((w) => assert.is(readFileSync(join(dir, w.path), "utf8"), w.content));
   // Most files streamed, the rest (and the manifest) written at the commit.
   const w2 = writes(2);
-  await new FsStore(dir).commit(w2, { ...info, log: await stream(w2, N - 5) });
+  await new FsStore(dir, o).commit(w2, { ...info, log: await stream(w2, N - 5) });
   holds(2);
   assert.not.ok(existsSync(join(dir, log)), "the log was left behind");
   // A write replaced by another object after it was streamed: the log is written whole, anew.
   const w3 = writes(3);
   const s3 = await stream(w3);
   w3[7] = { ...w3[7]! };
-  await new FsStore(dir).commit(w3, { ...info, log: s3 });
+  await new FsStore(dir, o).commit(w3, { ...info, log: s3 });
   holds(3);
   // A path streamed twice stops the stream: the log is written whole, anew.
   const w35 = writes(35);
   const s35 = await stream(w35);
   s35.add([w35[3]!]);
-  await new FsStore(dir).commit(w35, { ...info, log: s35 });
+  await new FsStore(dir, o).commit(w35, { ...info, log: s35 });
   holds(35);
   const before = lstatHash(dir);
   // Refused at the commit point: nothing written, no log left.
   const w4 = writes(4);
   const refusal = new Error("tampered");
-  const err = await new FsStore(dir).commit(w4, { ...info, log: await stream(w4), beforeCommitPoint: () => Promise.reject(refusal) }).catch((e: unknown) => e);
+  const err = await new FsStore(dir, o).commit(w4, { ...info, log: await stream(w4), beforeCommitPoint: () => Promise.reject(refusal) }).catch((e: unknown) => e);
   assert.is(err, refusal);
   holds(35);
   assert.is(lstatHash(dir), before, "a refused commit changed the directory");
@@ -141,9 +143,13 @@ test("a redo log streamed while the files are made: the commit writes the rest a
   assert.is(lstatHash(dir), before, "a dropped log changed the directory");
   // Killed mid-run (the log never sealed): the next run discards it.
   await stream(writes(6), 10);
-  assert.is(await new FsStore(dir).recover(), "discarded");
+  assert.is(await new FsStore(dir, o).recover(), "discarded");
   assert.is(lstatHash(dir), before, "recovery left the killed run's log");
   holds(35);
-});
+}
+
+test("a redo log streamed while the files are made: the commit writes the rest and puts every file; a write that is not the streamed object, a refusal at the commit point, a dropped log and a killed run each leave no log and the right files", () => streamed(null));
+
+test("the same for a run locked to one scope: its own log, beside its own journal", () => streamed("eu"));
 
 test.run();
