@@ -405,7 +405,7 @@ export async function runIntents(intents: readonly Intent[], ctx: RunContext, o:
     const notes = [
       ...(beside ? [`tamper ${(await tamperCheck()).toFixed(0)} ms ${untampered?.where}`] : []),
       ...(result.mintWorkers ? [`${result.mintWorkers} mint workers (${result.mintedOnWorkers} of ${leavesOf(checked)} leaves)`] : []),
-      ...(store.streamed ? ["redo log streamed"] : []),
+      ...(store.logStreamed ? ["redo log streamed"] : []),
       ...(store.flushed ? [store.flushed === "syncfs" ? "flushed by syncfs" : "flushed file by file"] : []),
     ];
     lap("apply", result.timings, notes.join(", ") || undefined);

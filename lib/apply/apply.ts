@@ -22,7 +22,7 @@ import { LARGE_RUN, withBoundedHeap } from "./heap.ts";
 import { MINT_BATCH, type MintWorkers, WorkerSetupError } from "./mint-workers.ts";
 import { batchMinter, mintBatch, type BatchMinter, type MintOrder, type MintReply } from "./mint-batch.ts";
 
-/** Leaves from which a run's redo log is written while they are made (at 10,000 its 16 MB, written and flushed whole at the commit, were the longest wait before the commit point). */
+/** Leaves from which a run's redo log is written while they are made (at 10,000 its 16 MB were written and flushed whole before the commit point). */
 const STREAM_FROM = 2048;
 
 export interface ApplyEnv {

@@ -167,7 +167,7 @@ export class FsStore implements Store {
   /** How the last commit made its overwritten leaf certificates durable (INFORGE_TIMINGS says it). */
   flushed: "syncfs" | "file by file" | null = null;
   /** Whether the last commit sealed a redo log streamed while its files were made (INFORGE_TIMINGS says it). */
-  streamed = false;
+  logStreamed = false;
   /**
    * The lock domain this store commits in (lib/store/domains.ts): null for the whole directory
    * (journal/pki.jsonl), or a scope, whose runs may only write that scope's files and journal to
@@ -307,7 +307,7 @@ export class FsStore implements Store {
     if (early) {
       try {
         logged = (resume ? await streamed!.seal(entry.hash, rest!, all.length) : await writeRedoNow(this.abs(redo), entry.hash, all)).flushed;
-        this.streamed = resume;
+        this.logStreamed = resume;
       } catch (e) {
         await unlink(this.abs(redo)).catch(() => {});
         throw ioFailure(e, "nothing was changed");

@@ -78,33 +78,17 @@ class RecordWriter {
   }
 }
 
-function writeRecords(fd: number, entry: string, files: readonly RedoFile[]): void {
-  const w = new RecordWriter(fd);
-  w.put(header(entry, files.length));
-  w.records(files);
-  w.drain();
-}
-
 /**
  * Create the redo log at `abs` (anew, never through a planted name) and write it into the page
  * cache now, on this thread; its flush (fsync) is under way on the thread pool when this
  * returns, and `flushed` settles once it is durable and closed. A commit checks its other paths
- * meanwhile.
+ * meanwhile. (A RedoStream sealed at once: one way of writing a log, whole or streamed.)
  */
 export async function writeRedoNow(abs: string, entry: string, files: readonly RedoFile[]): Promise<{ flushed: Promise<void> }> {
-  const fh = await createNew(abs, 0o600); // it holds sealed keys' text, like the key files it will write
-  try {
-    writeRecords(fh.fd, entry, files);
-  } catch (e) {
-    await fh.close();
-    throw e;
-  }
-  const flushed = fh.sync().finally(() => fh.close());
-  flushed.catch(() => {}); // the caller awaits it
-  return { flushed };
+  return (await RedoStream.open(abs)).seal(entry, files, files.length);
 }
 
-/** Width of a streamed log's header line: room for the real one, written over a placeholder at the end. */
+/** Width of a log's header line: room for the real one, written over a placeholder at the end. */
 const STREAM_HEADER = 160;
 const padded = (line: string) => {
   if (line.length > STREAM_HEADER) throw new StateError("internal: a redo log header longer than its room");
@@ -114,9 +98,10 @@ const padded = (line: string) => {
 const FLUSH_EVERY = 2 << 20;
 
 /**
- * A redo log written while a fleet run's leaves are still being made, so that its bulk is on disk
- * by the commit: at 10,000 leaves the log is 16 MB, whose fsync took ~100 ms of the commit (the
- * longest wait before its commit point), and encoding it ~25 ms more. The file starts with a
+ * A redo log, written while a fleet run's leaves are still being made so that its bulk is on
+ * disk by the commit (at 10,000 leaves the log is 16 MB: written whole at the commit, its
+ * encoding was ~25 ms of the main thread and its flush was waited for before the commit point),
+ * or sealed at once (writeRedoNow: the same file, one way of writing it). The file starts with a
  * placeholder header no pending record can match (so a log left by a killed run is discarded, as
  * any log without a record is), records are added as files are made (each batch straight to the
  * page cache, a flush started on the thread pool every 2 MB), and `seal` adds the rest and writes
@@ -158,6 +143,11 @@ export class RedoStream {
 
   /** Add these files' records (each path once; a second time stops the stream: the commit then writes its log whole). */
   add(files: readonly RedoFile[]): void {
+    this.append(files, true);
+  }
+
+  /** `flushing`: start a flush every FLUSH_EVERY bytes (while more are made; not for the last records, flushed by seal). */
+  private append(files: readonly RedoFile[], flushing: boolean): void {
     if (!this.usable) return;
     try {
       for (const f of files) {
@@ -167,7 +157,7 @@ export class RedoStream {
       const before = this.w.written;
       this.w.records(files);
       this.unflushed += this.w.written - before;
-      if (this.unflushed >= FLUSH_EVERY) {
+      if (flushing && this.unflushed >= FLUSH_EVERY) {
         this.unflushed = 0;
         this.syncing = this.syncing.then(() => this.fh.sync());
         this.syncing.catch((e: unknown) => (this.failed ??= e));
@@ -182,7 +172,7 @@ export class RedoStream {
    * start the last flush; `flushed` settles once the log is durable and closed.
    */
   async seal(entry: string, rest: readonly RedoFile[], count: number): Promise<{ flushed: Promise<void> }> {
-    this.add(rest);
+    this.append(rest, false);
     this.done = true;
     try {
       if (this.failed) throw this.failed;
